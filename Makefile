@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# make            build build/xdpfwd (the BPF object is embedded through its skeleton)
+# make test       install what is missing, build, run unit and e2e tests (root)
+# make demo       install what is missing, build, run the forwarder in a demo lab (root)
+# make check      clang-format, cppcheck and clang's analyzer
+# make V=1        show the full commands
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit e2e demo check install clean
+
+BUILD      := build
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+PREFIX     ?= /usr/local
+VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
+	      -DXDPFWD_VERSION='"$(VERSION)"'
+LDLIBS     := -lxdp -lbpf -ljson-c -lelf -lz
+# clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -Iinclude \
+	      -I/usr/include/$(shell gcc -dumpmachine)
+
+ifeq ($(V),1)
+Q   :=
+msg :=
+else
+Q   := @
+msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+LOADER_LIB := $(addprefix loader/,log.c spec.c table.c pindir.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c show.c)
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
+HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h
+
+all: $(BUILD)/xdpfwd
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+$(BUILD)/xdpfwd.bpf.o: bpf/xdpfwd.bpf.c $(BPF_HDRS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/xdpfwd.skel.h: $(BUILD)/xdpfwd.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name xdpfwd_bpf > $@
+
+$(BUILD)/xdpfwd: $(LOADER_SRC) $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LOADER_SRC) -o $@ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_SRC) $(LOADER_LIB) $(HDRS) $(wildcard tests/unit/*.h)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LOADER_LIB) -o $@ $(LDLIBS)
+
+deps:
+	$(Q)tools/install-deps.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests
+	$(Q)$(MAKE) --no-print-directory unit e2e
+
+unit: $(BUILD)/unit_tests
+	$(Q)$(BUILD)/unit_tests
+
+e2e: $(BUILD)/xdpfwd
+	$(Q)tests/e2e/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd
+	$(Q)tools/demo.sh
+
+check: $(BUILD)/xdpfwd.skel.h
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch]
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem -Iinclude -Iloader -I$(BUILD) loader tests/unit
+	$(Q)$(CLANG) --analyze -Xclang -analyzer-output=text $(CFLAGS) $(LOADER_SRC) \
+		-o /dev/null 2>&1 | tee $(BUILD)/analyzer.txt; ! grep -q warning $(BUILD)/analyzer.txt
+
+install: $(BUILD)/xdpfwd
+	install -D -m 0755 $(BUILD)/xdpfwd $(DESTDIR)$(PREFIX)/sbin/xdpfwd
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * nat.h - lookups and the two rewrites.
+ *
+ * Inbound (XDP) rewrites the destination in place with direct packet access
+ * and incremental checksums; the frame comes from the wire, so its checksums
+ * are complete. Outbound (tc) rewrites the source with the skb helpers, which
+ * also handle CHECKSUM_PARTIAL packets built by the local stack.
+ */
+#ifndef XDPFWD_NAT_H
+#define XDPFWD_NAT_H
+
+#include <linux/pkt_cls.h>
+#include "csum.h"
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline void endpoint_from(struct xdpfwd_endpoint *ep, const struct packet *pkt,
+					  const __be32 *addr, __be16 port)
+{
+	__builtin_memset(ep, 0, sizeof(*ep));
+	ep->family = pkt->family;
+	ep->proto = pkt->proto;
+	ep->port = port;
+	ep->addr.v4 = addr[0];
+	if (pkt->family == AF_INET6) {
+		ep->addr.v6_words[1] = addr[1];
+		ep->addr.v6_words[2] = addr[2];
+		ep->addr.v6_words[3] = addr[3];
+	}
+}
+
+/* The mapping for the packet's destination: its exact address first, then
+ * the wildcard entry that stands for every address. */
+static __always_inline struct xdpfwd_nat *lookup_inbound(const struct packet *pkt)
+{
+	struct xdpfwd_endpoint key;
+	struct xdpfwd_nat *nat;
+
+	endpoint_from(&key, pkt, pkt->daddr, *pkt->dport);
+	nat = bpf_map_lookup_elem(&xdpfwd_fwd, &key);
+	if (nat)
+		return nat;
+	__builtin_memset(&key.addr, 0, sizeof(key.addr));
+	return bpf_map_lookup_elem(&xdpfwd_fwd, &key);
+}
+
+static __always_inline struct xdpfwd_nat *lookup_outbound(const struct packet *pkt)
+{
+	struct xdpfwd_endpoint key;
+
+	endpoint_from(&key, pkt, pkt->saddr, *pkt->sport);
+	return bpf_map_lookup_elem(&xdpfwd_rev, &key);
+}
+
+/* UDP checksum 0 means "none" on IPv4: it stays 0. A UDP checksum that comes
+ * out as 0 is sent as 0xffff, its other one's-complement form (RFC 768). */
+static __always_inline void rewrite_destination(struct packet *pkt, const struct xdpfwd_nat *nat)
+{
+	bool udp = pkt->proto == IPPROTO_UDP;
+	bool l4_has_csum = !(udp && *pkt->l4_check == 0);
+	__u32 l4 = csum_start(*pkt->l4_check);
+	__u16 check;
+
+	if (pkt->family == AF_INET) {
+		struct iphdr *ip = pkt->l3;
+		__u32 l3 = csum_start(ip->check);
+
+		l3 = csum_replace32(l3, pkt->daddr[0], nat->addr.v4);
+		l4 = csum_replace32(l4, pkt->daddr[0], nat->addr.v4);
+		ip->check = csum_finish(l3);
+		pkt->daddr[0] = nat->addr.v4;
+	} else {
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			l4 = csum_replace32(l4, pkt->daddr[i], nat->addr.v6_words[i]);
+			pkt->daddr[i] = nat->addr.v6_words[i];
+		}
+	}
+	l4 = csum_replace16(l4, *pkt->dport, nat->port);
+	*pkt->dport = nat->port;
+
+	if (l4_has_csum) {
+		check = csum_finish(l4);
+		if (udp && check == 0)
+			check = 0xffff;
+		*pkt->l4_check = check;
+	}
+}
+
+/* Offsets are taken before the first store: a store invalidates the packet
+ * pointers. Returns 0 or a negative errno from the helpers. */
+static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *pkt,
+					  const struct xdpfwd_nat *nat)
+{
+	void *data = (void *)(long)skb->data;
+	__u32 saddr_off = (void *)pkt->saddr - data;
+	__u32 sport_off = (void *)pkt->sport - data;
+	__u32 check_off = (void *)pkt->l4_check - data;
+	__u64 flags = pkt->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	__be16 old_port = *pkt->sport;
+	int ret;
+
+	if (pkt->family == AF_INET) {
+		__u32 ip_check_off = pkt->l3 + offsetof(struct iphdr, check) - data;
+		__be32 old = pkt->saddr[0];
+
+		ret = bpf_l4_csum_replace(skb, check_off, old, nat->addr.v4,
+					  flags | BPF_F_PSEUDO_HDR | sizeof(__be32));
+		ret = ret ?: bpf_l3_csum_replace(skb, ip_check_off, old, nat->addr.v4,
+						 sizeof(__be32));
+		ret = ret ?: bpf_skb_store_bytes(skb, saddr_off, &nat->addr.v4, sizeof(__be32), 0);
+	} else {
+		__be32 old[4];
+		__s64 diff;
+
+		__builtin_memcpy(old, pkt->saddr, sizeof(old));
+		diff = bpf_csum_diff(old, sizeof(old), (__be32 *)nat->addr.v6_words,
+				     sizeof(old), 0);
+		ret = bpf_l4_csum_replace(skb, check_off, 0, diff, flags | BPF_F_PSEUDO_HDR);
+		ret = ret ?: bpf_skb_store_bytes(skb, saddr_off, nat->addr.bytes, 16, 0);
+	}
+	ret = ret ?: bpf_l4_csum_replace(skb, check_off, old_port, nat->port,
+					 flags | sizeof(__be16));
+	ret = ret ?: bpf_skb_store_bytes(skb, sport_off, &nat->port, sizeof(__be16), 0);
+	return ret;
+}
+
+#endif /* XDPFWD_NAT_H */

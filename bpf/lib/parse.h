@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * parse.h - find the IP and TCP/UDP headers of a frame, for XDP and tc alike.
+ *
+ * Contract: parse_packet() reads only between data and data_end and never
+ * writes. It accepts Ethernet with up to two VLAN tags (802.1Q, 802.1ad),
+ * IPv4 with any header length, IPv6 with up to XDPFWD_MAX_EXT_HEADERS
+ * extension headers, then TCP or UDP. It returns XDPFWD_STAT_IN_FORWARDED when
+ * the packet can be translated, otherwise the IN_PASS_* reason it cannot; the
+ * tc side adds XDPFWD_STAT_OUT_OFFSET to get its own reason.
+ *
+ * Fragments are never parsed past the IP header: a non-first fragment has no
+ * ports, and rewriting only the first would send one datagram's pieces to two
+ * destinations, so every fragment is passed to the stack as it is.
+ */
+#ifndef XDPFWD_PARSE_H
+#define XDPFWD_PARSE_H
+
+#include <stdbool.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include "xdpfwd.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#define AF_INET6 10
+#endif
+
+/* Deep enough for hop-by-hop, routing, destination options and AH together,
+ * small enough to keep the verifier's unrolled loop short. */
+#define XDPFWD_MAX_EXT_HEADERS 6
+#define IPV4_MF 0x2000
+#define IPV4_OFFSET 0x1fff
+
+#define XDPFWD_STAT_OUT_OFFSET (XDPFWD_STAT_OUT_REWRITTEN - XDPFWD_STAT_IN_FORWARDED)
+_Static_assert(XDPFWD_STAT_OUT_PASS_EXT_HEADERS - XDPFWD_STAT_OUT_REWRITTEN ==
+		       XDPFWD_STAT_IN_PASS_EXT_HEADERS - XDPFWD_STAT_IN_FORWARDED,
+	       "in and out reasons must stay parallel");
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+/* Where the translatable fields of a parsed packet are. */
+struct packet {
+	void *l3; /* struct iphdr or struct ipv6hdr */
+	void *l4; /* struct tcphdr or struct udphdr */
+	__be32 *saddr; /* 1 word for IPv4, 4 for IPv6 */
+	__be32 *daddr;
+	__be16 *sport;
+	__be16 *dport;
+	__sum16 *l4_check;
+	__u8 family;
+	__u8 proto;
+	__u16 ip_bytes; /* IP header and payload, for the counters */
+};
+
+static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *nexthdr)
+{
+	void *cur = *cursor;
+
+#pragma unroll
+	for (int i = 0; i < XDPFWD_MAX_EXT_HEADERS; i++) {
+		struct ipv6_opt_hdr *opt = cur;
+
+		switch (*nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if ((void *)(opt + 1) > data_end)
+				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			*nexthdr = opt->nexthdr;
+			cur += (opt->hdrlen + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			if ((void *)(opt + 1) > data_end)
+				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			*nexthdr = opt->nexthdr;
+			cur += (opt->hdrlen + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT:
+			return XDPFWD_STAT_IN_PASS_FRAGMENT;
+		default:
+			*cursor = cur;
+			return XDPFWD_STAT_IN_FORWARDED;
+		}
+	}
+	return XDPFWD_STAT_IN_PASS_EXT_HEADERS;
+}
+
+static __always_inline int parse_packet(void *data, void *data_end, struct packet *pkt)
+{
+	struct ethhdr *eth = data;
+	void *cur = eth + 1;
+	__be16 ethertype;
+	__u8 proto;
+
+	if (cur > data_end)
+		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+	ethertype = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct vlan_tag *tag = cur;
+
+		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		ethertype = tag->encapsulated_proto;
+		cur = tag + 1;
+	}
+
+	pkt->l3 = cur;
+	if (ethertype == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = cur;
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		ihl = ip->ihl * 4;
+		if (ip->version != 4 || ihl < sizeof(*ip))
+			return XDPFWD_STAT_IN_PASS_NOT_IP;
+		if (cur + ihl > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET))
+			return XDPFWD_STAT_IN_PASS_FRAGMENT;
+		pkt->family = AF_INET;
+		pkt->saddr = &ip->saddr;
+		pkt->daddr = &ip->daddr;
+		pkt->ip_bytes = bpf_ntohs(ip->tot_len);
+		proto = ip->protocol;
+		cur += ihl;
+	} else if (ethertype == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = cur;
+		int ret;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		if (ip6->version != 6)
+			return XDPFWD_STAT_IN_PASS_NOT_IP;
+		pkt->family = AF_INET6;
+		pkt->saddr = ip6->saddr.in6_u.u6_addr32;
+		pkt->daddr = ip6->daddr.in6_u.u6_addr32;
+		pkt->ip_bytes = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		proto = ip6->nexthdr;
+		cur = ip6 + 1;
+		ret = parse_ipv6_ext(&cur, data_end, &proto);
+		if (ret != XDPFWD_STAT_IN_FORWARDED)
+			return ret;
+	} else {
+		return XDPFWD_STAT_IN_PASS_NOT_IP;
+	}
+
+	pkt->l4 = cur;
+	pkt->proto = proto;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = cur;
+
+		if ((void *)(tcp + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		pkt->l4_check = &tcp->check;
+	} else if (proto == IPPROTO_UDP) {
+		struct udphdr *udp = cur;
+
+		if ((void *)(udp + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		pkt->l4_check = &udp->check;
+	} else {
+		return XDPFWD_STAT_IN_PASS_NOT_TCP_UDP;
+	}
+	/* TCP and UDP both open with source port, then destination port. */
+	pkt->sport = cur;
+	pkt->dport = cur + sizeof(__be16);
+	return XDPFWD_STAT_IN_FORWARDED;
+}
+
+#endif /* XDPFWD_PARSE_H */

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * xdpfwd.h - the ABI shared by the BPF programs and the xdpfwd tool.
+ *
+ * Every struct that crosses the kernel/user boundary lives here and nowhere
+ * else: map keys and values, counter records and counter names. Fields are
+ * fixed width, padding is explicit, byte order is in the name or the comment,
+ * and each size is pinned by a _Static_assert so both compilers agree.
+ *
+ * A mapping forwards PORT_COUNT consecutive public ports of one protocol and
+ * family to as many consecutive target ports. The data path never sees a
+ * range: the tool writes one forward entry per public port and one reverse
+ * entry per target port, so every packet costs one hash lookup (two for the
+ * wildcard address).
+ */
+#ifndef XDPFWD_H
+#define XDPFWD_H
+
+#include <linux/types.h>
+
+/* Slots index the counter array; one mapping owns one slot. */
+#define XDPFWD_MAX_MAPPINGS 131072
+/* Forward and reverse entries: one per port of every mapping. */
+#define XDPFWD_MAX_PORT_ENTRIES 262144
+
+/* Names of the pinned maps under the pin directory (map names hold 15 chars). */
+#define XDPFWD_MAP_FWD "xdpfwd_fwd"
+#define XDPFWD_MAP_REV "xdpfwd_rev"
+#define XDPFWD_MAP_MAPPINGS "xdpfwd_mappings"
+#define XDPFWD_MAP_COUNTERS "xdpfwd_counters"
+#define XDPFWD_MAP_STATS "xdpfwd_stats"
+#define XDPFWD_MAP_CONFIG "xdpfwd_config"
+
+/* An IPv4 address sits in the first 4 bytes, the other 12 are zero. */
+union xdpfwd_addr {
+	__be32 v4;
+	__be32 v6_words[4];
+	__u8 bytes[16];
+};
+
+/*
+ * Key of both lookup maps. Forward (xdpfwd_fwd): the public address and port
+ * a packet is sent to; an all-zero address is the wildcard entry. Reverse
+ * (xdpfwd_rev): the client address and port a packet comes from.
+ */
+struct xdpfwd_endpoint {
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__be16 port;
+	union xdpfwd_addr addr;
+};
+_Static_assert(sizeof(struct xdpfwd_endpoint) == 20, "xdpfwd_endpoint layout");
+
+/*
+ * Value of both lookup maps: what the address and port are rewritten to
+ * (forward: the target's; reverse: the public ones), and the slot of the
+ * mapping the entry belongs to.
+ */
+struct xdpfwd_nat {
+	union xdpfwd_addr addr;
+	__be16 port;
+	__u16 pad;
+	__u32 slot;
+};
+_Static_assert(sizeof(struct xdpfwd_nat) == 24, "xdpfwd_nat layout");
+
+/*
+ * The mapping as the operator wrote it, keyed by slot in xdpfwd_mappings.
+ * Only user space reads it; it is the pinned record that list, del and load
+ * work from, so the tool needs no state outside bpffs.
+ */
+struct xdpfwd_mapping {
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u16 port_count; /* ports in the range, 1..65535 */
+	__u16 public_port; /* first public port, host order */
+	__u16 target_port; /* first target port, host order */
+	union xdpfwd_addr public_addr; /* all zero: every address */
+	union xdpfwd_addr target_addr;
+	/* Source written on the way out: public_addr, or for the wildcard the
+	 * public interface's first address of the family when it was added. */
+	union xdpfwd_addr source_addr;
+	__u32 flags; /* none defined yet: must be zero */
+	__u32 reserved;
+};
+_Static_assert(sizeof(struct xdpfwd_mapping) == 64, "xdpfwd_mapping layout");
+
+/* Per-CPU, per slot. rx: internet -> client, tx: client -> internet.
+ * Bytes are IP bytes (header and payload), without the link layer. */
+struct xdpfwd_counters {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+};
+_Static_assert(sizeof(struct xdpfwd_counters) == 32, "xdpfwd_counters layout");
+
+/* What attach recorded; the one entry of xdpfwd_config. */
+struct xdpfwd_config {
+	__u32 public_ifindex;
+	__u32 tunnel_ifindex;
+	__u64 netns_ino; /* inode of the network namespace attach ran in */
+	__u32 xdp_mode; /* enum xdp_attach_mode of libxdp */
+	__u32 tc_handle; /* tc filter on the public interface's egress */
+	__u32 tc_priority;
+	__u32 attached; /* 1 while programs are attached */
+};
+_Static_assert(sizeof(struct xdpfwd_config) == 32, "xdpfwd_config layout");
+
+/*
+ * Global counters, one per outcome, per-CPU in xdpfwd_stats. "in" is the XDP
+ * program on the public interface, "out" the tc program on its egress.
+ * X(enum suffix, name shown to users)
+ */
+#define XDPFWD_STATS(X)                                                        \
+	X(IN_FORWARDED, "in_forwarded")                                        \
+	X(IN_PASS_NOT_IP, "in_pass_not_ip")                                    \
+	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp")                          \
+	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping")                            \
+	X(IN_PASS_FRAGMENT, "in_pass_fragment")                                \
+	X(IN_PASS_TRUNCATED, "in_pass_truncated")                              \
+	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers")                          \
+	X(OUT_REWRITTEN, "out_rewritten")                                      \
+	X(OUT_PASS_NOT_IP, "out_pass_not_ip")                                  \
+	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp")                        \
+	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping")                          \
+	X(OUT_PASS_FRAGMENT, "out_pass_fragment")                              \
+	X(OUT_PASS_TRUNCATED, "out_pass_truncated")                            \
+	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers")                        \
+	X(OUT_ERROR, "out_error")
+
+#define XDPFWD_STAT_ENUM(id, name) XDPFWD_STAT_##id,
+enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };
+#undef XDPFWD_STAT_ENUM
+
+#ifndef __bpf__
+#define XDPFWD_STAT_NAME(id, name) [XDPFWD_STAT_##id] = name,
+static const char *const xdpfwd_stat_names[XDPFWD_STAT_MAX] = {
+	XDPFWD_STATS(XDPFWD_STAT_NAME)
+};
+#undef XDPFWD_STAT_NAME
+#endif
+
+#endif /* XDPFWD_H */

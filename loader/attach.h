@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+#ifndef XDPFWD_ATTACH_H
+#define XDPFWD_ATTACH_H
+
+#include <stdbool.h>
+#include <xdp/libxdp.h>
+#include "pindir.h"
+
+/* Loads the programs (reusing maps already pinned, so mappings and counters
+ * survive), attaches XDP to IFACE and tc to IFACE's egress, pins both. */
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel,
+	       enum xdp_attach_mode mode);
+/* Removes the programs; the maps stay unless PURGE. */
+int detach_cmd(struct pindir *pd, const char *iface, bool purge);
+
+#endif

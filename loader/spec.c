@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * spec.c - parse and validate mappings. Grammar (the README has the prose):
+ *   PROTO  := tcp | udp | both
+ *   PUBLIC := [ADDR:]PORT[-PORT]          ADDR: IPv4, or IPv6 as [ADDR]
+ *   TARGET := ADDR[:PORT[-PORT]]          bare IPv6 allowed without a port
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "spec.h"
+
+#define fail(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(err, ERR_LEN, __VA_ARGS__);                                               \
+		return -1;                                                                         \
+	} while (0)
+
+static bool addr_is_zero(const union xdpfwd_addr *a)
+{
+	static const union xdpfwd_addr zero;
+
+	return memcmp(a, &zero, sizeof(zero)) == 0;
+}
+
+static int parse_port(const char *s, size_t len, const char *what, __u16 *port, char *err)
+{
+	unsigned long v = 0;
+
+	if (len == 0)
+		fail("%s is empty: allowed 1-65535", what);
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			fail("%s '%.*s' is not a number: allowed 1-65535", what, (int)len, s);
+		if (v <= 65535)
+			v = v * 10 + (s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		fail("%s '%.*s' is out of range: allowed 1-65535", what, (int)len, s);
+	*port = v;
+	return 0;
+}
+
+static int parse_ports(const char *s, const char *what, __u16 *first, __u16 *count, char *err)
+{
+	const char *dash = strchr(s, '-');
+	__u16 last;
+
+	if (!dash) {
+		*count = 1;
+		return parse_port(s, strlen(s), what, first, err);
+	}
+	if (parse_port(s, dash - s, what, first, err) ||
+	    parse_port(dash + 1, strlen(dash + 1), what, &last, err))
+		return -1;
+	if (last < *first)
+		fail("%s range '%s' is reversed: write the lower port first", what, s);
+	*count = last - *first + 1;
+	return 0;
+}
+
+int parse_port_range(const char *s, __u16 *first, __u16 *count, char *err)
+{
+	return parse_ports(s, "port", first, count, err);
+}
+
+static int parse_addr(const char *s, size_t len, const char *what, bool want_v6, __u8 *family,
+		      union xdpfwd_addr *addr, char *err)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	memset(addr, 0, sizeof(*addr));
+	if (len == 0 || len >= sizeof(buf))
+		fail("%s '%.*s' is not an IPv4 or IPv6 address", what, (int)len, s);
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!want_v6 && inet_pton(AF_INET, buf, &addr->v4) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, addr->bytes) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	if (want_v6)
+		fail("%s '%s' is not an IPv6 address", what, buf);
+	fail("%s '%s' is not an IPv4 address or a bracketed IPv6 address like [2001:db8::1]", what,
+	     buf);
+}
+
+/* Splits "[v6]:rest", "v4:rest", "[v6]", "v4", or a bare "v6" (only where a
+ * port may be left out). *rest is NULL when there is no port part. */
+static int split_addr(const char *s, const char *what, bool bare_v6_ok, __u8 *family,
+		      union xdpfwd_addr *addr, const char **rest, char *err)
+{
+	const char *colon;
+
+	*rest = NULL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close)
+			fail("%s '%s' has no closing ']'", what, s);
+		if (parse_addr(s + 1, close - s - 1, what, true, family, addr, err))
+			return -1;
+		if (close[1] == ':')
+			*rest = close + 2;
+		else if (close[1] != '\0')
+			fail("%s '%s': expected ':PORT' after ']'", what, s);
+		return 0;
+	}
+	colon = strchr(s, ':');
+	if (colon && strchr(colon + 1, ':')) {
+		if (bare_v6_ok)
+			return parse_addr(s, strlen(s), what, true, family, addr, err);
+		fail("%s '%s': write an IPv6 address in brackets, like [2001:db8::1]:443", what, s);
+	}
+	if (colon)
+		*rest = colon + 1;
+	return parse_addr(s, colon ? (size_t)(colon - s) : strlen(s), what, false, family, addr,
+			  err);
+}
+
+int parse_public(const char *s, struct xdpfwd_mapping *m, char *err)
+{
+	const char *ports = s;
+
+	memset(&m->public_addr, 0, sizeof(m->public_addr));
+	m->family = 0;
+	if (strchr(s, ':') || s[0] == '[') {
+		if (split_addr(s, "public address", false, &m->family, &m->public_addr, &ports,
+			       err))
+			return -1;
+		if (!ports)
+			fail("public endpoint '%s' has no port: write ADDR:PORT", s);
+		if (addr_is_zero(&m->public_addr))
+			fail("public address in '%s' is unspecified: leave the address out to mean every address",
+			     s);
+	}
+	return parse_ports(ports, "public port", &m->public_port, &m->port_count, err);
+}
+
+static const char *unusable_target(__u8 family, const union xdpfwd_addr *a)
+{
+	if (addr_is_zero(a))
+		return "unspecified";
+	if (family == AF_INET) {
+		__u8 first = a->bytes[0];
+
+		if (first == 127)
+			return "loopback";
+		if (first >= 224)
+			return first < 240 ? "multicast" : "reserved or broadcast";
+		return NULL;
+	}
+	if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a->bytes))
+		return "loopback";
+	if (a->bytes[0] == 0xff)
+		return "multicast";
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a->bytes))
+		return "IPv4-mapped";
+	return NULL;
+}
+
+int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
+{
+	const char *ports, *why;
+	__u8 family;
+	__u16 count;
+
+	if (split_addr(s, "target address", true, &family, &m->target_addr, &ports, err))
+		return -1;
+	why = unusable_target(family, &m->target_addr);
+	if (why)
+		fail("target address in '%s' is %s: the target must be a client's unicast address",
+		     s, why);
+	if (m->family && m->family != family)
+		fail("target '%s' is %s but the public address is %s: both must be the same family", s,
+		     family == AF_INET ? "IPv4" : "IPv6", m->family == AF_INET ? "IPv4" : "IPv6");
+	m->family = family;
+	if (!ports) {
+		m->target_port = m->public_port;
+		return 0;
+	}
+	if (parse_ports(ports, "target port", &m->target_port, &count, err))
+		return -1;
+	if (count == 1 && m->port_count > 1) {
+		/* One port names where the target range starts. */
+		if (m->target_port + m->port_count - 1 > 65535)
+			fail("target ports from %u for %u ports run past 65535", m->target_port,
+			     m->port_count);
+	} else if (count != m->port_count) {
+		fail("target range '%s' has %u ports but the public range has %u: a range maps onto a range of the same length",
+		     ports, count, m->port_count);
+	}
+	return 0;
+}
+
+int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
+	       char *err)
+{
+	struct rule r = { 0 };
+	int n;
+
+	if (parse_public(pub, &r.m, err) || parse_target(target, &r.m, err))
+		return -1;
+	out[0] = r;
+	out[1] = r;
+	if (!strcmp(proto, "tcp") || !strcmp(proto, "udp")) {
+		out[0].m.proto = proto[0] == 't' ? IPPROTO_TCP : IPPROTO_UDP;
+		n = 1;
+	} else if (!strcmp(proto, "both")) {
+		out[0].m.proto = IPPROTO_TCP;
+		out[1].m.proto = IPPROTO_UDP;
+		n = 2;
+	} else {
+		fail("protocol '%s' is unknown: allowed tcp, udp, both", proto);
+	}
+	return n;
+}
+
+int parse_config(const char *text, struct rule **rules, size_t *count, char *err)
+{
+	struct rule *out = NULL;
+	size_t n = 0, cap = 0;
+	unsigned int line = 0;
+	const char *p = text;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char buf[512], *tok[4], *save = NULL, *hash;
+		char sub[ERR_LEN];
+		int ntok = 0, got;
+
+		line++;
+		if (len >= sizeof(buf)) {
+			snprintf(err, ERR_LEN, "line %u: longer than %zu characters", line,
+				 sizeof(buf) - 1);
+			goto fail;
+		}
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		p += len + (eol ? 1 : 0);
+		hash = strchr(buf, '#');
+		if (hash)
+			*hash = '\0';
+		for (char *t = strtok_r(buf, " \t\r", &save); t && ntok < 4;
+		     t = strtok_r(NULL, " \t\r", &save))
+			tok[ntok++] = t;
+		if (ntok == 0)
+			continue;
+		if (ntok != 3) {
+			snprintf(err, ERR_LEN,
+				 "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]', found %s fields",
+				 line, ntok > 3 ? "more than 3" : ntok == 2 ? "2" : "1");
+			goto fail;
+		}
+		if (n + 2 > cap) {
+			struct rule *grown;
+
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(out, cap * sizeof(*out));
+			if (!grown) {
+				snprintf(err, ERR_LEN, "line %u: out of memory", line);
+				goto fail;
+			}
+			out = grown;
+		}
+		got = parse_rule(tok[0], tok[1], tok[2], out + n, sub);
+		if (got < 0) {
+			snprintf(err, ERR_LEN, "line %u: %s", line, sub);
+			goto fail;
+		}
+		for (int i = 0; i < got; i++)
+			out[n + i].line = line;
+		n += got;
+	}
+	*rules = out;
+	*count = n;
+	return 0;
+fail:
+	free(out);
+	return -1;
+}
+
+bool same_public(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
+{
+	return a->family == b->family && a->proto == b->proto && a->public_port == b->public_port &&
+	       a->port_count == b->port_count &&
+	       !memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
+}
+
+bool same_mapping(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
+{
+	return same_public(a, b) && a->target_port == b->target_port && a->flags == b->flags &&
+	       !memcmp(&a->target_addr, &b->target_addr, sizeof(a->target_addr)) &&
+	       !memcmp(&a->source_addr, &b->source_addr, sizeof(a->source_addr));
+}
+
+const char *proto_name(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr)
+{
+	if (addr_is_zero(addr) || !inet_ntop(family, addr->bytes, buf, len))
+		buf[0] = '\0';
+}
+
+void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr,
+		     __u16 port, __u16 count)
+{
+	char a[INET6_ADDRSTRLEN], ports[16];
+	const char *open = family == AF_INET6 ? "[" : "", *close = family == AF_INET6 ? "]" : "";
+
+	if (count > 1)
+		snprintf(ports, sizeof(ports), "%u-%u", port, port + count - 1);
+	else
+		snprintf(ports, sizeof(ports), "%u", port);
+	format_addr(a, sizeof(a), family, addr);
+	if (a[0])
+		snprintf(buf, len, "%s%s%s:%s", open, a, close, ports);
+	else
+		snprintf(buf, len, "%s", ports);
+}
+
+void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m)
+{
+	char pub[ADDR_STR_LEN], target[ADDR_STR_LEN];
+
+	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
+			m->port_count);
+	format_endpoint(target, sizeof(target), m->family, &m->target_addr, m->target_port,
+			m->port_count);
+	snprintf(buf, len, "%s %s -> %s", proto_name(m->proto), pub, target);
+}
+
+/* Where a rule came from, for messages. */
+static void describe(char *buf, size_t len, const struct rule *r)
+{
+	char m[2 * ADDR_STR_LEN + 16];
+
+	format_mapping(m, sizeof(m), &r->m);
+	if (r->existing)
+		snprintf(buf, len, "existing mapping %s", m);
+	else if (r->line == 0)
+		snprintf(buf, len, "%s", m);
+	else
+		snprintf(buf, len, "line %u: %s", r->line, m);
+}
+
+static const struct rule *sort_base;
+
+/* Public side first, then the target side: sort_by_target picks. */
+static bool sort_by_target;
+
+static int compare_rules(const void *pa, const void *pb)
+{
+	const struct xdpfwd_mapping *a = &sort_base[*(const size_t *)pa].m;
+	const struct xdpfwd_mapping *b = &sort_base[*(const size_t *)pb].m;
+	const union xdpfwd_addr *aa = sort_by_target ? &a->target_addr : &a->public_addr;
+	const union xdpfwd_addr *ba = sort_by_target ? &b->target_addr : &b->public_addr;
+	int ap = sort_by_target ? a->target_port : a->public_port;
+	int bp = sort_by_target ? b->target_port : b->public_port;
+	int c;
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	c = memcmp(aa, ba, sizeof(*aa));
+	if (c)
+		return c;
+	return ap - bp;
+}
+
+/* Finds two rules whose port ranges meet on the same address. */
+static int find_overlap(const struct rule *rules, size_t count, bool by_target, char *err)
+{
+	size_t *order = malloc((count ? count : 1) * sizeof(*order));
+	size_t widest = 0;
+	int ret = 0;
+
+	if (!order)
+		fail("out of memory");
+	for (size_t i = 0; i < count; i++)
+		order[i] = i;
+	sort_base = rules;
+	sort_by_target = by_target;
+	qsort(order, count, sizeof(*order), compare_rules);
+
+	for (size_t k = 1; k < count; k++) {
+		const struct rule *prev = &rules[order[widest]], *cur = &rules[order[k]];
+		const struct xdpfwd_mapping *p = &prev->m, *c = &cur->m;
+		unsigned int p_first = by_target ? p->target_port : p->public_port;
+		unsigned int c_first = by_target ? c->target_port : c->public_port;
+		const union xdpfwd_addr *pa = by_target ? &p->target_addr : &p->public_addr;
+		const union xdpfwd_addr *ca = by_target ? &c->target_addr : &c->public_addr;
+		char a[160], b[160];
+
+		if (p->family != c->family || p->proto != c->proto || memcmp(pa, ca, sizeof(*pa))) {
+			widest = k;
+			continue;
+		}
+		if (c_first > p_first + p->port_count - 1) {
+			widest = k;
+			continue;
+		}
+		/* Name the later line as the culprit; the live table counts as earliest. */
+		if (cur->existing || (!prev->existing && prev->line > cur->line)) {
+			const struct rule *t = prev;
+
+			prev = cur;
+			cur = t;
+		}
+		describe(a, sizeof(a), cur);
+		describe(b, sizeof(b), prev);
+		if (by_target)
+			snprintf(err, ERR_LEN,
+				 "%s: its target ports meet those of %s: replies could not be told apart",
+				 a, b);
+		else
+			snprintf(err, ERR_LEN, "%s: %s %s", a,
+				 same_public(&cur->m, &prev->m) ? "duplicates" : "overlaps", b);
+		ret = -1;
+		break;
+	}
+	free(order);
+	return ret;
+}
+
+static bool addr_equal(const union xdpfwd_addr *a, const union xdpfwd_addr *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err)
+{
+	size_t ports = 0;
+
+	if (count > XDPFWD_MAX_MAPPINGS)
+		fail("%zu mappings: at most %u are allowed", count, XDPFWD_MAX_MAPPINGS);
+	for (size_t i = 0; i < count; i++) {
+		struct xdpfwd_mapping *m = &rules[i].m;
+		char a[160];
+
+		describe(a, sizeof(a), &rules[i]);
+		ports += m->port_count;
+		if (addr_is_zero(&m->public_addr)) {
+			bool found = false;
+
+			for (size_t k = 0; local && k < local->count && !found; k++) {
+				if (local->entry[k].family != m->family)
+					continue;
+				m->source_addr = local->entry[k].addr;
+				found = true;
+			}
+			if (!found)
+				fail("%s: the public interface has no %s address to answer from: name the public address",
+				     a, m->family == AF_INET ? "IPv4" : "IPv6");
+		} else {
+			m->source_addr = m->public_addr;
+		}
+		if (addr_equal(&m->target_addr, &m->public_addr))
+			fail("%s: the target is the public address itself", a);
+		for (size_t k = 0; local && k < local->count; k++)
+			if (local->entry[k].family == m->family &&
+			    addr_equal(&local->entry[k].addr, &m->target_addr))
+				fail("%s: the target is an address of the public interface", a);
+	}
+	if (ports > XDPFWD_MAX_PORT_ENTRIES)
+		fail("the mappings cover %zu ports: at most %u are allowed", ports,
+		     XDPFWD_MAX_PORT_ENTRIES);
+	if (find_overlap(rules, count, false, err) || find_overlap(rules, count, true, err))
+		return -1;
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * spec.h - mappings as the operator writes them: parsing and validation.
+ *
+ * Everything here is pure (no maps, no syscalls) so that the CLI, the config
+ * file, the unit tests and the fuzzers share one implementation. Functions
+ * that can fail write one line, without a trailing newline, into err and
+ * return -1; the caller adds where the input came from.
+ */
+#ifndef XDPFWD_SPEC_H
+#define XDPFWD_SPEC_H
+
+#include <stdbool.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include "xdpfwd.h"
+
+#define ERR_LEN 256
+#define ADDR_STR_LEN 64 /* "[" IPv6 "]:" port "-" port, with room */
+
+/* A mapping plus where it was written: a file line, or line 0 for the command
+ * line; EXISTING marks one read back from the live table. */
+struct rule {
+	struct xdpfwd_mapping m;
+	unsigned int line;
+	bool existing;
+};
+
+/* The public interface's addresses: wildcard mappings take their outgoing
+ * source from the first of each family, and no target may be any of them. */
+struct local_addrs {
+	size_t count;
+	struct {
+		__u8 family;
+		union xdpfwd_addr addr;
+	} entry[64];
+};
+
+int parse_port_range(const char *s, __u16 *first, __u16 *count, char *err);
+int parse_public(const char *s, struct xdpfwd_mapping *m, char *err);
+int parse_target(const char *s, struct xdpfwd_mapping *m, char *err);
+/* PROTO PUBLIC TARGET -> one rule, or two for "both". Returns how many. */
+int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
+	       char *err);
+/* A whole config file's text. On success *rules (malloc'd) holds them. */
+int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
+
+/* Fills each wildcard rule's source address and checks the table as a whole:
+ * targets, overlaps of public ranges and of target ranges, capacity. */
+int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err);
+
+bool same_public(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
+bool same_mapping(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
+
+const char *proto_name(__u8 proto);
+/* "203.0.113.10", "2001:db8::1"; "" for an all-zero address. */
+void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr);
+/* "203.0.113.10:40000-40009", "[2001:db8::1]:443", "40000" for the wildcard. */
+void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr,
+		     __u16 port, __u16 count);
+/* "tcp 40000 -> 10.8.0.2:40000" */
+void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m);
+
+#endif
