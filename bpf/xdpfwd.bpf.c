@@ -34,7 +34,8 @@ int xdpfwd_in(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* Headers a packet may need in the linear area: Ethernet, two VLAN tags, IPv6
+/* Every packet goes on with TC_ACT_UNSPEC: any later filter still decides.
+ * Headers a packet may need in the linear area: Ethernet, two VLAN tags, IPv6
  * with the longest extension chain we parse, TCP. */
 #define XDPFWD_PULL_LEN 256
 
@@ -52,12 +53,12 @@ int xdpfwd_out(struct __sk_buff *skb)
 	}
 	if (stat != XDPFWD_STAT_IN_FORWARDED) {
 		count_stat(stat + XDPFWD_STAT_OUT_OFFSET);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	nat = lookup_outbound(&pkt);
 	if (!nat) {
 		count_stat(XDPFWD_STAT_OUT_PASS_NO_MAPPING);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	if (rewrite_source(skb, &pkt, nat) == 0) {
 		count_tx(nat->slot, pkt.ip_bytes);
@@ -65,7 +66,7 @@ int xdpfwd_out(struct __sk_buff *skb)
 	} else {
 		count_stat(XDPFWD_STAT_OUT_ERROR);
 	}
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * packet.h - build test frames from a description, with every checksum
+ * computed from scratch (never incrementally), so a test compares the
+ * program's output against an independent construction.
+ */
+#ifndef XDPFWD_TEST_PACKET_H
+#define XDPFWD_TEST_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#define PKT_MAX 2048
+
+struct pkt_spec {
+	__u16 tpid[2]; /* VLAN tags outermost first; 0 ends the list */
+	__u16 ethertype; /* 0: from the family */
+	int family; /* AF_INET or AF_INET6 */
+	int proto; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, ... */
+	const char *saddr, *daddr;
+	__u16 sport, dport;
+	int ip_options; /* IPv4 option bytes, a multiple of 4 */
+	__u8 ext[8]; /* IPv6 extension headers in order; 0 ends the list */
+	__u16 frag_off; /* IPv4 MF and offset bits */
+	int payload; /* bytes after the L4 header, even */
+	bool udp_no_csum; /* send UDP with checksum 0 */
+	bool tail_set; /* last payload word is TAIL, not the pattern */
+	__u16 tail;
+	int truncate; /* keep only this many bytes, when > 0 */
+};
+
+/* Returns the frame length. */
+size_t build_packet(const struct pkt_spec *s, __u8 *buf);
+/* The raw L4 checksum field of a frame built from S (before a 0 becomes 0xffff). */
+__u16 l4_checksum_of(const struct pkt_spec *s);
+/* Prints a hex dump with a label, for failures. */
+void hexdump(const char *label, const __u8 *buf, size_t len);
+
+#endif
