@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# End-to-end tests: the real xdpfwd binary, real sockets (socat, iperf3), a
+# real WireGuard tunnel (wireguard-go) in network namespaces. Every test
+# checks what a user would see; the lab is removed on any exit.
+set -u
+cd "$(dirname "$0")/../.."
+source tools/lab.sh
+
+SKIP=77
+passed=0 failed=0 failures=()
+trap 'lab_down' EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "    $*" >&2; return 1; }
+
+run_test() {
+	local name=$1
+	printf '  %-60s ' "$name"
+	if "$name" >"$LAB_TMP/$name.log" 2>&1; then
+		echo ok
+		passed=$((passed + 1))
+	else
+		echo FAIL
+		sed 's/^/    | /' "$LAB_TMP/$name.log"
+		failed=$((failed + 1))
+		failures+=("$name")
+	fi
+}
+
+# --- helpers ---------------------------------------------------------------
+
+# socat's address type for ADDR: "6" for a bracketed IPv6 address.
+v() { [[ $1 == \[* ]] && echo 6; }
+
+# A TCP service on the client that answers "got LINE from PEER".
+serve_tcp() { # ADDR PORT
+	lab_spawn "$NS_CLI" socat "TCP$(v "$1")-LISTEN:$2,bind=$1,reuseaddr,fork" \
+		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':$2 '"
+}
+# A UDP service on the client that answers the same way to each datagram.
+serve_udp() { # ADDR PORT
+	lab_spawn "$NS_CLI" socat "UDP$(v "$1")-RECVFROM:$2,bind=$1,reuseaddr,fork" \
+		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	wait_for 5 in_cli sh -c "ss -Huln | grep -q ':$2 '"
+}
+# Counts the datagrams arriving at a client port into a file, one line each.
+sink_udp() { # PORT FILE
+	lab_spawn "$NS_CLI" socat -u "UDP-RECVFROM:$1,reuseaddr,fork" SYSTEM:"cat >/dev/null; echo x >>$2"
+	wait_for 5 in_cli sh -c "ss -Huln | grep -q ':$1 '"
+}
+stats_of() { # PROTO PUBLIC_PORT FIELD [FAMILY]: a mapping's counter from stats --json
+	xdpfwd stats --json | jq -r --arg p "$1" --argjson port "$2" --arg f "$3" --arg fam "${4:-ipv4}" \
+		'.mappings[] | select(.proto == $p and .public_port == $port and .family == $fam) | .[$f]'
+}
+global_of() { xdpfwd stats --json | jq -r ".global.$1"; }
+
+# --- tests -----------------------------------------------------------------
+
+test_attach_twice_is_refused() {
+	local out
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" 2>&1) && fail "second attach succeeded"
+	grep -q "already has an XDP program" <<<"$out" || fail "unclear message: $out"
+	[ "$(in_vpn ip -d link show pub0 | grep -c 'prog/xdp')" = 1 ] || fail "not exactly one XDP program"
+}
+
+test_bad_input_changes_nothing() {
+	local before after out line
+	xdpfwd add tcp 203.0.113.10:7777 10.8.0.2 >/dev/null || fail "setup add failed"
+	before=$(xdpfwd list --json)
+	while IFS='|' read -r want args; do
+		# shellcheck disable=SC2086
+		out=$(xdpfwd $args 2>&1) && fail "accepted: $args"
+		[ "$(wc -l <<<"$out")" = 1 ] || fail "not one line for '$args': $out"
+		grep -qF -- "$want" <<<"$out" || fail "'$args' said '$out', want '$want'"
+	done <<'CASES'
+out of range: allowed 1-65535|add tcp 65536 10.8.0.2
+is not an IPv4 address|add tcp 203.0.113.10:80 10.8.0.300
+both must be the same family|add tcp 203.0.113.10:80 [fd00:8::2]
+has 3 ports but the public range has 2|add udp 100-101 10.8.0.2:200-202
+duplicates existing mapping|add tcp 203.0.113.10:7777 10.8.0.3
+overlaps existing mapping|add tcp 203.0.113.10:7770-7780 10.8.0.3
+the target is the public address itself|add tcp 203.0.113.10:80 203.0.113.10:81
+the target is an address of the public interface|add tcp 80 203.0.113.10:81
+protocol 'icmp' is unknown|add icmp 80 10.8.0.2
+no such interface|attach nosuch0 --tunnel pub0
+no such interface|attach pub0 --tunnel nosuch0
+--mode 'fast' is unknown|attach pub0 --tunnel und0 --mode fast
+unknown command 'frobnicate'|frobnicate
+no tcp mapping on '7778'|del tcp 7778
+CASES
+	printf 'tcp 1000 10.8.0.2\nudp 1001 10.8.0.2:70000\ntcp 1002 10.8.0.2\n' >"$LAB_TMP/bad.conf"
+	out=$(xdpfwd load "$LAB_TMP/bad.conf" 2>&1) && fail "bad config accepted"
+	grep -qF "bad.conf: line 2: target port '70000' is out of range" <<<"$out" || fail "load said: $out"
+	after=$(xdpfwd list --json)
+	[ "$before" = "$after" ] || fail "state changed: $before -> $after"
+	xdpfwd del tcp 203.0.113.10:7777 >/dev/null
+}
+
+# TCP and UDP from the internet host reach the client through the tunnel, and
+# the answers come back from the public endpoint (connected sockets would
+# drop anything else).
+exchange_test() { # FAMILY PUB_ADDR CLIENT_ADDR INET_ADDR
+	local fam=$1 pub=$2 cli=$3 inet=$4 out
+	xdpfwd add tcp "$pub:40000" "$cli" || return 1
+	xdpfwd add udp "$pub:5353" "$cli:53" || return 1
+	serve_tcp "$cli" 40000 || fail "no TCP listener"
+	serve_udp "$cli" 53 || fail "no UDP listener"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - "TCP:$pub:40000")
+	[ "$out" = "got ping from $inet" ] || fail "TCP $fam: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - "UDP:$pub:5353")
+	[ "$out" = "got ping from $inet" ] || fail "UDP $fam: got '$out'"
+}
+
+test_ipv4_tcp_udp_through_wireguard() {
+	exchange_test ipv4 203.0.113.10 10.8.0.2 203.0.113.20
+}
+
+test_ipv6_tcp_udp_through_wireguard() {
+	# socat prints IPv6 peers in full.
+	exchange_test ipv6 "[2001:db8:1::10]" "[fd00:8::2]" "[2001:0db8:0001:0000:0000:0000:0000:0020]"
+}
+
+# The client's own packets from a mapped port leave with the public endpoint.
+outbound_test() { # PUBLIC_ADDR CLIENT_ADDR INET_LISTEN INET_CONNECT
+	local got="$LAB_TMP/peer.$RANDOM"
+	lab_spawn "$NS_INET" socat -u "UDP$(v "$3")-RECVFROM:9999,bind=$3,reuseaddr" \
+		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
+	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9999 '"
+	# reuseaddr: the UDP service of the exchange test holds port 53 too.
+	echo hello | in_cli socat -u - "UDP$(v "$4"):$4:9999,sourceport=53,bind=$2,reuseaddr"
+	wait_for 5 test -s "$got" || fail "nothing arrived"
+	[ "$(cat "$got")" = "$1 5353" ] || fail "the internet host saw '$(cat "$got")', want '$1 5353'"
+}
+
+test_ipv4_client_outbound_shows_public_endpoint() {
+	outbound_test 203.0.113.10 10.8.0.2 203.0.113.20 203.0.113.20
+}
+
+test_ipv6_client_outbound_shows_public_endpoint() {
+	outbound_test "[2001:0db8:0001:0000:0000:0000:0000:0010]" "[fd00:8::2]" "[2001:db8:1::20]" "[2001:db8:1::20]"
+}
+
+# Exactly N datagrams of known size: the mapping counts exactly those.
+test_counters_match_what_was_sent() {
+	local n=25 size=100 file="$LAB_TMP/sink6000" rx rb
+	xdpfwd add udp 6000 10.8.0.2:6100 >/dev/null || fail "add"
+	sink_udp 6100 "$file"
+	for ((i = 0; i < n; i++)); do
+		head -c $size /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
+	done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "client got $(wc -l <"$file") of $n"
+	rx=$(stats_of udp 6000 rx_packets)
+	rb=$(stats_of udp 6000 rx_bytes)
+	[ "$rx" = $n ] || fail "rx_packets $rx, want $n"
+	[ "$rb" = $((n * (20 + 8 + size))) ] || fail "rx_bytes $rb, want $((n * (28 + size)))"
+	[ "$(stats_of udp 6000 tx_packets)" = 0 ] || fail "tx_packets without replies"
+	[ "$(global_of in_forwarded)" -ge $n ] || fail "in_forwarded below $n"
+}
+
+test_replies_are_counted_on_the_way_out() {
+	local before after
+	before=$(stats_of udp 5353 tx_packets)
+	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 >/dev/null
+	after=$(stats_of udp 5353 tx_packets)
+	[ "$((after - before))" = 1 ] || fail "tx_packets grew by $((after - before)), want 1"
+	[ "$(stats_of udp 5353 tx_bytes)" -gt 0 ] || fail "tx_bytes 0"
+}
+
+test_del_stops_forwarding() {
+	local file="$LAB_TMP/sink6000" had no_map
+	had=$(wc -l <"$file")
+	xdpfwd del udp 6000 >/dev/null || fail "del"
+	no_map=$(global_of in_pass_no_mapping)
+	for i in 1 2 3; do head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000; done
+	sleep 1
+	[ "$(wc -l <"$file")" = "$had" ] || fail "datagrams still arrive after del"
+	[ "$(global_of in_pass_no_mapping)" -ge $((no_map + 3)) ] || fail "misses not counted"
+	xdpfwd list --json | jq -e 'all(.public_port != 6000)' >/dev/null || fail "still listed"
+	# And TCP: the connection is no longer forwarded.
+	xdpfwd del tcp 203.0.113.10:40000 >/dev/null || fail "del tcp"
+	! echo ping | in_inet timeout 3 socat -t1 - TCP:203.0.113.10:40000 2>/dev/null | grep -q got ||
+		fail "TCP still forwarded after del"
+}
+
+# load applies a diff: a mapping that stays keeps forwarding, without one
+# lost datagram, while the rest of the table is rewritten again and again.
+test_load_keeps_staying_mappings() {
+	local conf="$LAB_TMP/table.conf" report="$LAB_TMP/iperf.json" lost sent
+	printf 'both 5201 10.8.0.2\nudp 203.0.113.10:5353 10.8.0.2:53\n' >"$conf"
+	xdpfwd load "$conf" || fail "load"
+	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 5201 -1
+	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':5201 '"
+	in_inet iperf3 -c 203.0.113.10 -p 5201 -u -b 20M -t 4 -l 1000 -J >"$report" &
+	local client=$!
+	for i in $(seq 40); do
+		{ printf 'both 5201 10.8.0.2\n'; [ $((i % 2)) = 0 ] && printf 'udp 203.0.113.10:5353 10.8.0.2:53\n'
+		  printf 'tcp %d 10.8.0.7\n' $((20000 + i)); } >"$conf"
+		xdpfwd load "$conf" >/dev/null || fail "load $i"
+		sleep 0.05
+	done
+	wait $client || fail "iperf3 failed: $(head -c 300 "$report")"
+	sent=$(jq '.end.sum.packets' "$report")
+	lost=$(jq '.end.sum.lost_packets' "$report")
+	echo "iperf3: $sent datagrams, $lost lost"
+	[ "$sent" -gt 1000 ] || fail "only $sent datagrams sent"
+	[ "$lost" = 0 ] || fail "$lost of $sent datagrams lost while reloading"
+	[ "$(xdpfwd list --json | jq length)" = 4 ] || fail "table has $(xdpfwd list --json | jq length) mappings"
+}
+
+test_detach_removes_programs_keeps_table() {
+	xdpfwd detach pub0 >/dev/null || fail "detach"
+	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP program still attached"
+	in_vpn tc filter show dev pub0 egress | grep -q xdpfwd && fail "tc filter still there"
+	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "mappings lost on detach"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" >/dev/null || fail "re-attach"
+	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 | grep -q "got ping" ||
+		fail "no forwarding after re-attach"
+}
+
+# --- run -------------------------------------------------------------------
+
+((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
+echo "e2e: building the lab"
+lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
+xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" || { echo "e2e: attach failed" >&2; exit 1; }
+
+for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
+	test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
+	test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
+	test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
+	test_del_stops_forwarding test_load_keeps_staying_mappings \
+	test_detach_removes_programs_keeps_table; do
+	run_test "$t"
+done
+echo "e2e: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"
+((failed == 0))

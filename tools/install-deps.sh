@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# Installs the Debian 12 packages xdpfwd needs to build, test and run its
+# demo; does nothing when they are all present.
+set -euo pipefail
+
+packages=(
+	make gcc clang llvm pkg-config libc6-dev linux-libc-dev
+	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libjson-c-dev bpftool
+	iproute2 iputils-ping nftables wireguard-go wireguard-tools socat iperf3 ethtool jq
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+if ((EUID != 0)); then
+	echo "install-deps: missing ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# lab.sh - a VPN server in network namespaces, sourced by the demo and the
+# e2e tests:
+#
+#   inet (internet host)          vpn (VPN server)                cli (VPN client)
+#   inet0 203.0.113.20 ---- veth ---- pub0 203.0.113.10
+#         2001:db8:1::20                   2001:db8:1::10
+#                                   und0 192.0.2.1 ---- veth ---- und0 192.0.2.2   (WireGuard underlay)
+#                                   $LAB_WG_VPN 10.8.0.1 == wireguard-go == $LAB_WG_CLI 10.8.0.2
+#                                               fd00:8::1                          fd00:8::2
+#
+# Names carry the lab id so labs never collide; lab_down removes everything
+# lab_up made (namespaces, processes by pid, pins, files) and is safe to call
+# twice or after a half-built lab.
+
+LAB_ID=${LAB_ID:-$$}
+NS_INET=xf-inet-$LAB_ID
+NS_VPN=xf-vpn-$LAB_ID
+NS_CLI=xf-cli-$LAB_ID
+# wireguard-go names its control socket after the interface: one name per lab.
+LAB_WG_VPN=xfs$LAB_ID
+LAB_WG_CLI=xfc$LAB_ID
+LAB_TMP=
+LAB_PIDS=()
+export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-lab-$LAB_ID
+XDPFWD=${XDPFWD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xdpfwd}
+
+in_inet() { ip netns exec "$NS_INET" "$@"; }
+in_vpn() { ip netns exec "$NS_VPN" "$@"; }
+in_cli() { ip netns exec "$NS_CLI" "$@"; }
+xdpfwd() { in_vpn "$XDPFWD" "$@"; }
+
+# Runs a command in a namespace in the background and remembers its pid.
+lab_spawn() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@" &
+	LAB_PIDS+=($!)
+}
+
+lab_down() {
+	local pid
+	for pid in "${LAB_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${LAB_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	LAB_PIDS=()
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
+	[ -n "$LAB_TMP" ] && rm -rf "$LAB_TMP"
+	LAB_TMP=
+	return 0
+}
+
+wait_for() { # SECONDS COMMAND...: poll until the command succeeds
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS >= deadline)) && return 1
+		sleep 0.1
+	done
+}
+
+lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOINT]
+	local ns=$1 dev=$2 a4=$3 a6=$4 key=$5 port=$6 peer=$7 allowed=$8 endpoint=${9:-}
+	WG_PROCESS_FOREGROUND=1 lab_spawn "$ns" wireguard-go -f "$dev" >>"$LAB_TMP/wireguard-go.log" 2>&1
+	wait_for 5 ip -n "$ns" link show "$dev" || { echo "lab: wireguard-go made no $dev" >&2; return 1; }
+	ip netns exec "$ns" wg set "$dev" private-key "$key" listen-port "$port" \
+		peer "$peer" allowed-ips "$allowed" ${endpoint:+endpoint "$endpoint"} \
+		persistent-keepalive 0 || return 1
+	ip -n "$ns" addr add "$a4" dev "$dev"
+	ip -n "$ns" addr add "$a6" dev "$dev" nodad
+	ip -n "$ns" link set "$dev" up
+}
+
+lab_up() {
+	set -e
+	LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
+	umask 077
+	# bpffs in this mount namespace, so pins made under `ip netns exec` outlive it.
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI"; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_INET" link add inet0 type veth peer name pub0 netns "$NS_VPN"
+	ip -n "$NS_VPN" link add und0 type veth peer name und0 netns "$NS_CLI"
+
+	ip -n "$NS_INET" addr add 203.0.113.20/24 dev inet0
+	ip -n "$NS_INET" addr add 2001:db8:1::20/64 dev inet0 nodad
+	ip -n "$NS_INET" link set inet0 up
+	# Locally built packets carry partial checksums on veth; a NIC delivers
+	# full ones, which is what the XDP program assumes (README, "Checksums").
+	in_inet ethtool -K inet0 tx off >/dev/null
+
+	ip -n "$NS_VPN" addr add 203.0.113.10/24 dev pub0
+	ip -n "$NS_VPN" addr add 2001:db8:1::10/64 dev pub0 nodad
+	ip -n "$NS_VPN" addr add 192.0.2.1/24 dev und0
+	ip -n "$NS_CLI" addr add 192.0.2.2/24 dev und0
+	for dev in pub0 und0; do ip -n "$NS_VPN" link set "$dev" up; done
+	ip -n "$NS_CLI" link set und0 up
+	in_vpn sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+
+	wg genkey >"$LAB_TMP/vpn.key"
+	wg genkey >"$LAB_TMP/cli.key"
+	wg pubkey <"$LAB_TMP/vpn.key" >"$LAB_TMP/vpn.pub"
+	wg pubkey <"$LAB_TMP/cli.key" >"$LAB_TMP/cli.pub"
+	lab_wireguard "$NS_VPN" "$LAB_WG_VPN" 10.8.0.1/24 fd00:8::1/64 "$LAB_TMP/vpn.key" 51820 \
+		"$(cat "$LAB_TMP/cli.pub")" 10.8.0.2/32,fd00:8::2/128
+	lab_wireguard "$NS_CLI" "$LAB_WG_CLI" 10.8.0.2/24 fd00:8::2/64 "$LAB_TMP/cli.key" 51821 \
+		"$(cat "$LAB_TMP/vpn.pub")" 0.0.0.0/0,::/0 192.0.2.1:51820
+	# The client reaches the internet through the tunnel, as a VPN client does.
+	ip -n "$NS_CLI" route add 203.0.113.0/24 dev "$LAB_WG_CLI"
+	ip -n "$NS_CLI" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CLI"
+	wait_for 10 in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
+	set +e
+}
