@@ -24,12 +24,12 @@
 #define XDPFWD_MAX_PORT_ENTRIES 262144
 
 /* Names of the pinned maps under the pin directory (map names hold 15 chars). */
-#define XDPFWD_MAP_FWD "xdpfwd_fwd"
-#define XDPFWD_MAP_REV "xdpfwd_rev"
+#define XDPFWD_MAP_FWD	    "xdpfwd_fwd"
+#define XDPFWD_MAP_REV	    "xdpfwd_rev"
 #define XDPFWD_MAP_MAPPINGS "xdpfwd_mappings"
 #define XDPFWD_MAP_COUNTERS "xdpfwd_counters"
-#define XDPFWD_MAP_STATS "xdpfwd_stats"
-#define XDPFWD_MAP_CONFIG "xdpfwd_config"
+#define XDPFWD_MAP_STATS    "xdpfwd_stats"
+#define XDPFWD_MAP_CONFIG   "xdpfwd_config"
 
 /* An IPv4 address sits in the first 4 bytes, the other 12 are zero. */
 union xdpfwd_addr {
@@ -45,7 +45,7 @@ union xdpfwd_addr {
  */
 struct xdpfwd_endpoint {
 	__u8 family; /* AF_INET or AF_INET6 */
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
 	__be16 port;
 	union xdpfwd_addr addr;
 };
@@ -70,11 +70,11 @@ _Static_assert(sizeof(struct xdpfwd_nat) == 24, "xdpfwd_nat layout");
  * work from, so the tool needs no state outside bpffs.
  */
 struct xdpfwd_mapping {
-	__u8 family; /* AF_INET or AF_INET6 */
-	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u16 port_count; /* ports in the range, 1..65535 */
-	__u16 public_port; /* first public port, host order */
-	__u16 target_port; /* first target port, host order */
+	__u8 family;		       /* AF_INET or AF_INET6 */
+	__u8 proto;		       /* IPPROTO_TCP or IPPROTO_UDP */
+	__u16 port_count;	       /* ports in the range, 1..65535 */
+	__u16 public_port;	       /* first public port, host order */
+	__u16 target_port;	       /* first target port, host order */
 	union xdpfwd_addr public_addr; /* all zero: every address */
 	union xdpfwd_addr target_addr;
 	/* Source written on the way out: public_addr, or for the wildcard the
@@ -100,7 +100,7 @@ struct xdpfwd_config {
 	__u32 public_ifindex;
 	__u32 tunnel_ifindex;
 	__u64 netns_ino; /* inode of the network namespace attach ran in */
-	__u32 xdp_mode; /* enum xdp_attach_mode of libxdp */
+	__u32 xdp_mode;	 /* enum xdp_attach_mode of libxdp */
 	__u32 tc_handle; /* tc filter on the public interface's egress */
 	__u32 tc_priority;
 	__u32 attached; /* 1 while programs are attached */
@@ -112,21 +112,21 @@ _Static_assert(sizeof(struct xdpfwd_config) == 32, "xdpfwd_config layout");
  * program on the public interface, "out" the tc program on its egress.
  * X(enum suffix, name shown to users)
  */
-#define XDPFWD_STATS(X)                                                        \
-	X(IN_FORWARDED, "in_forwarded")                                        \
-	X(IN_PASS_NOT_IP, "in_pass_not_ip")                                    \
-	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp")                          \
-	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping")                            \
-	X(IN_PASS_FRAGMENT, "in_pass_fragment")                                \
-	X(IN_PASS_TRUNCATED, "in_pass_truncated")                              \
-	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers")                          \
-	X(OUT_REWRITTEN, "out_rewritten")                                      \
-	X(OUT_PASS_NOT_IP, "out_pass_not_ip")                                  \
-	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp")                        \
-	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping")                          \
-	X(OUT_PASS_FRAGMENT, "out_pass_fragment")                              \
-	X(OUT_PASS_TRUNCATED, "out_pass_truncated")                            \
-	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers")                        \
+#define XDPFWD_STATS(X)                                 \
+	X(IN_FORWARDED, "in_forwarded")                 \
+	X(IN_PASS_NOT_IP, "in_pass_not_ip")             \
+	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp")   \
+	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping")     \
+	X(IN_PASS_FRAGMENT, "in_pass_fragment")         \
+	X(IN_PASS_TRUNCATED, "in_pass_truncated")       \
+	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers")   \
+	X(OUT_REWRITTEN, "out_rewritten")               \
+	X(OUT_PASS_NOT_IP, "out_pass_not_ip")           \
+	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp") \
+	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping")   \
+	X(OUT_PASS_FRAGMENT, "out_pass_fragment")       \
+	X(OUT_PASS_TRUNCATED, "out_pass_truncated")     \
+	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers") \
 	X(OUT_ERROR, "out_error")
 
 #define XDPFWD_STAT_ENUM(id, name) XDPFWD_STAT_##id,
@@ -135,9 +135,7 @@ enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };
 
 #ifndef __bpf__
 #define XDPFWD_STAT_NAME(id, name) [XDPFWD_STAT_##id] = name,
-static const char *const xdpfwd_stat_names[XDPFWD_STAT_MAX] = {
-	XDPFWD_STATS(XDPFWD_STAT_NAME)
-};
+static const char *const xdpfwd_stat_names[XDPFWD_STAT_MAX] = {XDPFWD_STATS(XDPFWD_STAT_NAME)};
 #undef XDPFWD_STAT_NAME
 #endif
 

@@ -12,7 +12,7 @@
 
 /* Our filter on the public interface's egress; the priority keeps clear of
  * the low numbers other tools pick first. */
-#define XDPFWD_TC_HANDLE 1
+#define XDPFWD_TC_HANDLE   1
 #define XDPFWD_TC_PRIORITY 0x7864
 
 static const char *mode_name(enum xdp_attach_mode mode)
@@ -45,8 +45,7 @@ static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
 	struct bpf_map *map;
 	char path[PATH_MAX + 32];
 
-	bpf_object__for_each_map(map, skel->obj)
-	{
+	bpf_object__for_each_map (map, skel->obj) {
 		if (strncmp(bpf_map__name(map), "xdpfwd_", 7))
 			continue; /* .rodata and friends */
 		pindir_file(pd, bpf_map__name(map), path, sizeof(path));
@@ -56,12 +55,11 @@ static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
 	return 0;
 }
 
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel,
-	       enum xdp_attach_mode mode)
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY);
-	struct xdpfwd_config config = { 0 };
+	struct xdpfwd_config config = {0};
 	struct xdp_program *xdp_prog = NULL;
 	struct xdp_multiprog *mp = NULL;
 	struct xdpfwd_bpf *skel = NULL;
@@ -85,8 +83,9 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel,
 		return err;
 
 	if (bpf_xdp_query_id(ifindex, 0, &prog_id) == 0 && prog_id) {
-		pr_warn("interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's\n",
-			iface, prog_id, iface);
+		pr_warn(
+		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's\n",
+		    iface, prog_id, iface);
 		return -EEXIST;
 	}
 
@@ -115,8 +114,9 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel,
 	if (err) {
 		pr_warn("cannot attach XDP to '%s' in %s mode: %s%s\n", iface, mode_name(mode),
 			strerror(-err),
-			mode == XDP_MODE_NATIVE ? " (try --mode generic; -vv shows libxdp's reasons)" :
-						  "");
+			mode == XDP_MODE_NATIVE
+			    ? " (try --mode generic; -vv shows libxdp's reasons)"
+			    : "");
 		goto out;
 	}
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
@@ -205,8 +205,7 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 	xdp_prog = prog_fd >= 0 ? xdp_program__from_fd(prog_fd) : NULL;
 	if (!xdp_prog || libxdp_get_error(xdp_prog) ||
 	    (err = xdp_program__detach(xdp_prog, ifindex, config.xdp_mode, 0)))
-		pr_warn("cannot detach XDP from '%s': %s\n", iface,
-			strerror(err ? -err : errno));
+		pr_warn("cannot detach XDP from '%s': %s\n", iface, strerror(err ? -err : errno));
 	if (xdp_prog && !libxdp_get_error(xdp_prog))
 		xdp_program__close(xdp_prog);
 	else if (prog_fd >= 0)
@@ -222,8 +221,8 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 	config.attached = 0;
 	bpf_map_update_elem(maps.config, &zero, &config, BPF_ANY);
 	if (purge) {
-		const char *names[] = { XDPFWD_MAP_FWD,	     XDPFWD_MAP_REV,   XDPFWD_MAP_MAPPINGS,
-					XDPFWD_MAP_COUNTERS, XDPFWD_MAP_STATS, XDPFWD_MAP_CONFIG };
+		const char *names[] = {XDPFWD_MAP_FWD,	    XDPFWD_MAP_REV,   XDPFWD_MAP_MAPPINGS,
+				       XDPFWD_MAP_COUNTERS, XDPFWD_MAP_STATS, XDPFWD_MAP_CONFIG};
 
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			pindir_file(pd, names[i], path, sizeof(path));

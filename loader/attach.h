@@ -8,8 +8,7 @@
 
 /* Loads the programs (reusing maps already pinned, so mappings and counters
  * survive), attaches XDP to IFACE and tc to IFACE's egress, pins both. */
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel,
-	       enum xdp_attach_mode mode);
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode);
 /* Removes the programs; the maps stay unless PURGE. */
 int detach_cmd(struct pindir *pd, const char *iface, bool purge);
 

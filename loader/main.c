@@ -20,17 +20,17 @@
 #define MAX_CONFIG_BYTES (64 << 20)
 
 static const char usage_text[] =
-	"Usage: xdpfwd [OPTIONS] COMMAND ...\n"
-	"  attach IFACE --tunnel IFACE [--mode native|generic]\n"
-	"  detach IFACE [--purge]\n"
-	"  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]\n"
-	"  del PROTO [ADDR:]PORT[-PORT]\n"
-	"  list [--json]\n"
-	"  stats [--json]\n"
-	"  load FILE\n"
-	"PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
-	"Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
-	"         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
+    "Usage: xdpfwd [OPTIONS] COMMAND ...\n"
+    "  attach IFACE --tunnel IFACE [--mode native|generic]\n"
+    "  detach IFACE [--purge]\n"
+    "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]\n"
+    "  del PROTO [ADDR:]PORT[-PORT]\n"
+    "  list [--json]\n"
+    "  stats [--json]\n"
+    "  load FILE\n"
+    "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
+    "Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
+    "         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
 
 struct options {
 	const char *pin_dir;
@@ -87,8 +87,9 @@ static int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *con
 	}
 	ret = table_apply(maps, rules, count, sum);
 	if (ret)
-		pr_warn("%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
-			what, sum->added, sum->changed, sum->removed, strerror(-ret));
+		pr_warn(
+		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
+		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
 	return ret;
 }
 
@@ -133,7 +134,7 @@ static bool del_matches(const struct xdpfwd_mapping *have, const struct xdpfwd_m
 static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, int argc,
 		   char **argv)
 {
-	struct xdpfwd_mapping want = { 0 };
+	struct xdpfwd_mapping want = {0};
 	struct apply_summary sum;
 	struct rule *rules;
 	char err[ERR_LEN], line[200];
@@ -168,8 +169,9 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		if (del_matches(m, &want, any_proto) && want.public_port <= last &&
 		    want.public_port + want.port_count - 1 >= m->public_port) {
 			format_mapping(line, sizeof(line), m);
-			pr_warn("del: '%s' is not a whole mapping; it meets %s: delete that whole range\n",
-				argv[1], line);
+			pr_warn(
+			    "del: '%s' is not a whole mapping; it meets %s: delete that whole range\n",
+			    argv[1], line);
 			free(rules);
 			return 1;
 		}
@@ -263,8 +265,8 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 	if (!strcmp(cmd, "add"))
 		ret = cmd_add(&maps, &config, argc, argv);
 	else if (!strcmp(cmd, "del"))
-		ret = argc < 1 ? usage_error("del", "PROTO [ADDR:]PORT[-PORT]") :
-				 cmd_del(&maps, &config, argc, argv);
+		ret = argc < 1 ? usage_error("del", "PROTO [ADDR:]PORT[-PORT]")
+			       : cmd_del(&maps, &config, argc, argv);
 	else if (!strcmp(cmd, "load"))
 		ret = cmd_load(&maps, &config, argc, argv);
 	else if (argc)
@@ -301,13 +303,17 @@ static int check_options(const char *cmd, const struct options *opt)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		{ "pin-dir", required_argument, NULL, 'p' }, { "tunnel", required_argument, NULL, 't' },
-		{ "mode", required_argument, NULL, 'm' },    { "json", no_argument, NULL, 'j' },
-		{ "purge", no_argument, NULL, 'P' },	     { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'V' },
-		{ 0 },
+	    {"pin-dir", required_argument, NULL, 'p'},
+	    {"tunnel", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"purge", no_argument, NULL, 'P'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
-	struct options opt = { 0 };
+	struct options opt = {0};
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
 	struct pindir pd;
 	const char *cmd;
@@ -357,8 +363,9 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "attach") && strcmp(cmd, "detach") && strcmp(cmd, "add") &&
 	    strcmp(cmd, "del") && strcmp(cmd, "list") && strcmp(cmd, "stats") &&
 	    strcmp(cmd, "load")) {
-		pr_warn("unknown command '%s': allowed attach, detach, add, del, list, stats, load\n",
-			cmd);
+		pr_warn(
+		    "unknown command '%s': allowed attach, detach, add, del, list, stats, load\n",
+		    cmd);
 		return 2;
 	}
 	ret = check_options(cmd, &opt);

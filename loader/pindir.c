@@ -165,8 +165,8 @@ __u64 current_netns_ino(void)
 
 void maps_close(struct xdpfwd_maps *maps)
 {
-	int *fds[] = { &maps->fwd,	&maps->rev,   &maps->mappings,
-		       &maps->counters, &maps->stats, &maps->config };
+	int *fds[] = {&maps->fwd,      &maps->rev,   &maps->mappings,
+		      &maps->counters, &maps->stats, &maps->config};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -181,9 +181,9 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 		const char *name;
 		int *fd;
 	} pins[] = {
-		{ XDPFWD_MAP_FWD, &maps->fwd },		  { XDPFWD_MAP_REV, &maps->rev },
-		{ XDPFWD_MAP_MAPPINGS, &maps->mappings }, { XDPFWD_MAP_COUNTERS, &maps->counters },
-		{ XDPFWD_MAP_STATS, &maps->stats },	  { XDPFWD_MAP_CONFIG, &maps->config },
+	    {XDPFWD_MAP_FWD, &maps->fwd},	    {XDPFWD_MAP_REV, &maps->rev},
+	    {XDPFWD_MAP_MAPPINGS, &maps->mappings}, {XDPFWD_MAP_COUNTERS, &maps->counters},
+	    {XDPFWD_MAP_STATS, &maps->stats},	    {XDPFWD_MAP_CONFIG, &maps->config},
 	};
 	char path[PATH_MAX + 32];
 	__u32 zero = 0;
@@ -197,8 +197,9 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 			int err = -errno;
 
 			if (err == -ENOENT)
-				pr_warn("no xdpfwd state in %s: run 'xdpfwd attach IFACE --tunnel IFACE' first\n",
-					pd->path);
+				pr_warn(
+				    "no xdpfwd state in %s: run 'xdpfwd attach IFACE --tunnel IFACE' first\n",
+				    pd->path);
 			else
 				pr_warn("cannot open %s: %s\n", path, strerror(-err));
 			maps_close(maps);
@@ -211,8 +212,9 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 		return -EIO;
 	}
 	if (config->netns_ino && config->netns_ino != current_netns_ino()) {
-		pr_warn("the state in %s belongs to another network namespace: give this one its own --pin-dir\n",
-			pd->path);
+		pr_warn(
+		    "the state in %s belongs to another network namespace: give this one its own --pin-dir\n",
+		    pd->path);
 		maps_close(maps);
 		return -EXDEV;
 	}
@@ -237,14 +239,15 @@ int local_addrs_read(unsigned int ifindex, struct local_addrs *out)
 			size_t n = out->count;
 
 			if (!it->ifa_addr || it->ifa_addr->sa_family != family ||
-			    strcmp(it->ifa_name, name) || n == sizeof(out->entry) / sizeof(out->entry[0]))
+			    strcmp(it->ifa_name, name) ||
+			    n == sizeof(out->entry) / sizeof(out->entry[0]))
 				continue;
 			if (family == AF_INET) {
 				out->entry[n].addr.v4 =
-					((struct sockaddr_in *)it->ifa_addr)->sin_addr.s_addr;
+				    ((struct sockaddr_in *)it->ifa_addr)->sin_addr.s_addr;
 			} else {
 				const struct in6_addr *a =
-					&((struct sockaddr_in6 *)it->ifa_addr)->sin6_addr;
+				    &((struct sockaddr_in6 *)it->ifa_addr)->sin6_addr;
 
 				if (IN6_IS_ADDR_LINKLOCAL(a))
 					continue; /* not an address anyone outside can use */

@@ -11,8 +11,8 @@
 #include "table.h"
 
 #define XDPFWD_DEFAULT_PIN_DIR "/sys/fs/bpf/xdpfwd"
-#define XDPFWD_PROG_IN "prog_xdpfwd_in"
-#define XDPFWD_PROG_OUT "prog_xdpfwd_out"
+#define XDPFWD_PROG_IN	       "prog_xdpfwd_in"
+#define XDPFWD_PROG_OUT	       "prog_xdpfwd_out"
 
 struct pindir {
 	char path[PATH_MAX];

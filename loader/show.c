@@ -38,7 +38,7 @@ static json_object *json_mapping(const struct slot_mapping *sm)
 static void print_json(json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -108,9 +108,11 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 		if (json) {
 			json_object *o = json_mapping(&list[i]);
 
-			json_object_object_add(o, "rx_packets", json_object_new_uint64(c.rx_packets));
+			json_object_object_add(o, "rx_packets",
+					       json_object_new_uint64(c.rx_packets));
 			json_object_object_add(o, "rx_bytes", json_object_new_uint64(c.rx_bytes));
-			json_object_object_add(o, "tx_packets", json_object_new_uint64(c.tx_packets));
+			json_object_object_add(o, "tx_packets",
+					       json_object_new_uint64(c.tx_packets));
 			json_object_object_add(o, "tx_bytes", json_object_new_uint64(c.tx_bytes));
 			json_object_array_add(arr, o);
 			continue;

@@ -16,10 +16,10 @@
 #include <sys/socket.h>
 #include "spec.h"
 
-#define fail(...)                                                                                  \
-	do {                                                                                       \
-		snprintf(err, ERR_LEN, __VA_ARGS__);                                               \
-		return -1;                                                                         \
+#define fail(...)                                    \
+	do {                                         \
+		snprintf(err, ERR_LEN, __VA_ARGS__); \
+		return -1;                           \
 	} while (0)
 
 static bool addr_is_zero(const union xdpfwd_addr *a)
@@ -129,19 +129,20 @@ static int split_addr(const char *s, const char *what, bool bare_v6_ok, __u8 *fa
 
 int parse_public(const char *s, struct xdpfwd_mapping *m, char *err)
 {
-	const char *ports = s;
+	const char *ports = s, *rest = NULL;
 
 	memset(&m->public_addr, 0, sizeof(m->public_addr));
 	m->family = 0;
 	if (strchr(s, ':') || s[0] == '[') {
-		if (split_addr(s, "public address", false, &m->family, &m->public_addr, &ports,
-			       err))
+		if (split_addr(s, "public address", false, &m->family, &m->public_addr, &rest, err))
 			return -1;
-		if (!ports)
+		if (!rest)
 			fail("public endpoint '%s' has no port: write ADDR:PORT", s);
+		ports = rest;
 		if (addr_is_zero(&m->public_addr))
-			fail("public address in '%s' is unspecified: leave the address out to mean every address",
-			     s);
+			fail(
+			    "public address in '%s' is unspecified: leave the address out to mean every address",
+			    s);
 	}
 	return parse_ports(ports, "public port", &m->public_port, &m->port_count, err);
 }
@@ -181,8 +182,9 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 		fail("target address in '%s' is %s: the target must be a client's unicast address",
 		     s, why);
 	if (m->family && m->family != family)
-		fail("target '%s' is %s but the public address is %s: both must be the same family", s,
-		     family == AF_INET ? "IPv4" : "IPv6", m->family == AF_INET ? "IPv4" : "IPv6");
+		fail("target '%s' is %s but the public address is %s: both must be the same family",
+		     s, family == AF_INET ? "IPv4" : "IPv6",
+		     m->family == AF_INET ? "IPv4" : "IPv6");
 	m->family = family;
 	if (!ports) {
 		m->target_port = m->public_port;
@@ -196,8 +198,9 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 			fail("target ports from %u for %u ports run past 65535", m->target_port,
 			     m->port_count);
 	} else if (count != m->port_count) {
-		fail("target range '%s' has %u ports but the public range has %u: a range maps onto a range of the same length",
-		     ports, count, m->port_count);
+		fail(
+		    "target range '%s' has %u ports but the public range has %u: a range maps onto a range of the same length",
+		    ports, count, m->port_count);
 	}
 	return 0;
 }
@@ -205,8 +208,8 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
 	       char *err)
 {
-	struct rule r = { 0 };
-	int n;
+	struct rule r = {0};
+	int n = 0;
 
 	if (parse_public(pub, &r.m, err) || parse_target(target, &r.m, err))
 		return -1;
@@ -257,9 +260,13 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 		if (ntok == 0)
 			continue;
 		if (ntok != 3) {
-			snprintf(err, ERR_LEN,
-				 "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]', found %s fields",
-				 line, ntok > 3 ? "more than 3" : ntok == 2 ? "2" : "1");
+			snprintf(
+			    err, ERR_LEN,
+			    "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]', found %s fields",
+			    line,
+			    ntok > 3	? "more than 3"
+			    : ntok == 2 ? "2"
+					: "1");
 			goto fail;
 		}
 		if (n + 2 > cap) {
@@ -315,8 +322,8 @@ void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *ad
 		buf[0] = '\0';
 }
 
-void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr,
-		     __u16 port, __u16 count)
+void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr, __u16 port,
+		     __u16 count)
 {
 	char a[INET6_ADDRSTRLEN], ports[16];
 	const char *open = family == AF_INET6 ? "[" : "", *close = family == AF_INET6 ? "]" : "";
@@ -424,9 +431,10 @@ static int find_overlap(const struct rule *rules, size_t count, bool by_target, 
 		describe(a, sizeof(a), cur);
 		describe(b, sizeof(b), prev);
 		if (by_target)
-			snprintf(err, ERR_LEN,
-				 "%s: its target ports meet those of %s: replies could not be told apart",
-				 a, b);
+			snprintf(
+			    err, ERR_LEN,
+			    "%s: its target ports meet those of %s: replies could not be told apart",
+			    a, b);
 		else
 			snprintf(err, ERR_LEN, "%s: %s %s", a,
 				 same_public(&cur->m, &prev->m) ? "duplicates" : "overlaps", b);
@@ -447,7 +455,7 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 	size_t ports = 0;
 
 	if (count > XDPFWD_MAX_MAPPINGS)
-		fail("%zu mappings: at most %u are allowed", count, XDPFWD_MAX_MAPPINGS);
+		fail("%zu mappings: at most %d are allowed", count, XDPFWD_MAX_MAPPINGS);
 	for (size_t i = 0; i < count; i++) {
 		struct xdpfwd_mapping *m = &rules[i].m;
 		char a[160];
@@ -464,8 +472,9 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 				found = true;
 			}
 			if (!found)
-				fail("%s: the public interface has no %s address to answer from: name the public address",
-				     a, m->family == AF_INET ? "IPv4" : "IPv6");
+				fail(
+				    "%s: the public interface has no %s address to answer from: name the public address",
+				    a, m->family == AF_INET ? "IPv4" : "IPv6");
 		} else {
 			m->source_addr = m->public_addr;
 		}
@@ -477,7 +486,7 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 				fail("%s: the target is an address of the public interface", a);
 	}
 	if (ports > XDPFWD_MAX_PORT_ENTRIES)
-		fail("the mappings cover %zu ports: at most %u are allowed", ports,
+		fail("the mappings cover %zu ports: at most %d are allowed", ports,
 		     XDPFWD_MAX_PORT_ENTRIES);
 	if (find_overlap(rules, count, false, err) || find_overlap(rules, count, true, err))
 		return -1;

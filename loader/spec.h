@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include "xdpfwd.h"
 
-#define ERR_LEN 256
+#define ERR_LEN	     256
 #define ADDR_STR_LEN 64 /* "[" IPv6 "]:" port "-" port, with room */
 
 /* A mapping plus where it was written: a file line, or line 0 for the command
@@ -57,8 +57,8 @@ const char *proto_name(__u8 proto);
 /* "203.0.113.10", "2001:db8::1"; "" for an all-zero address. */
 void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr);
 /* "203.0.113.10:40000-40009", "[2001:db8::1]:443", "40000" for the wildcard. */
-void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr,
-		     __u16 port, __u16 count);
+void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr, __u16 port,
+		     __u16 count);
 /* "tcp 40000 -> 10.8.0.2:40000" */
 void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m);
 

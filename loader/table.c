@@ -156,8 +156,7 @@ static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
 	return err;
 }
 
-static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot,
-			 const struct xdpfwd_mapping *m)
+static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct xdpfwd_mapping *m)
 {
 	int err;
 
@@ -177,8 +176,8 @@ static int erase_mapping(const struct xdpfwd_maps *maps, __u32 slot,
 
 static int compare_rules_public(const void *pa, const void *pb)
 {
-	struct slot_mapping a = { .m = ((const struct rule *)pa)->m };
-	struct slot_mapping b = { .m = ((const struct rule *)pb)->m };
+	struct slot_mapping a = {.m = ((const struct rule *)pa)->m};
+	struct slot_mapping b = {.m = ((const struct rule *)pb)->m};
 
 	return compare_slot_mappings(&a, &b);
 }
@@ -213,7 +212,7 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t 
 	/* Both lists are sorted by the same key: walk them side by side. */
 	for (size_t w = 0; w < count; w++) {
 		const struct xdpfwd_mapping *m = &sorted[w].m;
-		struct slot_mapping probe = { .m = *m };
+		struct slot_mapping probe = {.m = *m};
 
 		while (h < nhave && compare_slot_mappings(&have[h], &probe) < 0)
 			h++;

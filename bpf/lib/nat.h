@@ -107,7 +107,8 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 
 		ret = bpf_l4_csum_replace(skb, check_off, old, nat->addr.v4,
 					  flags | BPF_F_PSEUDO_HDR | sizeof(__be32));
-		ret = ret ?: bpf_l3_csum_replace(skb, ip_check_off, old, nat->addr.v4,
+		ret = ret
+			  ?: bpf_l3_csum_replace(skb, ip_check_off, old, nat->addr.v4,
 						 sizeof(__be32));
 		ret = ret ?: bpf_skb_store_bytes(skb, saddr_off, &nat->addr.v4, sizeof(__be32), 0);
 	} else {
@@ -115,13 +116,13 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 		__s64 diff;
 
 		__builtin_memcpy(old, pkt->saddr, sizeof(old));
-		diff = bpf_csum_diff(old, sizeof(old), (__be32 *)nat->addr.v6_words,
-				     sizeof(old), 0);
+		diff =
+		    bpf_csum_diff(old, sizeof(old), (__be32 *)nat->addr.v6_words, sizeof(old), 0);
 		ret = bpf_l4_csum_replace(skb, check_off, 0, diff, flags | BPF_F_PSEUDO_HDR);
 		ret = ret ?: bpf_skb_store_bytes(skb, saddr_off, nat->addr.bytes, 16, 0);
 	}
-	ret = ret ?: bpf_l4_csum_replace(skb, check_off, old_port, nat->port,
-					 flags | sizeof(__be16));
+	ret =
+	    ret ?: bpf_l4_csum_replace(skb, check_off, old_port, nat->port, flags | sizeof(__be16));
 	ret = ret ?: bpf_skb_store_bytes(skb, sport_off, &nat->port, sizeof(__be16), 0);
 	return ret;
 }

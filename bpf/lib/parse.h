@@ -27,19 +27,19 @@
 #include "xdpfwd.h"
 
 #ifndef AF_INET
-#define AF_INET 2
+#define AF_INET	 2
 #define AF_INET6 10
 #endif
 
 /* Deep enough for hop-by-hop, routing, destination options and AH together,
  * small enough to keep the verifier's unrolled loop short. */
 #define XDPFWD_MAX_EXT_HEADERS 6
-#define IPV4_MF 0x2000
-#define IPV4_OFFSET 0x1fff
+#define IPV4_MF		       0x2000
+#define IPV4_OFFSET	       0x1fff
 
 #define XDPFWD_STAT_OUT_OFFSET (XDPFWD_STAT_OUT_REWRITTEN - XDPFWD_STAT_IN_FORWARDED)
 _Static_assert(XDPFWD_STAT_OUT_PASS_EXT_HEADERS - XDPFWD_STAT_OUT_REWRITTEN ==
-		       XDPFWD_STAT_IN_PASS_EXT_HEADERS - XDPFWD_STAT_IN_FORWARDED,
+		   XDPFWD_STAT_IN_PASS_EXT_HEADERS - XDPFWD_STAT_IN_FORWARDED,
 	       "in and out reasons must stay parallel");
 
 struct vlan_tag {
@@ -49,8 +49,8 @@ struct vlan_tag {
 
 /* Where the translatable fields of a parsed packet are. */
 struct packet {
-	void *l3; /* struct iphdr or struct ipv6hdr */
-	void *l4; /* struct tcphdr or struct udphdr */
+	void *l3;      /* struct iphdr or struct ipv6hdr */
+	void *l4;      /* struct tcphdr or struct udphdr */
 	__be32 *saddr; /* 1 word for IPv4, 4 for IPv6 */
 	__be32 *daddr;
 	__be16 *sport;

@@ -12,7 +12,7 @@
 extern int checks_run, checks_failed;
 
 bool check_that(bool ok, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #define CHECK(cond, ...) check_that((cond), __FILE__, __LINE__, __VA_ARGS__)
 

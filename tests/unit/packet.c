@@ -32,9 +32,9 @@ static __u16 last_l4_checksum;
 
 size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 {
-	static const __u8 dmac[6] = { 0x02, 0, 0, 0, 0, 0x01 }, smac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	static const __u8 dmac[6] = {0x02, 0, 0, 0, 0, 0x01}, smac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	bool v6 = s->family == AF_INET6;
-	__u8 saddr[16] = { 0 }, daddr[16] = { 0 };
+	__u8 saddr[16] = {0}, daddr[16] = {0};
 	size_t alen = v6 ? 16 : 4, off = 12, l3, l4, l4len, len;
 	__u16 ethertype = s->ethertype ? s->ethertype : v6 ? ETH_P_IPV6 : ETH_P_IP;
 	int hdrlen = s->proto == IPPROTO_TCP ? 20 : 8;
@@ -106,7 +106,7 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	put16(buf + l4 + 2, s->dport);
 	if (s->proto == IPPROTO_TCP) {
 		buf[l4 + 12] = 5 << 4; /* data offset */
-		buf[l4 + 13] = 0x18; /* PSH ACK */
+		buf[l4 + 13] = 0x18;   /* PSH ACK */
 		put16(buf + l4 + 14, 512);
 	} else if (s->proto == IPPROTO_UDP) {
 		put16(buf + l4 + 4, l4len);

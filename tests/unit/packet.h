@@ -14,18 +14,18 @@
 #define PKT_MAX 2048
 
 struct pkt_spec {
-	__u16 tpid[2]; /* VLAN tags outermost first; 0 ends the list */
+	__u16 tpid[2];	 /* VLAN tags outermost first; 0 ends the list */
 	__u16 ethertype; /* 0: from the family */
-	int family; /* AF_INET or AF_INET6 */
-	int proto; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, ... */
+	int family;	 /* AF_INET or AF_INET6 */
+	int proto;	 /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, ... */
 	const char *saddr, *daddr;
 	__u16 sport, dport;
-	int ip_options; /* IPv4 option bytes, a multiple of 4 */
-	__u8 ext[8]; /* IPv6 extension headers in order; 0 ends the list */
-	__u16 frag_off; /* IPv4 MF and offset bits */
-	int payload; /* bytes after the L4 header, even */
+	int ip_options;	  /* IPv4 option bytes, a multiple of 4 */
+	__u8 ext[8];	  /* IPv6 extension headers in order; 0 ends the list */
+	__u16 frag_off;	  /* IPv4 MF and offset bits */
+	int payload;	  /* bytes after the L4 header, even */
 	bool udp_no_csum; /* send UDP with checksum 0 */
-	bool tail_set; /* last payload word is TAIL, not the pattern */
+	bool tail_set;	  /* last payload word is TAIL, not the pattern */
 	__u16 tail;
 	int truncate; /* keep only this many bytes, when > 0 */
 };

@@ -21,13 +21,13 @@
 #include "xdpfwd.skel.h"
 
 static const char *const test_table =
-	"tcp 203.0.113.10:40000 10.8.0.2\n" /* exact IPv4 */
-	"udp 203.0.113.10:5353 10.8.0.2:53\n" /* other target port */
-	"tcp 41000 10.8.0.3\n" /* wildcard IPv4 ... */
-	"tcp 203.0.113.10:41000 10.8.0.4\n" /* ... and an exact one on the same port */
-	"udp 6000-6009 10.8.0.5:7000-7009\n" /* range */
-	"tcp [2001:db8:1::10]:40000 [fd00:8::2]\n" /* exact IPv6 */
-	"udp 5353 [fd00:8::2]:53\n"; /* wildcard IPv6 */
+    "tcp 203.0.113.10:40000 10.8.0.2\n"	       /* exact IPv4 */
+    "udp 203.0.113.10:5353 10.8.0.2:53\n"      /* other target port */
+    "tcp 41000 10.8.0.3\n"		       /* wildcard IPv4 ... */
+    "tcp 203.0.113.10:41000 10.8.0.4\n"	       /* ... and an exact one on the same port */
+    "udp 6000-6009 10.8.0.5:7000-7009\n"       /* range */
+    "tcp [2001:db8:1::10]:40000 [fd00:8::2]\n" /* exact IPv6 */
+    "udp 5353 [fd00:8::2]:53\n";	       /* wildcard IPv6 */
 
 enum prog { XDP_IN, TC_OUT };
 
@@ -37,168 +37,297 @@ struct dp_case {
 	struct pkt_spec in;
 	const char *rw_addr; /* NULL: output must equal input */
 	__u16 rw_port;
-	int stat; /* the one global counter that must grow by one */
+	int stat;	  /* the one global counter that must grow by one */
 	int mapping_line; /* line of test_table whose counters grow; 0 none */
-	bool zero_after; /* pick the payload so the rewritten UDP sum is 0 */
+	bool zero_after;  /* pick the payload so the rewritten UDP sum is 0 */
 };
 
-#define V4 .family = AF_INET
-#define V6 .family = AF_INET6
-#define TCP .proto = IPPROTO_TCP
-#define UDP .proto = IPPROTO_UDP
+#define V4	   .family = AF_INET
+#define V6	   .family = AF_INET6
+#define TCP	   .proto = IPPROTO_TCP
+#define UDP	   .proto = IPPROTO_UDP
 #define FROM_INET4 .saddr = "198.51.100.7", .sport = 33333
 #define FROM_INET6 .saddr = "2001:db8:2::7", .sport = 33333
 #define TO_PUB4(p) .daddr = "203.0.113.10", .dport = (p)
 #define TO_PUB6(p) .daddr = "2001:db8:1::10", .dport = (p)
-#define FWD XDPFWD_STAT_IN_FORWARDED
-#define NOMAP XDPFWD_STAT_IN_PASS_NO_MAPPING
-#define TRUNC XDPFWD_STAT_IN_PASS_TRUNCATED
-#define OUT(...) .prog = TC_OUT, .in = { __VA_ARGS__, .daddr = "198.51.100.7", .dport = 33333 }
+#define FWD	   XDPFWD_STAT_IN_FORWARDED
+#define NOMAP	   XDPFWD_STAT_IN_PASS_NO_MAPPING
+#define TRUNC	   XDPFWD_STAT_IN_PASS_TRUNCATED
+#define OUT(...)   .prog = TC_OUT, .in = {__VA_ARGS__, .daddr = "198.51.100.7", .dport = 33333}
 
 static const struct dp_case cases[] = {
-	/* Hits and misses for each family and protocol. */
-	{ "v4 tcp hit", XDP_IN, { V4, TCP, FROM_INET4, TO_PUB4(40000), .payload = 10 },
-	  "10.8.0.2", 40000, FWD, 1 },
-	{ "v4 tcp miss: port", XDP_IN, { V4, TCP, FROM_INET4, TO_PUB4(40001) }, NULL, 0, NOMAP },
-	{ "v4 tcp miss: address", XDP_IN,
-	  { V4, TCP, FROM_INET4, .daddr = "203.0.113.11", .dport = 40000 }, NULL, 0, NOMAP },
-	{ "v4 udp hit, port changes", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 32 },
-	  "10.8.0.2", 53, FWD, 2 },
-	{ "v4 udp miss: tcp-only port", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(40000) }, NULL, 0,
-	  NOMAP },
-	{ "v4 udp checksum 0 stays 0", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8, .udp_no_csum = true }, "10.8.0.2", 53,
-	  FWD, 2 },
-	{ "v4 udp checksum computing to 0 is sent as 0xffff", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8 }, "10.8.0.2", 53, FWD, 2, true },
-	{ "v6 tcp hit", XDP_IN, { V6, TCP, FROM_INET6, TO_PUB6(40000), .payload = 20 },
-	  "fd00:8::2", 40000, FWD, 6 },
-	{ "v6 tcp miss", XDP_IN, { V6, TCP, FROM_INET6, TO_PUB6(40002) }, NULL, 0, NOMAP },
-	{ "v6 udp hit on the wildcard", XDP_IN,
-	  { V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353, .payload = 6 },
-	  "fd00:8::2", 53, FWD, 7 },
-	{ "v6 udp checksum computing to 0 is sent as 0xffff", XDP_IN,
-	  { V6, UDP, FROM_INET6, TO_PUB6(5353), .payload = 8 }, "fd00:8::2", 53, FWD, 7, true },
-	{ "v6 udp miss", XDP_IN, { V6, UDP, FROM_INET6, TO_PUB6(5354) }, NULL, 0, NOMAP },
-	/* Wildcard and exact address on one port: the exact one wins. */
-	{ "wildcard takes any address", XDP_IN,
-	  { V4, TCP, FROM_INET4, .daddr = "192.0.2.77", .dport = 41000 }, "10.8.0.3", 41000, FWD,
-	  3 },
-	{ "exact address beats the wildcard", XDP_IN, { V4, TCP, FROM_INET4, TO_PUB4(41000) },
-	  "10.8.0.4", 41000, FWD, 4 },
-	/* Ranges. */
-	{ "range first port", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(6000) }, "10.8.0.5", 7000, FWD,
-	  5 },
-	{ "range middle port", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(6004) }, "10.8.0.5", 7004,
-	  FWD, 5 },
-	{ "range last port", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(6009) }, "10.8.0.5", 7009, FWD,
-	  5 },
-	{ "past the range", XDP_IN, { V4, UDP, FROM_INET4, TO_PUB4(6010) }, NULL, 0, NOMAP },
-	/* Link layer. */
-	{ "802.1Q", XDP_IN, { .tpid = { ETH_P_8021Q }, V4, TCP, FROM_INET4, TO_PUB4(40000) },
-	  "10.8.0.2", 40000, FWD, 1 },
-	{ "802.1ad + 802.1Q", XDP_IN,
-	  { .tpid = { ETH_P_8021AD, ETH_P_8021Q }, V6, TCP, FROM_INET6, TO_PUB6(40000) },
-	  "fd00:8::2", 40000, FWD, 6 },
-	{ "three tags are not parsed", XDP_IN,
-	  { .tpid = { ETH_P_8021AD, ETH_P_8021Q }, .ethertype = ETH_P_8021Q, V4, TCP, FROM_INET4,
-	    TO_PUB4(40000) },
-	  NULL, 0, XDPFWD_STAT_IN_PASS_NOT_IP },
-	{ "ARP", XDP_IN, { .ethertype = ETH_P_ARP, V4, TCP, FROM_INET4, TO_PUB4(40000) }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_NOT_IP },
-	/* IPv4 options. */
-	{ "v4 with 4 bytes of options", XDP_IN,
-	  { V4, TCP, FROM_INET4, TO_PUB4(40000), .ip_options = 4 }, "10.8.0.2", 40000, FWD, 1 },
-	{ "v4 with 40 bytes of options", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(6003), .ip_options = 40, .payload = 2 }, "10.8.0.5", 7003,
-	  FWD, 5 },
-	/* IPv6 extension headers. */
-	{ "v6 hop-by-hop, routing, destination options", XDP_IN,
-	  { V6, TCP, FROM_INET6, TO_PUB6(40000),
-	    .ext = { IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS } },
-	  "fd00:8::2", 40000, FWD, 6 },
-	{ "v6 AH", XDP_IN, { V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = { IPPROTO_AH } },
-	  "fd00:8::2", 53, FWD, 7 },
-	{ "v6 fragment header", XDP_IN,
-	  { V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = { IPPROTO_FRAGMENT } }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_FRAGMENT },
-	{ "v6 too many extension headers", XDP_IN,
-	  { V6, TCP, FROM_INET6, TO_PUB6(40000),
-	    .ext = { IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
-		     IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS } },
-	  NULL, 0, XDPFWD_STAT_IN_PASS_EXT_HEADERS },
-	/* Other protocols. */
-	{ "ICMP", XDP_IN, { V4, .proto = IPPROTO_ICMP, FROM_INET4, TO_PUB4(0) }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_NOT_TCP_UDP },
-	{ "ICMPv6", XDP_IN, { V6, .proto = IPPROTO_ICMPV6, FROM_INET6, TO_PUB6(0) }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_NOT_TCP_UDP },
-	/* IPv4 fragments pass whole: the first is not rewritten either. */
-	{ "v4 first fragment", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2000, .payload = 64 }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_FRAGMENT },
-	{ "v4 non-first fragment", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x0010, .payload = 64 }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_FRAGMENT },
-	{ "v4 last fragment", XDP_IN,
-	  { V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x00b9, .payload = 64 }, NULL, 0,
-	  XDPFWD_STAT_IN_PASS_FRAGMENT },
-	/* Truncated at every layer: 14 is the least BPF_PROG_TEST_RUN takes. */
-	{ "cut in the VLAN tag", XDP_IN,
-	  { .tpid = { ETH_P_8021Q }, V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 16 }, NULL, 0,
-	  TRUNC },
-	{ "cut in the IPv4 header", XDP_IN,
-	  { V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 14 + 19 }, NULL, 0, TRUNC },
-	{ "cut in the IPv4 options", XDP_IN,
-	  { V4, TCP, FROM_INET4, TO_PUB4(40000), .ip_options = 8, .truncate = 14 + 24 }, NULL, 0,
-	  TRUNC },
-	{ "cut in the IPv6 header", XDP_IN,
-	  { V6, TCP, FROM_INET6, TO_PUB6(40000), .truncate = 14 + 39 }, NULL, 0, TRUNC },
-	{ "cut in an extension header", XDP_IN,
-	  { V6, TCP, FROM_INET6, TO_PUB6(40000), .ext = { IPPROTO_HOPOPTS, IPPROTO_DSTOPTS },
-	    .truncate = 14 + 40 + 8 + 1 },
-	  NULL, 0, TRUNC },
-	{ "cut in the TCP header", XDP_IN,
-	  { V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 14 + 20 + 19 }, NULL, 0, TRUNC },
-	{ "cut in the UDP header", XDP_IN,
-	  { V6, UDP, FROM_INET6, TO_PUB6(5353), .truncate = 14 + 40 + 7 }, NULL, 0, TRUNC },
+    /* Hits and misses for each family and protocol. */
+    {"v4 tcp hit",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(40000), .payload = 10},
+     "10.8.0.2",
+     40000,
+     FWD,
+     1},
+    {"v4 tcp miss: port", XDP_IN, {V4, TCP, FROM_INET4, TO_PUB4(40001)}, NULL, 0, NOMAP},
+    {"v4 tcp miss: address",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "203.0.113.11", .dport = 40000},
+     NULL,
+     0,
+     NOMAP},
+    {"v4 udp hit, port changes",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 32},
+     "10.8.0.2",
+     53,
+     FWD,
+     2},
+    {"v4 udp miss: tcp-only port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(40000)}, NULL, 0, NOMAP},
+    {"v4 udp checksum 0 stays 0",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8, .udp_no_csum = true},
+     "10.8.0.2",
+     53,
+     FWD,
+     2},
+    {"v4 udp checksum computing to 0 is sent as 0xffff",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8},
+     "10.8.0.2",
+     53,
+     FWD,
+     2,
+     true},
+    {"v6 tcp hit",
+     XDP_IN,
+     {V6, TCP, FROM_INET6, TO_PUB6(40000), .payload = 20},
+     "fd00:8::2",
+     40000,
+     FWD,
+     6},
+    {"v6 tcp miss", XDP_IN, {V6, TCP, FROM_INET6, TO_PUB6(40002)}, NULL, 0, NOMAP},
+    {"v6 udp hit on the wildcard",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353, .payload = 6},
+     "fd00:8::2",
+     53,
+     FWD,
+     7},
+    {"v6 udp checksum computing to 0 is sent as 0xffff",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .payload = 8},
+     "fd00:8::2",
+     53,
+     FWD,
+     7,
+     true},
+    {"v6 udp miss", XDP_IN, {V6, UDP, FROM_INET6, TO_PUB6(5354)}, NULL, 0, NOMAP},
+    /* Wildcard and exact address on one port: the exact one wins. */
+    {"wildcard takes any address",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "192.0.2.77", .dport = 41000},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"exact address beats the wildcard",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     "10.8.0.4",
+     41000,
+     FWD,
+     4},
+    /* Ranges. */
+    {"range first port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6000)}, "10.8.0.5", 7000, FWD, 5},
+    {"range middle port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6004)}, "10.8.0.5", 7004, FWD, 5},
+    {"range last port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6009)}, "10.8.0.5", 7009, FWD, 5},
+    {"past the range", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6010)}, NULL, 0, NOMAP},
+    /* Link layer. */
+    {"802.1Q",
+     XDP_IN,
+     {.tpid = {ETH_P_8021Q}, V4, TCP, FROM_INET4, TO_PUB4(40000)},
+     "10.8.0.2",
+     40000,
+     FWD,
+     1},
+    {"802.1ad + 802.1Q",
+     XDP_IN,
+     {.tpid = {ETH_P_8021AD, ETH_P_8021Q}, V6, TCP, FROM_INET6, TO_PUB6(40000)},
+     "fd00:8::2",
+     40000,
+     FWD,
+     6},
+    {"three tags are not parsed",
+     XDP_IN,
+     {.tpid = {ETH_P_8021AD, ETH_P_8021Q},
+      .ethertype = ETH_P_8021Q,
+      V4,
+      TCP,
+      FROM_INET4,
+      TO_PUB4(40000)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_NOT_IP},
+    {"ARP",
+     XDP_IN,
+     {.ethertype = ETH_P_ARP, V4, TCP, FROM_INET4, TO_PUB4(40000)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_NOT_IP},
+    /* IPv4 options. */
+    {"v4 with 4 bytes of options",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(40000), .ip_options = 4},
+     "10.8.0.2",
+     40000,
+     FWD,
+     1},
+    {"v4 with 40 bytes of options",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(6003), .ip_options = 40, .payload = 2},
+     "10.8.0.5",
+     7003,
+     FWD,
+     5},
+    /* IPv6 extension headers. */
+    {"v6 hop-by-hop, routing, destination options",
+     XDP_IN,
+     {V6, TCP, FROM_INET6, TO_PUB6(40000),
+      .ext = {IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS}},
+     "fd00:8::2",
+     40000,
+     FWD,
+     6},
+    {"v6 AH",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_AH}},
+     "fd00:8::2",
+     53,
+     FWD,
+     7},
+    {"v6 fragment header",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT},
+    {"v6 too many extension headers",
+     XDP_IN,
+     {V6, TCP, FROM_INET6, TO_PUB6(40000),
+      .ext = {IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
+	      IPPROTO_DSTOPTS, IPPROTO_DSTOPTS}},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_EXT_HEADERS},
+    /* Other protocols. */
+    {"ICMP",
+     XDP_IN,
+     {V4, .proto = IPPROTO_ICMP, FROM_INET4, TO_PUB4(0)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_NOT_TCP_UDP},
+    {"ICMPv6",
+     XDP_IN,
+     {V6, .proto = IPPROTO_ICMPV6, FROM_INET6, TO_PUB6(0)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_NOT_TCP_UDP},
+    /* IPv4 fragments pass whole: the first is not rewritten either. */
+    {"v4 first fragment",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2000, .payload = 64},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT},
+    {"v4 non-first fragment",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x0010, .payload = 64},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT},
+    {"v4 last fragment",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x00b9, .payload = 64},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT},
+    /* Truncated at every layer: 14 is the least BPF_PROG_TEST_RUN takes. */
+    {"cut in the VLAN tag",
+     XDP_IN,
+     {.tpid = {ETH_P_8021Q}, V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 16},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in the IPv4 header",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 14 + 19},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in the IPv4 options",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(40000), .ip_options = 8, .truncate = 14 + 24},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in the IPv6 header",
+     XDP_IN,
+     {V6, TCP, FROM_INET6, TO_PUB6(40000), .truncate = 14 + 39},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in an extension header",
+     XDP_IN,
+     {V6, TCP, FROM_INET6, TO_PUB6(40000), .ext = {IPPROTO_HOPOPTS, IPPROTO_DSTOPTS},
+      .truncate = 14 + 40 + 8 + 1},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in the TCP header",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(40000), .truncate = 14 + 20 + 19},
+     NULL,
+     0,
+     TRUNC},
+    {"cut in the UDP header",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .truncate = 14 + 40 + 7},
+     NULL,
+     0,
+     TRUNC},
 
-	/* The way out: source rewritten to the public endpoint. */
-	{ "out v4 tcp", OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .payload = 12),
-	  "203.0.113.10", 40000, XDPFWD_STAT_OUT_REWRITTEN, 1 },
-	{ "out v4 udp, port changes back",
-	  OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .payload = 30), "203.0.113.10", 5353,
-	  XDPFWD_STAT_OUT_REWRITTEN, 2 },
-	{ "out v4 udp checksum 0 stays 0",
-	  OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .udp_no_csum = true), "203.0.113.10", 5353,
-	  XDPFWD_STAT_OUT_REWRITTEN, 2 },
-	{ "out v4 udp checksum computing to 0 is sent as 0xffff",
-	  OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .payload = 8), "203.0.113.10", 5353,
-	  XDPFWD_STAT_OUT_REWRITTEN, 2, true },
-	{ "out wildcard answers from the interface address",
-	  OUT(V4, TCP, .saddr = "10.8.0.3", .sport = 41000), "203.0.113.10", 41000,
-	  XDPFWD_STAT_OUT_REWRITTEN, 3 },
-	{ "out range", OUT(V4, UDP, .saddr = "10.8.0.5", .sport = 7005), "203.0.113.10", 6005,
-	  XDPFWD_STAT_OUT_REWRITTEN, 5 },
-	{ "out v6 tcp", OUT(V6, TCP, .saddr = "fd00:8::2", .sport = 40000, .payload = 4),
-	  "2001:db8:1::10", 40000, XDPFWD_STAT_OUT_REWRITTEN, 6 },
-	{ "out v6 udp wildcard", OUT(V6, UDP, .saddr = "fd00:8::2", .sport = 53),
-	  "2001:db8:1::10", 5353, XDPFWD_STAT_OUT_REWRITTEN, 7 },
-	{ "out v6 with extension headers",
-	  OUT(V6, UDP, .saddr = "fd00:8::2", .sport = 53, .ext = { IPPROTO_DSTOPTS }),
-	  "2001:db8:1::10", 5353, XDPFWD_STAT_OUT_REWRITTEN, 7 },
-	{ "out 802.1Q", OUT(.tpid = { ETH_P_8021Q }, V4, TCP, .saddr = "10.8.0.2", .sport = 40000),
-	  "203.0.113.10", 40000, XDPFWD_STAT_OUT_REWRITTEN, 1 },
-	{ "out miss: unmapped port", OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40001), NULL, 0,
-	  XDPFWD_STAT_OUT_PASS_NO_MAPPING },
-	{ "out miss: other client", OUT(V4, TCP, .saddr = "10.8.0.9", .sport = 40000), NULL, 0,
-	  XDPFWD_STAT_OUT_PASS_NO_MAPPING },
-	{ "out fragment", OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .frag_off = 0x2000), NULL,
-	  0, XDPFWD_STAT_OUT_PASS_FRAGMENT },
-	{ "out ICMP", OUT(V4, .proto = IPPROTO_ICMP, .saddr = "10.8.0.2"), NULL, 0,
-	  XDPFWD_STAT_OUT_PASS_NOT_TCP_UDP },
-	{ "out cut in the TCP header",
-	  OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .truncate = 14 + 20 + 10), NULL, 0,
-	  XDPFWD_STAT_OUT_PASS_TRUNCATED },
+    /* The way out: source rewritten to the public endpoint. */
+    {"out v4 tcp", OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .payload = 12), "203.0.113.10",
+     40000, XDPFWD_STAT_OUT_REWRITTEN, 1},
+    {"out v4 udp, port changes back", OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .payload = 30),
+     "203.0.113.10", 5353, XDPFWD_STAT_OUT_REWRITTEN, 2},
+    {"out v4 udp checksum 0 stays 0",
+     OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .udp_no_csum = true), "203.0.113.10", 5353,
+     XDPFWD_STAT_OUT_REWRITTEN, 2},
+    {"out v4 udp checksum computing to 0 is sent as 0xffff",
+     OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .payload = 8), "203.0.113.10", 5353,
+     XDPFWD_STAT_OUT_REWRITTEN, 2, true},
+    {"out wildcard answers from the interface address",
+     OUT(V4, TCP, .saddr = "10.8.0.3", .sport = 41000), "203.0.113.10", 41000,
+     XDPFWD_STAT_OUT_REWRITTEN, 3},
+    {"out range", OUT(V4, UDP, .saddr = "10.8.0.5", .sport = 7005), "203.0.113.10", 6005,
+     XDPFWD_STAT_OUT_REWRITTEN, 5},
+    {"out v6 tcp", OUT(V6, TCP, .saddr = "fd00:8::2", .sport = 40000, .payload = 4),
+     "2001:db8:1::10", 40000, XDPFWD_STAT_OUT_REWRITTEN, 6},
+    {"out v6 udp wildcard", OUT(V6, UDP, .saddr = "fd00:8::2", .sport = 53), "2001:db8:1::10", 5353,
+     XDPFWD_STAT_OUT_REWRITTEN, 7},
+    {"out v6 with extension headers",
+     OUT(V6, UDP, .saddr = "fd00:8::2", .sport = 53, .ext = {IPPROTO_DSTOPTS}), "2001:db8:1::10",
+     5353, XDPFWD_STAT_OUT_REWRITTEN, 7},
+    {"out 802.1Q", OUT(.tpid = {ETH_P_8021Q}, V4, TCP, .saddr = "10.8.0.2", .sport = 40000),
+     "203.0.113.10", 40000, XDPFWD_STAT_OUT_REWRITTEN, 1},
+    {"out miss: unmapped port", OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40001), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_NO_MAPPING},
+    {"out miss: other client", OUT(V4, TCP, .saddr = "10.8.0.9", .sport = 40000), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_NO_MAPPING},
+    {"out fragment", OUT(V4, UDP, .saddr = "10.8.0.2", .sport = 53, .frag_off = 0x2000), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_FRAGMENT},
+    {"out ICMP", OUT(V4, .proto = IPPROTO_ICMP, .saddr = "10.8.0.2"), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_NOT_TCP_UDP},
+    {"out cut in the TCP header",
+     OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .truncate = 14 + 20 + 10), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_TRUNCATED},
 };
 
 /* The slot of the mapping written on LINE of test_table. */
@@ -224,7 +353,7 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 {
 	__u8 in[PKT_MAX], want[PKT_MAX], out[PKT_MAX];
 	__u64 before[XDPFWD_STAT_MAX], after[XDPFWD_STAT_MAX];
-	struct xdpfwd_counters cnt_before = { 0 }, cnt_after = { 0 };
+	struct xdpfwd_counters cnt_before = {0}, cnt_after = {0};
 	struct pkt_spec in_spec = c->in, want_spec = c->in;
 	bool outbound = c->prog == TC_OUT;
 	int prog_fd = bpf_program__fd(outbound ? skel->progs.xdpfwd_out : skel->progs.xdpfwd_in);
@@ -253,14 +382,13 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	in_len = build_packet(&in_spec, in);
 	want_len = build_packet(c->rw_addr ? &want_spec : &in_spec, want);
 
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = in_len,
-		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = in_len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = 1);
 
 	stats_read(maps, before);
 	if (c->mapping_line)
 		counters_read(maps, slot, &cnt_before);
-	if (!CHECK(bpf_prog_test_run_opts(prog_fd, &opts) == 0, "%s: test run failed: %m",
-		   c->name))
+	if (!CHECK(bpf_prog_test_run_opts(prog_fd, &opts) == 0, "%s: test run failed: %m", c->name))
 		return;
 	stats_read(maps, after);
 	if (c->mapping_line)
@@ -280,20 +408,20 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 		      (unsigned long long)(after[s] - before[s]), s == c->stat);
 	if (c->mapping_line) {
 		__u64 ip_bytes = in_len - 14 - 4 * (c->in.tpid[0] != 0) - 4 * (c->in.tpid[1] != 0);
-		__u64 pk = outbound ? cnt_after.tx_packets - cnt_before.tx_packets :
-				      cnt_after.rx_packets - cnt_before.rx_packets;
-		__u64 by = outbound ? cnt_after.tx_bytes - cnt_before.tx_bytes :
-				      cnt_after.rx_bytes - cnt_before.rx_bytes;
+		__u64 pk = outbound ? cnt_after.tx_packets - cnt_before.tx_packets
+				    : cnt_after.rx_packets - cnt_before.rx_packets;
+		__u64 by = outbound ? cnt_after.tx_bytes - cnt_before.tx_bytes
+				    : cnt_after.rx_bytes - cnt_before.rx_bytes;
 
-		CHECK(pk == 1 && by == ip_bytes, "%s: mapping counted %llu packets, %llu bytes; want 1, %llu",
-		      c->name, (unsigned long long)pk, (unsigned long long)by,
-		      (unsigned long long)ip_bytes);
+		CHECK(pk == 1 && by == ip_bytes,
+		      "%s: mapping counted %llu packets, %llu bytes; want 1, %llu", c->name,
+		      (unsigned long long)pk, (unsigned long long)by, (unsigned long long)ip_bytes);
 	}
 }
 
 int test_datapath(void)
 {
-	struct local_addrs local = { .count = 2 };
+	struct local_addrs local = {.count = 2};
 	struct apply_summary sum;
 	struct xdpfwd_bpf *skel;
 	struct xdpfwd_maps maps;
@@ -310,16 +438,16 @@ int test_datapath(void)
 	if (!CHECK(skel != NULL, "loading the BPF object: %m"))
 		return 0;
 	maps = (struct xdpfwd_maps){
-		.fwd = bpf_map__fd(skel->maps.xdpfwd_fwd),
-		.rev = bpf_map__fd(skel->maps.xdpfwd_rev),
-		.mappings = bpf_map__fd(skel->maps.xdpfwd_mappings),
-		.counters = bpf_map__fd(skel->maps.xdpfwd_counters),
-		.stats = bpf_map__fd(skel->maps.xdpfwd_stats),
-		.config = bpf_map__fd(skel->maps.xdpfwd_config),
+	    .fwd = bpf_map__fd(skel->maps.xdpfwd_fwd),
+	    .rev = bpf_map__fd(skel->maps.xdpfwd_rev),
+	    .mappings = bpf_map__fd(skel->maps.xdpfwd_mappings),
+	    .counters = bpf_map__fd(skel->maps.xdpfwd_counters),
+	    .stats = bpf_map__fd(skel->maps.xdpfwd_stats),
+	    .config = bpf_map__fd(skel->maps.xdpfwd_config),
 	};
 	if (!CHECK(!parse_config(test_table, &rules, &n, err) &&
-			   !validate_table(rules, n, &local, err) &&
-			   !table_apply(&maps, rules, n, &sum),
+		       !validate_table(rules, n, &local, err) &&
+		       !table_apply(&maps, rules, n, &sum),
 		   "installing the test table: %s", err))
 		goto out;
 

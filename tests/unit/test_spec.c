@@ -12,41 +12,40 @@
 
 struct rule_case {
 	const char *proto, *pub, *target;
-	const char *want; /* format_mapping() of the first rule, or NULL */
+	const char *want;  /* format_mapping() of the first rule, or NULL */
 	const char *error; /* a substring of the error, or NULL */
 };
 
 static const struct rule_case rule_cases[] = {
-	{ "tcp", "40000", "10.8.0.2", "tcp 40000 -> 10.8.0.2:40000", NULL },
-	{ "udp", "203.0.113.10:53", "10.8.0.2:5353", "udp 203.0.113.10:53 -> 10.8.0.2:5353", NULL },
-	{ "tcp", "[2001:db8::1]:443", "[fd00::2]:8443",
-	  "tcp [2001:db8::1]:443 -> [fd00::2]:8443", NULL },
-	{ "tcp", "443", "fd00::2", "tcp 443 -> [fd00::2]:443", NULL },
-	{ "udp", "6000-6009", "10.8.0.5:7000-7009", "udp 6000-6009 -> 10.8.0.5:7000-7009", NULL },
-	{ "udp", "6000-6009", "10.8.0.5:7000", "udp 6000-6009 -> 10.8.0.5:7000-7009", NULL },
-	{ "both", "1-65535", "10.8.0.9", "tcp 1-65535 -> 10.8.0.9:1-65535", NULL },
-	{ "sctp", "40000", "10.8.0.2", NULL, "protocol 'sctp' is unknown: allowed tcp, udp, both" },
-	{ "tcp", "0", "10.8.0.2", NULL, "public port '0' is out of range: allowed 1-65535" },
-	{ "tcp", "65536", "10.8.0.2", NULL, "public port '65536' is out of range" },
-	{ "tcp", "99999999999999999999", "10.8.0.2", NULL, "out of range" },
-	{ "tcp", "4x", "10.8.0.2", NULL, "public port '4x' is not a number" },
-	{ "tcp", "", "10.8.0.2", NULL, "public port is empty" },
-	{ "tcp", "40000", "10.8.0.2:0", NULL, "target port '0' is out of range" },
-	{ "tcp", "5000-4000", "10.8.0.2", NULL, "is reversed" },
-	{ "tcp", "4000-4009", "10.8.0.2:5000-5004", NULL, "has 5 ports but the public range has 10" },
-	{ "tcp", "4000-4009", "10.8.0.2:65530", NULL, "run past 65535" },
-	{ "tcp", "203.0.113.300:80", "10.8.0.2", NULL, "public address '203.0.113.300' is not" },
-	{ "tcp", "2001:db8::1:80", "10.8.0.2", NULL, "write an IPv6 address in brackets" },
-	{ "tcp", "[2001:db8::1:80", "10.8.0.2", NULL, "has no closing ']'" },
-	{ "tcp", "[10.0.0.1]:80", "10.8.0.2", NULL, "is not an IPv6 address" },
-	{ "tcp", "0.0.0.0:80", "10.8.0.2", NULL, "unspecified: leave the address out" },
-	{ "tcp", "203.0.113.10:80", "[fd00::2]", NULL, "is IPv6 but the public address is IPv4" },
-	{ "tcp", "[2001:db8::1]:80", "10.8.0.2", NULL, "is IPv4 but the public address is IPv6" },
-	{ "tcp", "80", "127.0.0.1", NULL, "is loopback" },
-	{ "tcp", "80", "224.0.0.1", NULL, "is multicast" },
-	{ "tcp", "80", "[::]", NULL, "is unspecified" },
-	{ "tcp", "80", "10.8.0", NULL, "target address '10.8.0' is not" },
-	{ "tcp", "203.0.113.10", "10.8.0.2", NULL, "public port '203.0.113.10' is not a number" },
+    {"tcp", "40000", "10.8.0.2", "tcp 40000 -> 10.8.0.2:40000", NULL},
+    {"udp", "203.0.113.10:53", "10.8.0.2:5353", "udp 203.0.113.10:53 -> 10.8.0.2:5353", NULL},
+    {"tcp", "[2001:db8::1]:443", "[fd00::2]:8443", "tcp [2001:db8::1]:443 -> [fd00::2]:8443", NULL},
+    {"tcp", "443", "fd00::2", "tcp 443 -> [fd00::2]:443", NULL},
+    {"udp", "6000-6009", "10.8.0.5:7000-7009", "udp 6000-6009 -> 10.8.0.5:7000-7009", NULL},
+    {"udp", "6000-6009", "10.8.0.5:7000", "udp 6000-6009 -> 10.8.0.5:7000-7009", NULL},
+    {"both", "1-65535", "10.8.0.9", "tcp 1-65535 -> 10.8.0.9:1-65535", NULL},
+    {"sctp", "40000", "10.8.0.2", NULL, "protocol 'sctp' is unknown: allowed tcp, udp, both"},
+    {"tcp", "0", "10.8.0.2", NULL, "public port '0' is out of range: allowed 1-65535"},
+    {"tcp", "65536", "10.8.0.2", NULL, "public port '65536' is out of range"},
+    {"tcp", "99999999999999999999", "10.8.0.2", NULL, "out of range"},
+    {"tcp", "4x", "10.8.0.2", NULL, "public port '4x' is not a number"},
+    {"tcp", "", "10.8.0.2", NULL, "public port is empty"},
+    {"tcp", "40000", "10.8.0.2:0", NULL, "target port '0' is out of range"},
+    {"tcp", "5000-4000", "10.8.0.2", NULL, "is reversed"},
+    {"tcp", "4000-4009", "10.8.0.2:5000-5004", NULL, "has 5 ports but the public range has 10"},
+    {"tcp", "4000-4009", "10.8.0.2:65530", NULL, "run past 65535"},
+    {"tcp", "203.0.113.300:80", "10.8.0.2", NULL, "public address '203.0.113.300' is not"},
+    {"tcp", "2001:db8::1:80", "10.8.0.2", NULL, "write an IPv6 address in brackets"},
+    {"tcp", "[2001:db8::1:80", "10.8.0.2", NULL, "has no closing ']'"},
+    {"tcp", "[10.0.0.1]:80", "10.8.0.2", NULL, "is not an IPv6 address"},
+    {"tcp", "0.0.0.0:80", "10.8.0.2", NULL, "unspecified: leave the address out"},
+    {"tcp", "203.0.113.10:80", "[fd00::2]", NULL, "is IPv6 but the public address is IPv4"},
+    {"tcp", "[2001:db8::1]:80", "10.8.0.2", NULL, "is IPv4 but the public address is IPv6"},
+    {"tcp", "80", "127.0.0.1", NULL, "is loopback"},
+    {"tcp", "80", "224.0.0.1", NULL, "is multicast"},
+    {"tcp", "80", "[::]", NULL, "is unspecified"},
+    {"tcp", "80", "10.8.0", NULL, "target address '10.8.0' is not"},
+    {"tcp", "203.0.113.10", "10.8.0.2", NULL, "public port '203.0.113.10' is not a number"},
 };
 
 struct table_case {
@@ -56,30 +55,30 @@ struct table_case {
 };
 
 static const struct table_case table_cases[] = {
-	{ "exact and wildcard may share a port", "tcp 80 10.8.0.2\ntcp 203.0.113.10:80 10.8.0.3\n",
-	  NULL },
-	{ "comments and blank lines", "# c\n\n  tcp 80 10.8.0.2 # trailing\n\t\n", NULL },
-	{ "duplicate", "tcp 80 10.8.0.2\nudp 80 10.8.0.2\ntcp 80 10.8.0.3\n",
-	  "line 3: tcp 80 -> 10.8.0.3:80: duplicates line 1: tcp 80 -> 10.8.0.2:80" },
-	{ "overlapping ranges", "udp 1000-1010 10.8.0.2\nudp 1005-1020 10.8.0.3\n",
-	  "line 2: udp 1005-1020 -> 10.8.0.3:1005-1020: overlaps line 1" },
-	{ "shared target port", "udp 1000 10.8.0.2:9\nudp 2000 10.8.0.2:9\n",
-	  "line 2: udp 2000 -> 10.8.0.2:9: its target ports meet those of line 1" },
-	{ "target is the public address", "tcp 203.0.113.10:80 203.0.113.10:81\n",
-	  "the target is the public address itself" },
-	{ "target is a local address", "tcp 80 203.0.113.10:81\n",
-	  "the target is an address of the public interface" },
-	{ "wildcard without an address of the family", "tcp 80 [fd00::9]\n",
-	  "has no IPv6 address to answer from" },
-	{ "one bad line among good ones", "tcp 80 10.8.0.2\ntcp 81 10.8.0.2:99999\ntcp 82 10.8.0.2\n",
-	  "line 2: target port '99999' is out of range: allowed 1-65535" },
-	{ "wrong field count", "tcp 80\n", "line 1: expected 'PROTO [ADDR:]PORT[-PORT] TARGET" },
-	{ "too many fields", "tcp 80 10.8.0.2 extra\n", "found more than 3 fields" },
+    {"exact and wildcard may share a port", "tcp 80 10.8.0.2\ntcp 203.0.113.10:80 10.8.0.3\n",
+     NULL},
+    {"comments and blank lines", "# c\n\n  tcp 80 10.8.0.2 # trailing\n\t\n", NULL},
+    {"duplicate", "tcp 80 10.8.0.2\nudp 80 10.8.0.2\ntcp 80 10.8.0.3\n",
+     "line 3: tcp 80 -> 10.8.0.3:80: duplicates line 1: tcp 80 -> 10.8.0.2:80"},
+    {"overlapping ranges", "udp 1000-1010 10.8.0.2\nudp 1005-1020 10.8.0.3\n",
+     "line 2: udp 1005-1020 -> 10.8.0.3:1005-1020: overlaps line 1"},
+    {"shared target port", "udp 1000 10.8.0.2:9\nudp 2000 10.8.0.2:9\n",
+     "line 2: udp 2000 -> 10.8.0.2:9: its target ports meet those of line 1"},
+    {"target is the public address", "tcp 203.0.113.10:80 203.0.113.10:81\n",
+     "the target is the public address itself"},
+    {"target is a local address", "tcp 80 203.0.113.10:81\n",
+     "the target is an address of the public interface"},
+    {"wildcard without an address of the family", "tcp 80 [fd00::9]\n",
+     "has no IPv6 address to answer from"},
+    {"one bad line among good ones", "tcp 80 10.8.0.2\ntcp 81 10.8.0.2:99999\ntcp 82 10.8.0.2\n",
+     "line 2: target port '99999' is out of range: allowed 1-65535"},
+    {"wrong field count", "tcp 80\n", "line 1: expected 'PROTO [ADDR:]PORT[-PORT] TARGET"},
+    {"too many fields", "tcp 80 10.8.0.2 extra\n", "found more than 3 fields"},
 };
 
 int test_spec(void)
 {
-	struct local_addrs local = { .count = 1 };
+	struct local_addrs local = {.count = 1};
 	int cases = 0;
 
 	local.entry[0].family = AF_INET;
@@ -113,8 +112,8 @@ int test_spec(void)
 
 		ret = ret ?: validate_table(rules, n, &local, err);
 		if (c->error)
-			CHECK(ret && strstr(err, c->error), "%s: want error containing '%s', got '%s'",
-			      c->name, c->error, err);
+			CHECK(ret && strstr(err, c->error),
+			      "%s: want error containing '%s', got '%s'", c->name, c->error, err);
 		else
 			CHECK(!ret, "%s: unexpected error '%s'", c->name, err);
 		free(rules);
