@@ -17,7 +17,7 @@ VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
 	      -DXDPFWD_VERSION='"$(VERSION)"'
-LDLIBS     := -lxdp -lbpf -ljson-c -lelf -lz
+LDLIBS     := -lxdp -lbpf -ljson-c -lmicrohttpd -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -Iinclude \
 	      -I/usr/include/$(shell gcc -dumpmachine)
@@ -31,7 +31,7 @@ msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 LOADER_LIB := $(addprefix loader/,log.c spec.c table.c pindir.c)
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c show.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h

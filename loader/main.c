@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include "attach.h"
 #include "log.h"
+#include "serve.h"
 #include "show.h"
 
 #ifndef XDPFWD_VERSION
@@ -28,6 +29,7 @@ static const char usage_text[] =
     "  list [--json]\n"
     "  stats [--json]\n"
     "  load FILE\n"
+    "  serve [--metrics ADDR:PORT]   (default " XDPFWD_DEFAULT_METRICS ")\n"
     "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
     "Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
     "         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
@@ -36,6 +38,7 @@ struct options {
 	const char *pin_dir;
 	const char *tunnel;
 	const char *mode;
+	const char *metrics;
 	bool json;
 	bool purge;
 };
@@ -293,6 +296,10 @@ static int check_options(const char *cmd, const struct options *opt)
 		pr_warn("%s: --json applies to list and stats only\n", cmd);
 		return 2;
 	}
+	if (opt->metrics && strcmp(cmd, "serve")) {
+		pr_warn("%s: --metrics applies to serve only\n", cmd);
+		return 2;
+	}
 	if (opt->purge && strcmp(cmd, "detach")) {
 		pr_warn("%s: --purge applies to detach only\n", cmd);
 		return 2;
@@ -303,15 +310,11 @@ static int check_options(const char *cmd, const struct options *opt)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-	    {"pin-dir", required_argument, NULL, 'p'},
-	    {"tunnel", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"purge", no_argument, NULL, 'P'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {0},
+	    {"pin-dir", required_argument, NULL, 'p'}, {"tunnel", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},    {"json", no_argument, NULL, 'j'},
+	    {"purge", no_argument, NULL, 'P'},	       {"metrics", required_argument, NULL, 'M'},
+	    {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {0},
 	};
 	struct options opt = {0};
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
@@ -335,6 +338,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			opt.purge = true;
+			break;
+		case 'M':
+			opt.metrics = optarg;
 			break;
 		case 'v':
 			if (log_level < LOG_DEBUG)
@@ -362,9 +368,9 @@ int main(int argc, char **argv)
 
 	if (strcmp(cmd, "attach") && strcmp(cmd, "detach") && strcmp(cmd, "add") &&
 	    strcmp(cmd, "del") && strcmp(cmd, "list") && strcmp(cmd, "stats") &&
-	    strcmp(cmd, "load")) {
+	    strcmp(cmd, "load") && strcmp(cmd, "serve")) {
 		pr_warn(
-		    "unknown command '%s': allowed attach, detach, add, del, list, stats, load\n",
+		    "unknown command '%s': allowed attach, detach, add, del, list, stats, load, serve\n",
 		    cmd);
 		return 2;
 	}
@@ -386,6 +392,8 @@ int main(int argc, char **argv)
 		return usage_error("attach", "IFACE --tunnel IFACE [--mode native|generic]");
 	if (!strcmp(cmd, "detach") && argc != 1)
 		return usage_error("detach", "IFACE [--purge]");
+	if (!strcmp(cmd, "serve") && argc != 0)
+		return usage_error("serve", "[--metrics ADDR:PORT]");
 
 	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach")))
 		return 1;
@@ -393,6 +401,8 @@ int main(int argc, char **argv)
 		ret = attach_cmd(&pd, argv[0], opt.tunnel, mode) ? 1 : 0;
 	else if (!strcmp(cmd, "detach"))
 		ret = detach_cmd(&pd, argv[0], opt.purge) ? 1 : 0;
+	else if (!strcmp(cmd, "serve"))
+		ret = serve_cmd(&pd, opt.metrics ?: XDPFWD_DEFAULT_METRICS) ? 1 : 0;
 	else
 		ret = run_on_table(&pd, cmd, argc, argv, &opt);
 	pindir_close(&pd);

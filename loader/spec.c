@@ -492,3 +492,33 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 		return -1;
 	return 0;
 }
+
+int parse_listen(const char *s, struct sockaddr_storage *ss, char *err)
+{
+	union xdpfwd_addr addr;
+	const char *rest;
+	__u8 family;
+	__u16 port;
+
+	if (split_addr(s, "listen address", false, &family, &addr, &rest, err))
+		return -1;
+	if (!rest)
+		fail("listen address '%s' has no port: write ADDR:PORT, like 127.0.0.1:9977", s);
+	if (parse_port(rest, strlen(rest), "listen port", &port, err))
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = addr.v4;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr.bytes, 16);
+	}
+	return 0;
+}

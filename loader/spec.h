@@ -43,6 +43,8 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err);
 /* PROTO PUBLIC TARGET -> one rule, or two for "both". Returns how many. */
 int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
 	       char *err);
+/* "127.0.0.1:9977" or "[::1]:9977" for a listening socket. */
+int parse_listen(const char *s, struct sockaddr_storage *ss, char *err);
 /* A whole config file's text. On success *rules (malloc'd) holds them. */
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
 

@@ -219,6 +219,56 @@ test_detach_removes_programs_keeps_table() {
 		fail "no forwarding after re-attach"
 }
 
+# A real Prometheus scrapes `xdpfwd serve` and finds exactly what was sent.
+test_prometheus_scrapes_exact_counts() {
+	local metrics=http://127.0.0.1:9977/metrics prom=http://127.0.0.1:9090 serve_pid q i
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
+	serve_pid=${LAB_PIDS[-1]}
+	wait_for 5 in_vpn curl -sf "$metrics" || fail "serve does not answer"
+	xdpfwd add udp 6200 10.8.0.2 >/dev/null && xdpfwd add udp 203.0.113.10:6300 10.8.0.2 >/dev/null ||
+		fail "add"
+	sink_udp 6200 "$LAB_TMP/s6200"
+	sink_udp 6300 "$LAB_TMP/s6300"
+	for ((i = 0; i < 7; i++)); do head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6200; done
+	for ((i = 0; i < 11; i++)); do head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6300; done
+
+	in_vpn curl -sf "$metrics" >"$LAB_TMP/metrics.txt"
+	grep -q '^xdpfwd_mappings ' "$LAB_TMP/metrics.txt" || fail "no xdpfwd_mappings in /metrics"
+	promtool check metrics <"$LAB_TMP/metrics.txt" || fail "promtool rejects /metrics"
+	grep -q '10\.8\.0\.2' "$LAB_TMP/metrics.txt" && fail "a client address is in /metrics"
+
+	cat >"$LAB_TMP/prometheus.yml" <<-YML
+		global: { scrape_interval: 1s }
+		scrape_configs:
+		  - job_name: xdpfwd
+		    static_configs: [ { targets: ["127.0.0.1:9977"] } ]
+	YML
+	lab_spawn "$NS_VPN" prometheus --config.file="$LAB_TMP/prometheus.yml" \
+		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
+	query() { in_vpn curl -sf "$prom/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
+	q='xdpfwd_mapping_packets_total{port="6200",direction="in"}'
+	wait_for 30 sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
+		fail "Prometheus has '$(query "$q")' for port 6200, want 7"
+	[ "$(query 'xdpfwd_mapping_packets_total{port="6300",addr="203.0.113.10",direction="in"}')" = 11 ] ||
+		fail "port 6300 packets: $(query 'xdpfwd_mapping_packets_total{port="6300",direction="in"}')"
+	[ "$(query 'xdpfwd_mapping_bytes_total{port="6200",direction="in"}')" = $((7 * 78)) ] ||
+		fail "port 6200 bytes: $(query 'xdpfwd_mapping_bytes_total{port="6200",direction="in"}')"
+	[ "$(query 'xdpfwd_mapping_bytes_total{port="6300",direction="in"}')" = $((11 * 78)) ] ||
+		fail "port 6300 bytes"
+
+	xdpfwd del udp 203.0.113.10:6300 >/dev/null || fail "del"
+	in_vpn curl -sf "$metrics" | grep -q 'port="6300"' && fail "deleted mapping still in /metrics"
+
+	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9977/nope)" = 404 ] || fail "unknown path not 404"
+	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' -X POST "$metrics")" = 405 ] || fail "POST not 405"
+	for ((i = 0; i < 200; i++)); do in_vpn curl -s -m 3 -o /dev/null "$metrics" & done
+	wait_for 15 in_vpn curl -sf -m 2 -o /dev/null "$metrics" || fail "not serving after a flood of 200 connections"
+
+	kill "$serve_pid" && wait "$serve_pid" || fail "serve did not exit cleanly on SIGTERM"
+	head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6200
+	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -231,7 +281,7 @@ for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
 	test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 	test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 	test_del_stops_forwarding test_load_keeps_staying_mappings \
-	test_detach_removes_programs_keeps_table; do
+	test_detach_removes_programs_keeps_table test_prometheus_scrapes_exact_counts; do
 	run_test "$t"
 done
 echo "e2e: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"

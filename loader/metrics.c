@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * Names follow the Prometheus conventions: one xdpfwd_ prefix, base units,
+ * _total on counters, HELP and TYPE on each. A mapping's series carry its
+ * protocol, family and public port (a range as "6000-6009"), and its public
+ * address when it names one; never the client's address, which identifies a
+ * user.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "metrics.h"
+
+void buf_printf(struct text_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 1 << 16;
+		char *grown = realloc(b->data, cap);
+
+		if (!grown) {
+			b->failed = 1;
+			return;
+		}
+		b->data = grown;
+		b->cap = cap;
+	}
+}
+
+static void header(struct text_buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void mapping_labels(char *buf, size_t len, const struct xdpfwd_mapping *m)
+{
+	char addr[ADDR_STR_LEN], ports[16];
+
+	if (m->port_count > 1)
+		snprintf(ports, sizeof(ports), "%u-%u", m->public_port,
+			 m->public_port + m->port_count - 1);
+	else
+		snprintf(ports, sizeof(ports), "%u", m->public_port);
+	format_addr(addr, sizeof(addr), m->family, &m->public_addr);
+	snprintf(buf, len, "proto=\"%s\",family=\"%s\",port=\"%s\"%s%s%s", proto_name(m->proto),
+		 m->family == AF_INET ? "ipv4" : "ipv6", ports, addr[0] ? ",addr=\"" : "", addr,
+		 addr[0] ? "\"" : "");
+}
+
+/* Run time and run count of a pinned program, when the kernel keeps them. */
+static void program_stats(struct text_buf *b, const struct pindir *pd)
+{
+	static const char *const progs[] = {XDPFWD_PROG_IN, XDPFWD_PROG_OUT};
+	struct bpf_prog_info info[2];
+	bool have[2] = {false, false};
+	char path[PATH_MAX + 32];
+
+	for (int i = 0; i < 2; i++) {
+		__u32 len = sizeof(info[i]);
+		int fd;
+
+		memset(&info[i], 0, sizeof(info[i]));
+		pindir_file(pd, progs[i], path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		have[i] = bpf_obj_get_info_by_fd(fd, &info[i], &len) == 0;
+		close(fd);
+	}
+	header(b, "xdpfwd_program_run_seconds_total", "counter",
+	       "CPU time spent in the program while run-time statistics were enabled.");
+	for (int i = 0; i < 2; i++)
+		if (have[i])
+			buf_printf(b, "xdpfwd_program_run_seconds_total{program=\"%s\"} %.9f\n",
+				   info[i].name, info[i].run_time_ns / 1e9);
+	header(b, "xdpfwd_program_runs_total", "counter",
+	       "Runs of the program while run-time statistics were enabled.");
+	for (int i = 0; i < 2; i++)
+		if (have[i])
+			buf_printf(b, "xdpfwd_program_runs_total{program=\"%s\"} %llu\n",
+				   info[i].name, (unsigned long long)info[i].run_cnt);
+}
+
+int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct text_buf *out)
+{
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+		const char *dir;
+	} series[] = {
+	    {"xdpfwd_mapping_packets_total", "Packets translated by the mapping.",
+	     offsetof(struct xdpfwd_counters, rx_packets), "in"},
+	    {NULL, NULL, offsetof(struct xdpfwd_counters, tx_packets), "out"},
+	    {"xdpfwd_mapping_bytes_total", "IP bytes translated by the mapping.",
+	     offsetof(struct xdpfwd_counters, rx_bytes), "in"},
+	    {NULL, NULL, offsetof(struct xdpfwd_counters, tx_bytes), "out"},
+	};
+	struct timespec start, end;
+	__u64 stats[XDPFWD_STAT_MAX];
+	struct xdpfwd_counters *counters = NULL;
+	struct slot_mapping *list = NULL;
+	char labels[160];
+	size_t n = 0;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	out->len = 0;
+	out->failed = 0;
+	err = table_read(maps, &list, &n);
+	err = err ?: stats_read(maps, stats);
+	if (err)
+		goto out;
+	counters = calloc(n ? n : 1, sizeof(*counters));
+	if (!counters) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		counters_read(maps, list[i].slot, &counters[i]);
+
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		if (series[s].name)
+			header(out, series[s].name, "counter", series[s].help);
+		for (size_t i = 0; i < n; i++) {
+			const char *name = series[s].name ?: series[s - 1].name;
+			__u64 v = *(__u64 *)((char *)&counters[i] + series[s].offset);
+
+			mapping_labels(labels, sizeof(labels), &list[i].m);
+			buf_printf(out, "%s{%s,direction=\"%s\"} %llu\n", name, labels,
+				   series[s].dir, (unsigned long long)v);
+		}
+	}
+	header(out, "xdpfwd_packets_total", "counter",
+	       "Packets seen by the data path, by hook and outcome.");
+	for (int s = 0; s < XDPFWD_STAT_MAX; s++) {
+		const char *name = xdpfwd_stat_names[s];
+
+		buf_printf(out, "xdpfwd_packets_total{hook=\"%s\",outcome=\"%s\"} %llu\n",
+			   strncmp(name, "in_", 3) ? "tc" : "xdp", name + (name[0] == 'i' ? 3 : 4),
+			   (unsigned long long)stats[s]);
+	}
+	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");
+	buf_printf(out, "xdpfwd_mappings %zu\n", n);
+	header(out, "xdpfwd_build_info", "gauge", "The running xdpfwd's version.");
+	buf_printf(out, "xdpfwd_build_info{version=\"%s\"} 1\n", XDPFWD_VERSION);
+	program_stats(out, pd);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	header(out, "xdpfwd_scrape_duration_seconds", "gauge",
+	       "Time this scrape took to read the maps and render.");
+	buf_printf(out, "xdpfwd_scrape_duration_seconds %.6f\n",
+		   (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
+	if (out->failed)
+		err = -ENOMEM;
+out:
+	free(counters);
+	free(list);
+	return err;
+}

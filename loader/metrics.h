@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * metrics.h - the Prometheus text exposition (format 0.0.4) of the live
+ * state, read from the maps at scrape time and summed over CPUs.
+ */
+#ifndef XDPFWD_METRICS_H
+#define XDPFWD_METRICS_H
+
+#include <stddef.h>
+#include "pindir.h"
+
+/* A buffer reused from scrape to scrape, so series cost no allocation. */
+struct text_buf {
+	char *data;
+	size_t len, cap;
+	int failed; /* out of memory: the scrape is answered with 500 */
+};
+
+void buf_printf(struct text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes every metric into OUT (cleared first). */
+int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct text_buf *out);
+
+#endif

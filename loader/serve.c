@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * serve.c - the daemon: /metrics over libmicrohttpd. One polling thread
+ * answers requests one after the other, so the render buffer needs no lock;
+ * the main thread only waits for a signal.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <microhttpd.h>
+#include "log.h"
+#include "metrics.h"
+#include "serve.h"
+
+/* Enough for Prometheus and a few curious humans; more wait or are refused. */
+#define MAX_CONNECTIONS	     64
+#define CONNECTION_TIMEOUT_S 10
+
+struct server {
+	const struct pindir *pd;
+	struct xdpfwd_maps maps;
+	struct text_buf text;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     const char *body, size_t len, const char *allow)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *msg,
+				  const char *allow)
+{
+	return reply(conn, status, "text/plain; charset=utf-8", msg, strlen(msg), allow);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **req_cls)
+{
+	struct server *srv = cls;
+	bool head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
+	int err;
+
+	(void)version;
+	(void)upload;
+	(void)req_cls;
+	*upload_size = 0; /* bodies are ignored */
+	if (strcmp(url, "/metrics") && strcmp(url, "/"))
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: metrics are at /metrics\n",
+				  NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && !head)
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+				  "GET, HEAD");
+	if (!strcmp(url, "/"))
+		return reply_text(conn, MHD_HTTP_OK, "xdpfwd: metrics are at /metrics\n", NULL);
+
+	err = metrics_render(srv->pd, &srv->maps, &srv->text);
+	if (err) {
+		pr_warn("serve: reading the maps failed: %s\n", strerror(-err));
+		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
+				  NULL);
+	}
+	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", srv->text.data,
+		     srv->text.len, NULL);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	if (log_level >= LOG_INFO)
+		vfprintf(stderr, fmt, ap);
+}
+
+int serve_cmd(struct pindir *pd, const char *listen)
+{
+	struct server srv = {.pd = pd};
+	struct xdpfwd_config config;
+	struct sockaddr_storage addr;
+	struct MHD_Daemon *httpd;
+	char err[ERR_LEN];
+	int sig, stats_fd;
+	sigset_t stop;
+
+	if (parse_listen(listen, &addr, err)) {
+		pr_warn("serve: --metrics: %s\n", err);
+		return -EINVAL;
+	}
+	if (maps_open(pd, &srv.maps, &config))
+		return -ENOENT;
+	/* Keeps run-time statistics on for as long as this fd is open. */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0)
+		pr_info("serve: no BPF run-time statistics: %s\n", strerror(errno));
+
+	/* Blocked before the polling thread starts, so only sigwait sees them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+				     (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				 0, NULL, NULL, handle, &srv, MHD_OPTION_SOCK_ADDR, &addr,
+				 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (!httpd) {
+		pr_warn("serve: cannot listen on %s: %s\n", listen, strerror(errno));
+		maps_close(&srv.maps);
+		if (stats_fd >= 0)
+			close(stats_fd);
+		return -EADDRINUSE;
+	}
+	printf("serving metrics on http://%s/metrics (state in %s)\n", listen, pd->path);
+	fflush(stdout);
+
+	while (sigwait(&stop, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+		;
+	pr_info("serve: stopping on signal %d\n", sig);
+	MHD_stop_daemon(httpd);
+	maps_close(&srv.maps);
+	free(srv.text.data);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	return 0;
+}
