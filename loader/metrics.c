@@ -135,8 +135,9 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		counters_read(maps, list[i].slot, &counters[i]);
+	err = counters_read_many(maps, list, n, counters);
+	if (err)
+		goto out;
 
 	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
 		if (series[s].name)

@@ -85,12 +85,19 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 {
 	__u64 stats[XDPFWD_STAT_MAX];
 	json_object *arr = NULL, *global;
-	struct slot_mapping *list;
-	size_t n;
+	struct xdpfwd_counters *sums = NULL;
+	struct slot_mapping *list = NULL;
+	size_t n = 0;
 	int err = table_read(maps, &list, &n);
 
 	err = err ?: stats_read(maps, stats);
+	if (!err) {
+		sums = calloc(n ? n : 1, sizeof(*sums));
+		err = sums ? counters_read_many(maps, list, n, sums) : -ENOMEM;
+	}
 	if (err) {
+		free(sums);
+		free(list);
 		pr_warn("cannot read the counters: %s\n", strerror(-err));
 		return err;
 	}
@@ -100,11 +107,9 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 		printf("%-5s %-36s %-26s %10s %12s %10s %12s\n", "PROTO", "PUBLIC", "TARGET",
 		       "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES");
 	for (size_t i = 0; i < n; i++) {
-		struct xdpfwd_counters c;
+		struct xdpfwd_counters c = sums[i];
 		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 
-		if (counters_read(maps, list[i].slot, &c))
-			memset(&c, 0, sizeof(c));
 		if (json) {
 			json_object *o = json_mapping(&list[i]);
 
@@ -124,6 +129,7 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 		       (unsigned long long)c.tx_bytes);
 	}
 	free(list);
+	free(sums);
 
 	if (json) {
 		json_object *top = json_object_new_object();

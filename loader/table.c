@@ -262,27 +262,40 @@ out:
 	return err;
 }
 
-int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum)
+int counters_read_many(const struct xdpfwd_maps *maps, const struct slot_mapping *list, size_t n,
+		       struct xdpfwd_counters *sums)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct xdpfwd_counters *percpu;
-	int err;
 
 	if (ncpu < 0)
 		return ncpu;
+	/* One per-CPU buffer for the whole table: no allocation per mapping. */
 	percpu = calloc(ncpu, sizeof(*percpu));
 	if (!percpu)
 		return -ENOMEM;
-	memset(sum, 0, sizeof(*sum));
-	err = bpf_map_lookup_elem(maps->counters, &slot, percpu);
-	for (int c = 0; !err && c < ncpu; c++) {
-		sum->rx_packets += percpu[c].rx_packets;
-		sum->rx_bytes += percpu[c].rx_bytes;
-		sum->tx_packets += percpu[c].tx_packets;
-		sum->tx_bytes += percpu[c].tx_bytes;
+	for (size_t i = 0; i < n; i++) {
+		struct xdpfwd_counters *sum = &sums[i];
+
+		memset(sum, 0, sizeof(*sum));
+		if (bpf_map_lookup_elem(maps->counters, &list[i].slot, percpu))
+			continue; /* a slot freed since the table was read counts as zero */
+		for (int c = 0; c < ncpu; c++) {
+			sum->rx_packets += percpu[c].rx_packets;
+			sum->rx_bytes += percpu[c].rx_bytes;
+			sum->tx_packets += percpu[c].tx_packets;
+			sum->tx_bytes += percpu[c].tx_bytes;
+		}
 	}
 	free(percpu);
-	return err;
+	return 0;
+}
+
+int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum)
+{
+	struct slot_mapping one = {.slot = slot};
+
+	return counters_read_many(maps, &one, 1, sum);
 }
 
 int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX])

@@ -40,6 +40,9 @@ struct apply_summary {
 int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count);
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t count,
 		struct apply_summary *summary);
+/* Counters of each mapping of LIST, summed over CPUs, into SUMS[i]. */
+int counters_read_many(const struct xdpfwd_maps *maps, const struct slot_mapping *list, size_t n,
+		       struct xdpfwd_counters *sums);
 /* Counters of one slot summed over CPUs. */
 int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum);
 int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX]);
