@@ -27,7 +27,7 @@ static const char usage_text[] =
     "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]\n"
     "  del PROTO [ADDR:]PORT[-PORT]\n"
     "  list [--json]\n"
-    "  stats [--json]\n"
+    "  stats [--json] [--watch [SECONDS]]   (rates every SECONDS, default 1)\n"
     "  load FILE\n"
     "  serve [--metrics ADDR:PORT]   (default " XDPFWD_DEFAULT_METRICS ")\n"
     "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
@@ -39,9 +39,30 @@ struct options {
 	const char *tunnel;
 	const char *mode;
 	const char *metrics;
+	double watch; /* seconds between frames of stats --watch; 0: no watch */
 	bool json;
 	bool purge;
 };
+
+#define WATCH_MIN_S 0.1
+#define WATCH_MAX_S 3600
+
+static int parse_interval(const char *text, double *seconds)
+{
+	char *end;
+
+	*seconds = 1;
+	if (!text)
+		return 0;
+	errno = 0;
+	*seconds = strtod(text, &end);
+	if (errno || end == text || *end || !(*seconds >= WATCH_MIN_S && *seconds <= WATCH_MAX_S)) {
+		pr_warn("stats: --watch SECONDS must be a number from %g to %d, got '%s'\n",
+			WATCH_MIN_S, WATCH_MAX_S, text);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int usage_error(const char *cmd, const char *expected)
 {
@@ -273,9 +294,12 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 	else if (!strcmp(cmd, "load"))
 		ret = cmd_load(&maps, &config, argc, argv);
 	else if (argc)
-		ret = usage_error(cmd, "[--json]");
+		ret = usage_error(cmd, strcmp(cmd, "stats") ? "[--json]"
+							    : "[--json] [--watch [SECONDS]]");
 	else if (!strcmp(cmd, "list"))
 		ret = show_list(&maps, opt->json) ? 1 : 0;
+	else if (opt->watch)
+		ret = show_watch(&maps, opt->watch, opt->json) ? 1 : 0;
 	else
 		ret = show_stats(&maps, opt->json) ? 1 : 0;
 	maps_close(&maps);
@@ -296,6 +320,10 @@ static int check_options(const char *cmd, const struct options *opt)
 		pr_warn("%s: --json applies to list and stats only\n", cmd);
 		return 2;
 	}
+	if (opt->watch && strcmp(cmd, "stats")) {
+		pr_warn("%s: --watch applies to stats only\n", cmd);
+		return 2;
+	}
 	if (opt->metrics && strcmp(cmd, "serve")) {
 		pr_warn("%s: --metrics applies to serve only\n", cmd);
 		return 2;
@@ -310,11 +338,17 @@ static int check_options(const char *cmd, const struct options *opt)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-	    {"pin-dir", required_argument, NULL, 'p'}, {"tunnel", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'm'},    {"json", no_argument, NULL, 'j'},
-	    {"purge", no_argument, NULL, 'P'},	       {"metrics", required_argument, NULL, 'M'},
-	    {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},       {0},
+	    {"pin-dir", required_argument, NULL, 'p'},
+	    {"tunnel", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"purge", no_argument, NULL, 'P'},
+	    {"metrics", required_argument, NULL, 'M'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"watch", optional_argument, NULL, 'w'},
+	    {0},
 	};
 	struct options opt = {0};
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
@@ -341,6 +375,14 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			opt.metrics = optarg;
+			break;
+		case 'w':
+			/* "--watch 2" as well as "--watch=2": take a number that follows. */
+			if (!optarg && optind < argc && strspn(argv[optind], "0123456789.") &&
+			    !argv[optind][strspn(argv[optind], "0123456789.")])
+				optarg = argv[optind++];
+			if (parse_interval(optarg, &opt.watch))
+				return 2;
 			break;
 		case 'v':
 			if (log_level < LOG_DEBUG)

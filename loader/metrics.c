@@ -101,7 +101,8 @@ static void program_stats(struct text_buf *b, const struct pindir *pd)
 				   info[i].name, (unsigned long long)info[i].run_cnt);
 }
 
-int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct text_buf *out)
+int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
+		   struct text_buf *out)
 {
 	static const struct {
 		const char *name, *help;
@@ -115,36 +116,28 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	     offsetof(struct xdpfwd_counters, rx_bytes), "in"},
 	    {NULL, NULL, offsetof(struct xdpfwd_counters, tx_bytes), "out"},
 	};
+	const struct slot_mapping *list;
 	struct timespec start, end;
-	__u64 stats[XDPFWD_STAT_MAX];
-	struct xdpfwd_counters *counters = NULL;
-	struct slot_mapping *list = NULL;
 	char labels[160];
-	size_t n = 0;
+	size_t n;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	out->len = 0;
 	out->failed = 0;
-	err = table_read(maps, &list, &n);
-	err = err ?: stats_read(maps, stats);
+	err = view_read(view, maps);
 	if (err)
-		goto out;
-	counters = calloc(n ? n : 1, sizeof(*counters));
-	if (!counters) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = counters_read_many(maps, list, n, counters);
-	if (err)
-		goto out;
+		return err;
+	list = view->list;
+	n = view->count;
 
 	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
 		if (series[s].name)
 			header(out, series[s].name, "counter", series[s].help);
 		for (size_t i = 0; i < n; i++) {
 			const char *name = series[s].name ?: series[s - 1].name;
-			__u64 v = *(__u64 *)((char *)&counters[i] + series[s].offset);
+			const struct xdpfwd_counters *c = &view->by_slot[list[i].slot];
+			__u64 v = *(const __u64 *)((const char *)c + series[s].offset);
 
 			mapping_labels(labels, sizeof(labels), &list[i].m);
 			buf_printf(out, "%s{%s,direction=\"%s\"} %llu\n", name, labels,
@@ -158,7 +151,7 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 
 		buf_printf(out, "xdpfwd_packets_total{hook=\"%s\",outcome=\"%s\"} %llu\n",
 			   strncmp(name, "in_", 3) ? "tc" : "xdp", name + (name[0] == 'i' ? 3 : 4),
-			   (unsigned long long)stats[s]);
+			   (unsigned long long)view->stats[s]);
 	}
 	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");
 	buf_printf(out, "xdpfwd_mappings %zu\n", n);
@@ -170,10 +163,5 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	       "Time this scrape took to read the maps and render.");
 	buf_printf(out, "xdpfwd_scrape_duration_seconds %.6f\n",
 		   (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
-	if (out->failed)
-		err = -ENOMEM;
-out:
-	free(counters);
-	free(list);
-	return err;
+	return out->failed ? -ENOMEM : 0;
 }

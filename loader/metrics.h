@@ -18,7 +18,9 @@ struct text_buf {
 
 void buf_printf(struct text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Writes every metric into OUT (cleared first). */
-int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct text_buf *out);
+/* Writes every metric into OUT (cleared first), reading the maps into VIEW;
+ * both keep their buffers for the next scrape. */
+int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
+		   struct text_buf *out);
 
 #endif

@@ -23,6 +23,7 @@
 struct server {
 	const struct pindir *pd;
 	struct xdpfwd_maps maps;
+	struct table_view view;
 	struct text_buf text;
 };
 
@@ -70,7 +71,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!strcmp(url, "/"))
 		return reply_text(conn, MHD_HTTP_OK, "xdpfwd: metrics are at /metrics\n", NULL);
 
-	err = metrics_render(srv->pd, &srv->maps, &srv->text);
+	err = metrics_render(srv->pd, &srv->maps, &srv->view, &srv->text);
 	if (err) {
 		pr_warn("serve: reading the maps failed: %s\n", strerror(-err));
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
@@ -137,6 +138,7 @@ int serve_cmd(struct pindir *pd, const char *listen)
 	MHD_stop_daemon(httpd);
 	maps_close(&srv.maps);
 	free(srv.text.data);
+	view_free(&srv.view);
 	if (stats_fd >= 0)
 		close(stats_fd);
 	return 0;

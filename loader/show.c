@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
 #include <json-c/json.h>
 #include "log.h"
 #include "show.h"
@@ -81,23 +85,22 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 	return 0;
 }
 
+static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
+{
+	json_object_object_add(o, "rx_packets", json_object_new_uint64(c->rx_packets));
+	json_object_object_add(o, "rx_bytes", json_object_new_uint64(c->rx_bytes));
+	json_object_object_add(o, "tx_packets", json_object_new_uint64(c->tx_packets));
+	json_object_object_add(o, "tx_bytes", json_object_new_uint64(c->tx_bytes));
+}
+
 int show_stats(const struct xdpfwd_maps *maps, bool json)
 {
-	__u64 stats[XDPFWD_STAT_MAX];
-	json_object *arr = NULL, *global;
-	struct xdpfwd_counters *sums = NULL;
-	struct slot_mapping *list = NULL;
-	size_t n = 0;
-	int err = table_read(maps, &list, &n);
+	struct table_view v = {0};
+	json_object *arr = NULL;
+	int err = view_read(&v, maps);
 
-	err = err ?: stats_read(maps, stats);
-	if (!err) {
-		sums = calloc(n ? n : 1, sizeof(*sums));
-		err = sums ? counters_read_many(maps, list, n, sums) : -ENOMEM;
-	}
 	if (err) {
-		free(sums);
-		free(list);
+		view_free(&v);
 		pr_warn("cannot read the counters: %s\n", strerror(-err));
 		return err;
 	}
@@ -106,45 +109,227 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 	else
 		printf("%-5s %-36s %-26s %10s %12s %10s %12s\n", "PROTO", "PUBLIC", "TARGET",
 		       "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES");
-	for (size_t i = 0; i < n; i++) {
-		struct xdpfwd_counters c = sums[i];
+	for (size_t i = 0; i < v.count; i++) {
+		const struct xdpfwd_counters *c = &v.by_slot[v.list[i].slot];
 		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 
 		if (json) {
-			json_object *o = json_mapping(&list[i]);
+			json_object *o = json_mapping(&v.list[i]);
 
-			json_object_object_add(o, "rx_packets",
-					       json_object_new_uint64(c.rx_packets));
-			json_object_object_add(o, "rx_bytes", json_object_new_uint64(c.rx_bytes));
-			json_object_object_add(o, "tx_packets",
-					       json_object_new_uint64(c.tx_packets));
-			json_object_object_add(o, "tx_bytes", json_object_new_uint64(c.tx_bytes));
+			json_add_counters(o, c);
 			json_object_array_add(arr, o);
 			continue;
 		}
-		text_row(&list[i].m, pub, sizeof(pub), target, sizeof(target));
+		text_row(&v.list[i].m, pub, sizeof(pub), target, sizeof(target));
 		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu\n",
-		       proto_name(list[i].m.proto), pub, target, (unsigned long long)c.rx_packets,
-		       (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_packets,
-		       (unsigned long long)c.tx_bytes);
+		       proto_name(v.list[i].m.proto), pub, target,
+		       (unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
+		       (unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes);
 	}
-	free(list);
-	free(sums);
 
 	if (json) {
-		json_object *top = json_object_new_object();
+		json_object *top = json_object_new_object(), *global = json_object_new_object();
 
-		global = json_object_new_object();
 		for (int s = 0; s < XDPFWD_STAT_MAX; s++)
 			json_object_object_add(global, xdpfwd_stat_names[s],
-					       json_object_new_uint64(stats[s]));
+					       json_object_new_uint64(v.stats[s]));
 		json_object_object_add(top, "mappings", arr);
 		json_object_object_add(top, "global", global);
 		print_json(top);
-		return 0;
+	} else {
+		printf("\n");
+		for (int s = 0; s < XDPFWD_STAT_MAX; s++)
+			printf("%-24s %llu\n", xdpfwd_stat_names[s],
+			       (unsigned long long)v.stats[s]);
 	}
-	printf("\n");
-	for (int s = 0; s < XDPFWD_STAT_MAX; s++)
-		printf("%-24s %llu\n", xdpfwd_stat_names[s], (unsigned long long)stats[s]);
+	view_free(&v);
 	return 0;
+}
+
+/* One mapping's traffic over the last interval of stats --watch. */
+struct rate_row {
+	const struct slot_mapping *sm;
+	double rx_pps, rx_bps, tx_pps, tx_bps;
+};
+
+static int compare_rows_by_traffic(const void *pa, const void *pb)
+{
+	const struct rate_row *a = pa, *b = pb;
+	double ta = a->rx_bps + a->tx_bps, tb = b->rx_bps + b->tx_bps;
+
+	if (ta != tb)
+		return ta < tb ? 1 : -1;
+	ta = a->rx_pps + a->tx_pps;
+	tb = b->rx_pps + b->tx_pps;
+	if (ta != tb)
+		return ta < tb ? 1 : -1;
+	return a->sm < b->sm ? -1 : a->sm > b->sm; /* the table's own order */
+}
+
+/* A counter can go backwards only when its slot was freed and handed to a
+ * new mapping, whose counters start at zero. */
+static double rate(__u64 now, __u64 before, double seconds)
+{
+	return (now >= before ? now - before : now) / seconds;
+}
+
+static void human(char *buf, size_t len, double v, const char *unit)
+{
+	static const char prefix[] = " kMGT";
+	int p = 0;
+
+	while (v >= 1000 && p < 4) {
+		v /= 1000;
+		p++;
+	}
+	if (p)
+		snprintf(buf, len, "%.1f%c%s", v, prefix[p], unit);
+	else
+		snprintf(buf, len, "%.0f%s", v, unit);
+}
+
+static void print_frame_text(const struct rate_row *rows, size_t n, double interval, bool tty)
+{
+	char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN], r[4][24];
+	size_t shown = n;
+	struct winsize ws;
+	time_t now = time(NULL);
+	char when[32];
+
+	strftime(when, sizeof(when), "%F %T", localtime(&now));
+	if (tty) {
+		fputs("\033[H\033[J", stdout);
+		/* Two header lines: the busiest rows fill the rest of the screen. */
+		if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row > 3 &&
+		    shown > ws.ws_row - 3u)
+			shown = ws.ws_row - 3u;
+	}
+	printf("xdpfwd stats every %gs at %s: %zu mappings, busiest first%s\n", interval, when, n,
+	       shown < n ? " (more below the screen)" : "");
+	printf("%-5s %-36s %-26s %10s %10s %10s %10s\n", "PROTO", "PUBLIC", "TARGET", "RX_PPS",
+	       "RX_BPS", "TX_PPS", "TX_BPS");
+	for (size_t i = 0; i < shown; i++) {
+		text_row(&rows[i].sm->m, pub, sizeof(pub), target, sizeof(target));
+		human(r[0], sizeof(r[0]), rows[i].rx_pps, "");
+		human(r[1], sizeof(r[1]), rows[i].rx_bps, "b");
+		human(r[2], sizeof(r[2]), rows[i].tx_pps, "");
+		human(r[3], sizeof(r[3]), rows[i].tx_bps, "b");
+		printf("%-5s %-36s %-26s %10s %10s %10s %10s\n", proto_name(rows[i].sm->m.proto),
+		       pub, target, r[0], r[1], r[2], r[3]);
+	}
+	if (!tty)
+		printf("\n");
+	fflush(stdout);
+}
+
+static void print_frame_json(const struct rate_row *rows, size_t n, double seconds)
+{
+	json_object *top = json_object_new_object(), *arr = json_object_new_array();
+
+	json_object_object_add(top, "time", json_object_new_int64(time(NULL)));
+	json_object_object_add(top, "seconds", json_object_new_double(seconds));
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_mapping(rows[i].sm);
+
+		json_object_object_add(o, "rx_pps", json_object_new_double(rows[i].rx_pps));
+		json_object_object_add(o, "rx_bps", json_object_new_double(rows[i].rx_bps));
+		json_object_object_add(o, "tx_pps", json_object_new_double(rows[i].tx_pps));
+		json_object_object_add(o, "tx_bps", json_object_new_double(rows[i].tx_bps));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(top, "mappings", arr);
+	/* One object per line, so a consumer can read frames as they come. */
+	puts(json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(top);
+}
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+int show_watch(const struct xdpfwd_maps *maps, double interval, bool json)
+{
+	struct xdpfwd_counters *before = NULL;
+	struct timespec wait = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
+	struct timespec then, now;
+	struct table_view v = {0};
+	struct rate_row *rows = NULL;
+	size_t before_cap = 0, rows_cap = 0;
+	bool tty = isatty(STDOUT_FILENO);
+	sigset_t stop;
+	int err;
+
+	/* Ctrl-C ends the watch between frames, never halfway through one. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+
+	for (;;) {
+		err = view_read(&v, maps);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (err)
+			break;
+		if (before) {
+			double secs = seconds_between(&then, &now);
+			size_t n = v.count;
+
+			if (n > rows_cap) {
+				free(rows);
+				rows_cap = n;
+				rows = malloc(n * sizeof(*rows));
+				if (!rows) {
+					err = -ENOMEM;
+					break;
+				}
+			}
+			for (size_t i = 0; i < n; i++) {
+				__u32 slot = v.list[i].slot;
+				const struct xdpfwd_counters *c = &v.by_slot[slot];
+				struct xdpfwd_counters b = {0};
+
+				if (slot < before_cap)
+					b = before[slot];
+				rows[i] = (struct rate_row){
+				    .sm = &v.list[i],
+				    .rx_pps = rate(c->rx_packets, b.rx_packets, secs),
+				    .rx_bps = 8 * rate(c->rx_bytes, b.rx_bytes, secs),
+				    .tx_pps = rate(c->tx_packets, b.tx_packets, secs),
+				    .tx_bps = 8 * rate(c->tx_bytes, b.tx_bytes, secs),
+				};
+			}
+			if (n)
+				qsort(rows, n, sizeof(*rows), compare_rows_by_traffic);
+			if (json)
+				print_frame_json(rows, n, secs);
+			else
+				print_frame_text(rows, n, interval, tty);
+		}
+		/* Counters of slots not in the table read as zero: a mapping
+		 * added before the next frame starts from zero too. */
+		if (!before || v.slots_cap > before_cap) {
+			free(before);
+			before_cap = v.slots_cap;
+			before = calloc(before_cap, sizeof(*before));
+			if (!before) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		memset(before, 0, before_cap * sizeof(*before));
+		for (size_t i = 0; i < v.count; i++)
+			before[v.list[i].slot] = v.by_slot[v.list[i].slot];
+		then = now;
+		if (sigtimedwait(&stop, NULL, &wait) >= 0)
+			break;
+	}
+	if (err)
+		pr_warn("stats: cannot read the counters: %s\n", strerror(-err));
+	free(before);
+	free(rows);
+	view_free(&v);
+	return err;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -22,39 +23,157 @@ static int compare_slot_mappings(const void *pa, const void *pb)
 	return c ? c : a->public_port - b->public_port;
 }
 
-int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count)
+/* Entries per batch syscall: big enough that syscalls do not dominate, small
+ * enough that the scratch values (ncpu x 32 bytes each) stay a few MiB. */
+#define BATCH_ENTRIES 4096
+
+static int grow(void **buf, size_t *cap, size_t need, size_t size)
 {
-	struct slot_mapping *list = NULL;
-	size_t n = 0, cap = 0;
-	__u32 key, next, *prev = NULL;
+	size_t want = *cap ? *cap : 256;
+	void *grown;
+
+	if (need <= *cap)
+		return 0;
+	while (want < need)
+		want *= 2;
+	grown = realloc(*buf, want * size);
+	if (!grown)
+		return -ENOMEM;
+	*buf = grown;
+	*cap = want;
+	return 0;
+}
+
+static int batch_scratch(struct table_view *v)
+{
+	size_t value_size;
+
+	if (v->batch_keys)
+		return 0;
+	v->ncpu = libbpf_num_possible_cpus();
+	if (v->ncpu < 0)
+		return v->ncpu;
+	value_size = v->ncpu * sizeof(struct xdpfwd_counters);
+	if (value_size < sizeof(struct xdpfwd_mapping))
+		value_size = sizeof(struct xdpfwd_mapping);
+	v->batch_keys = malloc(BATCH_ENTRIES * sizeof(*v->batch_keys));
+	v->batch_values = malloc(BATCH_ENTRIES * value_size);
+	return v->batch_keys && v->batch_values ? 0 : -ENOMEM;
+}
+
+/*
+ * One pass of bpf_map_lookup_batch over FD, at most LIMIT entries, handing
+ * each batch to EACH. The kernel ends a pass with -ENOENT, possibly with a
+ * last batch in hand.
+ */
+static int batch_walk(struct table_view *v, int fd, size_t limit,
+		      int (*each)(struct table_view *, __u32 n))
+{
+	__u32 token, n;
+	size_t done = 0;
 	int err;
 
-	while ((err = bpf_map_get_next_key(maps->mappings, prev, &next)) == 0) {
-		if (n == cap) {
-			struct slot_mapping *grown;
+	do {
+		n = limit - done < BATCH_ENTRIES ? limit - done : BATCH_ENTRIES;
+		if (!n)
+			return 0;
+		err = bpf_map_lookup_batch(fd, done ? &token : NULL, &token, v->batch_keys,
+					   v->batch_values, &n, NULL);
+		if (err && err != -ENOENT)
+			return err;
+		done += n;
+		if (n && each(v, n))
+			return -ENOMEM;
+	} while (!err);
+	return 0;
+}
 
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(list, cap * sizeof(*list));
-			if (!grown) {
-				free(list);
-				return -ENOMEM;
-			}
-			list = grown;
-		}
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(maps->mappings, &key, &list[n].m))
-			continue; /* removed between the two calls */
-		list[n++].slot = key;
+static int take_mappings(struct table_view *v, __u32 n)
+{
+	const struct xdpfwd_mapping *vals = v->batch_values;
+
+	if (grow((void **)&v->list, &v->list_cap, v->count + n, sizeof(*v->list)))
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++) {
+		v->list[v->count].slot = v->batch_keys[i];
+		v->list[v->count++].m = vals[i];
 	}
-	if (err != -ENOENT) {
-		free(list);
+	return 0;
+}
+
+static int read_mappings(struct table_view *v, const struct xdpfwd_maps *maps)
+{
+	int err;
+
+	v->count = 0;
+	err = batch_scratch(v);
+	err = err ?: batch_walk(v, maps->mappings, SIZE_MAX, take_mappings);
+	if (!err && v->count)
+		qsort(v->list, v->count, sizeof(*v->list), compare_slot_mappings);
+	return err;
+}
+
+static void sum_cpus(struct xdpfwd_counters *sum, const struct xdpfwd_counters *percpu, int ncpu)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int c = 0; c < ncpu; c++) {
+		sum->rx_packets += percpu[c].rx_packets;
+		sum->rx_bytes += percpu[c].rx_bytes;
+		sum->tx_packets += percpu[c].tx_packets;
+		sum->tx_bytes += percpu[c].tx_bytes;
+	}
+}
+
+static int sum_counters(struct table_view *v, __u32 n)
+{
+	const struct xdpfwd_counters *percpu = v->batch_values;
+
+	for (__u32 i = 0; i < n; i++)
+		sum_cpus(&v->by_slot[v->batch_keys[i]], percpu + (size_t)i * v->ncpu, v->ncpu);
+	return 0;
+}
+
+int view_read(struct table_view *v, const struct xdpfwd_maps *maps)
+{
+	size_t slots = 0;
+	int err;
+
+	err = read_mappings(v, maps);
+	err = err ?: stats_read(maps, v->stats);
+	if (err)
+		return err;
+	/* Slots are handed out lowest first, so the used ones sit at the front
+	 * of the counter array: read up to the highest, not the whole array. */
+	for (size_t i = 0; i < v->count; i++)
+		if (v->list[i].slot >= slots)
+			slots = v->list[i].slot + 1;
+	if (grow((void **)&v->by_slot, &v->slots_cap, slots ? slots : 1, sizeof(*v->by_slot)))
+		return -ENOMEM;
+	return batch_walk(v, maps->counters, slots, sum_counters);
+}
+
+void view_free(struct table_view *v)
+{
+	free(v->list);
+	free(v->by_slot);
+	free(v->batch_keys);
+	free(v->batch_values);
+	memset(v, 0, sizeof(*v));
+}
+
+int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count)
+{
+	struct table_view v = {0};
+	int err = read_mappings(&v, maps);
+
+	if (err) {
+		view_free(&v);
 		return err;
 	}
-	if (n)
-		qsort(list, n, sizeof(*list), compare_slot_mappings);
-	*out = list;
-	*count = n;
+	*out = v.list;
+	*count = v.count;
+	v.list = NULL;
+	view_free(&v);
 	return 0;
 }
 
@@ -262,40 +381,21 @@ out:
 	return err;
 }
 
-int counters_read_many(const struct xdpfwd_maps *maps, const struct slot_mapping *list, size_t n,
-		       struct xdpfwd_counters *sums)
+int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct xdpfwd_counters *percpu;
+	int err;
 
 	if (ncpu < 0)
 		return ncpu;
-	/* One per-CPU buffer for the whole table: no allocation per mapping. */
 	percpu = calloc(ncpu, sizeof(*percpu));
 	if (!percpu)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct xdpfwd_counters *sum = &sums[i];
-
-		memset(sum, 0, sizeof(*sum));
-		if (bpf_map_lookup_elem(maps->counters, &list[i].slot, percpu))
-			continue; /* a slot freed since the table was read counts as zero */
-		for (int c = 0; c < ncpu; c++) {
-			sum->rx_packets += percpu[c].rx_packets;
-			sum->rx_bytes += percpu[c].rx_bytes;
-			sum->tx_packets += percpu[c].tx_packets;
-			sum->tx_bytes += percpu[c].tx_bytes;
-		}
-	}
+	err = bpf_map_lookup_elem(maps->counters, &slot, percpu) ? -errno : 0;
+	sum_cpus(sum, percpu, err ? 0 : ncpu);
 	free(percpu);
-	return 0;
-}
-
-int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum)
-{
-	struct slot_mapping one = {.slot = slot};
-
-	return counters_read_many(maps, &one, 1, sum);
+	return err;
 }
 
 int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX])

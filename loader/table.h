@@ -36,13 +36,31 @@ struct apply_summary {
 	size_t kept;
 };
 
+/*
+ * The whole table with its counters, read with the batch map API in one pass:
+ * a few syscalls per 4,096 entries instead of two per entry. The buffers stay
+ * with the view from one read to the next, so a daemon that scrapes often
+ * allocates only when the table grows. Zero-initialise; view_free() at the end.
+ */
+struct table_view {
+	struct slot_mapping *list; /* sorted like table_read() */
+	size_t count;
+	struct xdpfwd_counters *by_slot; /* summed over CPUs; slots of list only */
+	__u64 stats[XDPFWD_STAT_MAX];	 /* summed over CPUs */
+	/* private */
+	size_t list_cap, slots_cap;
+	__u32 *batch_keys;
+	void *batch_values;
+	int ncpu;
+};
+
+int view_read(struct table_view *v, const struct xdpfwd_maps *maps);
+void view_free(struct table_view *v);
+
 /* The live mappings, sorted by family, protocol, address and port. */
 int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count);
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t count,
 		struct apply_summary *summary);
-/* Counters of each mapping of LIST, summed over CPUs, into SUMS[i]. */
-int counters_read_many(const struct xdpfwd_maps *maps, const struct slot_mapping *list, size_t n,
-		       struct xdpfwd_counters *sums);
 /* Counters of one slot summed over CPUs. */
 int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum);
 int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX]);

@@ -269,6 +269,33 @@ test_prometheus_scrapes_exact_counts() {
 	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
 }
 
+test_stats_watch_shows_rates_busiest_first() {
+	local watch_pid frames
+	xdpfwd add udp 6400 10.8.0.2 >/dev/null && xdpfwd add udp 6500 10.8.0.2 >/dev/null || fail "add"
+	sink_udp 6400 "$LAB_TMP/s6400"
+	sink_udp 6500 "$LAB_TMP/s6500"
+	lab_spawn "$NS_VPN" "$XDPFWD" stats --watch 0.5 --json >"$LAB_TMP/watch.json"
+	watch_pid=${LAB_PIDS[-1]}
+	sleep 0.7 # the first frame's baseline is taken before any traffic
+	for ((i = 0; i < 20; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6400; done
+	for ((i = 0; i < 3; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6500; done
+	sleep 1.2
+	kill -INT "$watch_pid" && wait "$watch_pid" || fail "stats --watch did not end cleanly on SIGINT"
+	frames=$(wc -l <"$LAB_TMP/watch.json")
+	((frames >= 2)) || fail "only $frames frames in 2 s at 0.5 s"
+	# Rates times their interval add up to exactly what was sent.
+	jq -se '[.[] | .seconds as $s | .mappings[] | select(.public_port == 6400) | .rx_pps * $s] | add | round == 20' \
+		<"$LAB_TMP/watch.json" >/dev/null || fail "port 6400: rates do not add up to 20 packets"
+	jq -se '[.[] | .seconds as $s | .mappings[] | select(.public_port == 6500) | .rx_bps * $s / 8] | add | round == 3 * 128' \
+		<"$LAB_TMP/watch.json" >/dev/null || fail "port 6500: rates do not add up to 3 x 128 bytes"
+	# The frame that saw the traffic lists the busier mapping first.
+	jq -se '[.[] | select(any(.mappings[]; .rx_pps > 0)) | .mappings[0].public_port] | index(6400) != null' \
+		<"$LAB_TMP/watch.json" >/dev/null || fail "6400 is never listed first"
+	xdpfwd stats --watch 0 2>&1 | grep -q -- "--watch SECONDS must be a number from 0.1 to 3600" ||
+		fail "--watch 0 is not refused with its range"
+	xdpfwd del udp 6400 >/dev/null && xdpfwd del udp 6500 >/dev/null
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -281,7 +308,8 @@ for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
 	test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 	test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 	test_del_stops_forwarding test_load_keeps_staying_mappings \
-	test_detach_removes_programs_keeps_table test_prometheus_scrapes_exact_counts; do
+	test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
+	test_prometheus_scrapes_exact_counts; do
 	run_test "$t"
 done
 echo "e2e: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"
