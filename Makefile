@@ -5,13 +5,15 @@
 # make check      clang-format, cppcheck and clang's analyzer
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit e2e demo check install clean
+.PHONY: all deps test unit install-test e2e demo check install clean
 
 BUILD      := build
 CC         ?= gcc
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 CFLAGS     ?= -O2 -g
@@ -62,10 +64,13 @@ deps:
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests
-	$(Q)$(MAKE) --no-print-directory check unit e2e
+	$(Q)$(MAKE) --no-print-directory check unit install-test e2e
 
 unit: $(BUILD)/unit_tests
 	$(Q)$(BUILD)/unit_tests
+
+install-test: $(BUILD)/xdpfwd
+	$(Q)tests/install/run.sh
 
 e2e: $(BUILD)/xdpfwd
 	$(Q)tests/e2e/run.sh
@@ -84,8 +89,13 @@ check: $(BUILD)/xdpfwd.skel.h
 	if grep 'warning:' $(BUILD)/analyzer.txt | grep -v '\.skel\.h:'; then \
 		cat $(BUILD)/analyzer.txt; exit 1; fi  # the skeleton is bpftool's code
 
-install: $(BUILD)/xdpfwd
-	install -D -m 0755 $(BUILD)/xdpfwd $(DESTDIR)$(PREFIX)/sbin/xdpfwd
+$(BUILD)/xdpfwd.service: tools/xdpfwd.service.in | $(BUILD)
+	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
+
+# Honours DESTDIR (staging for packages) and PREFIX, SBINDIR, UNITDIR.
+install: $(BUILD)/xdpfwd $(BUILD)/xdpfwd.service
+	install -D -m 0755 $(BUILD)/xdpfwd $(DESTDIR)$(SBINDIR)/xdpfwd
+	install -D -m 0644 $(BUILD)/xdpfwd.service $(DESTDIR)$(UNITDIR)/xdpfwd.service
 
 clean:
 	rm -rf $(BUILD)
