@@ -35,7 +35,7 @@ void buf_printf(struct text_buf *b, const char *fmt, ...)
 			b->len += n;
 			return;
 		}
-		size_t cap = b->cap ? b->cap * 2 : 1 << 16;
+		size_t cap = b->cap ? b->cap * 2 : b->hint > 1 << 16 ? b->hint : 1 << 16;
 		char *grown = realloc(b->data, cap);
 
 		if (!grown) {
@@ -106,15 +106,14 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 {
 	static const struct {
 		const char *name, *help;
-		size_t offset;
-		const char *dir;
-	} series[] = {
+		size_t in, out;
+	} families[] = {
 	    {"xdpfwd_mapping_packets_total", "Packets translated by the mapping.",
-	     offsetof(struct xdpfwd_counters, rx_packets), "in"},
-	    {NULL, NULL, offsetof(struct xdpfwd_counters, tx_packets), "out"},
+	     offsetof(struct xdpfwd_counters, rx_packets),
+	     offsetof(struct xdpfwd_counters, tx_packets)},
 	    {"xdpfwd_mapping_bytes_total", "IP bytes translated by the mapping.",
-	     offsetof(struct xdpfwd_counters, rx_bytes), "in"},
-	    {NULL, NULL, offsetof(struct xdpfwd_counters, tx_bytes), "out"},
+	     offsetof(struct xdpfwd_counters, rx_bytes),
+	     offsetof(struct xdpfwd_counters, tx_bytes)},
 	};
 	const struct slot_mapping *list;
 	struct timespec start, end;
@@ -131,17 +130,17 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	list = view->list;
 	n = view->count;
 
-	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
-		if (series[s].name)
-			header(out, series[s].name, "counter", series[s].help);
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		header(out, families[f].name, "counter", families[f].help);
 		for (size_t i = 0; i < n; i++) {
-			const char *name = series[s].name ?: series[s - 1].name;
-			const struct xdpfwd_counters *c = &view->by_slot[list[i].slot];
-			__u64 v = *(const __u64 *)((const char *)c + series[s].offset);
+			const char *c = (const char *)&view->by_slot[list[i].slot];
 
 			mapping_labels(labels, sizeof(labels), &list[i].m);
-			buf_printf(out, "%s{%s,direction=\"%s\"} %llu\n", name, labels,
-				   series[s].dir, (unsigned long long)v);
+			buf_printf(
+			    out, "%s{%s,direction=\"in\"} %llu\n%s{%s,direction=\"out\"} %llu\n",
+			    families[f].name, labels,
+			    *(const unsigned long long *)(c + families[f].in), families[f].name,
+			    labels, *(const unsigned long long *)(c + families[f].out));
 		}
 	}
 	header(out, "xdpfwd_packets_total", "counter",

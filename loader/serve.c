@@ -44,6 +44,26 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 	return ret;
 }
 
+/* The buffer goes to libmicrohttpd, which frees it once sent: an earlier
+ * response may still be in flight when the next scrape renders. */
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct text_buf *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(text->len, text->data, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO; /* text stays ours and is reused */
+	text->hint = text->len + text->len / 8;
+	text->data = NULL;
+	text->cap = text->len = 0;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *msg,
 				  const char *allow)
 {
@@ -77,8 +97,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
 				  NULL);
 	}
-	return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", srv->text.data,
-		     srv->text.len, NULL);
+	return reply_metrics(conn, &srv->text);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
