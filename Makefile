@@ -3,9 +3,10 @@
 # make test       install what is missing, build, run check, unit and e2e tests (root)
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
 # make check      clang-format, cppcheck and clang's analyzer
+# make bench      the benchmarks in bench/, results in bench/results/ (root)
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit install-test e2e demo check install clean
+.PHONY: all deps test unit install-test e2e bench demo check install clean
 
 BUILD      := build
 CC         ?= gcc
@@ -74,6 +75,9 @@ install-test: $(BUILD)/xdpfwd
 
 e2e: $(BUILD)/xdpfwd
 	$(Q)tests/e2e/run.sh
+
+bench: deps $(BUILD)/xdpfwd
+	$(Q)bench/scrape.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd
