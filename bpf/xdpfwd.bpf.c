@@ -3,10 +3,14 @@
  * xdpfwd.bpf.c - the entry points. xdpfwd_in runs as XDP on the public
  * interface and forwards mapped ports to their targets; xdpfwd_out runs as tc
  * on the public interface's egress and gives the targets' packets the public
- * endpoint as their source. The logic lives in lib/, by concern.
+ * endpoint as their source. With the fast path, xdpfwd_to_tun (tc, public
+ * ingress) takes XDP's note and redirects into the tunnel, and
+ * xdpfwd_from_tun (tc, tunnel ingress) rewrites the client's packets and
+ * sends them out directly. The logic lives in lib/, by concern.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "lib/fastpath.h"
 #include "lib/nat.h"
 
 SEC("xdp")
@@ -31,7 +35,19 @@ int xdpfwd_in(struct xdp_md *ctx)
 	rewrite_destination(&pkt, nat);
 	count_rx(nat->slot, pkt.ip_bytes);
 	count_stat(XDPFWD_STAT_IN_FORWARDED);
-	return XDP_PASS;
+	return send_inbound(ctx, &pkt);
+}
+
+/* Metadata is only ever written by xdpfwd_in, which sees every frame first. */
+SEC("tc")
+int xdpfwd_to_tun(struct __sk_buff *skb)
+{
+	struct xdpfwd_meta *meta = (void *)(long)skb->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)skb->data || meta->magic != XDPFWD_META_MAGIC)
+		return TC_ACT_UNSPEC;
+	count_stat(XDPFWD_STAT_IN_TUNNEL_REDIRECTED);
+	return bpf_redirect(meta->ifindex, 0);
 }
 
 /* Every packet goes on with TC_ACT_UNSPEC: any later filter still decides.
@@ -57,7 +73,11 @@ int xdpfwd_out(struct __sk_buff *skb)
 	}
 	nat = lookup_outbound(&pkt);
 	if (!nat) {
-		count_stat(XDPFWD_STAT_OUT_PASS_NO_MAPPING);
+		/* With the fast path, what comes from the tunnel unmatched here
+		 * is mostly what xdpfwd_from_tun already translated and sent. */
+		count_stat(fast_path_on && skb->ingress_ifindex == tunnel_ifindex
+			       ? XDPFWD_STAT_OUT_PASS_FROM_TUNNEL
+			       : XDPFWD_STAT_OUT_PASS_NO_MAPPING);
 		return TC_ACT_UNSPEC;
 	}
 	if (rewrite_source(skb, &pkt, nat) == 0) {
@@ -67,6 +87,56 @@ int xdpfwd_out(struct __sk_buff *skb)
 		count_stat(XDPFWD_STAT_OUT_ERROR);
 	}
 	return TC_ACT_UNSPEC;
+}
+
+/* The client's packets as they leave the tunnel, before routing. Whatever
+ * this program does not send is left untouched for the stack, and
+ * xdpfwd_out translates it on the way out as without the fast path. */
+SEC("tc")
+int xdpfwd_from_tun(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	struct xdpfwd_nat *nat;
+	struct packet pkt;
+	__u32 ttl_off;
+	__u8 ttl;
+
+	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
+	    XDPFWD_STAT_IN_FORWARDED)
+		return TC_ACT_UNSPEC;
+	nat = lookup_outbound(&pkt);
+	if (!nat)
+		return TC_ACT_UNSPEC;
+	ttl = *hop_limit(&pkt);
+	if (ttl <= 1) {
+		count_stat(XDPFWD_STAT_OUT_STACK_TTL);
+		return TC_ACT_UNSPEC;
+	}
+	ttl_off = (void *)hop_limit(&pkt) - data;
+	if (pkt.family == AF_INET) {
+		/* TTL and protocol share the checksummed 16-bit word. */
+		__u32 check_off = pkt.l3 + offsetof(struct iphdr, check) - data;
+		__be16 old = bpf_htons(ttl << 8 | pkt.proto),
+		       new = bpf_htons((ttl - 1) << 8 | pkt.proto);
+
+		if (bpf_l3_csum_replace(skb, check_off, old, new, sizeof(__be16)))
+			goto error;
+	}
+	ttl--;
+	if (bpf_skb_store_bytes(skb, ttl_off, &ttl, 1, 0))
+		goto error;
+	/* The stores moved the packet: find the fields again. */
+	data = (void *)(long)skb->data;
+	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
+	    XDPFWD_STAT_IN_FORWARDED)
+		goto error;
+	if (rewrite_source(skb, &pkt, nat))
+		goto error;
+	count_tx(nat->slot, pkt.ip_bytes);
+	return send_outbound(skb, skb->protocol);
+error:
+	count_stat(XDPFWD_STAT_OUT_FAST_ERROR);
+	return TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -30,6 +30,8 @@
 #define XDPFWD_MAP_COUNTERS "xdpfwd_counters"
 #define XDPFWD_MAP_STATS    "xdpfwd_stats"
 #define XDPFWD_MAP_CONFIG   "xdpfwd_config"
+/* Ethernet devices XDP may redirect to; more are taken by the stack. */
+#define XDPFWD_MAX_EGRESS 64
 
 /* An IPv4 address sits in the first 4 bytes, the other 12 are zero. */
 union xdpfwd_addr {
@@ -103,40 +105,76 @@ struct xdpfwd_config {
 	__u32 xdp_mode;	 /* enum xdp_attach_mode of libxdp */
 	__u32 tc_handle; /* tc filter on the public interface's egress */
 	__u32 tc_priority;
-	__u32 attached; /* 1 while programs are attached */
+	__u32 attached;	 /* 1 while programs are attached */
+	__u32 fast_path; /* 1: attach --fast-path on */
+	__u32 reserved;
 };
-_Static_assert(sizeof(struct xdpfwd_config) == 32, "xdpfwd_config layout");
+_Static_assert(sizeof(struct xdpfwd_config) == 40, "xdpfwd_config layout");
 
 /*
- * Global counters, one per outcome, per-CPU in xdpfwd_stats. "in" is the XDP
- * program on the public interface, "out" the tc program on its egress.
- * X(enum suffix, name shown to users)
+ * The note xdpfwd_in leaves in XDP metadata for a packet whose target is
+ * behind an L3 device (the tunnel), which XDP cannot transmit to: the tc
+ * program on the same interface's ingress redirects the skb there, past
+ * routing, netfilter and conntrack.
  */
-#define XDPFWD_STATS(X)                                 \
-	X(IN_FORWARDED, "in_forwarded")                 \
-	X(IN_PASS_NOT_IP, "in_pass_not_ip")             \
-	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp")   \
-	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping")     \
-	X(IN_PASS_FRAGMENT, "in_pass_fragment")         \
-	X(IN_PASS_TRUNCATED, "in_pass_truncated")       \
-	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers")   \
-	X(OUT_REWRITTEN, "out_rewritten")               \
-	X(OUT_PASS_NOT_IP, "out_pass_not_ip")           \
-	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp") \
-	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping")   \
-	X(OUT_PASS_FRAGMENT, "out_pass_fragment")       \
-	X(OUT_PASS_TRUNCATED, "out_pass_truncated")     \
-	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers") \
-	X(OUT_ERROR, "out_error")
+struct xdpfwd_meta {
+	__u32 magic; /* XDPFWD_META_MAGIC: metadata is not always ours */
+	__u32 ifindex;
+};
+_Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
+#define XDPFWD_META_MAGIC 0x78646677 /* "xdfw" */
 
-#define XDPFWD_STAT_ENUM(id, name) XDPFWD_STAT_##id,
+/*
+ * Global counters, one per outcome, per-CPU in xdpfwd_stats.
+ * X(enum suffix, name shown to users, hook that counts it): "xdp" is xdpfwd_in
+ * on the public interface, "tc_ingress" xdpfwd_to_tun on its ingress,
+ * "tc_egress" xdpfwd_out on its egress, "tc_tunnel" xdpfwd_from_tun on the
+ * tunnel's ingress. in_forwarded counts every translated packet; each of them
+ * then takes one exit: in_fast_* or in_stack_* (the reason it went the slow
+ * way). The IN_PASS and OUT_PASS reasons stay parallel (see parse.h).
+ */
+#define XDPFWD_STATS(X)                                               \
+	X(IN_FORWARDED, "in_forwarded", "xdp")                        \
+	X(IN_PASS_NOT_IP, "in_pass_not_ip", "xdp")                    \
+	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp", "xdp")          \
+	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping", "xdp")            \
+	X(IN_PASS_FRAGMENT, "in_pass_fragment", "xdp")                \
+	X(IN_PASS_TRUNCATED, "in_pass_truncated", "xdp")              \
+	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers", "xdp")          \
+	X(IN_FAST_REDIRECT, "in_fast_redirect", "xdp")                \
+	X(IN_FAST_TUNNEL, "in_fast_tunnel", "xdp")                    \
+	X(IN_STACK_FAST_PATH_OFF, "in_stack_fast_path_off", "xdp")    \
+	X(IN_STACK_TTL, "in_stack_ttl", "xdp")                        \
+	X(IN_STACK_NO_ROUTE, "in_stack_no_route", "xdp")              \
+	X(IN_STACK_NO_NEIGH, "in_stack_no_neigh", "xdp")              \
+	X(IN_STACK_MTU, "in_stack_mtu", "xdp")                        \
+	X(IN_STACK_NO_XDP_EGRESS, "in_stack_no_xdp_egress", "xdp")    \
+	X(IN_STACK_VLAN, "in_stack_vlan", "xdp")                      \
+	X(IN_TUNNEL_REDIRECTED, "in_tunnel_redirected", "tc_ingress") \
+	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                \
+	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")            \
+	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")  \
+	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping", "tc_egress")    \
+	X(OUT_PASS_FRAGMENT, "out_pass_fragment", "tc_egress")        \
+	X(OUT_PASS_TRUNCATED, "out_pass_truncated", "tc_egress")      \
+	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers", "tc_egress")  \
+	X(OUT_ERROR, "out_error", "tc_egress")                        \
+	X(OUT_PASS_FROM_TUNNEL, "out_pass_from_tunnel", "tc_egress")  \
+	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")        \
+	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                \
+	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")
+
+#define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };
 #undef XDPFWD_STAT_ENUM
 
 #ifndef __bpf__
-#define XDPFWD_STAT_NAME(id, name) [XDPFWD_STAT_##id] = name,
+#define XDPFWD_STAT_NAME(id, name, hook) [XDPFWD_STAT_##id] = name,
+#define XDPFWD_STAT_HOOK(id, name, hook) [XDPFWD_STAT_##id] = hook,
 static const char *const xdpfwd_stat_names[XDPFWD_STAT_MAX] = {XDPFWD_STATS(XDPFWD_STAT_NAME)};
+static const char *const xdpfwd_stat_hooks[XDPFWD_STAT_MAX] = {XDPFWD_STATS(XDPFWD_STAT_HOOK)};
 #undef XDPFWD_STAT_NAME
+#undef XDPFWD_STAT_HOOK
 #endif
 
 #endif /* XDPFWD_H */

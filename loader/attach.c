@@ -30,14 +30,30 @@ static int resolve_iface(const char *name, const char *what, unsigned int *ifind
 	return 0;
 }
 
+/* The tc programs and where they go. The first always; the other two only
+ * with the fast path. */
+enum { TC_OUT, TC_TO_TUNNEL, TC_FROM_TUNNEL, TC_PROGRAMS };
+static const struct {
+	const char *pin;
+	enum bpf_tc_attach_point point;
+	bool on_tunnel;
+	const char *where;
+} tc_slots[TC_PROGRAMS] = {
+    [TC_OUT] = {XDPFWD_PROG_OUT, BPF_TC_EGRESS, false, "egress"},
+    [TC_TO_TUNNEL] = {XDPFWD_PROG_TO_TUNNEL, BPF_TC_INGRESS, false, "ingress"},
+    [TC_FROM_TUNNEL] = {XDPFWD_PROG_FROM_TUNNEL, BPF_TC_INGRESS, true, "ingress"},
+};
+
 static void unpin_programs(const struct pindir *pd)
 {
 	char path[PATH_MAX + 32];
 
 	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
 	unlink(path);
-	pindir_file(pd, XDPFWD_PROG_OUT, path, sizeof(path));
-	unlink(path);
+	for (int i = 0; i < TC_PROGRAMS; i++) {
+		pindir_file(pd, tc_slots[i].pin, path, sizeof(path));
+		unlink(path);
+	}
 }
 
 static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
@@ -46,8 +62,10 @@ static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
 	char path[PATH_MAX + 32];
 
 	bpf_object__for_each_map (map, skel->obj) {
-		if (strncmp(bpf_map__name(map), "xdpfwd_", 7))
-			continue; /* .rodata and friends */
+		/* .rodata and the devmap belong to this load: attach sets and
+		 * fills them anew, and the programs hold them while attached. */
+		if (bpf_map__is_internal(map) || map == skel->maps.xdpfwd_egress)
+			continue;
 		pindir_file(pd, bpf_map__name(map), path, sizeof(path));
 		if (bpf_map__set_pin_path(map, path))
 			return -EINVAL;
@@ -55,15 +73,63 @@ static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
 	return 0;
 }
 
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode)
+static int tc_detach_one(unsigned int ifindex, enum bpf_tc_attach_point point)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY);
+
+	return bpf_tc_detach(&hook, &tc);
+}
+
+static int tc_attach_one(unsigned int ifindex, enum bpf_tc_attach_point point, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY,
+		    .prog_fd = prog_fd);
+	int err = bpf_tc_hook_create(&hook);
+
+	if (err && err != -EEXIST)
+		return err;
+	return bpf_tc_attach(&hook, &tc);
+}
+
+/*
+ * Every Ethernet device of this namespace that can take XDP frames, so XDP
+ * can redirect to it; a devmap entry names its device in the namespace of
+ * the process that writes it, which is why attach writes them here. Devices
+ * that refuse (no ndo_xdp_xmit: loopback, WireGuard) are left to the stack.
+ */
+static int fill_egress(int map_fd, unsigned int tunnel_ifindex)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int n = 0;
+
+	if (!ifs)
+		return -errno;
+	for (i = ifs; i->if_index; i++) {
+		__u32 ifindex = i->if_index;
+
+		if (ifindex == tunnel_ifindex || n == XDPFWD_MAX_EGRESS)
+			continue;
+		if (bpf_map_update_elem(map_fd, &ifindex, &ifindex, BPF_ANY) == 0) {
+			pr_debug("XDP may redirect to %s\n", i->if_name);
+			n++;
+		}
+	}
+	if_freenameindex(ifs);
+	return n;
+}
+
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
+	       bool fast_path)
+{
 	struct xdpfwd_config config = {0};
 	struct xdp_program *xdp_prog = NULL;
 	struct xdp_multiprog *mp = NULL;
 	struct xdpfwd_bpf *skel = NULL;
 	unsigned int ifindex, tunnel_ifindex;
+	struct bpf_program *tc_progs[TC_PROGRAMS];
+	int tc_attached = 0, egress = 0;
 	char path[PATH_MAX + 32];
 	__u32 prog_id = 0, zero = 0;
 	bool legacy;
@@ -94,6 +160,12 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		pr_warn("cannot open the BPF object: %s\n", strerror(errno));
 		return -errno;
 	}
+	skel->rodata->fast_path_on = fast_path;
+	skel->rodata->tunnel_ifindex = tunnel_ifindex;
+	skel->rodata->public_ifindex = ifindex;
+	tc_progs[TC_OUT] = skel->progs.xdpfwd_out;
+	tc_progs[TC_TO_TUNNEL] = skel->progs.xdpfwd_to_tun;
+	tc_progs[TC_FROM_TUNNEL] = skel->progs.xdpfwd_from_tun;
 	err = pin_maps_at(skel, pd);
 	if (err)
 		goto out;
@@ -122,27 +194,36 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
 	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
 
-	hook.ifindex = ifindex;
-	err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST) {
-		pr_warn("cannot create the clsact qdisc on '%s': %s\n", iface, strerror(-err));
-		goto detach_xdp;
+	for (; tc_attached < (fast_path ? TC_PROGRAMS : 1); tc_attached++) {
+		int i = tc_attached;
+
+		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
+				    tc_slots[i].point, bpf_program__fd(tc_progs[i]));
+		if (err) {
+			pr_warn("cannot attach tc to the %s of '%s': %s\n", tc_slots[i].where,
+				tc_slots[i].on_tunnel ? tunnel : iface, strerror(-err));
+			goto detach;
+		}
 	}
-	tc.prog_fd = bpf_program__fd(skel->progs.xdpfwd_out);
-	err = bpf_tc_attach(&hook, &tc);
-	if (err) {
-		pr_warn("cannot attach tc to the egress of '%s': %s\n", iface, strerror(-err));
-		goto detach_xdp;
+	if (fast_path) {
+		egress = fill_egress(bpf_map__fd(skel->maps.xdpfwd_egress), tunnel_ifindex);
+		if (egress < 0) {
+			err = egress;
+			pr_warn("cannot list the interfaces: %s\n", strerror(-err));
+			goto detach;
+		}
 	}
 
 	unpin_programs(pd);
 	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
 	err = bpf_program__pin(skel->progs.xdpfwd_in, path);
-	pindir_file(pd, XDPFWD_PROG_OUT, path, sizeof(path));
-	err = err ?: bpf_program__pin(skel->progs.xdpfwd_out, path);
+	for (int i = 0; !err && i < tc_attached; i++) {
+		pindir_file(pd, tc_slots[i].pin, path, sizeof(path));
+		err = bpf_program__pin(tc_progs[i], path);
+	}
 	if (err) {
 		pr_warn("cannot pin the programs in %s: %s\n", pd->path, strerror(-err));
-		goto detach_tc;
+		goto unpin;
 	}
 
 	config.public_ifindex = ifindex;
@@ -152,22 +233,28 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	config.tc_handle = XDPFWD_TC_HANDLE;
 	config.tc_priority = XDPFWD_TC_PRIORITY;
 	config.attached = 1;
+	config.fast_path = fast_path;
 	err = bpf_map_update_elem(bpf_map__fd(skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
 	if (err) {
 		pr_warn("cannot record the attachment: %s\n", strerror(-err));
 		goto unpin;
 	}
-	printf("attached to %s (%s mode%s), tunnel %s, state in %s\n", iface, mode_name(mode),
+	printf("attached to %s (%s mode%s), tunnel %s, fast path %s, state in %s\n", iface,
+	       mode_name(mode),
 	       legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",
-	       tunnel, pd->path);
+	       tunnel, fast_path ? "on" : "off", pd->path);
+	if (fast_path)
+		printf(
+		    "XDP redirects to %d Ethernet device%s; other targets go through the stack\n",
+		    egress, egress == 1 ? "" : "s");
 	goto out;
 
 unpin:
 	unpin_programs(pd);
-detach_tc:
-	tc.prog_fd = tc.prog_id = tc.flags = 0;
-	bpf_tc_detach(&hook, &tc);
-detach_xdp:
+detach:
+	while (tc_attached-- > 0)
+		tc_detach_one(tc_slots[tc_attached].on_tunnel ? tunnel_ifindex : ifindex,
+			      tc_slots[tc_attached].point);
 	xdp_program__detach(xdp_prog, ifindex, mode, 0);
 out:
 	if (mp && !libxdp_get_error(mp))
@@ -179,8 +266,6 @@ out:
 
 int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, tc);
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
 	struct xdp_program *xdp_prog;
@@ -211,11 +296,13 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 	else if (prog_fd >= 0)
 		close(prog_fd);
 
-	hook.ifindex = ifindex;
-	tc.handle = config.tc_handle;
-	tc.priority = config.tc_priority;
-	if (bpf_tc_detach(&hook, &tc))
-		pr_warn("cannot remove the tc filter from the egress of '%s'\n", iface);
+	for (int i = 0; i < (config.fast_path ? TC_PROGRAMS : 1); i++) {
+		unsigned int dev = tc_slots[i].on_tunnel ? config.tunnel_ifindex : ifindex;
+
+		if (tc_detach_one(dev, tc_slots[i].point))
+			pr_warn("cannot remove the tc filter from the %s of %s\n",
+				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface);
+	}
 
 	unpin_programs(pd);
 	config.attached = 0;

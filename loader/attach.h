@@ -7,8 +7,10 @@
 #include "pindir.h"
 
 /* Loads the programs (reusing maps already pinned, so mappings and counters
- * survive), attaches XDP to IFACE and tc to IFACE's egress, pins both. */
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode);
+ * survive), attaches XDP to IFACE and tc to IFACE's egress and, with the fast
+ * path, to IFACE's and TUNNEL's ingress; pins them. */
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
+	       bool fast_path);
 /* Removes the programs; the maps stay unless PURGE. */
 int detach_cmd(struct pindir *pd, const char *iface, bool purge);
 

@@ -22,7 +22,7 @@
 
 static const char usage_text[] =
     "Usage: xdpfwd [OPTIONS] COMMAND ...\n"
-    "  attach IFACE --tunnel IFACE [--mode native|generic]\n"
+    "  attach IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]\n"
     "  detach IFACE [--purge]\n"
     "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]\n"
     "  del PROTO [ADDR:]PORT[-PORT]\n"
@@ -38,6 +38,7 @@ struct options {
 	const char *pin_dir;
 	const char *tunnel;
 	const char *mode;
+	const char *fast_path;
 	const char *metrics;
 	double watch; /* seconds between frames of stats --watch; 0: no watch */
 	bool json;
@@ -312,8 +313,8 @@ static int check_options(const char *cmd, const struct options *opt)
 	bool is_attach = !strcmp(cmd, "attach");
 	bool shows = !strcmp(cmd, "list") || !strcmp(cmd, "stats");
 
-	if ((opt->tunnel || opt->mode) && !is_attach) {
-		pr_warn("%s: --tunnel and --mode apply to attach only\n", cmd);
+	if ((opt->tunnel || opt->mode || opt->fast_path) && !is_attach) {
+		pr_warn("%s: --tunnel, --mode and --fast-path apply to attach only\n", cmd);
 		return 2;
 	}
 	if (opt->json && !shows) {
@@ -338,17 +339,12 @@ static int check_options(const char *cmd, const struct options *opt)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-	    {"pin-dir", required_argument, NULL, 'p'},
-	    {"tunnel", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"purge", no_argument, NULL, 'P'},
-	    {"metrics", required_argument, NULL, 'M'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"watch", optional_argument, NULL, 'w'},
-	    {0},
+	    {"pin-dir", required_argument, NULL, 'p'},	 {"tunnel", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},	 {"json", no_argument, NULL, 'j'},
+	    {"purge", no_argument, NULL, 'P'},		 {"metrics", required_argument, NULL, 'M'},
+	    {"verbose", no_argument, NULL, 'v'},	 {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},	 {"watch", optional_argument, NULL, 'w'},
+	    {"fast-path", required_argument, NULL, 'f'}, {0},
 	};
 	struct options opt = {0};
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
@@ -366,6 +362,9 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			opt.mode = optarg;
+			break;
+		case 'f':
+			opt.fast_path = optarg;
 			break;
 		case 'j':
 			opt.json = true;
@@ -430,8 +429,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (opt.fast_path && strcmp(opt.fast_path, "on") && strcmp(opt.fast_path, "off")) {
+		pr_warn("attach: --fast-path '%s' is unknown: allowed on, off\n", opt.fast_path);
+		return 2;
+	}
 	if (!strcmp(cmd, "attach") && (argc != 1 || !opt.tunnel))
-		return usage_error("attach", "IFACE --tunnel IFACE [--mode native|generic]");
+		return usage_error(
+		    "attach", "IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]");
 	if (!strcmp(cmd, "detach") && argc != 1)
 		return usage_error("detach", "IFACE [--purge]");
 	if (!strcmp(cmd, "serve") && argc != 0)
@@ -440,7 +444,10 @@ int main(int argc, char **argv)
 	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach")))
 		return 1;
 	if (!strcmp(cmd, "attach"))
-		ret = attach_cmd(&pd, argv[0], opt.tunnel, mode) ? 1 : 0;
+		ret = attach_cmd(&pd, argv[0], opt.tunnel, mode,
+				 !opt.fast_path || !strcmp(opt.fast_path, "on"))
+			  ? 1
+			  : 0;
 	else if (!strcmp(cmd, "detach"))
 		ret = detach_cmd(&pd, argv[0], opt.purge) ? 1 : 0;
 	else if (!strcmp(cmd, "serve"))

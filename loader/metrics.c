@@ -70,12 +70,14 @@ static void mapping_labels(char *buf, size_t len, const struct xdpfwd_mapping *m
 /* Run time and run count of a pinned program, when the kernel keeps them. */
 static void program_stats(struct text_buf *b, const struct pindir *pd)
 {
-	static const char *const progs[] = {XDPFWD_PROG_IN, XDPFWD_PROG_OUT};
-	struct bpf_prog_info info[2];
-	bool have[2] = {false, false};
+	static const char *const progs[] = {XDPFWD_PROG_IN, XDPFWD_PROG_OUT, XDPFWD_PROG_TO_TUNNEL,
+					    XDPFWD_PROG_FROM_TUNNEL};
+	enum { N = sizeof(progs) / sizeof(progs[0]) };
+	struct bpf_prog_info info[N];
+	bool have[N] = {false};
 	char path[PATH_MAX + 32];
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < N; i++) {
 		__u32 len = sizeof(info[i]);
 		int fd;
 
@@ -89,13 +91,13 @@ static void program_stats(struct text_buf *b, const struct pindir *pd)
 	}
 	header(b, "xdpfwd_program_run_seconds_total", "counter",
 	       "CPU time spent in the program while run-time statistics were enabled.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N; i++)
 		if (have[i])
 			buf_printf(b, "xdpfwd_program_run_seconds_total{program=\"%s\"} %.9f\n",
 				   info[i].name, info[i].run_time_ns / 1e9);
 	header(b, "xdpfwd_program_runs_total", "counter",
 	       "Runs of the program while run-time statistics were enabled.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N; i++)
 		if (have[i])
 			buf_printf(b, "xdpfwd_program_runs_total{program=\"%s\"} %llu\n",
 				   info[i].name, (unsigned long long)info[i].run_cnt);
@@ -143,13 +145,14 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 			    labels, *(const unsigned long long *)(c + families[f].out));
 		}
 	}
-	header(out, "xdpfwd_packets_total", "counter",
-	       "Packets seen by the data path, by hook and outcome.");
+	header(
+	    out, "xdpfwd_packets_total", "counter",
+	    "Packets seen by the data path, by hook and outcome (forwarded, then the exit taken).");
 	for (int s = 0; s < XDPFWD_STAT_MAX; s++) {
 		const char *name = xdpfwd_stat_names[s];
 
 		buf_printf(out, "xdpfwd_packets_total{hook=\"%s\",outcome=\"%s\"} %llu\n",
-			   strncmp(name, "in_", 3) ? "tc" : "xdp", name + (name[0] == 'i' ? 3 : 4),
+			   xdpfwd_stat_hooks[s], name + (name[0] == 'i' ? 3 : 4),
 			   (unsigned long long)view->stats[s]);
 	}
 	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");

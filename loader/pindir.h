@@ -10,9 +10,11 @@
 #include <stdbool.h>
 #include "table.h"
 
-#define XDPFWD_DEFAULT_PIN_DIR "/sys/fs/bpf/xdpfwd"
-#define XDPFWD_PROG_IN	       "prog_xdpfwd_in"
-#define XDPFWD_PROG_OUT	       "prog_xdpfwd_out"
+#define XDPFWD_DEFAULT_PIN_DIR	"/sys/fs/bpf/xdpfwd"
+#define XDPFWD_PROG_IN		"prog_xdpfwd_in"
+#define XDPFWD_PROG_OUT		"prog_xdpfwd_out"
+#define XDPFWD_PROG_TO_TUNNEL	"prog_xdpfwd_to_tun"
+#define XDPFWD_PROG_FROM_TUNNEL "prog_xdpfwd_from_tun"
 
 struct pindir {
 	char path[PATH_MAX];

@@ -58,7 +58,8 @@ struct packet {
 	__sum16 *l4_check;
 	__u8 family;
 	__u8 proto;
-	__u16 ip_bytes; /* IP header and payload, for the counters */
+	__u16 ip_bytes;	  /* IP header and payload, for the counters */
+	bool vlan_tagged; /* the frame carries a VLAN tag of the ingress */
 };
 
 static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *nexthdr)
@@ -94,28 +95,11 @@ static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *n
 	return XDPFWD_STAT_IN_PASS_EXT_HEADERS;
 }
 
-static __always_inline int parse_packet(void *data, void *data_end, struct packet *pkt)
+/* From the IP header at CUR on, ETHERTYPE saying which. L3 devices (the
+ * tunnel) hand their packets to tc this way, without an Ethernet header. */
+static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype, struct packet *pkt)
 {
-	struct ethhdr *eth = data;
-	void *cur = eth + 1;
-	__be16 ethertype;
 	__u8 proto;
-
-	if (cur > data_end)
-		return XDPFWD_STAT_IN_PASS_TRUNCATED;
-	ethertype = eth->h_proto;
-
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		struct vlan_tag *tag = cur;
-
-		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
-			break;
-		if ((void *)(tag + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
-		ethertype = tag->encapsulated_proto;
-		cur = tag + 1;
-	}
 
 	pkt->l3 = cur;
 	if (ethertype == bpf_htons(ETH_P_IP)) {
@@ -179,6 +163,32 @@ static __always_inline int parse_packet(void *data, void *data_end, struct packe
 	pkt->sport = cur;
 	pkt->dport = cur + sizeof(__be16);
 	return XDPFWD_STAT_IN_FORWARDED;
+}
+
+static __always_inline int parse_packet(void *data, void *data_end, struct packet *pkt)
+{
+	struct ethhdr *eth = data;
+	void *cur = eth + 1;
+	__be16 ethertype;
+
+	if (cur > data_end)
+		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+	ethertype = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct vlan_tag *tag = cur;
+
+		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > data_end)
+			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		ethertype = tag->encapsulated_proto;
+		cur = tag + 1;
+	}
+
+	pkt->vlan_tagged = cur != eth + 1;
+	return parse_ip(cur, data_end, ethertype, pkt);
 }
 
 #endif /* XDPFWD_PARSE_H */

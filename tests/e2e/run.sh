@@ -87,6 +87,7 @@ protocol 'icmp' is unknown|add icmp 80 10.8.0.2
 no such interface|attach nosuch0 --tunnel pub0
 no such interface|attach pub0 --tunnel nosuch0
 --mode 'fast' is unknown|attach pub0 --tunnel und0 --mode fast
+--fast-path 'maybe' is unknown|attach pub0 --tunnel und0 --fast-path maybe
 unknown command 'frobnicate'|frobnicate
 no tcp mapping on '7778'|del tcp 7778
 CASES
@@ -214,7 +215,7 @@ test_detach_removes_programs_keeps_table() {
 	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP program still attached"
 	in_vpn tc filter show dev pub0 egress | grep -q xdpfwd && fail "tc filter still there"
 	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "mappings lost on detach"
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" >/dev/null || fail "re-attach"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" >/dev/null || fail "re-attach"
 	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 | grep -q "got ping" ||
 		fail "no forwarding after re-attach"
 }
@@ -296,21 +297,67 @@ test_stats_watch_shows_rates_busiest_first() {
 	xdpfwd del udp 6400 >/dev/null && xdpfwd del udp 6500 >/dev/null
 }
 
+# The exits the mode promises are the ones taken: with the fast path both
+# directions skip the stack's forwarding (an nftables forward-chain counter
+# stays at zero), without it they go through it; the global counters say so.
+test_exits_match_the_fast_path_mode() {
+	local n=5 i before_stack before_tun before_redir before_neigh before_nomap fwd_count
+	xdpfwd add udp 6600 10.8.0.2 >/dev/null || fail "add"
+	serve_udp 10.8.0.2 6600 || fail "no UDP listener"
+	in_vpn nft -f - <<-NFT || fail "nft"
+		table inet xf_probe {
+			chain fwd { type filter hook forward priority 0; udp dport 6600 counter; udp sport 6600 counter; }
+		}
+	NFT
+	before_stack=$(global_of in_stack_fast_path_off)
+	before_tun=$(global_of in_fast_tunnel)
+	before_redir=$(global_of in_tunnel_redirected)
+	before_neigh=$(global_of out_fast_redirect)
+	before_nomap=$(global_of out_pass_no_mapping)
+	for ((i = 0; i < n; i++)); do
+		echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6600 | grep -q "got ping$i" ||
+			fail "no answer to datagram $i"
+	done
+	fwd_count=$(in_vpn nft -j list table inet xf_probe | jq '[.nftables[].rule? // empty | .expr[] | .counter? // empty | .packets] | add')
+	in_vpn nft delete table inet xf_probe
+	if [ "$FAST_PATH" = on ]; then
+		[ "$(global_of in_fast_tunnel)" -eq $((before_tun + n)) ] || fail "in_fast_tunnel: $(global_of in_fast_tunnel), want $((before_tun + n))"
+		[ "$(global_of in_tunnel_redirected)" -eq $((before_redir + n)) ] || fail "in_tunnel_redirected did not grow by $n"
+		[ "$(global_of out_fast_redirect)" -eq $((before_neigh + n)) ] || fail "out_fast_redirect did not grow by $n"
+		[ "$(global_of in_stack_fast_path_off)" -eq "$before_stack" ] || fail "packets took the stack exit"
+		[ "$fwd_count" -eq 0 ] || fail "the forward chain saw $fwd_count packets with the fast path on"
+		# The egress filter sees the sent replies again: not as misses.
+		[ "$(global_of out_pass_no_mapping)" -lt $((before_nomap + n)) ] || fail "fast-path replies counted as out_pass_no_mapping"
+	else
+		[ "$(global_of in_stack_fast_path_off)" -eq $((before_stack + n)) ] || fail "in_stack_fast_path_off did not grow by $n"
+		[ "$(global_of in_fast_tunnel)" -eq "$before_tun" ] || fail "a packet took the fast path while off"
+		[ "$fwd_count" -eq $((2 * n)) ] || fail "the forward chain saw $fwd_count packets, want $((2 * n))"
+	fi
+	xdpfwd del udp 6600 >/dev/null
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
 echo "e2e: building the lab"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
-xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" || { echo "e2e: attach failed" >&2; exit 1; }
-
-for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
-	test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
-	test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
-	test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
-	test_del_stops_forwarding test_load_keeps_staying_mappings \
-	test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
-	test_prometheus_scrapes_exact_counts; do
-	run_test "$t"
+# Everything twice: with the fast path (XDP and tc redirects) and without it
+# (XDP rewrites, the stack forwards).
+for FAST_PATH in on off; do
+	echo "e2e: --fast-path $FAST_PATH"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH >/dev/null ||
+		{ echo "e2e: attach failed" >&2; exit 1; }
+	for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
+		test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
+		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
+		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
+		test_exits_match_the_fast_path_mode \
+		test_del_stops_forwarding test_load_keeps_staying_mappings \
+		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
+		test_prometheus_scrapes_exact_counts; do
+		run_test "$t"
+	done
+	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 done
 echo "e2e: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"
 ((failed == 0))

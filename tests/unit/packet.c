@@ -41,8 +41,8 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	__u32 acc;
 
 	memset(buf, 0, PKT_MAX);
-	memcpy(buf, dmac, 6);
-	memcpy(buf + 6, smac, 6);
+	memcpy(buf, s->dmac ? s->dmac : dmac, 6);
+	memcpy(buf + 6, s->smac ? s->smac : smac, 6);
 	for (int i = 0; i < 2 && s->tpid[i]; i++) {
 		put16(buf + off, s->tpid[i]);
 		put16(buf + off + 2, 100 + i); /* VLAN id */
@@ -60,7 +60,7 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 		buf[l3] = 0x40 | (ihl / 4);
 		put16(buf + l3 + 4, 0x1234);
 		put16(buf + l3 + 6, s->frag_off ? s->frag_off : 0x4000 /* DF */);
-		buf[l3 + 8] = 64;
+		buf[l3 + 8] = s->ttl ? s->ttl : 64;
 		buf[l3 + 9] = s->proto;
 		memcpy(buf + l3 + 12, saddr, 4);
 		memcpy(buf + l3 + 16, daddr, 4);
@@ -70,7 +70,7 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 
 		l4 = l3 + 40;
 		buf[l3] = 0x60;
-		buf[l3 + 7] = 64;
+		buf[l3 + 7] = s->ttl ? s->ttl : 64;
 		memcpy(buf + l3 + 8, saddr, 16);
 		memcpy(buf + l3 + 24, daddr, 16);
 		for (int i = 0; i < 8 && s->ext[i]; i++) {

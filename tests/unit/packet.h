@@ -27,7 +27,9 @@ struct pkt_spec {
 	bool udp_no_csum; /* send UDP with checksum 0 */
 	bool tail_set;	  /* last payload word is TAIL, not the pattern */
 	__u16 tail;
-	int truncate; /* keep only this many bytes, when > 0 */
+	int truncate;		 /* keep only this many bytes, when > 0 */
+	int ttl;		 /* TTL or hop limit; 0: 64 */
+	const __u8 *dmac, *smac; /* NULL: 02:00:00:00:00:01 and :02 */
 };
 
 /* Returns the frame length. */

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * fastpath.h - where a translated packet goes next, without the stack.
+ *
+ * Inbound, after the rewrite, XDP asks the FIB for the target's next hop:
+ *  - an Ethernet device in xdpfwd_egress: set the MACs, decrement the TTL,
+ *    XDP_REDIRECT through the devmap;
+ *  - the tunnel (an L3 device: WireGuard, TUN; no XDP transmit): leave a note
+ *    in XDP metadata, XDP_PASS; tc on the same interface's ingress redirects
+ *    the skb into the tunnel, past routing, netfilter and conntrack;
+ *  - anything the program cannot serve (no neighbour yet, too big for the
+ *    egress MTU, TTL expiring, no route, forwarding off, a VLAN-tagged frame):
+ *    XDP_PASS, and the stack does what it always does, ICMP errors included.
+ * Outbound, tc on the tunnel's ingress rewrites the client's source and sends
+ * the packet out of the public interface with bpf_redirect_neigh.
+ * Every exit is counted by its own reason.
+ */
+#ifndef XDPFWD_FASTPATH_H
+#define XDPFWD_FASTPATH_H
+
+#include <linux/pkt_cls.h>
+#include "maps.h"
+#include "parse.h"
+
+/* Set by attach before the programs are loaded. */
+const volatile __u32 fast_path_on = 0;
+const volatile __u32 tunnel_ifindex = 0;
+const volatile __u32 public_ifindex = 0;
+
+/* ifindex -> ifindex of the Ethernet devices XDP may redirect to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, XDPFWD_MAX_EGRESS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpfwd_egress SEC(".maps");
+
+#define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
+
+static __always_inline __u8 *hop_limit(const struct packet *pkt)
+{
+	return pkt->family == AF_INET ? &((struct iphdr *)pkt->l3)->ttl
+				      : &((struct ipv6hdr *)pkt->l3)->hop_limit;
+}
+
+/* As ip_decrease_ttl(): the checksum moves by the same one. */
+static __always_inline void decrement_ttl(const struct packet *pkt)
+{
+	if (pkt->family == AF_INET) {
+		struct iphdr *ip = pkt->l3;
+		__u32 check = (__u32)ip->check + bpf_htons(0x0100);
+
+		ip->check = (__sum16)(check + (check >= 0xffff));
+		ip->ttl--;
+	} else {
+		((struct ipv6hdr *)pkt->l3)->hop_limit--;
+	}
+}
+
+static __always_inline int stack_exit(__u32 reason)
+{
+	count_stat(reason);
+	return XDP_PASS;
+}
+
+/* After rewrite_destination(): the XDP verdict for the translated packet. */
+static __always_inline int send_inbound(struct xdp_md *ctx, struct packet *pkt)
+{
+	struct bpf_fib_lookup fib;
+	struct xdpfwd_meta *meta;
+	struct ethhdr *eth;
+	int rc;
+
+	if (!fast_path_on)
+		return stack_exit(XDPFWD_STAT_IN_STACK_FAST_PATH_OFF);
+	if (*hop_limit(pkt) <= 1)
+		return stack_exit(XDPFWD_STAT_IN_STACK_TTL); /* the stack sends time exceeded */
+
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = pkt->family;
+	fib.l4_protocol = pkt->proto;
+	fib.sport = *pkt->sport;
+	fib.dport = *pkt->dport;
+	fib.tot_len = pkt->ip_bytes; /* the FIB answers FRAG_NEEDED above the egress MTU */
+	fib.ifindex = ctx->ingress_ifindex;
+	if (pkt->family == AF_INET) {
+		struct iphdr *ip = pkt->l3;
+
+		fib.tos = ip->tos;
+		fib.ipv4_src = ip->saddr;
+		fib.ipv4_dst = ip->daddr;
+	} else {
+		struct ipv6hdr *ip6 = pkt->l3;
+
+		fib.flowinfo = *(__be32 *)ip6 & IPV6_FLOWINFO_MASK;
+		__builtin_memcpy(fib.ipv6_src, pkt->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, pkt->daddr, 16);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+
+	/* A NOARP device has a neighbour only once the stack sent through it. */
+	if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    fib.ifindex == tunnel_ifindex) {
+		__u32 ifindex = fib.ifindex;
+
+		decrement_ttl(pkt);
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
+			return stack_exit(XDPFWD_STAT_IN_STACK_NO_XDP_EGRESS);
+		meta = (void *)(long)ctx->data_meta;
+		if ((void *)(meta + 1) > (void *)(long)ctx->data)
+			return stack_exit(XDPFWD_STAT_IN_STACK_NO_XDP_EGRESS);
+		meta->magic = XDPFWD_META_MAGIC;
+		meta->ifindex = ifindex;
+		count_stat(XDPFWD_STAT_IN_FAST_TUNNEL);
+		return XDP_PASS;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return stack_exit(XDPFWD_STAT_IN_STACK_NO_NEIGH); /* the stack resolves it */
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return stack_exit(XDPFWD_STAT_IN_STACK_MTU); /* the stack fragments or says so */
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return stack_exit(XDPFWD_STAT_IN_STACK_NO_ROUTE);
+	if (pkt->vlan_tagged)
+		return stack_exit(XDPFWD_STAT_IN_STACK_VLAN); /* the tag belongs to the ingress */
+	if (!bpf_map_lookup_elem(&xdpfwd_egress, &fib.ifindex))
+		return stack_exit(XDPFWD_STAT_IN_STACK_NO_XDP_EGRESS);
+
+	decrement_ttl(pkt);
+	eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return stack_exit(XDPFWD_STAT_IN_STACK_NO_XDP_EGRESS);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	count_stat(XDPFWD_STAT_IN_FAST_REDIRECT);
+	return bpf_redirect_map(&xdpfwd_egress, fib.ifindex, 0);
+}
+
+/* Outbound from the tunnel (no link layer): the packet already rewritten,
+ * give it a placeholder Ethernet header that bpf_redirect_neigh replaces with
+ * the next hop's, after a route lookup on the public interface. */
+static __always_inline int send_outbound(struct __sk_buff *skb, __be16 ethertype)
+{
+	struct ethhdr eth = {.h_proto = ethertype};
+
+	if (bpf_skb_change_head(skb, sizeof(eth), 0) ||
+	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
+		count_stat(XDPFWD_STAT_OUT_FAST_ERROR);
+		return TC_ACT_SHOT; /* the source is already rewritten: the stack would drop it */
+	}
+	count_stat(XDPFWD_STAT_OUT_FAST_REDIRECT);
+	return bpf_redirect_neigh(public_ifindex, NULL, 0, 0);
+}
+
+#endif /* XDPFWD_FASTPATH_H */
