@@ -76,8 +76,22 @@ install-test: $(BUILD)/xdpfwd
 e2e: $(BUILD)/xdpfwd
 	$(Q)tests/e2e/run.sh
 
-bench: deps $(BUILD)/xdpfwd
+$(BUILD)/trafgen.bpf.o: bench/bpf/trafgen.bpf.c | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/trafgen.skel.h: $(BUILD)/trafgen.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name trafgen_bpf > $@
+
+$(BUILD)/xdpgen: bench/xdpgen.c $(BUILD)/trafgen.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf -lelf -lz
+
+bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen
+	$(Q)tools/install-deps.sh --bench
 	$(Q)bench/scrape.sh
+	$(Q)bench/forward.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd

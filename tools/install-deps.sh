@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 # Installs the Debian 12 packages xdpfwd needs to build, test and run its
-# demo; does nothing when they are all present.
+# demo (and with --bench, its benchmarks); does nothing when they are all
+# present.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,9 @@ packages=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libjson-c-dev libmicrohttpd-dev bpftool
 	clang-format cppcheck iproute2 iputils-ping nftables wireguard-go wireguard-tools socat iperf3 ethtool jq curl prometheus
 )
+
+# The benchmark's plot and the conntrack flush between its runs.
+[ "${1:-}" = --bench ] && packages+=(gnuplot-nox conntrack python3)
 
 missing=()
 for p in "${packages[@]}"; do
