@@ -91,6 +91,8 @@ $(BUILD)/xdpgen: bench/xdpgen.c $(BUILD)/trafgen.skel.h
 bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen
 	$(Q)tools/install-deps.sh --bench
 	$(Q)bench/scrape.sh
+	$(Q)bench/micro.sh
+	$(Q)bench/control.sh
 	$(Q)bench/forward.sh
 
 demo: deps

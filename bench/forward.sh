@@ -26,8 +26,11 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
 REPEAT=${REPEAT:-3}
 CPU=${CPU:-1}
-# Points: target mappings flows size. The default sweep varies one factor at
-# a time around eth/1000/1000/64 and covers the floors' points.
+# Points: target mappings flows size. A flow is one 5-tuple (its own source
+# address and port, and a mapped endpoint: flow i goes to mapping i mod
+# mappings), so "1 flow" is one conntrack entry and 100,000 flows are 100,000.
+# The default sweep varies one factor at a time around eth/1000/1000/64 and
+# covers the floors' points.
 POINTS=${POINTS:-"eth 1000 1 64
 eth 1000 1000 64
 eth 1000 100000 64

@@ -8,6 +8,8 @@
 #                                   und0 192.0.2.1 ---- veth ---- und0 192.0.2.2   (WireGuard underlay)
 #                                   $LAB_WG_VPN 10.8.0.1 == wireguard-go == $LAB_WG_CLI 10.8.0.2
 #                                               fd00:8::1                          fd00:8::2
+#                                   lan0 198.51.100.1 ---- veth ---- lan0 198.51.100.2   lan (a host
+#                                                                    behind Ethernet, no tunnel)
 #
 # Names carry the lab id so labs never collide; lab_down removes everything
 # lab_up made (namespaces, processes by pid, pins, files) and is safe to call
@@ -17,6 +19,7 @@ LAB_ID=${LAB_ID:-$$}
 NS_INET=xf-inet-$LAB_ID
 NS_VPN=xf-vpn-$LAB_ID
 NS_CLI=xf-cli-$LAB_ID
+NS_LAN=xf-lan-$LAB_ID
 # wireguard-go names its control socket after the interface: one name per lab.
 LAB_WG_VPN=xfs$LAB_ID
 LAB_WG_CLI=xfc$LAB_ID
@@ -28,6 +31,7 @@ XDPFWD=${XDPFWD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xdpfwd}
 in_inet() { ip netns exec "$NS_INET" "$@"; }
 in_vpn() { ip netns exec "$NS_VPN" "$@"; }
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
+in_lan() { ip netns exec "$NS_LAN" "$@"; }
 xdpfwd() { in_vpn "$XDPFWD" "$@"; }
 
 # Runs a command in a namespace in the background and remembers its pid.
@@ -47,7 +51,7 @@ lab_down() {
 		wait "$pid" 2>/dev/null
 	done
 	LAB_PIDS=()
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
@@ -84,7 +88,7 @@ lab_up() {
 	# bpffs in this mount namespace, so pins made under `ip netns exec` outlive it.
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN"; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
 	done
@@ -104,6 +108,16 @@ lab_up() {
 	ip -n "$NS_CLI" addr add 192.0.2.2/24 dev und0
 	for dev in pub0 und0; do ip -n "$NS_VPN" link set "$dev" up; done
 	ip -n "$NS_CLI" link set und0 up
+
+	# A target behind Ethernet, for XDP_REDIRECT. A veth drops redirected
+	# frames unless its peer runs NAPI: GRO on the receiving end.
+	ip -n "$NS_VPN" link add lan0 type veth peer name lan0 netns "$NS_LAN"
+	ip -n "$NS_VPN" addr add 198.51.100.1/24 dev lan0
+	ip -n "$NS_LAN" addr add 198.51.100.2/24 dev lan0
+	ip -n "$NS_VPN" link set lan0 up
+	ip -n "$NS_LAN" link set lan0 up
+	ip -n "$NS_LAN" route add default via 198.51.100.1
+	in_lan ethtool -K lan0 gro on >/dev/null
 	in_vpn sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
 	wg genkey >"$LAB_TMP/vpn.key"

@@ -4,9 +4,10 @@
  *
  * gen_udp runs under BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: every run
  * writes a whole Ethernet + IPv4 + UDP header (the kernel recycles frames
- * without resetting them, and the forwarder rewrites them) with a source
- * picked from FLOWS flows and a destination from the mapped endpoints, and
- * returns XDP_TX, which sends the frame out of the generator's veth.
+ * without resetting them, and the forwarder rewrites them) for a flow picked
+ * at random from FLOWS, and returns XDP_TX, which sends the frame out of the
+ * generator's veth. A flow is one 5-tuple: flow i comes from saddr_base + i
+ * and goes to mapped endpoint i mod (ndaddr x ndports).
  * drop_all is the sink, and the baseline that measures the generator alone.
  */
 #include <linux/bpf.h>
@@ -33,7 +34,7 @@ int gen_udp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct udphdr *udp = (void *)(ip + 1);
-	__u32 flow = bpf_get_prandom_u32() % flows, dst = bpf_get_prandom_u32();
+	__u32 flow = bpf_get_prandom_u32() % flows, dst = flow % (ndaddr * ndports);
 	__u16 *word = (void *)ip;
 	__u32 sum = 0;
 
@@ -57,7 +58,7 @@ int gen_udp(struct xdp_md *ctx)
 	ip->protocol = IPPROTO_UDP;
 	ip->check = 0;
 	ip->saddr = bpf_htonl(saddr_base + flow);
-	ip->daddr = (dst >> 16) % ndaddr ? daddr[1] : daddr[0];
+	ip->daddr = dst >= ndports ? daddr[1] : daddr[0];
 #pragma unroll
 	for (int i = 0; i < 10; i++)
 		sum += word[i];
@@ -65,7 +66,7 @@ int gen_udp(struct xdp_md *ctx)
 	sum = (sum & 0xffff) + (sum >> 16);
 	ip->check = ~sum;
 	udp->source = bpf_htons(40000 + (flow & 0xff));
-	udp->dest = bpf_htons(dport_base + (dst & 0xffff) % ndports);
+	udp->dest = bpf_htons(dport_base + dst % ndports);
 	udp->len = bpf_htons(ip_len - sizeof(*ip));
 	udp->check = 0; /* none: legal on IPv4, and no payload to sum */
 	return XDP_TX;

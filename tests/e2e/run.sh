@@ -336,6 +336,31 @@ test_exits_match_the_fast_path_mode() {
 	xdpfwd del udp 6600 >/dev/null
 }
 
+# A target behind an Ethernet device: with the fast path XDP redirects the
+# packets straight to it (in_fast_redirect), and the answers come back from
+# the public endpoint.
+test_ethernet_target_is_redirected_by_xdp() {
+	local n=5 i before out
+	xdpfwd add udp 6700 198.51.100.2 >/dev/null || fail "add"
+	lab_spawn "$NS_LAN" socat UDP-RECVFROM:6700,bind=198.51.100.2,reuseaddr,fork \
+		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':6700 '" || fail "no listener"
+	# The first packet may find no neighbour yet: the stack resolves it.
+	echo warmup | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700 >/dev/null
+	before=$(global_of in_fast_redirect)
+	for ((i = 0; i < n; i++)); do
+		out=$(echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700)
+		[ "$out" = "got ping$i from 203.0.113.20" ] || fail "datagram $i: got '$out'"
+	done
+	if [ "$FAST_PATH" = on ]; then
+		[ "$(global_of in_fast_redirect)" -eq $((before + n)) ] ||
+			fail "in_fast_redirect: $(global_of in_fast_redirect), want $((before + n))"
+	else
+		[ "$(global_of in_fast_redirect)" -eq 0 ] || fail "XDP redirected with the fast path off"
+	fi
+	xdpfwd del udp 6700 >/dev/null
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -351,7 +376,7 @@ for FAST_PATH in on off; do
 		test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
 		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
-		test_exits_match_the_fast_path_mode \
+		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do

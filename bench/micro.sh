@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+# The XDP program's own cost per packet, through BPF_PROG_RUN with repeat
+# (bpftool prog run), hit and miss, with 1 and 65,536 mappings. Results:
+# bench/results/micro.md.
+#
+# BPF_PROG_RUN reuses one buffer for every repeat, so the hit is measured on a
+# mapping whose rewrite is idempotent: the wildcard "udp 7000 10.8.0.2:7000"
+# and a packet already addressed to 10.8.0.2:7000 (an exact lookup that misses,
+# then the wildcard that hits: the longer of the two hit paths). The fast path
+# is off here (its FIB lookup and redirect change the packet, so they cannot
+# repeat on one buffer; bench/forward.sh measures them); what is timed is
+# parse, lookups, rewrite with checksums and the per-CPU counters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPEAT=${REPEAT:-10000000}
+RUNS=${RUNS:-5}
+XDPFWD=$PWD/build/xdpfwd
+NS=xf-bench-micro-$$
+export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-micro-$$
+OUT=bench/results/micro.md
+tmp=$(mktemp -d)
+trap 'ip netns del $NS 2>/dev/null; rm -rf "$XDPFWD_PIN_DIR" "$tmp"' EXIT
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+ip netns add $NS
+ip -n $NS link add pub0 type veth peer name tun0
+ip -n $NS addr add 203.0.113.10/24 dev pub0
+ip -n $NS addr add 203.0.113.11/24 dev pub0
+for d in pub0 tun0 lo; do ip -n $NS link set $d up; done
+x() { ip netns exec $NS "$XDPFWD" "$@"; }
+x attach pub0 --tunnel tun0 --fast-path off >/dev/null
+
+# Ethernet, IPv4, UDP 198.51.100.7:33333 -> 10.8.0.2:PORT, 18 bytes of payload
+# (a 64-byte frame); checksums are irrelevant to the program's cost.
+frame() { # PORT FILE
+	printf '\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00' >"$2"
+	printf '\x45\x00\x00\x2e\x00\x00\x40\x00\x40\x11\x00\x00\xc6\x33\x64\x07\x0a\x08\x00\x02' >>"$2"
+	printf "\\x82\\x35\\x$(printf %02x $(($1 >> 8)))\\x$(printf %02x $(($1 & 255)))\\x00\\x1a\\x00\\x00" >>"$2"
+	head -c 18 /dev/zero >>"$2"
+}
+frame 7000 "$tmp/hit"
+frame 7999 "$tmp/miss"
+table() { # N: the wildcard plus N-1 exact mappings on two addresses
+	echo "udp 7000 10.8.0.2:7000"
+	awk -v n="$1" 'BEGIN { for (i = 1; i < n; i++) { a = int(i / 32768); p = 10000 + int((i % 32768) / 2)
+		printf "%s 203.0.113.%d:%d 10.8.0.%d\n", (i % 2 ? "udp" : "tcp"), 10 + a, p, 2 + a } }'
+}
+prog=/proc/$$/root$XDPFWD_PIN_DIR/prog_xdpfwd_in
+ns_per_packet() { # FILE: median ns over RUNS runs
+	for ((r = 0; r < RUNS; r++)); do
+		ip netns exec $NS bpftool prog run pinned "$prog" data_in "$1" repeat "$REPEAT" |
+			sed -n 's/.*duration (average): \([0-9]*\)ns.*/\1/p'
+	done | sort -n | awk '{ v[NR] = $1 } END { printf "%d (%d-%d)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
+{
+	echo "# The XDP program's own cost (BPF_PROG_RUN, repeat $REPEAT)"
+	echo
+	echo "$(date -u +%F), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
+	echo "xdpfwd $("$XDPFWD" --version | cut -d' ' -f2). Made by \`bench/micro.sh\` (method in its header):"
+	echo "ns per packet as the kernel reports it, median (min-max) of $RUNS runs; fast path off."
+	echo
+	echo "| mappings | hit (ns) | miss (ns) |"
+	echo "|---:|---:|---:|"
+} >"$tmp/report"
+for n in 1 65536; do
+	table "$n" >"$tmp/table.conf"
+	x load "$tmp/table.conf" >/dev/null
+	echo "| $n | $(ns_per_packet "$tmp/hit") | $(ns_per_packet "$tmp/miss") |" >>"$tmp/report"
+done
+hits=$(x stats --json | jq '.mappings[] | select(.public_port == 7000) | .rx_packets')
+((hits >= REPEAT)) || { echo "micro: the hit packet did not hit ($hits translated)" >&2; exit 1; }
+mkdir -p "$(dirname "$OUT")"
+cp "$tmp/report" "$OUT"
+cat "$OUT"
