@@ -64,7 +64,7 @@ deps:
 	$(Q)tools/install-deps.sh
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen
 	$(Q)$(MAKE) --no-print-directory check unit install-test e2e
 
 unit: $(BUILD)/unit_tests
@@ -100,7 +100,8 @@ demo: deps
 	$(Q)tools/demo.sh
 
 check: $(BUILD)/xdpfwd.skel.h
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch]
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch] \
+		bench/*.c bench/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --suppress=unknownMacro -Iinclude -Iloader -I$(BUILD) loader tests/unit
 	$(Q)for f in $(LOADER_SRC); do \

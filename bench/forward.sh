@@ -28,14 +28,16 @@ REPEAT=${REPEAT:-3}
 CPU=${CPU:-1}
 # Points: target mappings flows size. A flow is one 5-tuple (its own source
 # address and port, and a mapped endpoint: flow i goes to mapping i mod
-# mappings), so "1 flow" is one conntrack entry and 100,000 flows are 100,000.
+# mappings), so "1 flow" is one conntrack entry and 100,000 flows are 100,000;
+# 1,000,000 flows overflow conntrack's table (262,144 entries by default).
 # The default sweep varies one factor at a time around eth/1000/1000/64 and
 # covers the floors' points.
 POINTS=${POINTS:-"eth 1000 1 64
 eth 1000 1000 64
 eth 1000 100000 64
+eth 1000 1000000 64
 eth 1 1000 64
-eth 65536 1000 64
+eth 65536 100000 64
 eth 1000 1000 1400
 l3 1000 1 64
 l3 1000 100000 64"}
@@ -156,14 +158,18 @@ delivered() { # TARGET
 }
 pub_received() { in_f ethtool -S pub0 | awk '/rx_queue_0_xdp_packets/ { print $2 }'; }
 
-# One run: prints "generated delivered busy_ns conntrack_count".
+# conntrack's own drops: packets it dropped plus entries it evicted to make room.
+ct_drops() { in_f conntrack -S 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^(drop|early_drop|insert_failed)=/) { split($i, kv, "="); s += kv[2] } } END { print s + 0 }'; }
+
+# One run: prints "generated delivered busy_ns conntrack_count conntrack_drops".
 run_once() { # TARGET MAPPINGS FLOWS SIZE CONFIG
-	local target=$1 m=$2 flows=$3 size=$4 c=$5 daddr=203.0.113.10 nports=$2 before after b0 b1 gen ct
+	local target=$1 m=$2 flows=$3 size=$4 c=$5 daddr=203.0.113.10 nports=$2 before after b0 b1 gen ct d0
 	((m > 32768)) && daddr=203.0.113.10,203.0.113.11 nports=32768
 	# Every run starts from an empty connection table: the same start for each
 	# repeat, and no entries left over from another configuration.
 	in_f conntrack -F >/dev/null 2>&1 || true
 	if [ "$c" = baseline ]; then before=$(pub_received); else before=$(delivered "$target"); fi
+	d0=$(ct_drops)
 	b0=$(cpu_busy_ns)
 	gen=$(taskset -c "$CPU" ip netns exec $G "$XDPGEN" send gen0 "$SECONDS_PER_RUN" "$size" "$flows" \
 		198.18.0.1 $daddr 10000 "$nports" $GEN_MAC $PUB_MAC)
@@ -171,18 +177,18 @@ run_once() { # TARGET MAPPINGS FLOWS SIZE CONFIG
 	b1=$(cpu_busy_ns)
 	if [ "$c" = baseline ]; then after=$(pub_received); else after=$(delivered "$target"); fi
 	ct=$(in_f cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo 0)
-	echo "$gen $((after - before)) $(awk -v a="$b0" -v b="$b1" 'BEGIN { printf "%.0f", b - a }') $ct"
+	echo "$gen $((after - before)) $(awk -v a="$b0" -v b="$b1" 'BEGIN { printf "%.0f", b - a }') $ct $(($(ct_drops) - d0))"
 }
 
 lab_up
-echo "point,config,rep,generated,delivered,busy_ns,conntrack" >"$tmp/runs.csv"
+echo "point,config,rep,generated,delivered,busy_ns,conntrack,conntrack_drops" >"$tmp/runs.csv"
 while read -r target m flows size; do
 	[ -n "$target" ] || continue
 	for c in baseline $CONFIGS; do
 		config_up "$c" "$target" "$m"
 		for ((r = 1; r <= REPEAT; r++)); do
-			read -r gen del busy ct <<<"$(run_once "$target" "$m" "$flows" "$size" "$c")"
-			echo "$target/$m/$flows/$size,$c,$r,$gen,$del,$busy,$ct" >>"$tmp/runs.csv"
+			read -r gen del busy ct ctd <<<"$(run_once "$target" "$m" "$flows" "$size" "$c")"
+			echo "$target/$m/$flows/$size,$c,$r,$gen,$del,$busy,$ct,$ctd" >>"$tmp/runs.csv"
 			printf 'forward: %-22s %-14s rep %d: %9d sent %9d delivered %6.0f ns/pkt total\n' \
 				"$target/$m/$flows/${size}B" "$c" "$r" "$gen" "$del" \
 				"$(awk -v b="$busy" -v d="$del" 'BEGIN { print d ? b / d : 0 }')" >&2

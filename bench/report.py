@@ -32,7 +32,8 @@ for p in points:
         loss = [max(0.0, 1 - int(r["delivered"]) / int(r["generated"])) for r in rs]
         per[c] = dict(cost=statistics.median(cost), lo=min(cost), hi=max(cost),
                       mpps=statistics.median(mpps), loss=statistics.median(loss),
-                      ct=max(int(r["conntrack"]) for r in rs), n=len(rs))
+                      ct=max(int(r["conntrack"]) for r in rs),
+                      ctd=statistics.median(int(r["conntrack_drops"]) for r in rs), n=len(rs))
     for c, v in per.items():
         ref = per.get("nft_dnat", {}).get("cost")
         v["ratio"] = v["cost"] / ref if ref else float("nan")
@@ -45,40 +46,44 @@ header = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, kernel {platform.release
 with open(os.path.join(out_dir, "forward.csv"), "w") as f:
     w = csv.writer(f)
     w.writerow(["point", "config", "fwd_ns_median", "fwd_ns_min", "fwd_ns_max", "mpps", "loss",
-                "ratio_to_nft_dnat", "generator_ns", "conntrack_max"])
+                "ratio_to_nft_dnat", "generator_ns", "conntrack_max", "conntrack_drops"])
     for r in rows:
         w.writerow([r["point"], r["config"], f"{r['cost']:.1f}", f"{r['lo']:.1f}", f"{r['hi']:.1f}",
-                    f"{r['mpps']:.3f}", f"{r['loss']:.4f}", f"{r['ratio']:.3f}", f"{r['base']:.1f}", r["ct"]])
+                    f"{r['mpps']:.3f}", f"{r['loss']:.4f}", f"{r['ratio']:.3f}", f"{r['base']:.1f}", r["ct"], r["ctd"]])
 with open(os.path.join(out_dir, "forward.md"), "w") as f:
     f.write("# Forwarding cost: xdpfwd and nftables, same traffic, same run\n\n")
     f.write(header + " Made by `bench/forward.sh` (method in its header).\n\n")
     f.write("Point = target device / mappings / concurrent flows / frame size. Cost = CPU ns per "
             "delivered packet, the generator's own cost subtracted (its ns/packet shown per point). "
-            "Ratio = cost / cost of nft_dnat at the same point.\n\n")
-    f.write("| point | generator ns | config | cost ns (min-max) | delivered Mpps | loss | ratio | conntrack |\n")
-    f.write("|---|---:|---|---:|---:|---:|---:|---:|\n")
+            "Ratio = cost / cost of nft_dnat at the same point. Delivered Mpps: what reached the sink per "
+            "second of the run, on the one core that also generates. Conntrack drops: packets conntrack "
+            "dropped plus entries it evicted early to make room (`conntrack -S`), median per run.\n\n")
+    f.write("| point | generator ns | config | cost ns (min-max) | delivered Mpps | loss | ratio "
+            "| nf_conntrack_count | conntrack drops |\n")
+    f.write("|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
     for r in rows:
         f.write(f"| {r['point']} | {r['base']:.0f} | {r['config']} | {r['cost']:.0f} ({r['lo']:.0f}-{r['hi']:.0f}) "
-                f"| {r['mpps']:.2f} | {100 * r['loss']:.1f}% | {r['ratio']:.2f} | {r['ct']} |\n")
+                f"| {r['mpps']:.2f} | {100 * r['loss']:.1f}% | {r['ratio']:.2f} | {r['ct']} | {r['ctd']:.0f} |\n")
 
 # gnuplot: two panels, cost and Mpps, one cluster per point.
 dat = os.path.join(out_dir, "forward.dat")
 with open(dat, "w") as f:
-    f.write("point " + " ".join(f"{c}_ns {c}_mpps" for c in configs) + "\n")
+    f.write("# point " + " ".join(f"{c}_ns {c}_mpps" for c in configs) + "\n")
     for p in points:
         vals = {r["config"]: r for r in rows if r["point"] == p}
         f.write(p + " " + " ".join(f"{vals[c]['cost']:.1f} {vals[c]['mpps']:.3f}" if c in vals else "? ?"
                                    for c in configs) + "\n")
 plot = f"""
-set terminal pngcairo size 1400,900 font ",10"
+set terminal pngcairo size 1400,900 font ",10" noenhanced
 set output "{os.path.join(out_dir, 'forward.png')}"
 set multiplot layout 2,1 title "xdpfwd vs nftables ({header.split(';')[0]})"
 set style data histogram; set style histogram clustered gap 1; set style fill solid 0.8 border -1
 set key top left; set grid ytics; set xtics rotate by -20
 set ylabel "forwarding ns / delivered packet"
-plot for [i=0:3] "{dat}" using 2+2*i:xtic(1) title columnhead(2+2*i)
+names = "{' '.join(configs)}"
+plot for [i=0:3] "{dat}" using 2+2*i:xtic(1) title word(names, i+1)
 set ylabel "delivered Mpps (one core)"
-plot for [i=0:3] "{dat}" using 3+2*i:xtic(1) title columnhead(3+2*i)
+plot for [i=0:3] "{dat}" using 3+2*i:xtic(1) title word(names, i+1)
 unset multiplot
 """
 try:

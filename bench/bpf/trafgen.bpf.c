@@ -6,8 +6,9 @@
  * writes a whole Ethernet + IPv4 + UDP header (the kernel recycles frames
  * without resetting them, and the forwarder rewrites them) for a flow picked
  * at random from FLOWS, and returns XDP_TX, which sends the frame out of the
- * generator's veth. A flow is one 5-tuple: flow i comes from saddr_base + i
- * and goes to mapped endpoint i mod (ndaddr x ndports).
+ * generator's veth. A flow is one 5-tuple: flow i comes from address
+ * saddr_base + i / 256, port 40000 + i % 256, and goes to mapped endpoint
+ * i mod (ndaddr x ndports).
  * drop_all is the sink, and the baseline that measures the generator alone.
  */
 #include <linux/bpf.h>
@@ -20,7 +21,7 @@
 
 const volatile __u8 dmac[ETH_ALEN], smac[ETH_ALEN];
 const volatile __u32 flows = 1;		 /* distinct (source address, port) pairs */
-const volatile __u32 saddr_base;	 /* host order; flow i comes from saddr_base + i */
+const volatile __u32 saddr_base;	 /* host order */
 const volatile __u32 daddr[2];		 /* network order */
 const volatile __u32 ndaddr = 1;	 /* how many of daddr are used */
 const volatile __u16 dport_base = 10000; /* host order */
@@ -57,7 +58,7 @@ int gen_udp(struct xdp_md *ctx)
 	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
 	ip->check = 0;
-	ip->saddr = bpf_htonl(saddr_base + flow);
+	ip->saddr = bpf_htonl(saddr_base + (flow >> 8));
 	ip->daddr = dst >= ndports ? daddr[1] : daddr[0];
 #pragma unroll
 	for (int i = 0; i < 10; i++)
