@@ -30,10 +30,10 @@
 /* Frames per batch inside BPF_PROG_RUN (one NAPI budget). Every call swaps
  * the XDP dispatcher twice, each time waiting for an RCU grace period (the
  * CPU idles ~10 ms): calls are sized to last about a second. */
-#define BATCH	       64
-#define FIRST_CALL     (1 << 16)
-#define MAX_CALL       (1 << 24)
-#define CALL_SECONDS   1.0
+#define BATCH	     64
+#define FIRST_CALL   (1 << 16)
+#define MAX_CALL     (1 << 24)
+#define CALL_SECONDS 1.0
 
 static volatile sig_atomic_t stop;
 
@@ -103,8 +103,8 @@ static int cmd_send(char **argv)
 	}
 	ctx.data_end = size;
 	ctx.ingress_ifindex = ifindex;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = size,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = size, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
 		    .batch_size = BATCH);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

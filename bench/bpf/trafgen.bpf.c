@@ -41,8 +41,8 @@ int gen_udp(struct xdp_md *ctx)
 
 	if ((void *)(udp + 1) > data_end)
 		return XDP_ABORTED;
-	/* Byte by byte: a memcpy from the volatile array would be folded to
-	 * the zeros it holds at compile time. */
+		/* Byte by byte: a memcpy from the volatile array would be folded to
+		 * the zeros it holds at compile time. */
 #pragma unroll
 	for (int i = 0; i < ETH_ALEN; i++) {
 		eth->h_dest[i] = dmac[i];
