@@ -29,9 +29,15 @@ int xdpfwd_in(struct xdp_md *ctx)
 	}
 	nat = lookup_inbound(&pkt);
 	if (!nat) {
-		count_stat(XDPFWD_STAT_IN_PASS_NO_MAPPING);
+		/* A later fragment unknown here came before its first or is
+		 * not ours: it goes on as it is. */
+		count_stat(pkt.frag == FRAG_LATER ? XDPFWD_STAT_IN_PASS_FRAGMENT
+						  : XDPFWD_STAT_IN_PASS_NO_MAPPING);
 		return XDP_PASS;
 	}
+	if (pkt.frag == FRAG_LATER)
+		count_stat(XDPFWD_STAT_IN_FRAGMENT_FOLLOWED);
+	frag_remember(&pkt, nat, false);
 	rewrite_destination(&pkt, nat);
 	count_rx(nat->slot, pkt.ip_bytes);
 	count_stat(XDPFWD_STAT_IN_FORWARDED);
@@ -77,9 +83,13 @@ int xdpfwd_out(struct __sk_buff *skb)
 		 * is mostly what xdpfwd_from_tun already translated and sent. */
 		count_stat(fast_path_on && skb->ingress_ifindex == tunnel_ifindex
 			       ? XDPFWD_STAT_OUT_PASS_FROM_TUNNEL
-			       : XDPFWD_STAT_OUT_PASS_NO_MAPPING);
+			   : pkt.frag == FRAG_LATER ? XDPFWD_STAT_OUT_PASS_FRAGMENT
+						    : XDPFWD_STAT_OUT_PASS_NO_MAPPING);
 		return TC_ACT_UNSPEC;
 	}
+	if (pkt.frag == FRAG_LATER)
+		count_stat(XDPFWD_STAT_OUT_FRAGMENT_FOLLOWED);
+	frag_remember(&pkt, nat, true);
 	if (rewrite_source(skb, &pkt, nat) == 0) {
 		count_tx(nat->slot, pkt.ip_bytes);
 		count_stat(XDPFWD_STAT_OUT_REWRITTEN);
@@ -107,6 +117,9 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 	nat = lookup_outbound(&pkt);
 	if (!nat)
 		return TC_ACT_UNSPEC;
+	if (pkt.frag == FRAG_LATER)
+		count_stat(XDPFWD_STAT_OUT_FRAGMENT_FOLLOWED);
+	frag_remember(&pkt, nat, true);
 	ttl = *hop_limit(&pkt);
 	if (ttl <= 1) {
 		count_stat(XDPFWD_STAT_OUT_STACK_TTL);

@@ -87,6 +87,24 @@ struct xdpfwd_mapping {
 };
 _Static_assert(sizeof(struct xdpfwd_mapping) == 64, "xdpfwd_mapping layout");
 
+/*
+ * Key of xdpfwd_frags (LRU): one fragmented datagram in one direction, with
+ * the addresses as it arrives. The first fragment stores the translation it
+ * got; the later ones, which carry no ports, take the same.
+ */
+struct xdpfwd_frag_key {
+	__u8 family;
+	__u8 proto;
+	__u8 outbound; /* 0: internet -> client, 1: client -> internet */
+	__u8 pad;
+	__be32 id; /* IPv4: the 16-bit id; IPv6: the fragment header's */
+	union xdpfwd_addr saddr;
+	union xdpfwd_addr daddr;
+};
+_Static_assert(sizeof(struct xdpfwd_frag_key) == 40, "xdpfwd_frag_key layout");
+/* Datagrams in flight whose fragments are followed; the oldest make room. */
+#define XDPFWD_MAX_FRAGS 16384
+
 /* Per-CPU, per slot. rx: internet -> client, tx: client -> internet.
  * Bytes are IP bytes (header and payload), without the link layer. */
 struct xdpfwd_counters {
@@ -133,35 +151,37 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
  * then takes one exit: in_fast_* or in_stack_* (the reason it went the slow
  * way). The IN_PASS and OUT_PASS reasons stay parallel (see parse.h).
  */
-#define XDPFWD_STATS(X)                                               \
-	X(IN_FORWARDED, "in_forwarded", "xdp")                        \
-	X(IN_PASS_NOT_IP, "in_pass_not_ip", "xdp")                    \
-	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp", "xdp")          \
-	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping", "xdp")            \
-	X(IN_PASS_FRAGMENT, "in_pass_fragment", "xdp")                \
-	X(IN_PASS_TRUNCATED, "in_pass_truncated", "xdp")              \
-	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers", "xdp")          \
-	X(IN_FAST_REDIRECT, "in_fast_redirect", "xdp")                \
-	X(IN_FAST_TUNNEL, "in_fast_tunnel", "xdp")                    \
-	X(IN_STACK_FAST_PATH_OFF, "in_stack_fast_path_off", "xdp")    \
-	X(IN_STACK_TTL, "in_stack_ttl", "xdp")                        \
-	X(IN_STACK_NO_ROUTE, "in_stack_no_route", "xdp")              \
-	X(IN_STACK_NO_NEIGH, "in_stack_no_neigh", "xdp")              \
-	X(IN_STACK_MTU, "in_stack_mtu", "xdp")                        \
-	X(IN_STACK_NO_XDP_EGRESS, "in_stack_no_xdp_egress", "xdp")    \
-	X(IN_STACK_VLAN, "in_stack_vlan", "xdp")                      \
-	X(IN_TUNNEL_REDIRECTED, "in_tunnel_redirected", "tc_ingress") \
-	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                \
-	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")            \
-	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")  \
-	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping", "tc_egress")    \
-	X(OUT_PASS_FRAGMENT, "out_pass_fragment", "tc_egress")        \
-	X(OUT_PASS_TRUNCATED, "out_pass_truncated", "tc_egress")      \
-	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers", "tc_egress")  \
-	X(OUT_ERROR, "out_error", "tc_egress")                        \
-	X(OUT_PASS_FROM_TUNNEL, "out_pass_from_tunnel", "tc_egress")  \
-	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")        \
-	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                \
+#define XDPFWD_STATS(X)                                                \
+	X(IN_FORWARDED, "in_forwarded", "xdp")                         \
+	X(IN_PASS_NOT_IP, "in_pass_not_ip", "xdp")                     \
+	X(IN_PASS_NOT_TCP_UDP, "in_pass_not_tcp_udp", "xdp")           \
+	X(IN_PASS_NO_MAPPING, "in_pass_no_mapping", "xdp")             \
+	X(IN_PASS_FRAGMENT, "in_pass_fragment", "xdp")                 \
+	X(IN_PASS_TRUNCATED, "in_pass_truncated", "xdp")               \
+	X(IN_PASS_EXT_HEADERS, "in_pass_ext_headers", "xdp")           \
+	X(IN_FAST_REDIRECT, "in_fast_redirect", "xdp")                 \
+	X(IN_FAST_TUNNEL, "in_fast_tunnel", "xdp")                     \
+	X(IN_STACK_FAST_PATH_OFF, "in_stack_fast_path_off", "xdp")     \
+	X(IN_STACK_TTL, "in_stack_ttl", "xdp")                         \
+	X(IN_STACK_NO_ROUTE, "in_stack_no_route", "xdp")               \
+	X(IN_STACK_NO_NEIGH, "in_stack_no_neigh", "xdp")               \
+	X(IN_STACK_MTU, "in_stack_mtu", "xdp")                         \
+	X(IN_STACK_NO_XDP_EGRESS, "in_stack_no_xdp_egress", "xdp")     \
+	X(IN_STACK_VLAN, "in_stack_vlan", "xdp")                       \
+	X(IN_TUNNEL_REDIRECTED, "in_tunnel_redirected", "tc_ingress")  \
+	X(IN_FRAGMENT_FOLLOWED, "in_fragment_followed", "xdp")         \
+	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                 \
+	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")             \
+	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")   \
+	X(OUT_PASS_NO_MAPPING, "out_pass_no_mapping", "tc_egress")     \
+	X(OUT_PASS_FRAGMENT, "out_pass_fragment", "tc_egress")         \
+	X(OUT_PASS_TRUNCATED, "out_pass_truncated", "tc_egress")       \
+	X(OUT_PASS_EXT_HEADERS, "out_pass_ext_headers", "tc_egress")   \
+	X(OUT_ERROR, "out_error", "tc_egress")                         \
+	X(OUT_PASS_FROM_TUNNEL, "out_pass_from_tunnel", "tc_egress")   \
+	X(OUT_FRAGMENT_FOLLOWED, "out_fragment_followed", "tc_egress") \
+	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")         \
+	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                 \
 	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,

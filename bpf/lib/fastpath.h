@@ -79,8 +79,10 @@ static __always_inline int send_inbound(struct xdp_md *ctx, struct packet *pkt)
 	__builtin_memset(&fib, 0, sizeof(fib));
 	fib.family = pkt->family;
 	fib.l4_protocol = pkt->proto;
-	fib.sport = *pkt->sport;
-	fib.dport = *pkt->dport;
+	if (pkt->sport && pkt->dport) { /* a later fragment has no ports */
+		fib.sport = *pkt->sport;
+		fib.dport = *pkt->dport;
+	}
 	fib.tot_len = pkt->ip_bytes; /* the FIB answers FRAG_NEEDED above the egress MTU */
 	fib.ifindex = ctx->ingress_ifindex;
 	if (pkt->family == AF_INET) {

@@ -12,6 +12,7 @@
 
 #include <linux/pkt_cls.h>
 #include "csum.h"
+#include "frag.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -31,12 +32,15 @@ static __always_inline void endpoint_from(struct xdpfwd_endpoint *ep, const stru
 }
 
 /* The mapping for the packet's destination: its exact address first, then
- * the wildcard entry that stands for every address. */
+ * the wildcard entry that stands for every address. A later fragment takes
+ * its first fragment's. */
 static __always_inline struct xdpfwd_nat *lookup_inbound(const struct packet *pkt)
 {
 	struct xdpfwd_endpoint key;
 	struct xdpfwd_nat *nat;
 
+	if (pkt->frag == FRAG_LATER || !pkt->dport)
+		return frag_lookup(pkt, false);
 	endpoint_from(&key, pkt, pkt->daddr, *pkt->dport);
 	nat = bpf_map_lookup_elem(&xdpfwd_fwd, &key);
 	if (nat)
@@ -49,6 +53,8 @@ static __always_inline struct xdpfwd_nat *lookup_outbound(const struct packet *p
 {
 	struct xdpfwd_endpoint key;
 
+	if (pkt->frag == FRAG_LATER || !pkt->sport)
+		return frag_lookup(pkt, true);
 	endpoint_from(&key, pkt, pkt->saddr, *pkt->sport);
 	return bpf_map_lookup_elem(&xdpfwd_rev, &key);
 }
@@ -58,9 +64,28 @@ static __always_inline struct xdpfwd_nat *lookup_outbound(const struct packet *p
 static __always_inline void rewrite_destination(struct packet *pkt, const struct xdpfwd_nat *nat)
 {
 	bool udp = pkt->proto == IPPROTO_UDP;
-	bool l4_has_csum = !(udp && *pkt->l4_check == 0);
-	__u32 l4 = csum_start(*pkt->l4_check);
 	__u16 check;
+	__u32 l4;
+
+	if (pkt->frag == FRAG_LATER || !pkt->l4_check || !pkt->dport) {
+		/* a later fragment: the address is all it has */
+		if (pkt->family == AF_INET) {
+			struct iphdr *ip = pkt->l3;
+			__u32 l3 = csum_start(ip->check);
+
+			l3 = csum_replace32(l3, pkt->daddr[0], nat->addr.v4);
+			ip->check = csum_finish(l3);
+			pkt->daddr[0] = nat->addr.v4;
+		} else {
+#pragma unroll
+			for (int i = 0; i < 4; i++)
+				pkt->daddr[i] = nat->addr.v6_words[i];
+		}
+		return;
+	}
+	bool l4_has_csum = !(udp && *pkt->l4_check == 0);
+
+	l4 = csum_start(*pkt->l4_check);
 
 	if (pkt->family == AF_INET) {
 		struct iphdr *ip = pkt->l3;
@@ -95,12 +120,27 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 {
 	void *data = (void *)(long)skb->data;
 	__u32 saddr_off = (void *)pkt->saddr - data;
-	__u32 sport_off = (void *)pkt->sport - data;
-	__u32 check_off = (void *)pkt->l4_check - data;
 	__u64 flags = pkt->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-	__be16 old_port = *pkt->sport;
+	__u32 sport_off, check_off;
+	__be16 old_port;
 	int ret;
 
+	if (pkt->frag == FRAG_LATER || !pkt->l4_check || !pkt->sport) {
+		/* a later fragment: the address only */
+		if (pkt->family == AF_INET) {
+			__u32 ip_check_off = pkt->l3 + offsetof(struct iphdr, check) - data;
+
+			ret = bpf_l3_csum_replace(skb, ip_check_off, pkt->saddr[0], nat->addr.v4,
+						  sizeof(__be32));
+			return ret
+				   ?: bpf_skb_store_bytes(skb, saddr_off, &nat->addr.v4,
+							  sizeof(__be32), 0);
+		}
+		return bpf_skb_store_bytes(skb, saddr_off, nat->addr.bytes, 16, 0);
+	}
+	sport_off = (void *)pkt->sport - data;
+	check_off = (void *)pkt->l4_check - data;
+	old_port = *pkt->sport;
 	if (pkt->family == AF_INET) {
 		__u32 ip_check_off = pkt->l3 + offsetof(struct iphdr, check) - data;
 		__be32 old = pkt->saddr[0];

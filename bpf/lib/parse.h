@@ -9,9 +9,10 @@
  * the packet can be translated, otherwise the IN_PASS_* reason it cannot; the
  * tc side adds XDPFWD_STAT_OUT_OFFSET to get its own reason.
  *
- * Fragments are never parsed past the IP header: a non-first fragment has no
- * ports, and rewriting only the first would send one datagram's pieces to two
- * destinations, so every fragment is passed to the stack as it is.
+ * Fragments: a first fragment (offset 0) is parsed like any packet and marked
+ * FRAG_FIRST; a later one has no transport header, so parsing stops at the IP
+ * header, marks it FRAG_LATER and leaves the port pointers NULL: frag.h finds
+ * its translation under the first fragment's ports.
  */
 #ifndef XDPFWD_PARSE_H
 #define XDPFWD_PARSE_H
@@ -60,9 +61,21 @@ struct packet {
 	__u8 proto;
 	__u16 ip_bytes;	  /* IP header and payload, for the counters */
 	bool vlan_tagged; /* the frame carries a VLAN tag of the ingress */
+	__u8 frag;	  /* FRAG_NONE, FRAG_FIRST or FRAG_LATER */
+	__be32 frag_id;	  /* IPv4: the 16-bit id; IPv6: the fragment header's */
 };
 
-static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *nexthdr)
+enum { FRAG_NONE, FRAG_FIRST, FRAG_LATER };
+
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset << 3 | M */
+	__be32 identification;
+};
+
+static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *nexthdr,
+					  struct packet *pkt)
 {
 	void *cur = *cursor;
 
@@ -85,8 +98,21 @@ static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *n
 			*nexthdr = opt->nexthdr;
 			cur += (opt->hdrlen + 2) * 4;
 			break;
-		case IPPROTO_FRAGMENT:
-			return XDPFWD_STAT_IN_PASS_FRAGMENT;
+		case IPPROTO_FRAGMENT: {
+			struct ipv6_frag_hdr *fh = cur;
+
+			if ((void *)(fh + 1) > data_end)
+				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			*nexthdr = fh->nexthdr;
+			pkt->frag_id = fh->identification;
+			pkt->frag = fh->frag_off & bpf_htons(0xfff8) ? FRAG_LATER : FRAG_FIRST;
+			cur += sizeof(*fh);
+			if (pkt->frag == FRAG_LATER) {
+				*cursor = cur;
+				return XDPFWD_STAT_IN_FORWARDED;
+			}
+			break;
+		}
 		default:
 			*cursor = cur;
 			return XDPFWD_STAT_IN_FORWARDED;
@@ -102,6 +128,9 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 	__u8 proto;
 
 	pkt->l3 = cur;
+	pkt->frag = FRAG_NONE;
+	pkt->sport = pkt->dport = NULL;
+	pkt->l4_check = NULL;
 	if (ethertype == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cur;
 		__u32 ihl;
@@ -113,14 +142,16 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 			return XDPFWD_STAT_IN_PASS_NOT_IP;
 		if (cur + ihl > data_end)
 			return XDPFWD_STAT_IN_PASS_TRUNCATED;
-		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET))
-			return XDPFWD_STAT_IN_PASS_FRAGMENT;
 		pkt->family = AF_INET;
 		pkt->saddr = &ip->saddr;
 		pkt->daddr = &ip->daddr;
 		pkt->ip_bytes = bpf_ntohs(ip->tot_len);
 		proto = ip->protocol;
 		cur += ihl;
+		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET)) {
+			pkt->frag_id = ip->id;
+			pkt->frag = ip->frag_off & bpf_htons(IPV4_OFFSET) ? FRAG_LATER : FRAG_FIRST;
+		}
 	} else if (ethertype == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cur;
 		int ret;
@@ -135,7 +166,7 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 		pkt->ip_bytes = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		proto = ip6->nexthdr;
 		cur = ip6 + 1;
-		ret = parse_ipv6_ext(&cur, data_end, &proto);
+		ret = parse_ipv6_ext(&cur, data_end, &proto, pkt);
 		if (ret != XDPFWD_STAT_IN_FORWARDED)
 			return ret;
 	} else {
@@ -144,6 +175,10 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 
 	pkt->l4 = cur;
 	pkt->proto = proto;
+	if (pkt->frag == FRAG_LATER)
+		return proto == IPPROTO_TCP || proto == IPPROTO_UDP
+			   ? XDPFWD_STAT_IN_FORWARDED
+			   : XDPFWD_STAT_IN_PASS_NOT_TCP_UDP;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = cur;
 

@@ -361,6 +361,30 @@ test_ethernet_target_is_redirected_by_xdp() {
 	xdpfwd del udp 6700 >/dev/null
 }
 
+# A datagram larger than the path MTU leaves the internet host in fragments;
+# the later ones carry no ports and must follow the first to the client,
+# where the datagram is reassembled whole. IPv4 and IPv6.
+test_fragmented_datagram_arrives_whole() {
+	local before
+	xdpfwd add udp 6800 10.8.0.2 >/dev/null && xdpfwd add udp 6800 [fd00:8::2] >/dev/null || fail "add"
+	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6800,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag4"
+	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6800,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag6"
+	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
+	before=$(global_of in_fragment_followed)
+	head -c 4000 /dev/urandom >"$LAB_TMP/4000"
+	in_inet socat -u "OPEN:$LAB_TMP/4000" UDP:203.0.113.10:6800
+	in_inet socat -u "OPEN:$LAB_TMP/4000" UDP6:[2001:db8:1::10]:6800
+	wait_for 5 sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
+	[ "$(tr -d ' ' <"$LAB_TMP/frag4")" = 4000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/frag4") bytes, want 4000"
+	[ "$(tr -d ' ' <"$LAB_TMP/frag6")" = 4000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/frag6") bytes, want 4000"
+	# Three fragments each way: the two after the first were followed.
+	[ "$(global_of in_fragment_followed)" -ge $((before + 4)) ] ||
+		fail "in_fragment_followed grew by $(($(global_of in_fragment_followed) - before)), want 4"
+	xdpfwd del udp 6800 >/dev/null # both families' wildcards
+	xdpfwd list --json | jq -e 'map(select(.public_port == 6800)) | length == 0' >/dev/null ||
+		fail "the mappings are still there"
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -377,6 +401,7 @@ for FAST_PATH in on off; do
 		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
+		test_fragmented_datagram_arrives_whole \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do

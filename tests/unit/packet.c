@@ -58,7 +58,7 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 
 		l4 = l3 + ihl;
 		buf[l3] = 0x40 | (ihl / 4);
-		put16(buf + l3 + 4, 0x1234);
+		put16(buf + l3 + 4, s->frag_id ? s->frag_id : 0x1234);
 		put16(buf + l3 + 6, s->frag_off ? s->frag_off : 0x4000 /* DF */);
 		buf[l3 + 8] = s->ttl ? s->ttl : 64;
 		buf[l3 + 9] = s->proto;
@@ -85,12 +85,21 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 					buf[l4 + 2] = 1; /* PadN */
 					buf[l4 + 3] = 4;
 				}
+				if (s->ext[i] == IPPROTO_FRAGMENT) {
+					__u32 id = s->frag_id ? s->frag_id : 0x1234;
+
+					put16(buf + l4 + 2, s->v6_frag_off);
+					put16(buf + l4 + 4, id >> 16);
+					put16(buf + l4 + 6, id & 0xffff);
+				}
 				l4 += 8;
 			}
 		}
 		*next = s->proto;
 	}
 
+	if (s->no_l4)
+		hdrlen = 0;
 	l4len = hdrlen + s->payload;
 	for (int i = 0; i < s->payload; i++)
 		buf[l4 + hdrlen + i] = (i * 7 + 3) & 0xff;
@@ -102,16 +111,20 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	else
 		put16(buf + l3 + 4, len - l3 - 40);
 
-	put16(buf + l4, s->sport);
-	put16(buf + l4 + 2, s->dport);
-	if (s->proto == IPPROTO_TCP) {
+	if (!s->no_l4) {
+		put16(buf + l4, s->sport);
+		put16(buf + l4 + 2, s->dport);
+	}
+	if (s->no_l4) {
+		/* payload only */
+	} else if (s->proto == IPPROTO_TCP) {
 		buf[l4 + 12] = 5 << 4; /* data offset */
 		buf[l4 + 13] = 0x18;   /* PSH ACK */
 		put16(buf + l4 + 14, 512);
 	} else if (s->proto == IPPROTO_UDP) {
 		put16(buf + l4 + 4, l4len);
 	}
-	if (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP) {
+	if (!s->no_l4 && (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP)) {
 		size_t check = l4 + (s->proto == IPPROTO_TCP ? 16 : 6);
 		__u16 c;
 

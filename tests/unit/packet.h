@@ -28,6 +28,9 @@ struct pkt_spec {
 	bool tail_set;	  /* last payload word is TAIL, not the pattern */
 	__u16 tail;
 	int truncate;		 /* keep only this many bytes, when > 0 */
+	bool no_l4;		 /* a later fragment: payload right after the IP headers */
+	__u16 v6_frag_off;	 /* IPv6 fragment header: offset << 3 | M */
+	__u32 frag_id;		 /* IPv4 id (16 bits) or IPv6 fragment id; 0: 0x1234 */
 	int ttl;		 /* TTL or hop limit; 0: 64 */
 	const __u8 *dmac, *smac; /* NULL: 02:00:00:00:00:01 and :02 */
 };
