@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "lib/fastpath.h"
+#include "lib/icmp.h"
 #include "lib/nat.h"
 
 SEC("xdp")
@@ -23,6 +24,17 @@ int xdpfwd_in(struct xdp_md *ctx)
 	int stat;
 
 	stat = parse_packet(data, data_end, &pkt);
+	if (stat == XDPFWD_STAT_IN_PASS_NOT_TCP_UDP && is_icmp(&pkt)) {
+		struct icmp_quote q;
+
+		if (!parse_icmp_error(&pkt, data_end, &q) && (nat = icmp_lookup(&pkt, &q, false))) {
+			translate_icmp_error(&pkt, &q, nat, false);
+			count_rx(nat->slot, pkt.ip_bytes);
+			count_stat(XDPFWD_STAT_IN_ICMP_ERROR);
+			count_stat(XDPFWD_STAT_IN_FORWARDED);
+			return send_inbound(ctx, &pkt);
+		}
+	}
 	if (stat != XDPFWD_STAT_IN_FORWARDED) {
 		count_stat(stat);
 		return XDP_PASS;
@@ -69,9 +81,23 @@ int xdpfwd_out(struct __sk_buff *skb)
 	int stat;
 
 	stat = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt);
-	if (stat == XDPFWD_STAT_IN_PASS_TRUNCATED && skb->data_end - skb->data < skb->len) {
+	/* An ICMP error's quote must be in the linear area to be read. */
+	if ((stat == XDPFWD_STAT_IN_PASS_TRUNCATED ||
+	     (stat == XDPFWD_STAT_IN_PASS_NOT_TCP_UDP && is_icmp(&pkt))) &&
+	    skb->data_end - skb->data < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < XDPFWD_PULL_LEN ? skb->len : XDPFWD_PULL_LEN);
 		stat = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt);
+	}
+	if (stat == XDPFWD_STAT_IN_PASS_NOT_TCP_UDP && is_icmp(&pkt)) {
+		struct icmp_quote q;
+
+		if (!parse_icmp_error(&pkt, (void *)(long)skb->data_end, &q) &&
+		    (nat = icmp_lookup(&pkt, &q, true))) {
+			translate_icmp_error(&pkt, &q, nat, true);
+			count_tx(nat->slot, pkt.ip_bytes);
+			count_stat(XDPFWD_STAT_OUT_ICMP_ERROR);
+			return TC_ACT_UNSPEC;
+		}
 	}
 	if (stat != XDPFWD_STAT_IN_FORWARDED) {
 		count_stat(stat + XDPFWD_STAT_OUT_OFFSET);

@@ -170,6 +170,7 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(IN_STACK_VLAN, "in_stack_vlan", "xdp")                       \
 	X(IN_TUNNEL_REDIRECTED, "in_tunnel_redirected", "tc_ingress")  \
 	X(IN_FRAGMENT_FOLLOWED, "in_fragment_followed", "xdp")         \
+	X(IN_ICMP_ERROR, "in_icmp_error", "xdp")                       \
 	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                 \
 	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")             \
 	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")   \
@@ -180,6 +181,7 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(OUT_ERROR, "out_error", "tc_egress")                         \
 	X(OUT_PASS_FROM_TUNNEL, "out_pass_from_tunnel", "tc_egress")   \
 	X(OUT_FRAGMENT_FOLLOWED, "out_fragment_followed", "tc_egress") \
+	X(OUT_ICMP_ERROR, "out_icmp_error", "tc_egress")               \
 	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")         \
 	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                 \
 	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")

@@ -42,6 +42,14 @@ lab_spawn() {
 	LAB_PIDS+=($!)
 }
 
+# Stops what lab_spawn started after the first N processes (by pid).
+lab_stop_since() { # N
+	local i
+	for ((i = $1; i < ${#LAB_PIDS[@]}; i++)); do kill "${LAB_PIDS[i]}" 2>/dev/null; done
+	for ((i = $1; i < ${#LAB_PIDS[@]}; i++)); do wait "${LAB_PIDS[i]}" 2>/dev/null; done
+	LAB_PIDS=("${LAB_PIDS[@]:0:$1}")
+}
+
 lab_down() {
 	local pid
 	for pid in "${LAB_PIDS[@]}"; do

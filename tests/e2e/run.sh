@@ -12,12 +12,19 @@ passed=0 failed=0 failures=()
 trap 'lab_down' EXIT
 trap 'exit 130' INT TERM
 
-fail() { echo "    $*" >&2; return 1; }
+# A failed check marks the test failed even when the test goes on to its
+# next check (tests run in this shell, without errexit).
+fail() {
+	echo "    $*" >&2
+	test_failed=1
+	return 1
+}
 
 run_test() {
 	local name=$1
 	printf '  %-60s ' "$name"
-	if "$name" >"$LAB_TMP/$name.log" 2>&1; then
+	test_failed=0
+	if "$name" >"$LAB_TMP/$name.log" 2>&1 && ((test_failed == 0)); then
 		echo ok
 		passed=$((passed + 1))
 	else
@@ -306,7 +313,7 @@ test_exits_match_the_fast_path_mode() {
 	serve_udp 10.8.0.2 6600 || fail "no UDP listener"
 	in_vpn nft -f - <<-NFT || fail "nft"
 		table inet xf_probe {
-			chain fwd { type filter hook forward priority 0; udp dport 6600 counter; udp sport 6600 counter; }
+			chain probe { type filter hook forward priority 0; udp dport 6600 counter; udp sport 6600 counter; }
 		}
 	NFT
 	before_stack=$(global_of in_stack_fast_path_off)
@@ -372,8 +379,15 @@ test_fragmented_datagram_arrives_whole() {
 	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
 	before=$(global_of in_fragment_followed)
 	head -c 4000 /dev/urandom >"$LAB_TMP/4000"
+	in_inet ip -6 route flush cache 2>/dev/null
 	in_inet socat -u "OPEN:$LAB_TMP/4000" UDP:203.0.113.10:6800
-	in_inet socat -u "OPEN:$LAB_TMP/4000" UDP6:[2001:db8:1::10]:6800
+	# IPv6 routers do not fragment: fragments cut for the public side's 1500
+	# do not fit the tunnel's 1420. The first datagram gets the sender a
+	# Packet Too Big (translated to name the public endpoint); it then cuts
+	# its fragments to fit, and the next datagram arrives whole.
+	(cat "$LAB_TMP/4000"; sleep 1) | in_inet socat -u - UDP6:[2001:db8:1::10]:6800
+	wait_for 2 test -s "$LAB_TMP/frag6" ||
+		in_inet socat -u "OPEN:$LAB_TMP/4000" UDP6:[2001:db8:1::10]:6800
 	wait_for 5 sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag4")" = 4000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/frag4") bytes, want 4000"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag6")" = 4000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/frag6") bytes, want 4000"
@@ -385,6 +399,52 @@ test_fragmented_datagram_arrives_whole() {
 		fail "the mappings are still there"
 }
 
+# The internet host's "port unreachable" for a datagram the client sent from
+# its mapped port reaches the client's socket as if the client had sent it:
+# its connected socket reports the refusal. IPv4 and IPv6.
+test_icmp_error_reaches_the_client() {
+	local out before
+	xdpfwd add udp 6900 10.8.0.2 >/dev/null && xdpfwd add udp 6900 [fd00:8::2] >/dev/null || fail "add"
+	before=$(global_of in_icmp_error)
+	out=$(echo x | in_cli timeout 5 socat -T2 - UDP:203.0.113.20:9,bind=10.8.0.2:6900 2>&1)
+	grep -q "Connection refused" <<<"$out" || fail "IPv4: the client's socket saw no refusal: $out"
+	out=$(echo x | in_cli timeout 5 socat -T2 - UDP6:[2001:db8:1::20]:9,bind=[fd00:8::2]:6900 2>&1)
+	grep -q "Connection refused" <<<"$out" || fail "IPv6: the client's socket saw no refusal: $out"
+	[ "$(global_of in_icmp_error)" -ge $((before + 2)) ] || fail "in_icmp_error did not count both"
+	xdpfwd del udp 6900 >/dev/null
+}
+
+# Path MTU: the tunnel (1420) is narrower than the public side (1500). A
+# datagram with DF set that does not fit makes the server send "fragmentation
+# needed" / "packet too big", which must name the public endpoint the internet
+# host used, or the host ignores it: its path MTU to the server drops to 1420.
+# A large TCP transfer to the client completes.
+test_path_mtu_through_the_tunnel() {
+	local before sum_sent sum_got
+	xdpfwd add udp 6901 10.8.0.2 >/dev/null && xdpfwd add udp 6901 [fd00:8::2] >/dev/null &&
+		xdpfwd add tcp 6902 10.8.0.2 >/dev/null || fail "add"
+	before=$(global_of out_icmp_error)
+	in_inet ip route flush cache 2>/dev/null
+	head -c 1450 /dev/zero >"$LAB_TMP/big"
+	(cat "$LAB_TMP/big"; sleep 1) | in_inet timeout 5 socat -u - UDP:203.0.113.10:6901,ip-mtu-discover=2 2>/dev/null
+	(cat "$LAB_TMP/big"; sleep 1) | in_inet timeout 5 socat -u - UDP6:[2001:db8:1::10]:6901 2>/dev/null
+	in_inet ip route get 203.0.113.10 | grep -q "mtu 1420" ||
+		fail "IPv4 path MTU not lowered: $(in_inet ip route get 203.0.113.10 | tr '\n' ' ')"
+	in_inet ip -6 route get 2001:db8:1::10 | grep -q "mtu 1420" ||
+		fail "IPv6 path MTU not lowered: $(in_inet ip -6 route get 2001:db8:1::10 | tr '\n' ' ')"
+	[ "$(global_of out_icmp_error)" -ge $((before + 2)) ] || fail "out_icmp_error did not count both"
+
+	head -c 3000000 /dev/urandom >"$LAB_TMP/bulk"
+	sum_sent=$(sha256sum <"$LAB_TMP/bulk")
+	lab_spawn "$NS_CLI" socat -u TCP-LISTEN:6902,bind=10.8.0.2,reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk.sum"
+	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':6902 '" || fail "no listener"
+	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP:203.0.113.10:6902 || fail "the transfer failed"
+	wait_for 10 test -s "$LAB_TMP/bulk.sum" || fail "nothing arrived"
+	sum_got=$(cat "$LAB_TMP/bulk.sum")
+	[ "$sum_got" = "$sum_sent" ] || fail "3 MB arrived different"
+	xdpfwd del udp 6901 >/dev/null && xdpfwd del tcp 6902 >/dev/null
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -392,6 +452,7 @@ echo "e2e: building the lab"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
 # Everything twice: with the fast path (XDP and tc redirects) and without it
 # (XDP rewrites, the stack forwards).
+lab_processes=${#LAB_PIDS[@]} # the tunnel's
 for FAST_PATH in on off; do
 	echo "e2e: --fast-path $FAST_PATH"
 	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH >/dev/null ||
@@ -401,13 +462,17 @@ for FAST_PATH in on off; do
 		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
-		test_fragmented_datagram_arrives_whole \
+		test_fragmented_datagram_arrives_whole test_icmp_error_reaches_the_client \
+		test_path_mtu_through_the_tunnel \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do
 		run_test "$t"
 	done
 	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
+	# The services the tests started, so the next mode starts clean.
+	lab_stop_since "$lab_processes"
+	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
 done
 echo "e2e: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"
 ((failed == 0))

@@ -103,6 +103,17 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	l4len = hdrlen + s->payload;
 	for (int i = 0; i < s->payload; i++)
 		buf[l4 + hdrlen + i] = (i * 7 + 3) & 0xff;
+	if (s->quote) {
+		/* ICMP error header, then the quoted IP packet (built the same
+		 * way, without its Ethernet header, cut to quote_len). */
+		__u8 quoted[PKT_MAX];
+		size_t qlen = build_packet(s->quote, quoted) - ETH_HLEN;
+
+		if (s->quote_len > 0 && (size_t)s->quote_len < qlen)
+			qlen = s->quote_len;
+		l4len = 8 + qlen;
+		memcpy(buf + l4 + 8, quoted + ETH_HLEN, qlen);
+	}
 	if (s->tail_set)
 		put16(buf + l4 + l4len - 2, s->tail);
 	len = l4 + l4len;
@@ -111,7 +122,20 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	else
 		put16(buf + l3 + 4, len - l3 - 40);
 
-	if (!s->no_l4) {
+	if (s->quote) {
+		buf[l4] = s->icmp_type;
+		buf[l4 + 1] = s->icmp_code;
+		put16(buf + l4 + 2, 0);
+		put16(buf + l4 + 4, s->icmp_rest >> 16);
+		put16(buf + l4 + 6, s->icmp_rest & 0xffff);
+		acc = 0;
+		if (v6) { /* ICMPv6 sums a pseudo-header; ICMPv4 does not */
+			acc = sum16(saddr, alen, 0);
+			acc = sum16(daddr, alen, acc);
+			acc += s->proto + l4len;
+		}
+		put16(buf + l4 + 2, fold(sum16(buf + l4, l4len, acc)));
+	} else if (!s->no_l4) {
 		put16(buf + l4, s->sport);
 		put16(buf + l4 + 2, s->dport);
 	}

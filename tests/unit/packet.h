@@ -33,6 +33,12 @@ struct pkt_spec {
 	__u32 frag_id;		 /* IPv4 id (16 bits) or IPv6 fragment id; 0: 0x1234 */
 	int ttl;		 /* TTL or hop limit; 0: 64 */
 	const __u8 *dmac, *smac; /* NULL: 02:00:00:00:00:01 and :02 */
+	/* An ICMP or ICMPv6 error: type, code, the 4 bytes after the checksum,
+	 * and the packet it quotes (QUOTE_LEN bytes of its IP packet; 0: all). */
+	const struct pkt_spec *quote;
+	__u8 icmp_type, icmp_code;
+	__u32 icmp_rest;
+	int quote_len;
 };
 
 /* Returns the frame length. */

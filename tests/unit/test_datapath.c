@@ -37,10 +37,11 @@ struct dp_case {
 	struct pkt_spec in;
 	const char *rw_addr; /* NULL: output must equal input */
 	__u16 rw_port;
-	int stat;	  /* the one global counter that must grow by one */
-	int mapping_line; /* line of test_table whose counters grow; 0 none */
-	bool zero_after;  /* pick the payload so the rewritten UDP sum is 0 */
-	int also_stat;	  /* a second counter that grows by one (0: none) */
+	int stat;		       /* the one global counter that must grow by one */
+	int mapping_line;	       /* line of test_table whose counters grow; 0 none */
+	bool zero_after;	       /* pick the payload so the rewritten UDP sum is 0 */
+	int also_stat;		       /* a second counter that grows by one (0: none) */
+	const struct pkt_spec *expect; /* the expected output, when not IN rewritten */
 };
 
 #define V4	   .family = AF_INET
@@ -55,6 +56,69 @@ struct dp_case {
 #define NOMAP	   XDPFWD_STAT_IN_PASS_NO_MAPPING
 #define TRUNC	   XDPFWD_STAT_IN_PASS_TRUNCATED
 #define OUT(...)   .prog = TC_OUT, .in = {__VA_ARGS__, .daddr = "198.51.100.7", .dport = 33333}
+
+/* ICMP errors: the packets they quote, as they travelled (after translation),
+ * and as the client knows them (before). */
+#define Q_UDP4(src, sp, dst, dp)                                                             \
+	{                                                                                    \
+		V4, UDP, .saddr = src, .sport = sp, .daddr = dst, .dport = dp, .payload = 20 \
+	}
+#define Q_TCP4(src, sp, dst, dp)                                                             \
+	{                                                                                    \
+		V4, TCP, .saddr = src, .sport = sp, .daddr = dst, .dport = dp, .payload = 20 \
+	}
+#define Q_UDP6(src, sp, dst, dp)                                                             \
+	{                                                                                    \
+		V6, UDP, .saddr = src, .sport = sp, .daddr = dst, .dport = dp, .payload = 20 \
+	}
+#define Q_TCP6(src, sp, dst, dp)                                                             \
+	{                                                                                    \
+		V6, TCP, .saddr = src, .sport = sp, .daddr = dst, .dport = dp, .payload = 20 \
+	}
+#define ICMP4(from, to, type, code, q, ...)                                               \
+	{                                                                                 \
+		V4, .proto = IPPROTO_ICMP, .saddr = from, .daddr = to, .icmp_type = type, \
+		    .icmp_code = code, .quote = &(q), __VA_ARGS__                         \
+	}
+#define ICMP6(from, to, type, code, q, ...)                                                 \
+	{                                                                                   \
+		V6, .proto = IPPROTO_ICMPV6, .saddr = from, .daddr = to, .icmp_type = type, \
+		    .icmp_code = code, .quote = &(q), __VA_ARGS__                           \
+	}
+
+/* Inbound: the client's packets as they left (public source), and before. */
+static const struct pkt_spec q_udp4_pub = Q_UDP4("203.0.113.10", 5353, "198.51.100.7", 33333);
+static const struct pkt_spec q_udp4_cli = Q_UDP4("10.8.0.2", 53, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_pub = Q_TCP4("203.0.113.10", 40000, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_cli = Q_TCP4("10.8.0.2", 40000, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_wild = Q_TCP4("203.0.113.99", 41000, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_wcli = Q_TCP4("10.8.0.3", 41000, "198.51.100.7", 33333);
+static const struct pkt_spec q_udp4_unmapped = Q_UDP4("203.0.113.10", 5354, "198.51.100.7", 1);
+static const struct pkt_spec q_udp6_pub = Q_UDP6("2001:db8:1::10", 5353, "2001:db8:2::7", 33333);
+static const struct pkt_spec q_udp6_cli = Q_UDP6("fd00:8::2", 53, "2001:db8:2::7", 33333);
+static const struct pkt_spec q_tcp6_pub = Q_TCP6("2001:db8:1::10", 40000, "2001:db8:2::7", 33333);
+static const struct pkt_spec q_tcp6_cli = Q_TCP6("fd00:8::2", 40000, "2001:db8:2::7", 33333);
+/* Outbound: packets that went to the client, as it got them, and as sent. */
+static const struct pkt_spec q_in_udp4_cli = Q_UDP4("198.51.100.7", 33333, "10.8.0.2", 53);
+static const struct pkt_spec q_in_udp4_pub = Q_UDP4("198.51.100.7", 33333, "203.0.113.10", 5353);
+static const struct pkt_spec q_in_udp6_cli = Q_UDP6("2001:db8:2::7", 33333, "fd00:8::2", 53);
+static const struct pkt_spec q_in_udp6_pub = Q_UDP6("2001:db8:2::7", 33333, "2001:db8:1::10", 5353);
+
+static const struct pkt_spec icmp_want[] = {
+    ICMP4("198.51.100.7", "10.8.0.2", 3, 3, q_udp4_cli),
+    ICMP4("198.51.100.7", "10.8.0.2", 3, 4, q_tcp4_cli, .icmp_rest = 1400),
+    ICMP4("198.51.100.7", "10.8.0.2", 11, 0, q_tcp4_cli, .quote_len = 28),
+    ICMP4("198.51.100.7", "10.8.0.3", 12, 0, q_tcp4_wcli),
+    ICMP6("2001:db8:2::7", "fd00:8::2", 1, 4, q_udp6_cli),
+    ICMP6("2001:db8:2::7", "fd00:8::2", 2, 0, q_tcp6_cli, .icmp_rest = 1280),
+    ICMP6("2001:db8:2::7", "fd00:8::2", 3, 0, q_tcp6_cli, .quote_len = 48),
+    ICMP6("2001:db8:2::7", "fd00:8::2", 4, 0, q_udp6_cli, .icmp_rest = 6),
+    /* outbound */
+    ICMP4("203.0.113.10", "198.51.100.7", 3, 3, q_in_udp4_pub),
+    ICMP4("192.0.2.1", "198.51.100.7", 3, 4, q_in_udp4_pub, .icmp_rest = 1420),
+    ICMP6("2001:db8:1::10", "2001:db8:2::7", 1, 4, q_in_udp6_pub),
+    ICMP6("2001:db8:1::10", "2001:db8:2::7", 2, 0, q_in_udp6_pub, .icmp_rest = 1420),
+};
 
 static const struct dp_case cases[] = {
     /* Hits and misses for each family and protocol. */
@@ -307,6 +371,34 @@ static const struct dp_case cases[] = {
      NULL,
      0,
      XDPFWD_STAT_IN_PASS_FRAGMENT},
+    /* ICMP errors about a mapped flow: outer destination and quoted source
+     * go back to the client, every checksum recomputed from scratch here. */
+    {"v4 port unreachable", XDP_IN, ICMP4("198.51.100.7", "203.0.113.10", 3, 3, q_udp4_pub), NULL,
+     0, FWD, 2, .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[0]},
+    {"v4 fragmentation needed, whole TCP quote", XDP_IN,
+     ICMP4("198.51.100.7", "203.0.113.10", 3, 4, q_tcp4_pub, .icmp_rest = 1400), NULL, 0, FWD, 1,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[1]},
+    {"v4 time exceeded, 8-byte quote", XDP_IN,
+     ICMP4("198.51.100.7", "203.0.113.10", 11, 0, q_tcp4_pub, .quote_len = 28), NULL, 0, FWD, 1,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[2]},
+    {"v4 parameter problem, wildcard mapping", XDP_IN,
+     ICMP4("198.51.100.7", "203.0.113.10", 12, 0, q_tcp4_wild), NULL, 0, FWD, 3,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[3]},
+    {"v4 error about an unmapped port", XDP_IN,
+     ICMP4("198.51.100.7", "203.0.113.10", 3, 3, q_udp4_unmapped), NULL, 0,
+     XDPFWD_STAT_IN_PASS_NOT_TCP_UDP},
+    {"v6 port unreachable, wildcard", XDP_IN,
+     ICMP6("2001:db8:2::7", "2001:db8:1::10", 1, 4, q_udp6_pub), NULL, 0, FWD, 7,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[4]},
+    {"v6 packet too big", XDP_IN,
+     ICMP6("2001:db8:2::7", "2001:db8:1::10", 2, 0, q_tcp6_pub, .icmp_rest = 1280), NULL, 0, FWD, 6,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[5]},
+    {"v6 time exceeded, 8-byte quote", XDP_IN,
+     ICMP6("2001:db8:2::7", "2001:db8:1::10", 3, 0, q_tcp6_pub, .quote_len = 48), NULL, 0, FWD, 6,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[6]},
+    {"v6 parameter problem", XDP_IN,
+     ICMP6("2001:db8:2::7", "2001:db8:1::10", 4, 0, q_udp6_pub, .icmp_rest = 6), NULL, 0, FWD, 7,
+     .also_stat = XDPFWD_STAT_IN_ICMP_ERROR, .expect = &icmp_want[7]},
     /* Truncated at every layer: 14 is the least BPF_PROG_TEST_RUN takes. */
     {"cut in the VLAN tag",
      XDP_IN,
@@ -396,6 +488,20 @@ static const struct dp_case cases[] = {
      .also_stat = XDPFWD_STAT_OUT_FRAGMENT_FOLLOWED},
     {"out ICMP", OUT(V4, .proto = IPPROTO_ICMP, .saddr = "10.8.0.2"), NULL, 0,
      XDPFWD_STAT_OUT_PASS_NOT_TCP_UDP},
+    /* The client's own errors name the public endpoint, in the quote and as
+     * source; the server's own errors keep their source. */
+    {"out v4 client's port unreachable", TC_OUT,
+     ICMP4("10.8.0.2", "198.51.100.7", 3, 3, q_in_udp4_cli), NULL, 0, XDPFWD_STAT_OUT_ICMP_ERROR, 2,
+     .expect = &icmp_want[8]},
+    {"out v4 server's fragmentation needed", TC_OUT,
+     ICMP4("192.0.2.1", "198.51.100.7", 3, 4, q_in_udp4_cli, .icmp_rest = 1420), NULL, 0,
+     XDPFWD_STAT_OUT_ICMP_ERROR, 2, .expect = &icmp_want[9]},
+    {"out v6 client's port unreachable", TC_OUT,
+     ICMP6("fd00:8::2", "2001:db8:2::7", 1, 4, q_in_udp6_cli), NULL, 0, XDPFWD_STAT_OUT_ICMP_ERROR,
+     7, .expect = &icmp_want[10]},
+    {"out v6 server's packet too big", TC_OUT,
+     ICMP6("2001:db8:1::10", "2001:db8:2::7", 2, 0, q_in_udp6_cli, .icmp_rest = 1420), NULL, 0,
+     XDPFWD_STAT_OUT_ICMP_ERROR, 7, .expect = &icmp_want[11]},
     {"out cut in the TCP header",
      OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .truncate = 14 + 20 + 10), NULL, 0,
      XDPFWD_STAT_OUT_PASS_TRUNCATED},
@@ -451,7 +557,7 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 		CHECK(l4_checksum_of(&want_spec) == 0, "%s: could not craft a zero sum", c->name);
 	}
 	in_len = build_packet(&in_spec, in);
-	want_len = build_packet(c->rw_addr ? &want_spec : &in_spec, want);
+	want_len = build_packet(c->expect ? c->expect : c->rw_addr ? &want_spec : &in_spec, want);
 
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = in_len, .data_out = out,
 		    .data_size_out = sizeof(out), .repeat = 1);
