@@ -125,23 +125,134 @@ int xdpfwd_out(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-/* The client's packets as they leave the tunnel, before routing. Whatever
- * this program does not send is left untouched for the stack, and
- * xdpfwd_out translates it on the way out as without the fast path. */
+/* Where the stack would send the packet: the FIB's answer and egress. */
+static __always_inline int fib_egress(struct __sk_buff *skb, const struct packet *pkt,
+				      __u32 *ifindex)
+{
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = pkt->family;
+	fib.l4_protocol = pkt->proto;
+	fib.ifindex = skb->ingress_ifindex;
+	if (pkt->family == AF_INET) {
+		fib.ipv4_src = pkt->saddr[0];
+		fib.ipv4_dst = pkt->daddr[0];
+	} else {
+		__builtin_memcpy(fib.ipv6_src, pkt->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, pkt->daddr, 16);
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	*ifindex = fib.ifindex;
+	return rc;
+}
+
+static __always_inline bool same_addr(const struct packet *pkt, const __be32 *a,
+				      const volatile union xdpfwd_addr *b)
+{
+	if (pkt->family == AF_INET)
+		return a[0] == b->v4;
+	return a[0] == b->v6_words[0] && a[1] == b->v6_words[1] && a[2] == b->v6_words[2] &&
+	       a[3] == b->v6_words[3];
+}
+
+static __always_inline const volatile union xdpfwd_addr *tunnel_addr(const struct packet *pkt)
+{
+	const volatile union xdpfwd_addr *a =
+	    pkt->family == AF_INET ? &tunnel_addr4 : &tunnel_addr6;
+
+	return a->v6_words[0] || a->v6_words[1] || a->v6_words[2] || a->v6_words[3] ? a : NULL;
+}
+
+/* The address at ADDR (source or destination, DST) becomes NEW, port kept. */
+static __always_inline int set_addr(struct __sk_buff *skb, struct packet *pkt, bool dst,
+				    const volatile union xdpfwd_addr *new)
+{
+	__be16 *port = dst ? pkt->dport : pkt->sport;
+	struct xdpfwd_nat nat = {};
+
+	if (!port)
+		return -1; /* a later fragment */
+	nat.port = *port;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		nat.addr.v6_words[i] = new->v6_words[i];
+	return rewrite_skb_endpoint(skb, pkt, &nat, dst);
+}
+
+static __always_inline int reparse(struct __sk_buff *skb, struct packet *pkt)
+{
+	return parse_ip((void *)(long)skb->data, (void *)(long)skb->data_end, skb->protocol, pkt) ==
+		       XDPFWD_STAT_IN_FORWARDED
+		   ? 0
+		   : -1;
+}
+
+/*
+ * The client's packets as they leave the tunnel, before routing; attached in
+ * both modes. Hairpin, both ways: a client's packet to a public endpoint of
+ * this server gets the mapping's target as destination and goes back into the
+ * tunnel through the stack; the target's answer gets the public endpoint as
+ * source and is redirected into the tunnel (the stack would take that source
+ * for a martian). Another client's service sees the real client address; a
+ * client reaching its own mapped port would answer itself directly, so its
+ * source becomes the tunnel's own address (port kept), and the answer to that
+ * address goes back to the client it came from. With the fast path,
+ * everything else from a mapped endpoint is rewritten and sent out of the
+ * public interface; whatever this program does not send is left untouched for
+ * the stack, and xdpfwd_out translates it on the way out.
+ */
 SEC("tc")
 int xdpfwd_from_tun(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
+	const volatile union xdpfwd_addr *own;
 	struct xdpfwd_nat *nat;
 	struct packet pkt;
-	__u32 ttl_off;
+	__u32 ttl_off, egress = 0;
+	bool hairpin, own_hairpin;
 	__u8 ttl;
+	int rc;
 
 	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
 	    XDPFWD_STAT_IN_FORWARDED)
 		return TC_ACT_UNSPEC;
 	nat = lookup_outbound(&pkt);
-	if (!nat)
+	if (!nat) {
+		/* Exact mappings name the address; a wildcard's port matches
+		 * any, so the destination must be this server's own. */
+		nat = lookup_inbound(&pkt);
+		if (!nat || fib_egress(skb, &pkt, &egress) != BPF_FIB_LKUP_RET_NOT_FWDED)
+			return TC_ACT_UNSPEC;
+		frag_remember(&pkt, nat, false);
+		if (rewrite_skb_endpoint(skb, &pkt, nat, true) || reparse(skb, &pkt))
+			goto error;
+		if (same_addr(&pkt, pkt.saddr, (const volatile union xdpfwd_addr *)&nat->addr)) {
+			const volatile union xdpfwd_addr *own = tunnel_addr(&pkt);
+
+			if (!own || pkt.frag == FRAG_LATER || set_addr(skb, &pkt, false, own))
+				goto error;
+			/* From this server's own address now: the stack would
+			 * drop it as a martian, so straight back in. */
+			count_rx(nat->slot, pkt.ip_bytes);
+			count_stat(XDPFWD_STAT_IN_HAIRPIN);
+			return bpf_redirect(skb->ingress_ifindex, 0);
+		}
+		count_rx(nat->slot, pkt.ip_bytes);
+		count_stat(XDPFWD_STAT_IN_HAIRPIN);
+		return TC_ACT_UNSPEC; /* the stack routes it into the tunnel */
+	}
+	/* The answer to a client that reached its own port (see above). */
+	own = tunnel_addr(&pkt);
+	own_hairpin = own && pkt.frag != FRAG_LATER && same_addr(&pkt, pkt.daddr, own);
+	rc = fib_egress(skb, &pkt, &egress);
+	hairpin =
+	    own_hairpin || ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+			     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) &&
+			    egress == skb->ingress_ifindex);
+	if (!fast_path_on && !hairpin)
 		return TC_ACT_UNSPEC;
 	if (pkt.frag == FRAG_LATER)
 		count_stat(XDPFWD_STAT_OUT_FRAGMENT_FOLLOWED);
@@ -169,9 +280,26 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
 	    XDPFWD_STAT_IN_FORWARDED)
 		goto error;
+	if (own_hairpin) {
+		/* The client it goes back to is the one answering. */
+		union xdpfwd_addr client = {};
+
+		client.v4 = pkt.saddr[0];
+		if (pkt.family == AF_INET6) {
+			client.v6_words[1] = pkt.saddr[1];
+			client.v6_words[2] = pkt.saddr[2];
+			client.v6_words[3] = pkt.saddr[3];
+		}
+		if (set_addr(skb, &pkt, true, &client) || reparse(skb, &pkt))
+			goto error;
+	}
 	if (rewrite_source(skb, &pkt, nat))
 		goto error;
 	count_tx(nat->slot, pkt.ip_bytes);
+	if (hairpin) {
+		count_stat(XDPFWD_STAT_OUT_HAIRPIN);
+		return bpf_redirect(skb->ingress_ifindex, 0);
+	}
 	return send_outbound(skb, skb->protocol);
 error:
 	count_stat(XDPFWD_STAT_OUT_FAST_ERROR);

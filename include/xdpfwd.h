@@ -171,6 +171,7 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(IN_TUNNEL_REDIRECTED, "in_tunnel_redirected", "tc_ingress")  \
 	X(IN_FRAGMENT_FOLLOWED, "in_fragment_followed", "xdp")         \
 	X(IN_ICMP_ERROR, "in_icmp_error", "xdp")                       \
+	X(IN_HAIRPIN, "in_hairpin", "tc_tunnel")                       \
 	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                 \
 	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")             \
 	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")   \
@@ -184,7 +185,8 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(OUT_ICMP_ERROR, "out_icmp_error", "tc_egress")               \
 	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")         \
 	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                 \
-	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")
+	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")               \
+	X(OUT_HAIRPIN, "out_hairpin", "tc_tunnel")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };

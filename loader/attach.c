@@ -30,9 +30,10 @@ static int resolve_iface(const char *name, const char *what, unsigned int *ifind
 	return 0;
 }
 
-/* The tc programs and where they go. The first always; the other two only
- * with the fast path. */
-enum { TC_OUT, TC_TO_TUNNEL, TC_FROM_TUNNEL, TC_PROGRAMS };
+/* The tc programs and where they go. The first two always (the tunnel's
+ * ingress handles hairpin in both modes); the third only with the fast path. */
+enum { TC_OUT, TC_FROM_TUNNEL, TC_TO_TUNNEL, TC_PROGRAMS };
+#define TC_ATTACHED(fast_path) ((fast_path) ? TC_PROGRAMS : TC_TO_TUNNEL)
 static const struct {
 	const char *pin;
 	enum bpf_tc_attach_point point;
@@ -163,6 +164,21 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	skel->rodata->fast_path_on = fast_path;
 	skel->rodata->tunnel_ifindex = tunnel_ifindex;
 	skel->rodata->public_ifindex = ifindex;
+	{
+		struct local_addrs own;
+
+		/* The first address of each family the tunnel has: the source a
+		 * client reaching its own mapped port is given. */
+		if (!local_addrs_read(tunnel_ifindex, &own))
+			for (size_t i = own.count; i-- > 0;) {
+				if (own.entry[i].family == AF_INET)
+					memcpy((void *)&skel->rodata->tunnel_addr4,
+					       &own.entry[i].addr, sizeof(own.entry[i].addr));
+				else
+					memcpy((void *)&skel->rodata->tunnel_addr6,
+					       &own.entry[i].addr, sizeof(own.entry[i].addr));
+			}
+	}
 	tc_progs[TC_OUT] = skel->progs.xdpfwd_out;
 	tc_progs[TC_TO_TUNNEL] = skel->progs.xdpfwd_to_tun;
 	tc_progs[TC_FROM_TUNNEL] = skel->progs.xdpfwd_from_tun;
@@ -194,7 +210,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
 	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
 
-	for (; tc_attached < (fast_path ? TC_PROGRAMS : 1); tc_attached++) {
+	for (; tc_attached < TC_ATTACHED(fast_path); tc_attached++) {
 		int i = tc_attached;
 
 		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
@@ -296,7 +312,7 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 	else if (prog_fd >= 0)
 		close(prog_fd);
 
-	for (int i = 0; i < (config.fast_path ? TC_PROGRAMS : 1); i++) {
+	for (int i = 0; i < TC_ATTACHED(config.fast_path); i++) {
 		unsigned int dev = tc_slots[i].on_tunnel ? config.tunnel_ifindex : ifindex;
 
 		if (tc_detach_one(dev, tc_slots[i].point))

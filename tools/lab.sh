@@ -10,6 +10,9 @@
 #                                               fd00:8::1                          fd00:8::2
 #                                   lan0 198.51.100.1 ---- veth ---- lan0 198.51.100.2   lan (a host
 #                                                                    behind Ethernet, no tunnel)
+#                                   und1 192.0.2.65 ---- veth ---- und1 192.0.2.66     cl2 (a second
+#                                   $LAB_WG_VPN == wireguard-go == $LAB_WG_CL2 10.8.0.3  VPN client)
+#                                                                             fd00:8::3
 #
 # Names carry the lab id so labs never collide; lab_down removes everything
 # lab_up made (namespaces, processes by pid, pins, files) and is safe to call
@@ -20,9 +23,11 @@ NS_INET=xf-inet-$LAB_ID
 NS_VPN=xf-vpn-$LAB_ID
 NS_CLI=xf-cli-$LAB_ID
 NS_LAN=xf-lan-$LAB_ID
+NS_CL2=xf-cl2-$LAB_ID
 # wireguard-go names its control socket after the interface: one name per lab.
 LAB_WG_VPN=xfs$LAB_ID
 LAB_WG_CLI=xfc$LAB_ID
+LAB_WG_CL2=xfe$LAB_ID
 LAB_TMP=
 LAB_PIDS=()
 export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-lab-$LAB_ID
@@ -32,6 +37,7 @@ in_inet() { ip netns exec "$NS_INET" "$@"; }
 in_vpn() { ip netns exec "$NS_VPN" "$@"; }
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_lan() { ip netns exec "$NS_LAN" "$@"; }
+in_cl2() { ip netns exec "$NS_CL2" "$@"; }
 xdpfwd() { in_vpn "$XDPFWD" "$@"; }
 
 # Runs a command in a namespace in the background and remembers its pid.
@@ -59,7 +65,7 @@ lab_down() {
 		wait "$pid" 2>/dev/null
 	done
 	LAB_PIDS=()
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
@@ -96,7 +102,7 @@ lab_up() {
 	# bpffs in this mount namespace, so pins made under `ip netns exec` outlive it.
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
 	done
@@ -140,5 +146,21 @@ lab_up() {
 	ip -n "$NS_CLI" route add 203.0.113.0/24 dev "$LAB_WG_CLI"
 	ip -n "$NS_CLI" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CLI"
 	wait_for 10 in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
+
+	# A second client, on its own underlay, for client-to-client (hairpin).
+	ip -n "$NS_VPN" link add und1 type veth peer name und1 netns "$NS_CL2"
+	ip -n "$NS_VPN" addr add 192.0.2.65/26 dev und1
+	ip -n "$NS_CL2" addr add 192.0.2.66/26 dev und1
+	ip -n "$NS_VPN" link set und1 up
+	ip -n "$NS_CL2" link set und1 up
+	wg genkey >"$LAB_TMP/cl2.key"
+	wg pubkey <"$LAB_TMP/cl2.key" >"$LAB_TMP/cl2.pub"
+	ip netns exec "$NS_VPN" wg set "$LAB_WG_VPN" peer "$(cat "$LAB_TMP/cl2.pub")" \
+		allowed-ips 10.8.0.3/32,fd00:8::3/128
+	lab_wireguard "$NS_CL2" "$LAB_WG_CL2" 10.8.0.3/24 fd00:8::3/64 "$LAB_TMP/cl2.key" 51822 \
+		"$(cat "$LAB_TMP/vpn.pub")" 0.0.0.0/0,::/0 192.0.2.65:51820
+	ip -n "$NS_CL2" route add 203.0.113.0/24 dev "$LAB_WG_CL2"
+	ip -n "$NS_CL2" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CL2"
+	wait_for 10 in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
 	set +e
 }

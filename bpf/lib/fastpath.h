@@ -26,6 +26,10 @@
 const volatile __u32 fast_path_on = 0;
 const volatile __u32 tunnel_ifindex = 0;
 const volatile __u32 public_ifindex = 0;
+/* The tunnel's own addresses (zero: none of that family): the source a client
+ * reaching its own mapped port is given, so the answer comes back here. */
+const volatile union xdpfwd_addr tunnel_addr4 = {};
+const volatile union xdpfwd_addr tunnel_addr6 = {};
 
 /* ifindex -> ifindex of the Ethernet devices XDP may redirect to. */
 struct {

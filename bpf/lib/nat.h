@@ -115,22 +115,26 @@ static __always_inline void rewrite_destination(struct packet *pkt, const struct
 
 /* Offsets are taken before the first store: a store invalidates the packet
  * pointers. Returns 0 or a negative errno from the helpers. */
-static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *pkt,
-					  const struct xdpfwd_nat *nat)
+/* The source (DST false) or the destination (DST true) of a packet in an skb
+ * becomes NAT's address and port. */
+static __always_inline int rewrite_skb_endpoint(struct __sk_buff *skb, struct packet *pkt,
+						const struct xdpfwd_nat *nat, bool dst)
 {
 	void *data = (void *)(long)skb->data;
-	__u32 saddr_off = (void *)pkt->saddr - data;
+	__be32 *addr = dst ? pkt->daddr : pkt->saddr;
+	__be16 *port = dst ? pkt->dport : pkt->sport;
+	__u32 saddr_off = (void *)addr - data;
 	__u64 flags = pkt->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__u32 sport_off, check_off;
 	__be16 old_port;
 	int ret;
 
-	if (pkt->frag == FRAG_LATER || !pkt->l4_check || !pkt->sport) {
+	if (pkt->frag == FRAG_LATER || !pkt->l4_check || !port) {
 		/* a later fragment: the address only */
 		if (pkt->family == AF_INET) {
 			__u32 ip_check_off = pkt->l3 + offsetof(struct iphdr, check) - data;
 
-			ret = bpf_l3_csum_replace(skb, ip_check_off, pkt->saddr[0], nat->addr.v4,
+			ret = bpf_l3_csum_replace(skb, ip_check_off, addr[0], nat->addr.v4,
 						  sizeof(__be32));
 			return ret
 				   ?: bpf_skb_store_bytes(skb, saddr_off, &nat->addr.v4,
@@ -138,12 +142,12 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 		}
 		return bpf_skb_store_bytes(skb, saddr_off, nat->addr.bytes, 16, 0);
 	}
-	sport_off = (void *)pkt->sport - data;
+	sport_off = (void *)port - data;
 	check_off = (void *)pkt->l4_check - data;
-	old_port = *pkt->sport;
+	old_port = *port;
 	if (pkt->family == AF_INET) {
 		__u32 ip_check_off = pkt->l3 + offsetof(struct iphdr, check) - data;
-		__be32 old = pkt->saddr[0];
+		__be32 old = addr[0];
 
 		ret = bpf_l4_csum_replace(skb, check_off, old, nat->addr.v4,
 					  flags | BPF_F_PSEUDO_HDR | sizeof(__be32));
@@ -155,7 +159,7 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 		__be32 old[4];
 		__s64 diff;
 
-		__builtin_memcpy(old, pkt->saddr, sizeof(old));
+		__builtin_memcpy(old, addr, sizeof(old));
 		diff =
 		    bpf_csum_diff(old, sizeof(old), (__be32 *)nat->addr.v6_words, sizeof(old), 0);
 		ret = bpf_l4_csum_replace(skb, check_off, 0, diff, flags | BPF_F_PSEUDO_HDR);
@@ -165,6 +169,12 @@ static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *
 	    ret ?: bpf_l4_csum_replace(skb, check_off, old_port, nat->port, flags | sizeof(__be16));
 	ret = ret ?: bpf_skb_store_bytes(skb, sport_off, &nat->port, sizeof(__be16), 0);
 	return ret;
+}
+
+static __always_inline int rewrite_source(struct __sk_buff *skb, struct packet *pkt,
+					  const struct xdpfwd_nat *nat)
+{
+	return rewrite_skb_endpoint(skb, pkt, nat, false);
 }
 
 #endif /* XDPFWD_NAT_H */

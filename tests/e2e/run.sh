@@ -436,13 +436,61 @@ test_path_mtu_through_the_tunnel() {
 
 	head -c 3000000 /dev/urandom >"$LAB_TMP/bulk"
 	sum_sent=$(sha256sum <"$LAB_TMP/bulk")
+	xdpfwd add tcp 6902 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u TCP-LISTEN:6902,bind=10.8.0.2,reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk.sum"
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':6902 '" || fail "no listener"
-	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP:203.0.113.10:6902 || fail "the transfer failed"
-	wait_for 10 test -s "$LAB_TMP/bulk.sum" || fail "nothing arrived"
+	lab_spawn "$NS_CLI" socat -u TCP6-LISTEN:6902,bind=[fd00:8::2],reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk6.sum"
+	wait_for 5 in_cli sh -c "ss -Htln | grep -c ':6902 ' | grep -q 2" || fail "no listeners"
+	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP:203.0.113.10:6902 || fail "the IPv4 transfer failed"
+	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP6:[2001:db8:1::10]:6902 || fail "the IPv6 transfer failed"
+	wait_for 10 sh -c "[ -s $LAB_TMP/bulk.sum ] && [ -s $LAB_TMP/bulk6.sum ]" || fail "nothing arrived"
 	sum_got=$(cat "$LAB_TMP/bulk.sum")
-	[ "$sum_got" = "$sum_sent" ] || fail "3 MB arrived different"
+	[ "$sum_got" = "$sum_sent" ] || fail "IPv4: 3 MB arrived different"
+	sum_got=$(cat "$LAB_TMP/bulk6.sum")
+	[ "$sum_got" = "$sum_sent" ] || fail "IPv6: 3 MB arrived different"
 	xdpfwd del udp 6901 >/dev/null && xdpfwd del tcp 6902 >/dev/null
+}
+
+# Hairpin: a VPN client connects to the server's public address and another
+# client's forwarded port; it reaches the service, which sees the client's
+# real address, and the answer comes back from the public endpoint (the
+# client's connected sockets take nothing else). TCP and UDP, IPv4 and IPv6.
+test_hairpin_between_clients() {
+	local out before_in before_out
+	xdpfwd add both 7100 10.8.0.3 >/dev/null && xdpfwd add both 7100 [fd00:8::3] >/dev/null || fail "add"
+	lab_spawn "$NS_CL2" socat TCP-LISTEN:7100,bind=10.8.0.3,reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	lab_spawn "$NS_CL2" socat UDP-RECVFROM:7100,bind=10.8.0.3,reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	lab_spawn "$NS_CL2" socat TCP6-LISTEN:7100,bind=[fd00:8::3],reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	wait_for 5 in_cl2 sh -c "ss -Htln | grep -c ':7100 ' | grep -q 2" || fail "no listeners"
+	before_in=$(global_of in_hairpin)
+	before_out=$(global_of out_hairpin)
+	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7100)
+	[ "$out" = "got ping from 10.8.0.2" ] || fail "TCP IPv4: got '$out'"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7100)
+	[ "$out" = "got ping from 10.8.0.2" ] || fail "UDP IPv4: got '$out'"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7100)
+	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0002]" ] || fail "TCP IPv6: got '$out'"
+	[ "$(global_of in_hairpin)" -ge $((before_in + 3)) ] || fail "in_hairpin did not count"
+	[ "$(global_of out_hairpin)" -ge $((before_out + 3)) ] || fail "out_hairpin did not count"
+	xdpfwd del both 7100 >/dev/null
+}
+
+# A client reaching its own mapped port through the public address: its
+# service sees the connection from the tunnel's address (else it would answer
+# itself directly, past the translation), and the answer comes back.
+test_hairpin_to_own_port() {
+	local out
+	xdpfwd add both 7200 10.8.0.2 >/dev/null && xdpfwd add tcp 7200 [fd00:8::2] >/dev/null || fail "add"
+	serve_tcp 10.8.0.2 7200 || fail "no TCP listener"
+	serve_udp 10.8.0.2 7200 || fail "no UDP listener"
+	lab_spawn "$NS_CLI" socat TCP6-LISTEN:7200,bind=[fd00:8::2],reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
+	wait_for 5 in_cli sh -c "ss -Htln | grep -c ':7200 ' | grep -q 2" || fail "no IPv6 listener"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7200)
+	[ "$out" = "got ping from 10.8.0.1" ] || fail "TCP IPv4: got '$out'"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7200)
+	[ "$out" = "got ping from 10.8.0.1" ] || fail "UDP IPv4: got '$out'"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7200)
+	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0001]" ] || fail "TCP IPv6: got '$out'"
+	xdpfwd del both 7200 >/dev/null
 }
 
 # --- run -------------------------------------------------------------------
@@ -463,7 +511,7 @@ for FAST_PATH in on off; do
 		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
 		test_fragmented_datagram_arrives_whole test_icmp_error_reaches_the_client \
-		test_path_mtu_through_the_tunnel \
+		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do

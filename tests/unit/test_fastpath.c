@@ -229,6 +229,9 @@ int test_fastpath(void)
 	skel->rodata->fast_path_on = 1;
 	skel->rodata->tunnel_ifindex = tun;
 	skel->rodata->public_ifindex = pub;
+	/* So the verifier sees the hairpin path as attach loads it. */
+	inet_pton(AF_INET, "10.8.0.1", (void *)&skel->rodata->tunnel_addr4);
+	inet_pton(AF_INET6, "fd00:8::1", (void *)&skel->rodata->tunnel_addr6);
 	if (!CHECK(xdpfwd_bpf__load(skel) == 0, "loading the BPF object: %m"))
 		goto out;
 	for (unsigned int i = 0, devs[2] = {pub, tgt}; i < 2; i++)
