@@ -15,20 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEAT=${REPEAT:-10000000}
 RUNS=${RUNS:-5}
-XDPFWD=$PWD/build/xdpfwd
-NS=xf-bench-micro-$$
-export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-micro-$$
+source bench/lib.sh
 OUT=bench/results/micro.md
-tmp=$(mktemp -d)
-trap 'ip netns del $NS 2>/dev/null; rm -rf "$XDPFWD_PIN_DIR" "$tmp"' EXIT
-
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-ip netns add $NS
-ip -n $NS link add pub0 type veth peer name tun0
-ip -n $NS addr add 203.0.113.10/24 dev pub0
-ip -n $NS addr add 203.0.113.11/24 dev pub0
-for d in pub0 tun0 lo; do ip -n $NS link set $d up; done
-x() { ip netns exec $NS "$XDPFWD" "$@"; }
+bench_up
 x attach pub0 --tunnel tun0 --fast-path off >/dev/null
 
 # Ethernet, IPv4, UDP 198.51.100.7:33333 -> 10.8.0.2:PORT, 18 bytes of payload
@@ -41,25 +30,22 @@ frame() { # PORT FILE
 }
 frame 7000 "$tmp/hit"
 frame 7999 "$tmp/miss"
-table() { # N: the wildcard plus N-1 exact mappings on two addresses
+table() { # N: the wildcard plus N-1 exact mappings
 	echo "udp 7000 10.8.0.2:7000"
-	awk -v n="$1" 'BEGIN { for (i = 1; i < n; i++) { a = int(i / 32768); p = 10000 + int((i % 32768) / 2)
-		printf "%s 203.0.113.%d:%d 10.8.0.%d\n", (i % 2 ? "udp" : "tcp"), 10 + a, p, 2 + a } }'
+	bench_table $(($1 - 1))
 }
 prog=/proc/$$/root$XDPFWD_PIN_DIR/prog_xdpfwd_in
 ns_per_packet() { # FILE: median ns over RUNS runs
 	for ((r = 0; r < RUNS; r++)); do
-		ip netns exec $NS bpftool prog run pinned "$prog" data_in "$1" repeat "$REPEAT" |
+		ip netns exec "$BENCH_NS" bpftool prog run pinned "$prog" data_in "$1" repeat "$REPEAT" |
 			sed -n 's/.*duration (average): \([0-9]*\)ns.*/\1/p'
-	done | sort -n | awk '{ v[NR] = $1 } END { printf "%d (%d-%d)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+	done | bench_stats
 }
 
 {
-	echo "# The XDP program's own cost (BPF_PROG_RUN, repeat $REPEAT)"
-	echo
-	echo "$(date -u +%F), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-	echo "xdpfwd $("$XDPFWD" --version | cut -d' ' -f2). Made by \`bench/micro.sh\` (method in its header):"
-	echo "ns per packet as the kernel reports it, median (min-max) of $RUNS runs; fast path off."
+	bench_header "The XDP program's own cost (BPF_PROG_RUN, repeat $REPEAT)"
+	echo "Method in the script's header. ns per packet as the kernel reports it, median (min-max) of"
+	echo "$RUNS runs; fast path off."
 	echo
 	echo "| mappings | hit (ns) | miss (ns) |"
 	echo "|---:|---:|---:|"

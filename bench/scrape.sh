@@ -14,69 +14,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRAPES=${SCRAPES:-20}
 COUNTS=${COUNTS:-"1 1000 65536"}
-XDPFWD=$PWD/build/xdpfwd
-NS=xf-bench-scrape-$$
-export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-bench-$$
+source bench/lib.sh
 OUT=bench/results/scrape.md
-tmp=$(mktemp -d)
-serve_pid=
-
-cleanup() {
-	[ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
-	rm -rf "$XDPFWD_PIN_DIR" "$tmp"
-	return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-ip netns add "$NS"
-ip -n "$NS" link add pub0 type veth peer name tun0
-ip -n "$NS" addr add 203.0.113.10/24 dev pub0
-ip -n "$NS" addr add 203.0.113.11/24 dev pub0
-ip -n "$NS" link set pub0 up
-ip -n "$NS" link set tun0 up
-ip -n "$NS" link set lo up
-x() { ip netns exec "$NS" "$XDPFWD" "$@"; }
+bench_up
 x attach pub0 --tunnel tun0 >/dev/null
 
-# N mappings, each its own public endpoint and target (no range shortcut):
-# two public addresses x tcp/udp x consecutive ports.
-config() { # N
-	awk -v n="$1" 'BEGIN {
-		for (i = 0; i < n; i++) {
-			a = int(i / 32768); p = 10000 + int((i % 32768) / 2)
-			printf "%s 203.0.113.%d:%d 10.8.0.%d\n", (i % 2 ? "udp" : "tcp"), 10 + a, p, 2 + a
-		}
-	}'
-}
 stats() { # FILE: median min max of a column of numbers
 	sort -g "$1" | awk '{ v[NR] = $1 } END { printf "%.2f %.2f %.2f", v[int((NR + 1) / 2)], v[1], v[NR] }'
 }
 
-ip netns exec "$NS" "$XDPFWD" serve --metrics 127.0.0.1:9977 >/dev/null &
+ip netns exec "$BENCH_NS" "$XDPFWD" serve --metrics 127.0.0.1:9977 >/dev/null &
 serve_pid=$!
-for ((i = 0; i < 50; i++)); do ip netns exec "$NS" curl -sf -o /dev/null http://127.0.0.1:9977/ && break; sleep 0.1; done
+BENCH_PIDS+=($serve_pid)
+for ((i = 0; i < 50; i++)); do ip netns exec "$BENCH_NS" curl -sf -o /dev/null http://127.0.0.1:9977/ && break; sleep 0.1; done
 
 {
-	echo "# Scrape cost of xdpfwd serve"
-	echo
-	echo "$(date -u +%F), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-	echo "$(nproc) CPUs, xdpfwd $("$XDPFWD" --version | cut -d' ' -f2). Made by \`bench/scrape.sh\`: $SCRAPES scrapes"
-	echo "per point after one warm-up; median (min-max)."
+	bench_header "Scrape cost of xdpfwd serve"
+	echo "$SCRAPES scrapes per point after one warm-up; median (min-max)."
 	echo
 	echo "| mappings | series | body | scrape, curl (ms) | scrape, daemon (ms) | RSS after (MiB) | peak RSS (MiB) |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|"
 } >"$tmp/report"
 
 for n in $COUNTS; do
-	config "$n" >"$tmp/table.conf"
-	load_s=$( { /usr/bin/time -f %e ip netns exec "$NS" "$XDPFWD" load "$tmp/table.conf" >/dev/null; } 2>&1)
-	ip netns exec "$NS" curl -sf -o "$tmp/body" http://127.0.0.1:9977/metrics
+	bench_table "$n" >"$tmp/table.conf"
+	load_s=$( { /usr/bin/time -f %e ip netns exec "$BENCH_NS" "$XDPFWD" load "$tmp/table.conf" >/dev/null; } 2>&1)
+	ip netns exec "$BENCH_NS" curl -sf -o "$tmp/body" http://127.0.0.1:9977/metrics
 	: >"$tmp/curl" && : >"$tmp/daemon"
 	for ((i = 0; i < SCRAPES; i++)); do
-		ip netns exec "$NS" curl -sf -o "$tmp/body" -w '%{time_total}\n' http://127.0.0.1:9977/metrics |
+		ip netns exec "$BENCH_NS" curl -sf -o "$tmp/body" -w '%{time_total}\n' http://127.0.0.1:9977/metrics |
 			awk '{ print $1 * 1000 }' >>"$tmp/curl"
 		awk '/^xdpfwd_scrape_duration_seconds / { print $2 * 1000 }' "$tmp/body" >>"$tmp/daemon"
 	done

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "fixture.h"
 #include "harness.h"
 #include "packet.h"
 #include "table.h"
@@ -605,34 +606,15 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 
 int test_datapath(void)
 {
-	struct local_addrs local = {.count = 2};
-	struct apply_summary sum;
 	struct xdpfwd_bpf *skel;
 	struct xdpfwd_maps maps;
 	struct rule *rules = NULL;
-	char err[ERR_LEN];
 	size_t n = 0;
-
-	local.entry[0].family = AF_INET;
-	inet_pton(AF_INET, "203.0.113.10", &local.entry[0].addr.v4);
-	local.entry[1].family = AF_INET6;
-	inet_pton(AF_INET6, "2001:db8:1::10", local.entry[1].addr.bytes);
 
 	skel = xdpfwd_bpf__open_and_load();
 	if (!CHECK(skel != NULL, "loading the BPF object: %m"))
 		return 0;
-	maps = (struct xdpfwd_maps){
-	    .fwd = bpf_map__fd(skel->maps.xdpfwd_fwd),
-	    .rev = bpf_map__fd(skel->maps.xdpfwd_rev),
-	    .mappings = bpf_map__fd(skel->maps.xdpfwd_mappings),
-	    .counters = bpf_map__fd(skel->maps.xdpfwd_counters),
-	    .stats = bpf_map__fd(skel->maps.xdpfwd_stats),
-	    .config = bpf_map__fd(skel->maps.xdpfwd_config),
-	};
-	if (!CHECK(!parse_config(test_table, &rules, &n, err) &&
-		       !validate_table(rules, n, &local, err) &&
-		       !table_apply(&maps, rules, n, &sum),
-		   "installing the test table: %s", err))
+	if (install_test_table(skel->obj, test_table, &maps, &rules, &n))
 		goto out;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

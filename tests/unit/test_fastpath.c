@@ -19,6 +19,7 @@
 #include <linux/if_tun.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "fixture.h"
 #include "harness.h"
 #include "packet.h"
 #include "table.h"
@@ -204,13 +205,10 @@ static void run_fp_case(const struct fp_case *c, int prog_fd, const struct xdpfw
 /* Runs last: it moves the whole test process into a new network namespace. */
 int test_fastpath(void)
 {
-	struct local_addrs local = {.count = 2};
 	unsigned int pub, tgt, tun;
 	struct xdpfwd_bpf *skel = NULL;
-	struct apply_summary sum;
 	struct xdpfwd_maps maps;
 	struct rule *rules = NULL;
-	char err[ERR_LEN] = "";
 	size_t n = 0;
 	int tun_fd = -1;
 
@@ -239,22 +237,7 @@ int test_fastpath(void)
 					  BPF_ANY) == 0,
 		      "devmap entry: %m");
 
-	maps = (struct xdpfwd_maps){
-	    .fwd = bpf_map__fd(skel->maps.xdpfwd_fwd),
-	    .rev = bpf_map__fd(skel->maps.xdpfwd_rev),
-	    .mappings = bpf_map__fd(skel->maps.xdpfwd_mappings),
-	    .counters = bpf_map__fd(skel->maps.xdpfwd_counters),
-	    .stats = bpf_map__fd(skel->maps.xdpfwd_stats),
-	    .config = bpf_map__fd(skel->maps.xdpfwd_config),
-	};
-	local.entry[0].family = AF_INET;
-	inet_pton(AF_INET, "203.0.113.10", &local.entry[0].addr.v4);
-	local.entry[1].family = AF_INET6;
-	inet_pton(AF_INET6, "2001:db8:1::10", local.entry[1].addr.bytes);
-	if (!CHECK(!parse_config(fast_table, &rules, &n, err) &&
-		       !validate_table(rules, n, &local, err) &&
-		       !table_apply(&maps, rules, n, &sum),
-		   "installing the fast-path table: %s", err))
+	if (install_test_table(skel->obj, fast_table, &maps, &rules, &n))
 		goto out;
 
 	for (size_t i = 0; i < sizeof(fp_cases) / sizeof(fp_cases[0]); i++)

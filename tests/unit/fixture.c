@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <arpa/inet.h>
+#include "fixture.h"
+#include "harness.h"
+
+int install_test_table(struct bpf_object *obj, const char *table, struct xdpfwd_maps *maps,
+		       struct rule **rules, size_t *n)
+{
+	struct local_addrs local = {.count = 2};
+	struct apply_summary sum;
+	char err[ERR_LEN] = "";
+
+	*maps = (struct xdpfwd_maps){
+	    .fwd = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_FWD),
+	    .rev = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_REV),
+	    .mappings = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_MAPPINGS),
+	    .counters = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_COUNTERS),
+	    .stats = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_STATS),
+	    .config = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_CONFIG),
+	};
+	local.entry[0].family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.10", &local.entry[0].addr.v4);
+	local.entry[1].family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1::10", local.entry[1].addr.bytes);
+	return CHECK(!parse_config(table, rules, n, err) &&
+			 !validate_table(*rules, *n, &local, err) &&
+			 !table_apply(maps, *rules, *n, &sum),
+		     "installing the test table: %s", err)
+		   ? 0
+		   : -1;
+}
