@@ -40,17 +40,20 @@ run_test() {
 # socat's address type for ADDR: "6" for a bracketed IPv6 address.
 v() { [[ $1 == \[* ]] && echo 6; }
 
-# A TCP service on the client that answers "got LINE from PEER".
-serve_tcp() { # ADDR PORT
-	lab_spawn "$NS_CLI" socat "TCP$(v "$1")-LISTEN:$2,bind=$1,reuseaddr,fork" \
+# A TCP service that answers "got LINE from PEER", on ADDR:PORT in NS (the
+# client's namespace unless told); returns once it listens there.
+serve_tcp() { # ADDR PORT [NS]
+	local ns=${3:-$NS_CLI}
+	lab_spawn "$ns" socat "TCP$(v "$1")-LISTEN:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':$2 '"
+	wait_for 5 ip netns exec "$ns" sh -c "ss -Htln | grep -qF '$1:$2 '"
 }
-# A UDP service on the client that answers the same way to each datagram.
-serve_udp() { # ADDR PORT
-	lab_spawn "$NS_CLI" socat "UDP$(v "$1")-RECVFROM:$2,bind=$1,reuseaddr,fork" \
+# A UDP service that answers the same way to each datagram.
+serve_udp() { # ADDR PORT [NS]
+	local ns=${3:-$NS_CLI}
+	lab_spawn "$ns" socat "UDP$(v "$1")-RECVFROM:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 in_cli sh -c "ss -Huln | grep -q ':$2 '"
+	wait_for 5 ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
 }
 # Counts the datagrams arriving at a client port into a file, one line each.
 sink_udp() { # PORT FILE
@@ -368,9 +371,7 @@ test_exits_match_the_fast_path_mode() {
 test_ethernet_target_is_redirected_by_xdp() {
 	local n=5 i before out
 	xdpfwd add udp 6700 198.51.100.2 >/dev/null || fail "add"
-	lab_spawn "$NS_LAN" socat UDP-RECVFROM:6700,bind=198.51.100.2,reuseaddr,fork \
-		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':6700 '" || fail "no listener"
+	serve_udp 198.51.100.2 6700 "$NS_LAN" || fail "no listener"
 	# The first packet may find no neighbour yet: the stack resolves it.
 	echo warmup | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700 >/dev/null
 	before=$(global_of in_fast_redirect)
@@ -476,10 +477,8 @@ test_path_mtu_through_the_tunnel() {
 test_hairpin_between_clients() {
 	local out before_in before_out
 	xdpfwd add both 7100 10.8.0.3 >/dev/null && xdpfwd add both 7100 [fd00:8::3] >/dev/null || fail "add"
-	lab_spawn "$NS_CL2" socat TCP-LISTEN:7100,bind=10.8.0.3,reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	lab_spawn "$NS_CL2" socat UDP-RECVFROM:7100,bind=10.8.0.3,reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	lab_spawn "$NS_CL2" socat TCP6-LISTEN:7100,bind=[fd00:8::3],reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 in_cl2 sh -c "ss -Htln | grep -c ':7100 ' | grep -q 2" || fail "no listeners"
+	serve_tcp 10.8.0.3 7100 "$NS_CL2" && serve_udp 10.8.0.3 7100 "$NS_CL2" &&
+		serve_tcp [fd00:8::3] 7100 "$NS_CL2" || fail "no listeners"
 	before_in=$(global_of in_hairpin)
 	before_out=$(global_of out_hairpin)
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7100)
@@ -499,10 +498,8 @@ test_hairpin_between_clients() {
 test_hairpin_to_own_port() {
 	local out
 	xdpfwd add both 7200 10.8.0.2 >/dev/null && xdpfwd add tcp 7200 [fd00:8::2] >/dev/null || fail "add"
-	serve_tcp 10.8.0.2 7200 || fail "no TCP listener"
-	serve_udp 10.8.0.2 7200 || fail "no UDP listener"
-	lab_spawn "$NS_CLI" socat TCP6-LISTEN:7200,bind=[fd00:8::2],reuseaddr,fork SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 in_cli sh -c "ss -Htln | grep -c ':7200 ' | grep -q 2" || fail "no IPv6 listener"
+	serve_tcp 10.8.0.2 7200 && serve_udp 10.8.0.2 7200 && serve_tcp [fd00:8::2] 7200 ||
+		fail "no listeners"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7200)
 	[ "$out" = "got ping from 10.8.0.1" ] || fail "TCP IPv4: got '$out'"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7200)
