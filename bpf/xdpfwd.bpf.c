@@ -13,6 +13,7 @@
 #include "lib/fastpath.h"
 #include "lib/icmp.h"
 #include "lib/nat.h"
+#include "lib/policy.h"
 
 SEC("xdp")
 int xdpfwd_in(struct xdp_md *ctx)
@@ -28,6 +29,14 @@ int xdpfwd_in(struct xdp_md *ctx)
 		struct icmp_quote q;
 
 		if (!parse_icmp_error(&pkt, data_end, &q) && (nat = icmp_lookup(&pkt, &q, false))) {
+			/* The error is about a packet the client sent to the
+			 * quoted destination: one the allowlist must admit. */
+			if ((nat->policy & XDPFWD_POLICY_ALLOW) &&
+			    !source_allowed(nat->slot, pkt.family, q.daddr)) {
+				count_drop(nat->slot, false);
+				count_stat(XDPFWD_STAT_IN_DROP_NOT_ALLOWED);
+				return XDP_DROP;
+			}
 			translate_icmp_error(&pkt, &q, nat, false);
 			count_rx(nat->slot, pkt.ip_bytes);
 			count_stat(XDPFWD_STAT_IN_ICMP_ERROR);
@@ -46,6 +55,11 @@ int xdpfwd_in(struct xdp_md *ctx)
 		count_stat(pkt.frag == FRAG_LATER ? XDPFWD_STAT_IN_PASS_FRAGMENT
 						  : XDPFWD_STAT_IN_PASS_NO_MAPPING);
 		return XDP_PASS;
+	}
+	stat = policy_check(nat, &pkt);
+	if (stat) {
+		count_stat(stat);
+		return XDP_DROP;
 	}
 	if (pkt.frag == FRAG_LATER)
 		count_stat(XDPFWD_STAT_IN_FRAGMENT_FOLLOWED);
@@ -226,6 +240,11 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 		nat = lookup_inbound(&pkt);
 		if (!nat || fib_egress(skb, &pkt, &egress) != BPF_FIB_LKUP_RET_NOT_FWDED)
 			return TC_ACT_UNSPEC;
+		rc = policy_check(nat, &pkt);
+		if (rc) {
+			count_stat(rc);
+			return TC_ACT_SHOT;
+		}
 		frag_remember(&pkt, nat, false);
 		if (rewrite_skb_endpoint(skb, &pkt, nat, true) || reparse(skb, &pkt))
 			goto error;

@@ -17,6 +17,7 @@
 #define XDPFWD_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* Slots index the counter array; one mapping owns one slot. */
 #define XDPFWD_MAX_MAPPINGS 131072
@@ -30,6 +31,9 @@
 #define XDPFWD_MAP_COUNTERS "xdpfwd_counters"
 #define XDPFWD_MAP_STATS    "xdpfwd_stats"
 #define XDPFWD_MAP_CONFIG   "xdpfwd_config"
+#define XDPFWD_MAP_POLICY   "xdpfwd_policy"
+#define XDPFWD_MAP_ALLOW    "xdpfwd_allow"
+#define XDPFWD_MAP_FLOWS    "xdpfwd_flows"
 /* Ethernet devices XDP may redirect to; more are taken by the stack. */
 #define XDPFWD_MAX_EGRESS 64
 
@@ -61,10 +65,38 @@ _Static_assert(sizeof(struct xdpfwd_endpoint) == 20, "xdpfwd_endpoint layout");
 struct xdpfwd_nat {
 	union xdpfwd_addr addr;
 	__be16 port;
-	__u16 pad;
+	__u16 policy; /* XDPFWD_POLICY_* the forward entry's packets must pass */
 	__u32 slot;
 };
 _Static_assert(sizeof(struct xdpfwd_nat) == 24, "xdpfwd_nat layout");
+
+/*
+ * Policy bits of a forward entry: the data path looks further only where a
+ * bit is set, so a mapping without policy costs nothing more.
+ */
+#define XDPFWD_POLICY_ALLOW    0x1 /* source must match xdpfwd_allow */
+#define XDPFWD_POLICY_RATE     0x2 /* packets pass xdpfwd_policy's rate bucket */
+#define XDPFWD_POLICY_NEW_RATE 0x4 /* new connections pass its new_rate bucket */
+#define XDPFWD_POLICY_EXPIRES  0x8 /* dropped from xdpfwd_policy's expires_ns on */
+
+/* A token bucket as the operator wrote it: PPS tokens a second, BURST deep. */
+struct xdpfwd_rate {
+	__u32 pps; /* 0: no limit */
+	__u32 burst;
+};
+
+/* An address prefix: allowlists and the client networks of attach. */
+struct xdpfwd_prefix {
+	__u8 family;
+	__u8 len; /* 0..32 or 0..128 */
+	__u16 pad;
+	union xdpfwd_addr addr; /* bits past len are zero */
+};
+_Static_assert(sizeof(struct xdpfwd_prefix) == 20, "xdpfwd_prefix layout");
+
+/* Source prefixes one mapping may allow, and all mappings together. */
+#define XDPFWD_MAX_ALLOW	 16
+#define XDPFWD_MAX_ALLOW_ENTRIES 65536
 
 /*
  * The mapping as the operator wrote it, keyed by slot in xdpfwd_mappings.
@@ -82,10 +114,62 @@ struct xdpfwd_mapping {
 	/* Source written on the way out: public_addr, or for the wildcard the
 	 * public interface's first address of the family when it was added. */
 	union xdpfwd_addr source_addr;
-	__u32 flags; /* none defined yet: must be zero */
+	__u32 flags;	   /* none defined yet: must be zero */
+	__u32 allow_count; /* its prefixes in xdpfwd_allow; 0: every source */
+	struct xdpfwd_rate rate;
+	struct xdpfwd_rate new_rate;
+	__u32 ttl; /* seconds a lease lasts from add; 0: never expires */
 	__u32 reserved;
+	__u64 expires_ns; /* CLOCK_BOOTTIME, like bpf_ktime_get_boot_ns(); 0: never */
 };
-_Static_assert(sizeof(struct xdpfwd_mapping) == 64, "xdpfwd_mapping layout");
+_Static_assert(sizeof(struct xdpfwd_mapping) == 96, "xdpfwd_mapping layout");
+
+/*
+ * Key of xdpfwd_allow (LPM trie): the slot in network order is the first 32
+ * bits of every prefix, so one trie serves all mappings and a lookup costs
+ * the same whatever their number. An IPv4 source sits in the first 4 bytes.
+ */
+struct xdpfwd_allow_key {
+	__u32 prefixlen; /* 32 + the source prefix length */
+	__be32 slot;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct xdpfwd_allow_key) == 24, "xdpfwd_allow_key layout");
+
+/*
+ * A token bucket as GCRA: a packet at NOW conforms if the bucket's
+ * theoretical arrival time TAT is at most NOW + LIMIT - INTERVAL, and moves
+ * TAT one INTERVAL on. User space turns a rate into INTERVAL = 1 s / PPS and
+ * LIMIT = BURST * INTERVAL, so the data path never divides.
+ */
+struct xdpfwd_bucket {
+	__u64 interval_ns;
+	__u64 limit_ns;
+	__u64 tat_ns;
+};
+
+/* Value of xdpfwd_policy, by slot: what the data path enforces beyond the
+ * allowlist. The lock covers both buckets, which every CPU shares. */
+struct xdpfwd_policy {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 expires_ns; /* as in xdpfwd_mapping */
+	struct xdpfwd_bucket rate;
+	struct xdpfwd_bucket new_rate;
+};
+_Static_assert(sizeof(struct xdpfwd_policy) == 64, "xdpfwd_policy layout");
+
+/* Key of xdpfwd_flows (LRU): a UDP flow seen by a mapping with --new-rate.
+ * A flow unseen for XDPFWD_FLOW_IDLE_NS counts as new again. */
+struct xdpfwd_flow_key {
+	__u32 slot;
+	__be16 sport;
+	__be16 dport;
+	union xdpfwd_addr saddr;
+};
+_Static_assert(sizeof(struct xdpfwd_flow_key) == 24, "xdpfwd_flow_key layout");
+#define XDPFWD_MAX_FLOWS    131072
+#define XDPFWD_FLOW_IDLE_NS 30000000000ULL /* like conntrack's UDP timeout */
 
 /*
  * Key of xdpfwd_frags (LRU): one fragmented datagram in one direction, with
@@ -112,8 +196,12 @@ struct xdpfwd_counters {
 	__u64 rx_bytes;
 	__u64 tx_packets;
 	__u64 tx_bytes;
+	__u64 not_allowed;  /* dropped: source outside the allowlist */
+	__u64 rate_limited; /* dropped: over --rate or --new-rate */
 };
-_Static_assert(sizeof(struct xdpfwd_counters) == 32, "xdpfwd_counters layout");
+_Static_assert(sizeof(struct xdpfwd_counters) == 48, "xdpfwd_counters layout");
+
+#define XDPFWD_MAX_CLIENT_NETS 8
 
 /* What attach recorded; the one entry of xdpfwd_config. */
 struct xdpfwd_config {
@@ -125,9 +213,11 @@ struct xdpfwd_config {
 	__u32 tc_priority;
 	__u32 attached;	 /* 1 while programs are attached */
 	__u32 fast_path; /* 1: attach --fast-path on */
-	__u32 reserved;
+	__u32 client_count;
+	/* attach --clients: where targets may be; none declared: anywhere */
+	struct xdpfwd_prefix clients[XDPFWD_MAX_CLIENT_NETS];
 };
-_Static_assert(sizeof(struct xdpfwd_config) == 40, "xdpfwd_config layout");
+_Static_assert(sizeof(struct xdpfwd_config) == 200, "xdpfwd_config layout");
 
 /*
  * The note xdpfwd_in leaves in XDP metadata for a packet whose target is
@@ -172,6 +262,9 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(IN_FRAGMENT_FOLLOWED, "in_fragment_followed", "xdp")         \
 	X(IN_ICMP_ERROR, "in_icmp_error", "xdp")                       \
 	X(IN_HAIRPIN, "in_hairpin", "tc_tunnel")                       \
+	X(IN_DROP_NOT_ALLOWED, "in_drop_not_allowed", "xdp")           \
+	X(IN_DROP_RATE_LIMITED, "in_drop_rate_limited", "xdp")         \
+	X(IN_DROP_EXPIRED, "in_drop_expired", "xdp")                   \
 	X(OUT_REWRITTEN, "out_rewritten", "tc_egress")                 \
 	X(OUT_PASS_NOT_IP, "out_pass_not_ip", "tc_egress")             \
 	X(OUT_PASS_NOT_TCP_UDP, "out_pass_not_tcp_udp", "tc_egress")   \

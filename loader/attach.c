@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -122,7 +123,7 @@ static int fill_egress(int map_fd, unsigned int tunnel_ifindex)
 }
 
 int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
-	       bool fast_path)
+	       bool fast_path, const struct xdpfwd_prefix *clients, __u32 nclients)
 {
 	struct xdpfwd_config config = {0};
 	struct xdp_program *xdp_prog = NULL;
@@ -250,6 +251,8 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	config.tc_priority = XDPFWD_TC_PRIORITY;
 	config.attached = 1;
 	config.fast_path = fast_path;
+	config.client_count = nclients;
+	memcpy(config.clients, clients, nclients * sizeof(*clients));
 	err = bpf_map_update_elem(bpf_map__fd(skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
 	if (err) {
 		pr_warn("cannot record the attachment: %s\n", strerror(-err));
@@ -324,13 +327,18 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 	config.attached = 0;
 	bpf_map_update_elem(maps.config, &zero, &config, BPF_ANY);
 	if (purge) {
-		const char *names[] = {XDPFWD_MAP_FWD,	    XDPFWD_MAP_REV,   XDPFWD_MAP_MAPPINGS,
-				       XDPFWD_MAP_COUNTERS, XDPFWD_MAP_STATS, XDPFWD_MAP_CONFIG};
+		/* Every pinned map is ours: all of them go, whatever this build
+		 * knows by name. */
+		DIR *dir = opendir(pd->path);
+		struct dirent *e;
 
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			pindir_file(pd, names[i], path, sizeof(path));
-			unlink(path);
-		}
+		while (dir && (e = readdir(dir)))
+			if (!strncmp(e->d_name, "xdpfwd_", 7)) {
+				pindir_file(pd, e->d_name, path, sizeof(path));
+				unlink(path);
+			}
+		if (dir)
+			closedir(dir);
 		rmdir(pd->path);
 	}
 	printf("detached from %s%s\n", iface, purge ? ", state removed" : ", mappings kept");

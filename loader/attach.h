@@ -10,7 +10,7 @@
  * survive), attaches XDP to IFACE and tc to IFACE's egress and, with the fast
  * path, to IFACE's and TUNNEL's ingress; pins them. */
 int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
-	       bool fast_path);
+	       bool fast_path, const struct xdpfwd_prefix *clients, __u32 nclients);
 /* Removes the programs; the maps stay unless PURGE. */
 int detach_cmd(struct pindir *pd, const char *iface, bool purge);
 

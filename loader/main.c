@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "attach.h"
+#include "conflict.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
@@ -23,18 +24,30 @@
 static const char usage_text[] =
     "Usage: xdpfwd [OPTIONS] COMMAND ...\n"
     "  attach IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]\n"
+    "         [--clients CIDR[,CIDR]...]\n"
     "  detach IFACE [--purge]\n"
-    "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]\n"
+    "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [POLICY] [--force]\n"
+    "      POLICY: --allow CIDR (repeatable), --rate PPS[:BURST], --new-rate PPS[:BURST],\n"
+    "      --ttl SECONDS; adding a mapping again renews its lease\n"
     "  del PROTO [ADDR:]PORT[-PORT]\n"
     "  list [--json]\n"
     "  stats [--json] [--watch [SECONDS]]   (rates every SECONDS, default 1)\n"
-    "  load FILE\n"
+    "  load FILE [--force]\n"
     "  serve [--metrics ADDR:PORT]   (default " XDPFWD_DEFAULT_METRICS ")\n"
     "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
     "Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
     "         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
 
+#define MAX_ALLOW_ARGS 64
+
 struct options {
+	const char *allow[MAX_ALLOW_ARGS];
+	size_t allow_count;
+	const char *rate;
+	const char *new_rate;
+	const char *ttl;
+	const char *clients;
+	bool force;
 	const char *pin_dir;
 	const char *tunnel;
 	const char *mode;
@@ -71,46 +84,50 @@ static int usage_error(const char *cmd, const char *expected)
 	return 2;
 }
 
-/* The live table as rules, so a change can be validated against it. */
 static int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count,
 		      size_t extra)
 {
-	struct slot_mapping *list;
-	size_t n;
-	int err = table_read(maps, &list, &n);
+	int err = table_live(maps, rules, count, extra);
 
-	if (err) {
+	if (err)
 		pr_warn("cannot read the mappings: %s\n", strerror(-err));
-		return err;
-	}
-	*rules = calloc(n + extra + 1, sizeof(**rules));
-	if (!*rules) {
-		free(list);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		(*rules)[i].m = list[i].m;
-		(*rules)[i].existing = true;
-	}
-	*count = n;
-	free(list);
-	return 0;
+	return err;
 }
 
+/* Validates WANT as a whole, checks its new mappings against the host unless
+ * FORCE, and only then writes the difference from HAVE. */
 static int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		 struct rule *rules, size_t count, const char *what, struct apply_summary *sum)
+		 const struct rule *have, size_t nhave, struct rule *want, size_t count,
+		 bool check_host, const char *what, struct apply_summary *sum)
 {
 	struct local_addrs local;
+	struct host_ports host;
 	char err[ERR_LEN];
 	int ret;
 
+	memset(sum, 0, sizeof(*sum));
 	if (local_addrs_read(config->public_ifindex, &local))
 		memset(&local, 0, sizeof(local));
-	if (validate_table(rules, count, &local, err)) {
+	if (validate_table(want, count, &local, err)) {
 		pr_warn("%s: %s\n", what, err);
 		return -EINVAL;
 	}
-	ret = table_apply(maps, rules, count, sum);
+	if (check_host) {
+		ret = host_ports_read(&host);
+		if (ret) {
+			pr_warn(
+			    "%s: cannot read the ports in use from /proc: %s (--force skips the check)\n",
+			    what, strerror(-ret));
+			return ret;
+		}
+		ret = check_conflicts(want, count, have, nhave, &host, config, err);
+		host_ports_free(&host);
+		if (ret) {
+			pr_warn("%s: %s\n", what, err);
+			return -EINVAL;
+		}
+	}
+	ret = table_apply(maps, have, nhave, want, count, sum);
 	if (ret)
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
@@ -118,31 +135,88 @@ static int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *con
 	return ret;
 }
 
-static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, int argc,
-		   char **argv)
+/* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
+ * from the live mapping it repeats, so reloading a file extends nothing. */
+static void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew)
+{
+	if (!r->m.ttl)
+		return;
+	for (size_t i = 0; !renew && i < nhave; i++)
+		if (same_target(&have[i].m, &r->m) && have[i].m.ttl == r->m.ttl) {
+			r->m.expires_ns = have[i].m.expires_ns;
+			return;
+		}
+	r->m.expires_ns = boot_clock_ns() + r->m.ttl * 1000000000ULL;
+}
+
+/* The policy options of the command line, for each rule add parsed. */
+static int policy_options(struct rule *r, const struct options *opt, char *err)
+{
+	for (size_t i = 0; i < opt->allow_count; i++)
+		if (parse_policy(r, "allow", opt->allow[i], err))
+			return -1;
+	if (opt->rate && parse_policy(r, "rate", opt->rate, err))
+		return -1;
+	if (opt->new_rate && parse_policy(r, "new-rate", opt->new_rate, err))
+		return -1;
+	return opt->ttl ? parse_policy(r, "ttl", opt->ttl, err) : 0;
+}
+
+static void print_rule(const char *verb, const struct rule *r)
+{
+	char line[200], policy[1024];
+
+	format_mapping(line, sizeof(line), &r->m);
+	format_policy(policy, sizeof(policy), r);
+	printf("%s %s%s%s\n", verb, line, policy[0] ? " " : "", policy);
+}
+
+static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		   const struct options *opt, int argc, char **argv)
 {
 	struct apply_summary sum;
-	struct rule *rules, parsed[2];
-	char err[ERR_LEN], line[200];
-	size_t n;
+	struct rule *have, *want, parsed[2];
+	bool renewed[2] = {false, false};
+	char err[ERR_LEN];
+	size_t n, count;
 	int got, ret;
 
 	if (argc != 3)
-		return usage_error("add", "PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]");
+		return usage_error("add", "PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [POLICY]");
 	got = parse_rule(argv[0], argv[1], argv[2], parsed, err);
+	for (int i = 0; got > 0 && i < got; i++)
+		if (policy_options(&parsed[i], opt, err))
+			got = -1;
 	if (got < 0) {
 		pr_warn("add: %s\n", err);
 		return 1;
 	}
-	if (live_rules(maps, &rules, &n, got))
+	if (live_rules(maps, &have, &n, 0))
 		return 1;
-	memcpy(rules + n, parsed, got * sizeof(*parsed));
-	ret = apply(maps, config, rules, n + got, "add", &sum);
-	for (int i = 0; !ret && i < got; i++) {
-		format_mapping(line, sizeof(line), &rules[n + i].m);
-		printf("added %s\n", line);
+	want = calloc(n + got, sizeof(*want));
+	if (!want) {
+		free(have);
+		return 1;
 	}
-	free(rules);
+	memcpy(want, have, n * sizeof(*have));
+	count = n;
+	for (int i = 0; i < got; i++) {
+		size_t at = count;
+
+		/* The same mapping again is its renewal (and its new policy). */
+		for (size_t k = 0; k < n; k++)
+			if (same_target(&want[k].m, &parsed[i].m))
+				at = k, renewed[i] = true;
+		set_expiry(&parsed[i], have, n, true);
+		want[at] = parsed[i];
+		if (at == count)
+			count++;
+	}
+	ret = apply(maps, config, have, n, want, count, !opt->force, "add", &sum);
+	for (int i = 0; !ret && i < got; i++)
+		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
+	free(have);
+	free(want);
 	return ret ? 1 : 0;
 }
 
@@ -161,7 +235,7 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 {
 	struct xdpfwd_mapping want = {0};
 	struct apply_summary sum;
-	struct rule *rules;
+	struct rule *rules, *have;
 	char err[ERR_LEN], line[200];
 	size_t n, kept = 0, removed = 0;
 	bool any_proto = !strcmp(argv[0], "both");
@@ -178,8 +252,14 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		pr_warn("del: %s\n", err);
 		return 1;
 	}
-	if (live_rules(maps, &rules, &n, 0))
+	if (live_rules(maps, &have, &n, 0))
 		return 1;
+	rules = malloc((n + 1) * sizeof(*rules));
+	if (!rules) {
+		free(have);
+		return 1;
+	}
+	memcpy(rules, have, n * sizeof(*rules));
 	for (size_t i = 0; i < n; i++) {
 		const struct xdpfwd_mapping *m = &rules[i].m;
 		unsigned int last = m->public_port + m->port_count - 1;
@@ -198,6 +278,7 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 			    "del: '%s' is not a whole mapping; it meets %s: delete that whole range\n",
 			    argv[1], line);
 			free(rules);
+			free(have);
 			return 1;
 		}
 		rules[kept++] = rules[i];
@@ -205,10 +286,12 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 	if (!removed) {
 		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
 		free(rules);
+		free(have);
 		return 1;
 	}
-	ret = apply(maps, config, rules, kept, "del", &sum);
+	ret = apply(maps, config, have, n, rules, kept, false, "del", &sum);
 	free(rules);
+	free(have);
 	return ret ? 1 : 0;
 }
 
@@ -243,13 +326,13 @@ out:
 	return text;
 }
 
-static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, int argc,
-		    char **argv)
+static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		    const struct options *opt, int argc, char **argv)
 {
 	struct apply_summary sum;
-	struct rule *rules;
+	struct rule *rules, *have;
 	char err[ERR_LEN], what[PATH_MAX + 8];
-	size_t n;
+	size_t n, nhave;
 	char *text;
 	int ret;
 
@@ -265,7 +348,14 @@ static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *
 		return 1;
 	}
 	snprintf(what, sizeof(what), "load: %s", argv[0]);
-	ret = apply(maps, config, rules, n, what, &sum);
+	if (live_rules(maps, &have, &nhave, 0)) {
+		free(rules);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		set_expiry(&rules[i], have, nhave, false);
+	ret = apply(maps, config, have, nhave, rules, n, !opt->force, what, &sum);
+	free(have);
 	if (!ret)
 		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", argv[0],
 		       sum.added, sum.changed, sum.removed, sum.kept);
@@ -288,12 +378,12 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 		return 1;
 	}
 	if (!strcmp(cmd, "add"))
-		ret = cmd_add(&maps, &config, argc, argv);
+		ret = cmd_add(&maps, &config, opt, argc, argv);
 	else if (!strcmp(cmd, "del"))
 		ret = argc < 1 ? usage_error("del", "PROTO [ADDR:]PORT[-PORT]")
 			       : cmd_del(&maps, &config, argc, argv);
 	else if (!strcmp(cmd, "load"))
-		ret = cmd_load(&maps, &config, argc, argv);
+		ret = cmd_load(&maps, &config, opt, argc, argv);
 	else if (argc)
 		ret = usage_error(cmd, strcmp(cmd, "stats") ? "[--json]"
 							    : "[--json] [--watch [SECONDS]]");
@@ -305,6 +395,32 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 		ret = show_stats(&maps, opt->json) ? 1 : 0;
 	maps_close(&maps);
 	return ret;
+}
+
+/* attach --clients A,B: the networks every target must lie in. */
+static int parse_clients(const char *text, struct xdpfwd_prefix *out, __u32 *count)
+{
+	char buf[1024], *save = NULL, err[ERR_LEN];
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	*count = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (*count == XDPFWD_MAX_CLIENT_NETS) {
+			pr_warn("attach: --clients has more than %d networks: allowed 1-%d\n",
+				XDPFWD_MAX_CLIENT_NETS, XDPFWD_MAX_CLIENT_NETS);
+			return -1;
+		}
+		if (parse_prefix(t, "--clients network", &out[(*count)++], err)) {
+			pr_warn("attach: %s\n", err);
+			return -1;
+		}
+	}
+	if (!*count) {
+		pr_warn(
+		    "attach: --clients is empty: write CIDR[,CIDR], like 10.8.0.0/16,fd00:8::/64\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* Options that make sense for each command; anything else is refused. */
@@ -329,6 +445,21 @@ static int check_options(const char *cmd, const struct options *opt)
 		pr_warn("%s: --metrics applies to serve only\n", cmd);
 		return 2;
 	}
+	if ((opt->allow_count || opt->rate || opt->new_rate || opt->ttl) && strcmp(cmd, "add")) {
+		pr_warn(
+		    "%s: --allow, --rate, --new-rate and --ttl apply to add only (a config file "
+		    "takes them as allow=, rate=, new-rate=, ttl=)\n",
+		    cmd);
+		return 2;
+	}
+	if (opt->force && strcmp(cmd, "add") && strcmp(cmd, "load")) {
+		pr_warn("%s: --force applies to add and load only\n", cmd);
+		return 2;
+	}
+	if (opt->clients && !is_attach) {
+		pr_warn("%s: --clients applies to attach only\n", cmd);
+		return 2;
+	}
 	if (opt->purge && strcmp(cmd, "detach")) {
 		pr_warn("%s: --purge applies to detach only\n", cmd);
 		return 2;
@@ -344,9 +475,14 @@ int main(int argc, char **argv)
 	    {"purge", no_argument, NULL, 'P'},		 {"metrics", required_argument, NULL, 'M'},
 	    {"verbose", no_argument, NULL, 'v'},	 {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},	 {"watch", optional_argument, NULL, 'w'},
-	    {"fast-path", required_argument, NULL, 'f'}, {0},
+	    {"fast-path", required_argument, NULL, 'f'}, {"allow", required_argument, NULL, 'a'},
+	    {"rate", required_argument, NULL, 'r'},	 {"new-rate", required_argument, NULL, 'n'},
+	    {"ttl", required_argument, NULL, 'T'},	 {"force", no_argument, NULL, 'F'},
+	    {"clients", required_argument, NULL, 'c'},	 {0},
 	};
 	struct options opt = {0};
+	struct xdpfwd_prefix clients[XDPFWD_MAX_CLIENT_NETS];
+	__u32 nclients = 0;
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
 	struct pindir pd;
 	const char *cmd;
@@ -368,6 +504,31 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			opt.json = true;
+			break;
+		case 'a':
+			if (opt.allow_count == MAX_ALLOW_ARGS) {
+				pr_warn(
+				    "add: --allow is given more than %d times: at most %d prefixes "
+				    "per mapping\n",
+				    MAX_ALLOW_ARGS, XDPFWD_MAX_ALLOW);
+				return 2;
+			}
+			opt.allow[opt.allow_count++] = optarg;
+			break;
+		case 'r':
+			opt.rate = optarg;
+			break;
+		case 'n':
+			opt.new_rate = optarg;
+			break;
+		case 'T':
+			opt.ttl = optarg;
+			break;
+		case 'F':
+			opt.force = true;
+			break;
+		case 'c':
+			opt.clients = optarg;
 			break;
 		case 'P':
 			opt.purge = true;
@@ -434,18 +595,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(cmd, "attach") && (argc != 1 || !opt.tunnel))
-		return usage_error(
-		    "attach", "IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]");
+		return usage_error("attach", "IFACE --tunnel IFACE [--mode native|generic] "
+					     "[--fast-path on|off] [--clients CIDR[,CIDR]]");
 	if (!strcmp(cmd, "detach") && argc != 1)
 		return usage_error("detach", "IFACE [--purge]");
 	if (!strcmp(cmd, "serve") && argc != 0)
 		return usage_error("serve", "[--metrics ADDR:PORT]");
 
+	if (opt.clients && parse_clients(opt.clients, clients, &nclients))
+		return 2;
 	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach")))
 		return 1;
 	if (!strcmp(cmd, "attach"))
 		ret = attach_cmd(&pd, argv[0], opt.tunnel, mode,
-				 !opt.fast_path || !strcmp(opt.fast_path, "on"))
+				 !opt.fast_path || !strcmp(opt.fast_path, "on"), clients, nclients)
 			  ? 1
 			  : 0;
 	else if (!strcmp(cmd, "detach"))

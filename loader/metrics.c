@@ -103,8 +103,89 @@ static void program_stats(struct text_buf *b, const struct pindir *pd)
 				   info[i].name, (unsigned long long)info[i].run_cnt);
 }
 
+/* Each mapping's policy: only the mappings that have the limit get a series. */
+static void policy_metrics(struct text_buf *out, const struct table_view *view)
+{
+	static const struct {
+		const char *reason;
+		size_t off;
+	} counts[] = {
+	    {"not_allowed", offsetof(struct xdpfwd_counters, not_allowed)},
+	    {"rate_limited", offsetof(struct xdpfwd_counters, rate_limited)},
+	};
+	struct timespec real;
+	__u64 boot = boot_clock_ns();
+	char labels[160];
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	header(out, "xdpfwd_mapping_dropped_packets_total", "counter",
+	       "Packets to the mapping dropped by its policy, by reason.");
+	for (size_t i = 0; i < view->count; i++) {
+		const char *c = (const char *)&view->by_slot[view->list[i].slot];
+
+		mapping_labels(labels, sizeof(labels), &view->list[i].m);
+		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
+			buf_printf(out,
+				   "xdpfwd_mapping_dropped_packets_total{%s,reason=\"%s\"} %llu\n",
+				   labels, counts[k].reason,
+				   *(const unsigned long long *)(c + counts[k].off));
+	}
+	header(out, "xdpfwd_mapping_rate_limit_pps", "gauge",
+	       "The mapping's --rate (packets) and --new-rate (new connections) per second.");
+	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
+
+		mapping_labels(labels, sizeof(labels), m);
+		if (m->rate.pps)
+			buf_printf(out, "xdpfwd_mapping_rate_limit_pps{%s,limit=\"packets\"} %u\n",
+				   labels, m->rate.pps);
+		if (m->new_rate.pps)
+			buf_printf(
+			    out, "xdpfwd_mapping_rate_limit_pps{%s,limit=\"new_connections\"} %u\n",
+			    labels, m->new_rate.pps);
+	}
+	header(out, "xdpfwd_mapping_rate_burst", "gauge",
+	       "The burst of the mapping's --rate and --new-rate.");
+	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
+
+		mapping_labels(labels, sizeof(labels), m);
+		if (m->rate.pps)
+			buf_printf(out, "xdpfwd_mapping_rate_burst{%s,limit=\"packets\"} %u\n",
+				   labels, m->rate.burst);
+		if (m->new_rate.pps)
+			buf_printf(out,
+				   "xdpfwd_mapping_rate_burst{%s,limit=\"new_connections\"} %u\n",
+				   labels, m->new_rate.burst);
+	}
+	header(
+	    out, "xdpfwd_mapping_allow_prefixes", "gauge",
+	    "Source prefixes in the mapping's allowlist (mappings without one admit every source).");
+	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
+
+		mapping_labels(labels, sizeof(labels), m);
+		if (m->allow_count)
+			buf_printf(out, "xdpfwd_mapping_allow_prefixes{%s} %u\n", labels,
+				   m->allow_count);
+	}
+	header(out, "xdpfwd_mapping_expiry_timestamp_seconds", "gauge",
+	       "When the mapping's lease (--ttl) ends, as Unix time.");
+	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
+		double left;
+
+		if (!m->expires_ns)
+			continue;
+		left = ((double)m->expires_ns - (double)boot) / 1e9;
+		mapping_labels(labels, sizeof(labels), m);
+		buf_printf(out, "xdpfwd_mapping_expiry_timestamp_seconds{%s} %.3f\n", labels,
+			   real.tv_sec + real.tv_nsec / 1e9 + left);
+	}
+}
+
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
-		   struct text_buf *out)
+		   __u64 expired, struct text_buf *out)
 {
 	static const struct {
 		const char *name, *help;
@@ -155,8 +236,12 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 			   xdpfwd_stat_hooks[s], name + (name[0] == 'i' ? 3 : 4),
 			   (unsigned long long)view->stats[s]);
 	}
+	policy_metrics(out, view);
 	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");
 	buf_printf(out, "xdpfwd_mappings %zu\n", n);
+	header(out, "xdpfwd_mappings_expired_total", "counter",
+	       "Mappings this daemon removed because their lease (--ttl) ended.");
+	buf_printf(out, "xdpfwd_mappings_expired_total %llu\n", (unsigned long long)expired);
 	header(out, "xdpfwd_build_info", "gauge", "The running xdpfwd's version.");
 	buf_printf(out, "xdpfwd_build_info{version=\"%s\"} 1\n", XDPFWD_VERSION);
 	program_stats(out, pd);

@@ -23,7 +23,8 @@ void buf_printf(struct text_buf *b, const char *fmt, ...) __attribute__((format(
 
 /* Writes every metric into OUT (cleared first), reading the maps into VIEW;
  * both keep their buffers for the next scrape. */
+/* EXPIRED: mappings the daemon removed at the end of their lease. */
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
-		   struct text_buf *out);
+		   __u64 expired, struct text_buf *out);
 
 #endif

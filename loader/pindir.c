@@ -151,6 +151,13 @@ int pindir_lock(struct pindir *pd)
 	return 0;
 }
 
+void pindir_unlock(struct pindir *pd)
+{
+	if (pd->lock_fd >= 0)
+		close(pd->lock_fd); /* the flock goes with it */
+	pd->lock_fd = -1;
+}
+
 void pindir_file(const struct pindir *pd, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", pd->path, name);
@@ -165,8 +172,8 @@ __u64 current_netns_ino(void)
 
 void maps_close(struct xdpfwd_maps *maps)
 {
-	int *fds[] = {&maps->fwd,      &maps->rev,   &maps->mappings,
-		      &maps->counters, &maps->stats, &maps->config};
+	int *fds[] = {&maps->fwd,   &maps->rev,	   &maps->mappings, &maps->counters,
+		      &maps->stats, &maps->config, &maps->policy,   &maps->allow};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -184,6 +191,7 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 	    {XDPFWD_MAP_FWD, &maps->fwd},	    {XDPFWD_MAP_REV, &maps->rev},
 	    {XDPFWD_MAP_MAPPINGS, &maps->mappings}, {XDPFWD_MAP_COUNTERS, &maps->counters},
 	    {XDPFWD_MAP_STATS, &maps->stats},	    {XDPFWD_MAP_CONFIG, &maps->config},
+	    {XDPFWD_MAP_POLICY, &maps->policy},	    {XDPFWD_MAP_ALLOW, &maps->allow},
 	};
 	char path[PATH_MAX + 32];
 	__u32 zero = 0;

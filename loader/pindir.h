@@ -27,6 +27,7 @@ int pindir_open(struct pindir *pd, const char *requested, bool create);
 void pindir_close(struct pindir *pd);
 /* Serialises writers: one command changes the table at a time. */
 int pindir_lock(struct pindir *pd);
+void pindir_unlock(struct pindir *pd);
 void pindir_file(const struct pindir *pd, const char *name, char *buf, size_t len);
 
 /* Opens the pinned maps; fails with a hint when attach never ran here or ran

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * serve.c - the daemon: /metrics over libmicrohttpd. One polling thread
- * answers requests one after the other, so the render buffer needs no lock;
- * the main thread only waits for a signal.
+ * serve.c - the daemon: /metrics over libmicrohttpd, and the end of leases.
+ * One polling thread answers requests one after the other, so the render
+ * buffer needs no lock; the main thread removes expired mappings and waits
+ * for a signal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,12 +21,62 @@
 #define MAX_CONNECTIONS	     64
 #define CONNECTION_TIMEOUT_S 10
 
+/* How often leases are checked: a mapping goes at most this long after its
+ * expiry (the data path already drops its packets from the expiry on). */
+#define EXPIRY_CHECK_NS 250000000L
+
 struct server {
-	const struct pindir *pd;
+	struct pindir *pd;
 	struct xdpfwd_maps maps;
 	struct table_view view;
 	struct text_buf text;
+	__u64 expired; /* written by the main thread, read by the polling one */
 };
+
+/* Removes every mapping whose lease has ended, under the lock the CLI takes,
+ * and reads the whole table only when one has. */
+static int expire_leases(struct server *srv)
+{
+	struct slot_mapping *list;
+	struct rule *have = NULL, *keep = NULL;
+	struct apply_summary sum;
+	size_t n, kept = 0;
+	__u64 now = boot_clock_ns();
+	bool due = false;
+	int err = table_read(&srv->maps, &list, &n);
+
+	for (size_t i = 0; !err && i < n && !due; i++)
+		due = list[i].m.expires_ns && list[i].m.expires_ns <= now;
+	free(list);
+	if (err || !due)
+		return err;
+	err = pindir_lock(srv->pd);
+	if (err)
+		return err;
+	err = table_live(&srv->maps, &have, &n, 0);
+	keep = err ? NULL : malloc((n + 1) * sizeof(*keep));
+	if (!err && !keep)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		char line[200];
+
+		if (!have[i].m.expires_ns || have[i].m.expires_ns > now) {
+			keep[kept++] = have[i];
+			continue;
+		}
+		format_mapping(line, sizeof(line), &have[i].m);
+		printf("expired %s\n", line);
+	}
+	if (!err)
+		err = table_apply(&srv->maps, have, n, keep, kept, &sum);
+	if (!err)
+		__atomic_add_fetch(&srv->expired, sum.removed, __ATOMIC_RELAXED);
+	fflush(stdout);
+	pindir_unlock(srv->pd);
+	free(have);
+	free(keep);
+	return err;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
 			     const char *body, size_t len, const char *allow)
@@ -91,7 +142,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!strcmp(url, "/"))
 		return reply_text(conn, MHD_HTTP_OK, "xdpfwd: metrics are at /metrics\n", NULL);
 
-	err = metrics_render(srv->pd, &srv->maps, &srv->view, &srv->text);
+	err = metrics_render(srv->pd, &srv->maps, &srv->view,
+			     __atomic_load_n(&srv->expired, __ATOMIC_RELAXED), &srv->text);
 	if (err) {
 		pr_warn("serve: reading the maps failed: %s\n", strerror(-err));
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
@@ -151,8 +203,16 @@ int serve_cmd(struct pindir *pd, const char *listen)
 	printf("serving metrics on http://%s/metrics (state in %s)\n", listen, pd->path);
 	fflush(stdout);
 
-	while (sigwait(&stop, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
-		;
+	for (;;) {
+		struct timespec tick = {0, EXPIRY_CHECK_NS};
+		int err = expire_leases(&srv);
+
+		if (err)
+			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
+		sig = sigtimedwait(&stop, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);
 	maps_close(&srv.maps);

@@ -19,10 +19,33 @@ static json_object *json_addr(__u8 family, const union xdpfwd_addr *addr)
 	return buf[0] ? json_object_new_string(buf) : NULL;
 }
 
-static json_object *json_mapping(const struct slot_mapping *sm)
+static json_object *json_rate(const struct xdpfwd_rate *r)
 {
-	const struct xdpfwd_mapping *m = &sm->m;
+	json_object *o;
+
+	if (!r->pps)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "pps", json_object_new_int64(r->pps));
+	json_object_object_add(o, "burst", json_object_new_int64(r->burst));
+	return o;
+}
+
+/* Seconds until M's lease ends (0 once it has), or a negative number for
+ * a mapping that never expires. */
+static double expires_in(const struct xdpfwd_mapping *m, __u64 now)
+{
+	if (!m->expires_ns)
+		return -1;
+	return m->expires_ns > now ? (m->expires_ns - now) / 1e9 : 0;
+}
+
+/* A mapping with its policy; ALLOW is NULL where the prefixes were not read. */
+static json_object *json_mapping(const struct xdpfwd_mapping *m, const struct xdpfwd_prefix *allow,
+				 __u64 now)
+{
 	json_object *o = json_object_new_object();
+	double left = expires_in(m, now);
 
 	json_object_object_add(o, "proto", json_object_new_string(proto_name(m->proto)));
 	json_object_object_add(o, "family",
@@ -36,6 +59,23 @@ static json_object *json_mapping(const struct slot_mapping *sm)
 	json_object_object_add(o, "target_port_end",
 			       json_object_new_int(m->target_port + m->port_count - 1));
 	json_object_object_add(o, "source_addr", json_addr(m->family, &m->source_addr));
+	if (allow) {
+		json_object *arr = json_object_new_array();
+
+		for (__u32 i = 0; i < m->allow_count; i++) {
+			char p[ADDR_STR_LEN];
+
+			format_prefix(p, sizeof(p), &allow[i]);
+			json_object_array_add(arr, json_object_new_string(p));
+		}
+		json_object_object_add(o, "allow", arr);
+	} else {
+		json_object_object_add(o, "allow_prefixes", json_object_new_int64(m->allow_count));
+	}
+	json_object_object_add(o, "rate", json_rate(&m->rate));
+	json_object_object_add(o, "new_rate", json_rate(&m->new_rate));
+	json_object_object_add(o, "ttl", m->ttl ? json_object_new_int64(m->ttl) : NULL);
+	json_object_object_add(o, "expires_in", left < 0 ? NULL : json_object_new_double(left));
 	return o;
 }
 
@@ -58,9 +98,10 @@ static void text_row(const struct xdpfwd_mapping *m, char *pub, size_t plen, cha
 
 int show_list(const struct xdpfwd_maps *maps, bool json)
 {
-	struct slot_mapping *list;
+	struct rule *list;
+	__u64 now = boot_clock_ns();
 	size_t n;
-	int err = table_read(maps, &list, &n);
+	int err = table_live(maps, &list, &n, 0);
 
 	if (err) {
 		pr_warn("cannot read the mappings: %s\n", strerror(-err));
@@ -70,15 +111,21 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 		json_object *arr = json_object_new_array();
 
 		for (size_t i = 0; i < n; i++)
-			json_object_array_add(arr, json_mapping(&list[i]));
+			json_object_array_add(arr, json_mapping(&list[i].m, list[i].allow, now));
 		print_json(arr);
 	} else {
-		printf("%-5s %-36s %s\n", "PROTO", "PUBLIC", "TARGET");
+		printf("%-5s %-36s %-26s %s\n", "PROTO", "PUBLIC", "TARGET", "POLICY");
 		for (size_t i = 0; i < n; i++) {
-			char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
+			char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN], policy[1024];
+			double left = expires_in(&list[i].m, now);
 
 			text_row(&list[i].m, pub, sizeof(pub), target, sizeof(target));
-			printf("%-5s %-36s %s\n", proto_name(list[i].m.proto), pub, target);
+			format_policy(policy, sizeof(policy), &list[i]);
+			printf("%-5s %-36s %-26s %s", proto_name(list[i].m.proto), pub, target,
+			       policy[0] ? policy : "-");
+			if (left >= 0)
+				printf(" (expires in %.0f s)", left);
+			printf("\n");
 		}
 	}
 	free(list);
@@ -91,12 +138,15 @@ static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
 	json_object_object_add(o, "rx_bytes", json_object_new_uint64(c->rx_bytes));
 	json_object_object_add(o, "tx_packets", json_object_new_uint64(c->tx_packets));
 	json_object_object_add(o, "tx_bytes", json_object_new_uint64(c->tx_bytes));
+	json_object_object_add(o, "not_allowed", json_object_new_uint64(c->not_allowed));
+	json_object_object_add(o, "rate_limited", json_object_new_uint64(c->rate_limited));
 }
 
 int show_stats(const struct xdpfwd_maps *maps, bool json)
 {
 	struct table_view v = {0};
 	json_object *arr = NULL;
+	__u64 now = boot_clock_ns();
 	int err = view_read(&v, maps);
 
 	if (err) {
@@ -107,24 +157,26 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 	if (json)
 		arr = json_object_new_array();
 	else
-		printf("%-5s %-36s %-26s %10s %12s %10s %12s\n", "PROTO", "PUBLIC", "TARGET",
-		       "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES");
+		printf("%-5s %-36s %-26s %10s %12s %10s %12s %11s %12s\n", "PROTO", "PUBLIC",
+		       "TARGET", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "NOT_ALLOWED",
+		       "RATE_LIMITED");
 	for (size_t i = 0; i < v.count; i++) {
 		const struct xdpfwd_counters *c = &v.by_slot[v.list[i].slot];
 		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 
 		if (json) {
-			json_object *o = json_mapping(&v.list[i]);
+			json_object *o = json_mapping(&v.list[i].m, NULL, now);
 
 			json_add_counters(o, c);
 			json_object_array_add(arr, o);
 			continue;
 		}
 		text_row(&v.list[i].m, pub, sizeof(pub), target, sizeof(target));
-		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu\n",
+		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu %11llu %12llu\n",
 		       proto_name(v.list[i].m.proto), pub, target,
 		       (unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
-		       (unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes);
+		       (unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes,
+		       (unsigned long long)c->not_allowed, (unsigned long long)c->rate_limited);
 	}
 
 	if (json) {
@@ -229,7 +281,7 @@ static void print_frame_json(const struct rate_row *rows, size_t n, double secon
 	json_object_object_add(top, "time", json_object_new_int64(time(NULL)));
 	json_object_object_add(top, "seconds", json_object_new_double(seconds));
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_mapping(rows[i].sm);
+		json_object *o = json_mapping(&rows[i].sm->m, NULL, boot_clock_ns());
 
 		json_object_object_add(o, "rx_pps", json_object_new_double(rows[i].rx_pps));
 		json_object_object_add(o, "rx_bps", json_object_new_double(rows[i].rx_bps));

@@ -205,6 +205,190 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 	return 0;
 }
 
+static int parse_number(const char *s, size_t len, const char *what, unsigned long min,
+			unsigned long max, unsigned long *out, char *err)
+{
+	unsigned long v = 0;
+
+	if (len == 0)
+		fail("%s is empty: allowed %lu-%lu", what, min, max);
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			fail("%s '%.*s' is not a number: allowed %lu-%lu", what, (int)len, s, min,
+			     max);
+		if (v <= max)
+			v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		fail("%s '%.*s' is out of range: allowed %lu-%lu", what, (int)len, s, min, max);
+	*out = v;
+	return 0;
+}
+
+static unsigned int family_bits(__u8 family)
+{
+	return family == AF_INET ? 32 : 128;
+}
+
+int parse_prefix(const char *s, const char *what, struct xdpfwd_prefix *p, char *err)
+{
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long len;
+
+	memset(p, 0, sizeof(*p));
+	if (parse_addr(s, alen, what, false, &p->family, &p->addr, err))
+		return -1;
+	len = family_bits(p->family);
+	if (slash) {
+		char whose[ERR_LEN / 2];
+
+		snprintf(whose, sizeof(whose), "%s '%.64s': length", what, s);
+		if (parse_number(slash + 1, strlen(slash + 1), whose, 0, len, &len, err))
+			return -1;
+	}
+	p->len = len;
+	for (unsigned int bit = len; bit < family_bits(p->family); bit++) {
+		if (p->addr.bytes[bit / 8] & (0x80 >> (bit % 8))) {
+			struct xdpfwd_prefix net = *p;
+			char buf[ADDR_STR_LEN];
+
+			for (unsigned int b = len; b < family_bits(p->family); b++)
+				net.addr.bytes[b / 8] &= ~(0x80 >> (b % 8));
+			format_prefix(buf, sizeof(buf), &net);
+			fail("%s '%s' has address bits set past /%u: write the network, %s", what,
+			     s, p->len, buf);
+		}
+	}
+	return 0;
+}
+
+bool prefix_contains(const struct xdpfwd_prefix *p, __u8 family, const union xdpfwd_addr *addr)
+{
+	unsigned int full = p->len / 8, rest = p->len % 8;
+
+	if (p->family != family || memcmp(p->addr.bytes, addr->bytes, full))
+		return false;
+	return !rest || !((p->addr.bytes[full] ^ addr->bytes[full]) & (0xff00 >> rest));
+}
+
+void format_prefix(char *buf, size_t len, const struct xdpfwd_prefix *p)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(p->family, p->addr.bytes, a, sizeof(a)))
+		a[0] = '\0';
+	snprintf(buf, len, "%s/%u", a, p->len);
+}
+
+int compare_prefixes(const void *pa, const void *pb)
+{
+	const struct xdpfwd_prefix *a = pa, *b = pb;
+	int c = memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr));
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	return c ? c : a->len - b->len;
+}
+
+static int parse_rate(const char *s, const char *what, struct xdpfwd_rate *r, char *err)
+{
+	const char *colon = strchr(s, ':');
+	unsigned long pps, burst;
+
+	if (parse_number(s, colon ? (size_t)(colon - s) : strlen(s), what, 1, RATE_MAX_PPS, &pps,
+			 err))
+		return -1;
+	burst = pps; /* one second's worth */
+	if (colon &&
+	    parse_number(colon + 1, strlen(colon + 1), "burst", 1, RATE_MAX_BURST, &burst, err))
+		return -1;
+	r->pps = pps;
+	r->burst = burst;
+	return 0;
+}
+
+int parse_policy(struct rule *r, const char *key, const char *value, char *err)
+{
+	struct xdpfwd_mapping *m = &r->m;
+
+	if (!strcmp(key, "allow")) {
+		struct xdpfwd_prefix p;
+
+		if (parse_prefix(value, "allow prefix", &p, err))
+			return -1;
+		if (m->family && p.family != m->family)
+			fail("allow prefix '%s' is %s but the mapping is %s", value,
+			     p.family == AF_INET ? "IPv4" : "IPv6",
+			     m->family == AF_INET ? "IPv4" : "IPv6");
+		for (__u32 i = 0; i < m->allow_count; i++)
+			if (!compare_prefixes(&r->allow[i], &p))
+				fail("allow prefix '%s' is given twice", value);
+		if (m->allow_count == XDPFWD_MAX_ALLOW)
+			fail("allow prefix '%s': at most %d prefixes per mapping", value,
+			     XDPFWD_MAX_ALLOW);
+		r->allow[m->allow_count++] = p;
+		qsort(r->allow, m->allow_count, sizeof(p), compare_prefixes);
+		return 0;
+	}
+	if (!strcmp(key, "rate") || !strcmp(key, "new-rate")) {
+		struct xdpfwd_rate *rate = key[0] == 'r' ? &m->rate : &m->new_rate;
+
+		if (rate->pps)
+			fail("%s is given twice", key);
+		return parse_rate(value, key, rate, err);
+	}
+	if (!strcmp(key, "ttl")) {
+		unsigned long ttl;
+
+		if (m->ttl)
+			fail("ttl is given twice");
+		if (parse_number(value, strlen(value), "ttl", 1, TTL_MAX_S, &ttl, err))
+			return -1;
+		m->ttl = ttl;
+		return 0;
+	}
+	fail("option '%s' is unknown: allowed allow, rate, new-rate, ttl", key);
+}
+
+void rate_bucket(const struct xdpfwd_rate *r, struct xdpfwd_bucket *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (!r->pps)
+		return;
+	b->interval_ns = (1000000000ULL + r->pps / 2) / r->pps;
+	b->limit_ns = b->interval_ns * r->burst;
+}
+
+__u16 policy_bits(const struct xdpfwd_mapping *m)
+{
+	return (m->allow_count ? XDPFWD_POLICY_ALLOW : 0) | (m->rate.pps ? XDPFWD_POLICY_RATE : 0) |
+	       (m->new_rate.pps ? XDPFWD_POLICY_NEW_RATE : 0) |
+	       (m->expires_ns ? XDPFWD_POLICY_EXPIRES : 0);
+}
+
+void format_policy(char *buf, size_t len, const struct rule *r)
+{
+	const struct xdpfwd_mapping *m = &r->m;
+	size_t at = 0;
+
+	buf[0] = '\0';
+#define PUT(...) at += snprintf(buf + at, at < len ? len - at : 0, __VA_ARGS__)
+	for (__u32 i = 0; i < m->allow_count && at < len; i++) {
+		char p[ADDR_STR_LEN];
+
+		format_prefix(p, sizeof(p), &r->allow[i]);
+		PUT("%s%s", i ? "," : "allow=", p);
+	}
+	if (m->rate.pps)
+		PUT("%srate=%u:%u", at ? " " : "", m->rate.pps, m->rate.burst);
+	if (m->new_rate.pps)
+		PUT("%snew-rate=%u:%u", at ? " " : "", m->new_rate.pps, m->new_rate.burst);
+	if (m->ttl)
+		PUT("%sttl=%u", at ? " " : "", m->ttl);
+#undef PUT
+}
+
 int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
 	       char *err)
 {
@@ -228,6 +412,9 @@ int parse_rule(const char *proto, const char *pub, const char *target, struct ru
 	return n;
 }
 
+/* PROTO PUBLIC TARGET, then KEY=VALUE fields: all allow prefixes and a few more. */
+#define MAX_FIELDS (3 + XDPFWD_MAX_ALLOW + 4)
+
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err)
 {
 	struct rule *out = NULL;
@@ -238,7 +425,7 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 	while (*p) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		char buf[512], *tok[4], *save = NULL, *hash;
+		char buf[1024], *tok[MAX_FIELDS + 1], *save = NULL, *hash;
 		char sub[ERR_LEN];
 		int ntok = 0, got;
 
@@ -254,19 +441,19 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 		hash = strchr(buf, '#');
 		if (hash)
 			*hash = '\0';
-		for (char *t = strtok_r(buf, " \t\r", &save); t && ntok < 4;
+		for (char *t = strtok_r(buf, " \t\r", &save); t && ntok <= MAX_FIELDS;
 		     t = strtok_r(NULL, " \t\r", &save))
 			tok[ntok++] = t;
 		if (ntok == 0)
 			continue;
-		if (ntok != 3) {
+		if (ntok < 3 || ntok > MAX_FIELDS) {
 			snprintf(
 			    err, ERR_LEN,
-			    "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]]', found %s fields",
+			    "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [KEY=VALUE]...', found %s fields",
 			    line,
-			    ntok > 3	? "more than 3"
-			    : ntok == 2 ? "2"
-					: "1");
+			    ntok > MAX_FIELDS ? "too many"
+			    : ntok == 2	      ? "2"
+					      : "1");
 			goto fail;
 		}
 		if (n + 2 > cap) {
@@ -287,6 +474,31 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 		}
 		for (int i = 0; i < got; i++)
 			out[n + i].line = line;
+		for (int f = 3; f < ntok; f++) {
+			char *eq = strchr(tok[f], '=');
+
+			if (!eq) {
+				snprintf(
+				    err, ERR_LEN,
+				    "line %u: field '%s' is not KEY=VALUE: allowed allow=CIDR, "
+				    "rate=PPS[:BURST], new-rate=PPS[:BURST], ttl=SECONDS",
+				    line, tok[f]);
+				goto fail;
+			}
+			*eq = '\0';
+			/* allow=A,B is the same as allow=A allow=B */
+			for (char *v = strtok_r(eq + 1, ",", &save); v;
+			     v = strtok_r(NULL, ",", &save))
+				for (int i = 0; i < got; i++)
+					if (parse_policy(&out[n + i], tok[f], v, sub)) {
+						snprintf(err, ERR_LEN, "line %u: %s", line, sub);
+						goto fail;
+					}
+			if (!eq[1]) {
+				snprintf(err, ERR_LEN, "line %u: %s= has no value", line, tok[f]);
+				goto fail;
+			}
+		}
 		n += got;
 	}
 	*rules = out;
@@ -309,6 +521,23 @@ bool same_mapping(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b
 	return same_public(a, b) && a->target_port == b->target_port && a->flags == b->flags &&
 	       !memcmp(&a->target_addr, &b->target_addr, sizeof(a->target_addr)) &&
 	       !memcmp(&a->source_addr, &b->source_addr, sizeof(a->source_addr));
+}
+
+bool same_target(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
+{
+	return same_public(a, b) && a->target_port == b->target_port &&
+	       !memcmp(&a->target_addr, &b->target_addr, sizeof(a->target_addr));
+}
+
+bool same_rule(const struct rule *a, const struct rule *b)
+{
+	const struct xdpfwd_mapping *x = &a->m, *y = &b->m;
+
+	return same_mapping(x, y) && x->allow_count == y->allow_count &&
+	       !memcmp(a->allow, b->allow, x->allow_count * sizeof(a->allow[0])) &&
+	       !memcmp(&x->rate, &y->rate, sizeof(x->rate)) &&
+	       !memcmp(&x->new_rate, &y->new_rate, sizeof(x->new_rate)) && x->ttl == y->ttl &&
+	       x->expires_ns == y->expires_ns;
 }
 
 const char *proto_name(__u8 proto)

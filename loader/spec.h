@@ -23,9 +23,16 @@
  * line; EXISTING marks one read back from the live table. */
 struct rule {
 	struct xdpfwd_mapping m;
+	struct xdpfwd_prefix allow[XDPFWD_MAX_ALLOW]; /* m.allow_count of them, sorted */
 	unsigned int line;
 	bool existing;
+	__u32 slot; /* of an existing rule */
 };
+
+/* Largest values the policy options take. */
+#define RATE_MAX_PPS   100000000
+#define RATE_MAX_BURST 100000000
+#define TTL_MAX_S      31536000 /* a year */
 
 /* The public interface's addresses: wildcard mappings take their outgoing
  * source from the first of each family, and no target may be any of them. */
@@ -45,6 +52,22 @@ int parse_rule(const char *proto, const char *pub, const char *target, struct ru
 	       char *err);
 /* "127.0.0.1:9977" or "[::1]:9977" for a listening socket. */
 int parse_listen(const char *s, struct sockaddr_storage *ss, char *err);
+/* "198.51.100.0/24", "2001:db8::/32", or an address alone for one host. */
+int parse_prefix(const char *s, const char *what, struct xdpfwd_prefix *p, char *err);
+/* One policy option of a rule: allow=CIDR, rate=PPS[:BURST], new-rate=..., ttl=SECONDS,
+ * from the command line (--allow ...) or a config file's KEY=VALUE fields. */
+int parse_policy(struct rule *r, const char *key, const char *value, char *err);
+bool prefix_contains(const struct xdpfwd_prefix *p, __u8 family, const union xdpfwd_addr *addr);
+/* qsort order of prefixes: family, address, length. */
+int compare_prefixes(const void *a, const void *b);
+void format_prefix(char *buf, size_t len, const struct xdpfwd_prefix *p);
+/* The token bucket a rate becomes in the data path (tat left at zero). */
+void rate_bucket(const struct xdpfwd_rate *r, struct xdpfwd_bucket *b);
+/* XDPFWD_POLICY_* bits of a mapping's forward entries. */
+__u16 policy_bits(const struct xdpfwd_mapping *m);
+/* "rate=1000:1000 new-rate=10:10 ttl=60 allow=198.51.100.0/24,..." or "". */
+void format_policy(char *buf, size_t len, const struct rule *r);
+
 /* A whole config file's text. On success *rules (malloc'd) holds them. */
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
 
@@ -54,6 +77,10 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 
 bool same_public(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
 bool same_mapping(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
+/* Same public side and same target: the operator's idea of "the same mapping". */
+bool same_target(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
+/* Same mapping with the same policy and allowlist: nothing to write. */
+bool same_rule(const struct rule *a, const struct rule *b);
 
 const char *proto_name(__u8 proto);
 /* "203.0.113.10", "2001:db8::1"; "" for an all-zero address. */

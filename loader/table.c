@@ -4,15 +4,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
 #include "table.h"
 
-static int compare_slot_mappings(const void *pa, const void *pb)
+static int compare_mappings(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
 {
-	const struct xdpfwd_mapping *a = &((const struct slot_mapping *)pa)->m;
-	const struct xdpfwd_mapping *b = &((const struct slot_mapping *)pb)->m;
 	int c;
 
 	if (a->family != b->family)
@@ -21,6 +20,12 @@ static int compare_slot_mappings(const void *pa, const void *pb)
 		return a->proto - b->proto;
 	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
 	return c ? c : a->public_port - b->public_port;
+}
+
+static int compare_slot_mappings(const void *pa, const void *pb)
+{
+	return compare_mappings(&((const struct slot_mapping *)pa)->m,
+				&((const struct slot_mapping *)pb)->m);
 }
 
 /* Entries per batch syscall: big enough that syscalls do not dominate, small
@@ -121,6 +126,8 @@ static void sum_cpus(struct xdpfwd_counters *sum, const struct xdpfwd_counters *
 		sum->rx_bytes += percpu[c].rx_bytes;
 		sum->tx_packets += percpu[c].tx_packets;
 		sum->tx_bytes += percpu[c].tx_bytes;
+		sum->not_allowed += percpu[c].not_allowed;
+		sum->rate_limited += percpu[c].rate_limited;
 	}
 }
 
@@ -161,6 +168,78 @@ void view_free(struct table_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* Fills each rule's allowlist from the trie, in one walk over its keys. */
+static int allow_read(const struct xdpfwd_maps *maps, struct rule *rules, size_t count)
+{
+	struct xdpfwd_allow_key key, next;
+	__s32 *index = malloc(XDPFWD_MAX_MAPPINGS * sizeof(*index));
+	bool first = true;
+
+	if (!index)
+		return -ENOMEM;
+	memset(index, 0xff, XDPFWD_MAX_MAPPINGS * sizeof(*index));
+	for (size_t i = 0; i < count; i++) {
+		index[rules[i].slot] = i;
+		rules[i].m.allow_count = 0;
+	}
+	while (bpf_map_get_next_key(maps->allow, first ? NULL : &key, &next) == 0) {
+		__u32 slot = ntohl(next.slot);
+		struct rule *r;
+
+		first = false;
+		key = next;
+		if (slot >= XDPFWD_MAX_MAPPINGS || index[slot] < 0)
+			continue; /* left by a change that stopped half way */
+		r = &rules[index[slot]];
+		if (r->m.allow_count == XDPFWD_MAX_ALLOW)
+			continue;
+		r->allow[r->m.allow_count++] =
+		    (struct xdpfwd_prefix){.family = r->m.family, .len = next.prefixlen - 32};
+		memcpy(r->allow[r->m.allow_count - 1].addr.bytes, next.addr, 16);
+	}
+	for (size_t i = 0; i < count; i++)
+		qsort(rules[i].allow, rules[i].m.allow_count, sizeof(rules[i].allow[0]),
+		      compare_prefixes);
+	free(index);
+	return 0;
+}
+
+int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra)
+{
+	struct slot_mapping *list;
+	size_t n;
+	int err = table_read(maps, &list, &n);
+
+	if (err)
+		return err;
+	*rules = calloc(n + extra + 1, sizeof(**rules));
+	if (!*rules) {
+		free(list);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		(*rules)[i].m = list[i].m;
+		(*rules)[i].slot = list[i].slot;
+		(*rules)[i].existing = true;
+	}
+	free(list);
+	*count = n;
+	err = allow_read(maps, *rules, n);
+	if (err) {
+		free(*rules);
+		*rules = NULL;
+	}
+	return err;
+}
+
+__u64 boot_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count)
 {
 	struct table_view v = {0};
@@ -189,6 +268,7 @@ static void fwd_entry(const struct xdpfwd_mapping *m, __u32 slot, __u16 i,
 	key->addr = m->public_addr;
 	val->addr = m->target_addr;
 	val->port = htons(m->target_port + i);
+	val->policy = policy_bits(m);
 	val->slot = slot;
 }
 
@@ -275,47 +355,103 @@ static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
 	return err;
 }
 
-static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct xdpfwd_mapping *m)
+static void allow_key(__u32 slot, const struct xdpfwd_prefix *p, struct xdpfwd_allow_key *key)
 {
+	memset(key, 0, sizeof(*key));
+	key->prefixlen = 32 + p->len;
+	key->slot = htonl(slot);
+	memcpy(key->addr, p->addr.bytes, 16);
+}
+
+static bool has_prefix(const struct rule *r, const struct xdpfwd_prefix *p)
+{
+	for (__u32 i = 0; r && i < r->m.allow_count; i++)
+		if (!memcmp(&r->allow[i], p, sizeof(*p)))
+			return true;
+	return false;
+}
+
+/* The part of a mapping only the data path reads: its allowlist entries and
+ * its policy record. A bucket whose rate stays keeps its state, so renewing
+ * a lease does not hand out a fresh burst. */
+static int write_policy(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)
+{
+	struct xdpfwd_policy pol = {0}, cur;
+	struct xdpfwd_allow_key key;
+	__u32 one = 1;
+
+	for (__u32 i = 0; i < r->m.allow_count; i++) {
+		allow_key(slot, &r->allow[i], &key);
+		if (bpf_map_update_elem(maps->allow, &key, &one, BPF_ANY))
+			return -errno;
+	}
+	pol.expires_ns = r->m.expires_ns;
+	rate_bucket(&r->m.rate, &pol.rate);
+	rate_bucket(&r->m.new_rate, &pol.new_rate);
+	if (bpf_map_lookup_elem(maps->policy, &slot, &cur) == 0) {
+		if (cur.rate.interval_ns == pol.rate.interval_ns &&
+		    cur.rate.limit_ns == pol.rate.limit_ns)
+			pol.rate.tat_ns = cur.rate.tat_ns;
+		if (cur.new_rate.interval_ns == pol.new_rate.interval_ns &&
+		    cur.new_rate.limit_ns == pol.new_rate.limit_ns)
+			pol.new_rate.tat_ns = cur.new_rate.tat_ns;
+	}
+	return bpf_map_update_elem(maps->policy, &slot, &pol, BPF_ANY) ? -errno : 0;
+}
+
+/* Removes OLD's allowlist entries that KEEP (or NULL) does not have. */
+static int erase_allow(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *old,
+		       const struct rule *keep)
+{
+	struct xdpfwd_allow_key key;
+
+	for (__u32 i = 0; i < old->m.allow_count; i++) {
+		if (has_prefix(keep, &old->allow[i]))
+			continue;
+		allow_key(slot, &old->allow[i], &key);
+		if (bpf_map_delete_elem(maps->allow, &key) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)
+{
+	const struct xdpfwd_mapping *m = &r->m;
 	int err;
 
-	err = bpf_map_update_elem(maps->mappings, &slot, m, BPF_ANY);
+	err = write_policy(maps, slot, r);
+	err = err ?: bpf_map_update_elem(maps->mappings, &slot, m, BPF_ANY);
 	err = err ?: write_entries(maps->rev, rev_entry, m, slot);
 	return err ?: write_entries(maps->fwd, fwd_entry, m, slot);
 }
 
-static int erase_mapping(const struct xdpfwd_maps *maps, __u32 slot,
-			 const struct xdpfwd_mapping *old, const struct xdpfwd_mapping *keep)
+static int erase_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *old,
+			 const struct rule *keep)
 {
 	int err;
 
-	err = erase_entries(maps->fwd, fwd_entry, old, slot, keep);
-	return err ?: erase_entries(maps->rev, rev_entry, old, slot, keep);
+	err = erase_entries(maps->fwd, fwd_entry, &old->m, slot, keep ? &keep->m : NULL);
+	err = err ?: erase_entries(maps->rev, rev_entry, &old->m, slot, keep ? &keep->m : NULL);
+	return err ?: erase_allow(maps, slot, old, keep);
 }
 
 static int compare_rules_public(const void *pa, const void *pb)
 {
-	struct slot_mapping a = {.m = ((const struct rule *)pa)->m};
-	struct slot_mapping b = {.m = ((const struct rule *)pb)->m};
-
-	return compare_slot_mappings(&a, &b);
+	return compare_mappings(&((const struct rule *)pa)->m, &((const struct rule *)pb)->m);
 }
 
-int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t count,
-		struct apply_summary *summary)
+int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
+		const struct rule *want, size_t count, struct apply_summary *summary)
 {
-	struct slot_mapping *have = NULL;
 	struct rule *sorted = NULL;
 	bool *have_matched = NULL;
 	__u8 *slot_used = NULL;
-	size_t nhave = 0, h = 0;
+	size_t h = 0;
 	__u32 next_free = 0;
-	int err;
+	int err = 0;
 
 	memset(summary, 0, sizeof(*summary));
-	err = table_read(maps, &have, &nhave);
-	if (err)
-		return err;
 	sorted = malloc((count ? count : 1) * sizeof(*sorted));
 	have_matched = calloc(nhave ? nhave : 1, sizeof(*have_matched));
 	slot_used = calloc(XDPFWD_MAX_MAPPINGS, 1);
@@ -331,18 +467,17 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t 
 	/* Both lists are sorted by the same key: walk them side by side. */
 	for (size_t w = 0; w < count; w++) {
 		const struct xdpfwd_mapping *m = &sorted[w].m;
-		struct slot_mapping probe = {.m = *m};
 
-		while (h < nhave && compare_slot_mappings(&have[h], &probe) < 0)
+		while (h < nhave && compare_mappings(&have[h].m, m) < 0)
 			h++;
 		if (h < nhave && same_public(&have[h].m, m)) {
 			have_matched[h] = true;
-			if (same_mapping(&have[h].m, m)) {
+			if (same_rule(&have[h], &sorted[w])) {
 				summary->kept++;
 				continue;
 			}
-			err = write_mapping(maps, have[h].slot, m);
-			err = err ?: erase_mapping(maps, have[h].slot, &have[h].m, m);
+			err = write_mapping(maps, have[h].slot, &sorted[w]);
+			err = err ?: erase_mapping(maps, have[h].slot, &have[h], &sorted[w]);
 			if (err)
 				goto out;
 			summary->changed++;
@@ -356,7 +491,7 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t 
 		}
 		slot_used[next_free] = 1;
 		err = zero_counters(maps, next_free);
-		err = err ?: write_mapping(maps, next_free, m);
+		err = err ?: write_mapping(maps, next_free, &sorted[w]);
 		if (err)
 			goto out;
 		summary->added++;
@@ -364,7 +499,7 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t 
 	for (size_t i = 0; i < nhave; i++) {
 		if (have_matched[i])
 			continue;
-		err = erase_mapping(maps, have[i].slot, &have[i].m, NULL);
+		err = erase_mapping(maps, have[i].slot, &have[i], NULL);
 		if (!err && bpf_map_delete_elem(maps->mappings, &have[i].slot) && errno != ENOENT)
 			err = -errno;
 		if (err)
@@ -374,7 +509,6 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t 
 out:
 	if (err)
 		pr_debug("applying the table stopped: %s\n", strerror(-err));
-	free(have);
 	free(sorted);
 	free(have_matched);
 	free(slot_used);

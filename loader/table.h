@@ -22,6 +22,8 @@ struct xdpfwd_maps {
 	int counters;
 	int stats;
 	int config;
+	int policy;
+	int allow;
 };
 
 struct slot_mapping {
@@ -59,8 +61,15 @@ void view_free(struct table_view *v);
 
 /* The live mappings, sorted by family, protocol, address and port. */
 int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t *count);
-int table_apply(const struct xdpfwd_maps *maps, const struct rule *want, size_t count,
-		struct apply_summary *summary);
+/* The live mappings as rules (existing, with slot and allowlist), sorted like
+ * table_read(), with room for EXTRA more at the end. */
+int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra);
+/* Makes the table WANT out of HAVE, which table_live() read under the lock. */
+int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
+		const struct rule *want, size_t count, struct apply_summary *summary);
+/* Now on the clock of expires_ns: CLOCK_BOOTTIME, which bpf_ktime_get_boot_ns()
+ * reads too and which keeps counting through suspend. */
+__u64 boot_clock_ns(void);
 /* Counters of one slot summed over CPUs. */
 int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum);
 int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX]);

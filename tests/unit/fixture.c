@@ -17,14 +17,21 @@ int install_test_table(struct bpf_object *obj, const char *table, struct xdpfwd_
 	    .counters = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_COUNTERS),
 	    .stats = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_STATS),
 	    .config = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_CONFIG),
+	    .policy = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_POLICY),
+	    .allow = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_ALLOW),
 	};
 	local.entry[0].family = AF_INET;
 	inet_pton(AF_INET, "203.0.113.10", &local.entry[0].addr.v4);
 	local.entry[1].family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8:1::10", local.entry[1].addr.bytes);
-	return CHECK(!parse_config(table, rules, n, err) &&
-			 !validate_table(*rules, *n, &local, err) &&
-			 !table_apply(maps, *rules, *n, &sum),
+	if (!CHECK(!parse_config(table, rules, n, err), "parsing the test table: %s", err))
+		return -1;
+	for (size_t i = 0; i < *n; i++)
+		if ((*rules)[i].m.ttl)
+			(*rules)[i].m.expires_ns =
+			    TEST_CLOCK_NS + (*rules)[i].m.ttl * 1000000000ULL;
+	return CHECK(!validate_table(*rules, *n, &local, err) &&
+			 !table_apply(maps, NULL, 0, *rules, *n, &sum),
 		     "installing the test table: %s", err)
 		   ? 0
 		   : -1;

@@ -9,6 +9,10 @@
 #include <bpf/libbpf.h>
 #include "table.h"
 
+/* "Now" when the test table is installed: a lease (ttl=) ends TTL seconds
+ * after it, on the clock the tests give the programs (policy_clock_ns). */
+#define TEST_CLOCK_NS 1000000000000000ULL
+
 /* Fills MAPS from OBJ's maps and installs TABLE (config file text) as if the
  * public interface held 203.0.113.10 and 2001:db8:1::10. RULES (freed by the
  * caller) keep the lines. 0, or -1 after a failed check. */

@@ -142,8 +142,8 @@ size_t build_packet(const struct pkt_spec *s, __u8 *buf)
 	if (s->no_l4) {
 		/* payload only */
 	} else if (s->proto == IPPROTO_TCP) {
-		buf[l4 + 12] = 5 << 4; /* data offset */
-		buf[l4 + 13] = 0x18;   /* PSH ACK */
+		buf[l4 + 12] = 5 << 4;				   /* data offset */
+		buf[l4 + 13] = s->tcp_flags ? s->tcp_flags : 0x18; /* PSH ACK */
 		put16(buf + l4 + 14, 512);
 	} else if (s->proto == IPPROTO_UDP) {
 		put16(buf + l4 + 4, l4len);

@@ -32,6 +32,7 @@ struct pkt_spec {
 	__u16 v6_frag_off;	 /* IPv6 fragment header: offset << 3 | M */
 	__u32 frag_id;		 /* IPv4 id (16 bits) or IPv6 fragment id; 0: 0x1234 */
 	int ttl;		 /* TTL or hop limit; 0: 64 */
+	__u8 tcp_flags;		 /* 0: PSH ACK */
 	const __u8 *dmac, *smac; /* NULL: 02:00:00:00:00:01 and :02 */
 	/* An ICMP or ICMPv6 error: type, code, the 4 bytes after the checksum,
 	 * and the packet it quotes (QUOTE_LEN bytes of its IP packet; 0: all). */

@@ -73,7 +73,33 @@ static const struct table_case table_cases[] = {
     {"one bad line among good ones", "tcp 80 10.8.0.2\ntcp 81 10.8.0.2:99999\ntcp 82 10.8.0.2\n",
      "line 2: target port '99999' is out of range: allowed 1-65535"},
     {"wrong field count", "tcp 80\n", "line 1: expected 'PROTO [ADDR:]PORT[-PORT] TARGET"},
-    {"too many fields", "tcp 80 10.8.0.2 extra\n", "found more than 3 fields"},
+    {"a field that is not an option", "tcp 80 10.8.0.2 extra\n", "field 'extra' is not KEY=VALUE"},
+    {"every policy option",
+     "tcp 80 10.8.0.2 allow=198.51.100.0/24,192.0.2.7 rate=1000:50 new-rate=10 ttl=60\n"
+     "udp [2001:db8::10]:80 [fd00:8::2] allow=2001:db8::/32 allow=2001:db8:1::/48\n",
+     NULL},
+    {"allow with host bits", "tcp 80 10.8.0.2 allow=198.51.100.7/24\n",
+     "line 1: allow prefix '198.51.100.7/24' has address bits set past /24: write the network, "
+     "198.51.100.0/24"},
+    {"allow of the other family", "tcp 80 10.8.0.2 allow=2001:db8::/32\n",
+     "allow prefix '2001:db8::/32' is IPv6 but the mapping is IPv4"},
+    {"allow too long", "tcp 80 10.8.0.2 allow=198.51.100.0/33\n",
+     "allow prefix '198.51.100.0/33': length '33' is out of range: allowed 0-32"},
+    {"allow twice", "tcp 80 10.8.0.2 allow=192.0.2.0/24,192.0.2.0/24\n", "is given twice"},
+    {"allow 17 times",
+     "tcp 80 10.8.0.2 allow=192.0.2.0,192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5,"
+     "192.0.2.6,192.0.2.7,192.0.2.8,192.0.2.9,192.0.2.10,192.0.2.11,192.0.2.12,192.0.2.13,"
+     "192.0.2.14,192.0.2.15,192.0.2.16\n",
+     "at most 16 prefixes per mapping"},
+    {"allow empty", "tcp 80 10.8.0.2 allow=\n", "allow= has no value"},
+    {"rate zero", "tcp 80 10.8.0.2 rate=0\n", "rate '0' is out of range: allowed 1-100000000"},
+    {"burst not a number", "tcp 80 10.8.0.2 rate=10:x\n",
+     "burst 'x' is not a number: allowed 1-100000000"},
+    {"new-rate twice", "tcp 80 10.8.0.2 new-rate=1 new-rate=2\n", "new-rate is given twice"},
+    {"ttl too long", "tcp 80 10.8.0.2 ttl=31536001\n",
+     "ttl '31536001' is out of range: allowed 1-31536000"},
+    {"unknown option", "tcp 80 10.8.0.2 foo=1\n",
+     "option 'foo' is unknown: allowed allow, rate, new-rate, ttl"},
 };
 
 int test_spec(void)

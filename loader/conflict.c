@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conflict.h"
+
+#define fail(...)                                    \
+	do {                                         \
+		snprintf(err, ERR_LEN, __VA_ARGS__); \
+		return -1;                           \
+	} while (0)
+
+static bool port_reserved(const __u8 *set, unsigned int port)
+{
+	return set[port / 8] & (1 << (port % 8));
+}
+
+int parse_port_set(const char *text, __u8 reserved[65536 / 8])
+{
+	const char *p = text;
+
+	memset(reserved, 0, 65536 / 8);
+	while (*p && !isspace((unsigned char)*p)) {
+		char *end;
+		unsigned long first = strtoul(p, &end, 10), last = first;
+
+		if (end == p || first > 65535)
+			return -EINVAL;
+		if (*end == '-') {
+			p = end + 1;
+			last = strtoul(p, &end, 10);
+			if (end == p || last > 65535 || last < first)
+				return -EINVAL;
+		}
+		for (unsigned long port = first; port <= last; port++)
+			reserved[port / 8] |= 1 << (port % 8);
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t got;
+
+	if (!f)
+		return -errno;
+	got = fread(buf, 1, len - 1, f);
+	buf[got] = '\0';
+	fclose(f);
+	return 0;
+}
+
+/* /proc/net/{tcp,udp}{,6}: "sl local rem st ...", addresses as the kernel
+ * prints them: each 32-bit word in host order, in hex. */
+static int read_sockets(struct host_ports *host, const char *path, __u8 family, __u8 proto)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno; /* no IPv6 in this kernel */
+	while (fgets(line, sizeof(line), f)) {
+		char local[33], remote[33];
+		unsigned int port, state, words = family == AF_INET ? 1 : 4;
+		struct listener l = {.family = family, .proto = proto};
+		struct listener *grown;
+
+		if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%*x %x", local, &port,
+			   remote, &state) != 4 ||
+		    strlen(local) != words * 8)
+			continue;
+		/* TCP_LISTEN; for UDP, TCP_CLOSE is a bound socket that is not
+		 * connected, so it takes datagrams from anyone. */
+		if (state != (proto == IPPROTO_TCP ? 0x0a : 0x07))
+			continue;
+		for (unsigned int w = 0; w < words; w++) {
+			char hex[9];
+			__u32 v;
+
+			memcpy(hex, local + w * 8, 8);
+			hex[8] = '\0';
+			v = strtoul(hex, NULL, 16);
+			memcpy(&l.addr.v6_words[w], &v, 4);
+		}
+		l.port = port;
+		grown = realloc(host->listeners, (host->listener_count + 1) * sizeof(*grown));
+		if (!grown) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		host->listeners = grown;
+		host->listeners[host->listener_count++] = l;
+	}
+	fclose(f);
+	return 0;
+}
+
+int host_ports_read(struct host_ports *host)
+{
+	char buf[4096];
+	int err;
+
+	memset(host, 0, sizeof(*host));
+	err = read_text("/proc/sys/net/ipv4/ip_local_port_range", buf, sizeof(buf));
+	if (!err && sscanf(buf, "%u %u", &host->ephemeral_first, &host->ephemeral_last) != 2)
+		err = -EINVAL;
+	if (!err && !read_text("/proc/sys/net/ipv4/ip_local_reserved_ports", buf, sizeof(buf)))
+		err = parse_port_set(buf, host->reserved);
+	err = err ?: read_sockets(host, "/proc/net/tcp", AF_INET, IPPROTO_TCP);
+	err = err ?: read_sockets(host, "/proc/net/tcp6", AF_INET6, IPPROTO_TCP);
+	err = err ?: read_sockets(host, "/proc/net/udp", AF_INET, IPPROTO_UDP);
+	err = err ?: read_sockets(host, "/proc/net/udp6", AF_INET6, IPPROTO_UDP);
+	if (err)
+		host_ports_free(host);
+	return err;
+}
+
+void host_ports_free(struct host_ports *host)
+{
+	free(host->listeners);
+	host->listeners = NULL;
+	host->listener_count = 0;
+}
+
+static bool addr_zero(const union xdpfwd_addr *a)
+{
+	static const union xdpfwd_addr zero;
+
+	return !memcmp(a, &zero, sizeof(zero));
+}
+
+static bool loopback(const struct listener *l)
+{
+	static const __u8 v6_loopback[16] = {[15] = 1};
+
+	return l->family == AF_INET ? l->addr.bytes[0] == 127
+				    : !memcmp(l->addr.bytes, v6_loopback, 16);
+}
+
+/* Whether packets to M's public endpoint would have reached L. An IPv6
+ * socket on [::] may take IPv4 too (/proc does not show IPV6_V6ONLY). */
+static bool listener_meets(const struct listener *l, const struct xdpfwd_mapping *m)
+{
+	if (l->proto != m->proto || l->port < m->public_port ||
+	    l->port > m->public_port + m->port_count - 1 || loopback(l))
+		return false;
+	if (addr_zero(&l->addr))
+		return l->family == m->family || l->family == AF_INET6;
+	if (l->family != m->family)
+		return false;
+	return addr_zero(&m->public_addr) || !memcmp(&l->addr, &m->public_addr, sizeof(l->addr));
+}
+
+static bool held(const struct rule *r, const struct rule *have, size_t nhave, bool with_target)
+{
+	for (size_t i = 0; i < nhave; i++)
+		if (same_public(&have[i].m, &r->m) &&
+		    (!with_target ||
+		     !memcmp(&have[i].m.target_addr, &r->m.target_addr, sizeof(r->m.target_addr))))
+			return true;
+	return false;
+}
+
+static void client_list(char *buf, size_t len, const struct xdpfwd_config *config)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (__u32 i = 0; i < config->client_count && at < len; i++) {
+		char p[ADDR_STR_LEN];
+
+		format_prefix(p, sizeof(p), &config->clients[i]);
+		at += snprintf(buf + at, len - at, "%s%s", i ? ", " : "", p);
+	}
+}
+
+int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,
+		    const struct host_ports *host, const struct xdpfwd_config *config, char *err)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct xdpfwd_mapping *m = &want[i].m;
+		char what[2 * ADDR_STR_LEN + 16], where[16] = "";
+
+		format_mapping(what, sizeof(what), m);
+		if (want[i].line)
+			snprintf(where, sizeof(where), "line %u: ", want[i].line);
+		if (config->client_count && !held(&want[i], have, nhave, true)) {
+			bool inside = false;
+			char nets[8 * (ADDR_STR_LEN + 2)];
+
+			for (__u32 k = 0; k < config->client_count && !inside; k++)
+				inside = prefix_contains(&config->clients[k], m->family,
+							 &m->target_addr);
+			client_list(nets, sizeof(nets), config);
+			if (!inside)
+				fail(
+				    "%s%s: the target is outside the client networks of attach --clients (%s): name a client's address, or --force",
+				    where, what, nets);
+		}
+		if (held(&want[i], have, nhave, false))
+			continue;
+		for (unsigned int p = m->public_port; p < m->public_port + m->port_count; p++)
+			if (p >= host->ephemeral_first && p <= host->ephemeral_last &&
+			    !port_reserved(host->reserved, p))
+				fail(
+				    "%s%s: public port %u lies in the ephemeral port range %u-%u (net.ipv4.ip_local_port_range), where it would take replies to the server's own and masqueraded connections: use a port outside it, reserve it in net.ipv4.ip_local_reserved_ports, or --force",
+				    where, what, p, host->ephemeral_first, host->ephemeral_last);
+		for (size_t k = 0; k < host->listener_count; k++) {
+			const struct listener *l = &host->listeners[k];
+			char addr[ADDR_STR_LEN];
+
+			if (!listener_meets(l, m))
+				continue;
+			format_endpoint(addr, sizeof(addr), l->family, &l->addr, l->port, 1);
+			fail(
+			    "%s%s: public port %u is in use by a %s socket listening on %s%s: use another port, or --force",
+			    where, what, l->port, proto_name(l->proto),
+			    addr_zero(&l->addr) ? (l->family == AF_INET ? "0.0.0.0:" : "[::]:")
+						: "",
+			    addr);
+		}
+	}
+	return 0;
+}
