@@ -91,6 +91,8 @@ lab_up() {
 	for ((i = 0; i < 50; i++)); do ip -n $F link show btun0 >/dev/null 2>&1 && break; sleep 0.1; done
 	ip -n $F addr add 10.8.0.1/16 dev btun0
 	ip -n $F link set btun0 up
+	# The tables map ports 10000-42767: keep the ephemeral range above them.
+	ip netns exec $F sysctl -qw net.ipv4.ip_local_port_range="61000 65535"
 }
 
 # The table as "public_addr port target_addr" lines, one mapping each.

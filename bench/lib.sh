@@ -28,6 +28,8 @@ bench_up() {
 	ip -n "$BENCH_NS" addr add 203.0.113.10/24 dev pub0
 	ip -n "$BENCH_NS" addr add 203.0.113.11/24 dev pub0
 	for d in pub0 tun0 lo; do ip -n "$BENCH_NS" link set "$d" up; done
+	# The tables map ports 9000-42767: keep the server's ephemeral range above.
+	ip netns exec "$BENCH_NS" sysctl -qw net.ipv4.ip_local_port_range="61000 65535"
 }
 
 x() { ip netns exec "$BENCH_NS" "$XDPFWD" "$@"; }

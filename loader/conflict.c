@@ -101,7 +101,7 @@ static int read_sockets(struct host_ports *host, const char *path, __u8 family, 
 
 int host_ports_read(struct host_ports *host)
 {
-	char buf[4096];
+	char buf[4096] = "";
 	int err;
 
 	memset(host, 0, sizeof(*host));

@@ -16,11 +16,11 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 step "Lab: internet host 203.0.113.20 -- VPN server 203.0.113.10 == WireGuard == client 10.8.0.2"
 lab_up || exit 1
 step "Attach xdpfwd to the VPN server's public interface"
-show xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" || exit 1
-step "Forward public TCP 8080 and UDP 27015 (both families) to the client"
-show xdpfwd add tcp 203.0.113.10:8080 10.8.0.2:80
+show xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --clients "$LAB_CLIENTS" || exit 1
+step "Forward public TCP 8080 (only from 203.0.113.0/24, at most 1000 packets/s) and UDP 27015 (both families, a 1-hour lease) to the client"
+show xdpfwd add tcp 203.0.113.10:8080 10.8.0.2:80 --allow 203.0.113.0/24 --rate 1000:100
 show xdpfwd add both 27015 10.8.0.2
-show xdpfwd add udp 27015 "[fd00:8::2]"
+show xdpfwd add udp 27015 "[fd00:8::2]" --ttl 3600
 show xdpfwd list
 step "Services on the VPN client"
 lab_spawn "$NS_CLI" socat TCP-LISTEN:80,bind=10.8.0.2,reuseaddr,fork \

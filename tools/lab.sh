@@ -30,6 +30,8 @@ LAB_WG_CLI=xfc$LAB_ID
 LAB_WG_CL2=xfe$LAB_ID
 LAB_TMP=
 LAB_PIDS=()
+# The networks targets may be in (attach --clients): the tunnel's and the LAN's.
+LAB_CLIENTS=10.8.0.0/24,fd00:8::/64,198.51.100.0/24
 export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-lab-$LAB_ID
 XDPFWD=${XDPFWD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xdpfwd}
 
@@ -133,6 +135,9 @@ lab_up() {
 	ip -n "$NS_LAN" route add default via 198.51.100.1
 	in_lan ethtool -K lan0 gro on >/dev/null
 	in_vpn sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	# The server's own connections take source ports from 50000 up, so the
+	# ports the lab maps (below 50000) pass xdpfwd's ephemeral-range check.
+	in_vpn sysctl -qw net.ipv4.ip_local_port_range="50000 60999"
 
 	wg genkey >"$LAB_TMP/vpn.key"
 	wg genkey >"$LAB_TMP/cli.key"

@@ -33,6 +33,8 @@ run_test() {
 		failed=$((failed + 1))
 		failures+=("$name")
 	fi
+	# E2E_LOG_DIR=DIR keeps every test's output, to read its figures.
+	[ -z "${E2E_LOG_DIR:-}" ] || cp "$LAB_TMP/$name.log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
 }
 
 # --- helpers ---------------------------------------------------------------
@@ -100,6 +102,14 @@ no such interface|attach pub0 --tunnel nosuch0
 --fast-path 'maybe' is unknown|attach pub0 --tunnel und0 --fast-path maybe
 unknown command 'frobnicate'|frobnicate
 no tcp mapping on '7778'|del tcp 7778
+rate '0' is out of range: allowed 1-100000000|add udp 7700 10.8.0.2 --rate 0
+burst '0' is out of range: allowed 1-100000000|add udp 7700 10.8.0.2 --new-rate 10:0
+has address bits set past /24: write the network, 198.51.100.0/24|add udp 7700 10.8.0.2 --allow 198.51.100.7/24
+allow prefix '2001:db8::/32' is IPv6 but the mapping is IPv4|add udp 7700 10.8.0.2 --allow 2001:db8::/32
+ttl '0' is out of range: allowed 1-31536000|add udp 7700 10.8.0.2 --ttl 0
+--allow, --rate, --new-rate and --ttl apply to add only|del udp 7700 --ttl 5
+--force applies to add and load only|del udp 7700 --force
+length '40' is out of range: allowed 0-32|attach pub0 --tunnel und0 --clients 10.8.0.0/40
 CASES
 	printf 'tcp 1000 10.8.0.2\nudp 1001 10.8.0.2:70000\ntcp 1002 10.8.0.2\n' >"$LAB_TMP/bad.conf"
 	out=$(xdpfwd load "$LAB_TMP/bad.conf" 2>&1) && fail "bad config accepted"
@@ -244,7 +254,8 @@ test_detach_removes_programs_keeps_table() {
 	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP program still attached"
 	in_vpn tc filter show dev pub0 egress | grep -q xdpfwd && fail "tc filter still there"
 	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "mappings lost on detach"
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" >/dev/null || fail "re-attach"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "re-attach"
 	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 | grep -q "got ping" ||
 		fail "no forwarding after re-attach"
 }
@@ -512,14 +523,185 @@ test_hairpin_to_own_port() {
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
+# --- policy -----------------------------------------------------------------
+
+# A named counter "seen" of UDP packets to PORTS at HOOK (input or output) in
+# NS, in a table of its own; nft_seen reads it.
+count_udp() { # NS HOOK PORTS
+	ip netns exec "$1" nft delete table inet xfcount 2>/dev/null
+	ip netns exec "$1" nft -f - <<EOF
+table inet xfcount {
+	counter seen { }
+	chain c { type filter hook $2 priority 0; udp dport $3 counter name seen; }
+}
+EOF
+}
+nft_seen() { # NS
+	ip netns exec "$1" nft -j list counter inet xfcount seen | jq '.nftables[] | .counter? // empty | .packets'
+}
+sleep_until() { # START_EPOCH SECONDS: sleep until SECONDS after START
+	local left
+	left=$(awk -v s="$1" -v d="$2" -v n="$(date +%s.%N)" 'BEGIN { l = s + d - n; printf "%.3f", (l > 0 ? l : 0) }')
+	sleep "$left"
+}
+
+test_allowlist_admits_only_listed_sources() {
+	local out na0 na
+	in_inet ip addr add 203.0.113.21/24 dev inet0
+	in_inet ip addr add 2001:db8:1::21/64 dev inet0 nodad
+	xdpfwd add tcp 7300 10.8.0.2 --allow 203.0.113.20/32 --allow 198.51.100.0/24 >/dev/null &&
+		xdpfwd add tcp 7300 "[fd00:8::2]" --allow 2001:db8:1::20/128 >/dev/null || fail "add"
+	serve_tcp 10.8.0.2 7300 || fail "no listener"
+	serve_tcp "[fd00:8::2]" 7300 || fail "no IPv6 listener"
+	na0=$(global_of in_drop_not_allowed)
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7300,bind=203.0.113.20)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "allowed IPv4 source: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - "TCP6:[2001:db8:1::10]:7300,bind=[2001:db8:1::20]")
+	# socat writes IPv6 peers in full
+	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] || fail "allowed IPv6 source: got '$out'"
+	out=$(echo ping | in_inet timeout 4 socat -t2 - TCP:203.0.113.10:7300,bind=203.0.113.21,connect-timeout=2 2>&1)
+	grep -q "got ping" <<<"$out" && fail "IPv4 source outside the allowlist got through"
+	out=$(echo ping | in_inet timeout 4 socat -t2 - "TCP6:[2001:db8:1::10]:7300,bind=[2001:db8:1::21],connect-timeout=2" 2>&1)
+	grep -q "got ping" <<<"$out" && fail "IPv6 source outside the allowlist got through"
+	na=$(stats_of tcp 7300 not_allowed)
+	[ "$na" -ge 1 ] || fail "IPv4 refusals not counted on the mapping: $na"
+	[ "$(stats_of tcp 7300 not_allowed ipv6)" -ge 1 ] || fail "IPv6 refusals not counted on the mapping"
+	[ $(($(global_of in_drop_not_allowed) - na0)) -ge $((na + 1)) ] || fail "global in_drop_not_allowed did not grow"
+	xdpfwd list | grep -E "^tcp +7300 .*allow=198.51.100.0/24,203.0.113.20/32$" ||
+		fail "list does not show the allowlist: $(xdpfwd list)"
+	xdpfwd list --json | jq -e '[.[] | select(.public_port == 7300) | .allow] ==
+		[["198.51.100.0/24", "203.0.113.20/32"], ["2001:db8:1::20/128"]]' >/dev/null ||
+		fail "list --json: $(xdpfwd list --json | jq -c '[.[] | .allow]')"
+	xdpfwd del tcp 7300 >/dev/null || fail "del" # both families
+	in_inet ip addr del 203.0.113.21/24 dev inet0
+	in_inet ip addr del 2001:db8:1::21/64 dev inet0
+}
+
+# Two senders, one pinned to each core (XDP runs where a veth frame is sent),
+# flood one mapping at 5x its --rate: what reaches the client is measured
+# there, and every packet sent is either forwarded or counted rate_limited.
+test_rate_limit_holds_a_flood_to_the_rate() {
+	local rate=2000 burst=1000 pids=() t0 t1 c0 c1 measured sent rx limited rl0 got metrics p cpu
+	xdpfwd add tcp 7400-7401 10.8.0.2 >/dev/null && # iperf3's control connections
+		xdpfwd add udp 7400-7401 10.8.0.2 --rate $rate:$burst >/dev/null || fail "add"
+	xdpfwd list | grep -qE "^udp +7400-7401 .*rate=$rate:$burst$" || fail "list: $(xdpfwd list)"
+	count_udp "$NS_INET" output 7400-7401
+	count_udp "$NS_CLI" input 7400-7401
+	rl0=$(global_of in_drop_rate_limited)
+	for p in 7400 7401; do lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p $p -1; done
+	wait_for 5 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7401 '"
+	for cpu in 0 1; do
+		in_inet taskset -c $cpu iperf3 -c 203.0.113.10 -p $((7400 + cpu)) -u -b 4M -l 100 -t 6 \
+			-J >"$LAB_TMP/flood$cpu.json" &
+		pids+=($!)
+	done
+	# Past the burst, in the steady state: two seconds, then three more.
+	sleep 2
+	t0=$(date +%s.%N) c0=$(nft_seen "$NS_CLI")
+	sleep 3
+	t1=$(date +%s.%N) c1=$(nft_seen "$NS_CLI")
+	for p in "${pids[@]}"; do wait "$p" || fail "iperf3 failed: $(head -c 300 "$LAB_TMP"/flood*.json)"; done
+	sleep 0.5
+	measured=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }')
+	sent=$(nft_seen "$NS_INET")
+	got=$(nft_seen "$NS_CLI")
+	rx=$(stats_of udp 7400 rx_packets)
+	limited=$(stats_of udp 7400 rate_limited)
+	echo "--rate $rate:$burst: $measured pps at the client; sent $sent, forwarded $rx, rate_limited $limited, received $got"
+	[ "$measured" -ge $((rate * 9 / 10)) ] && [ "$measured" -le $((rate * 11 / 10)) ] ||
+		fail "the client received $measured pps, not within 10% of $rate"
+	[ "$sent" -ge $((rate * 4)) ] || fail "only $sent packets sent: no flood"
+	[ $((rx + limited)) = "$sent" ] || fail "sent $sent but forwarded $rx + rate_limited $limited"
+	[ $(($(global_of in_drop_rate_limited) - rl0)) = "$limited" ] || fail "global in_drop_rate_limited differs"
+	[ "$got" -le "$rx" ] || fail "the client got $got, more than the $rx forwarded"
+	# The same figures and the policy in /metrics.
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9978
+	wait_for 5 in_vpn curl -sf http://127.0.0.1:9978/metrics >/dev/null || fail "serve does not answer"
+	metrics=$(in_vpn curl -sf http://127.0.0.1:9978/metrics)
+	kill "${LAB_PIDS[-1]}" && wait "${LAB_PIDS[-1]}" 2>/dev/null
+	unset 'LAB_PIDS[-1]'
+	grep -qF "xdpfwd_mapping_dropped_packets_total{proto=\"udp\",family=\"ipv4\",port=\"7400-7401\",reason=\"rate_limited\"} $limited" <<<"$metrics" ||
+		fail "metrics: $(grep 7400 <<<"$metrics")"
+	grep -qF "xdpfwd_mapping_rate_limit_pps{proto=\"udp\",family=\"ipv4\",port=\"7400-7401\",limit=\"packets\"} $rate" <<<"$metrics" ||
+		fail "metrics lack the rate: $(grep 7400 <<<"$metrics")"
+	grep -qF "xdpfwd_mapping_rate_burst{proto=\"udp\",family=\"ipv4\",port=\"7400-7401\",limit=\"packets\"} $burst" <<<"$metrics" ||
+		fail "metrics lack the burst"
+	in_inet nft delete table inet xfcount
+	in_cli nft delete table inet xfcount
+	xdpfwd del tcp 7400-7401 >/dev/null && xdpfwd del udp 7400-7401 >/dev/null || fail "del"
+}
+
+# A lease ends on time under serve; adding the mapping again renews it.
+test_lease_ends_under_serve() {
+	local metrics=http://127.0.0.1:9978/metrics start out serve_pid
+	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9978 >'$LAB_TMP/serve-lease.log'"
+	serve_pid=${LAB_PIDS[-1]}
+	wait_for 5 in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
+	serve_udp 10.8.0.2 7500 && serve_udp 10.8.0.2 7501 || fail "no listeners"
+	start=$(date +%s.%N)
+	xdpfwd add udp 7500 10.8.0.2 --ttl 2 >/dev/null && xdpfwd add udp 7501 10.8.0.2 --ttl 3 >/dev/null || fail "add"
+	xdpfwd list | grep -qE "^udp +7500 .*ttl=2 \(expires in [12] s\)$" || fail "list: $(xdpfwd list)"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 7500) | .ttl == 2 and .expires_in > 1 and .expires_in <= 2' \
+		>/dev/null || fail "list --json: $(xdpfwd list --json | jq -c '.[] | select(.public_port == 7500)')"
+	in_vpn curl -sf "$metrics" | grep -q '^xdpfwd_mapping_expiry_timestamp_seconds{proto="udp",family="ipv4",port="7500"} ' ||
+		fail "no expiry in /metrics"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7500)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded during the lease: '$out'"
+	sleep_until "$start" 1.5
+	xdpfwd add udp 7501 10.8.0.2 --ttl 3 | grep -q "^renewed udp 7501 -> 10.8.0.2:7501 ttl=3$" || fail "not renewed"
+	sleep_until "$start" 3.2
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7500)
+	[ -z "$out" ] || fail "still forwarded 3.2 s after a 2 s lease: '$out'"
+	xdpfwd list --json | jq -e 'all(.public_port != 7500)' >/dev/null || fail "expired mapping still listed"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7501)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "the renewed lease ended with the first one: '$out'"
+	sleep_until "$start" 5.6
+	xdpfwd list --json | jq -e 'all(.public_port != 7501)' >/dev/null || fail "renewed mapping outlived its lease"
+	in_vpn curl -sf "$metrics" | grep -qx 'xdpfwd_mappings_expired_total 2' || fail "expiries not counted"
+	grep -qx "expired udp 7500 -> 10.8.0.2:7500" "$LAB_TMP/serve-lease.log" || fail "serve did not log the expiry"
+	kill "$serve_pid" && wait "$serve_pid" 2>/dev/null
+}
+
+# Each conflict check refuses with its message and leaves the table alone;
+# --force overrides all but an overlap.
+test_conflicts_refuse_and_change_nothing() {
+	local before out args want m
+	lab_spawn "$NS_VPN" socat TCP-LISTEN:7600,reuseaddr,fork SYSTEM:true
+	wait_for 5 in_vpn sh -c "ss -Htln | grep -q '0.0.0.0:7600 '" || fail "no listener on the server"
+	xdpfwd add udp 7602-7610 10.8.0.2 >/dev/null || fail "setup add"
+	printf 'udp 7602-7610 10.8.0.2\nudp 55000 10.8.0.2\n' >"$LAB_TMP/conflict.conf"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	while IFS='|' read -r want args; do
+		# shellcheck disable=SC2086
+		out=$(xdpfwd $args 2>&1) && fail "accepted: $args"
+		[ "$(wc -l <<<"$out")" = 1 ] || fail "not one line for '$args': $out"
+		grep -qF -- "$want" <<<"$out" || fail "'$args' said '$out', want '$want'"
+		[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "'$args' changed the table"
+	done <<CASES
+tcp 7600 -> 10.8.0.2:7600: public port 7600 is in use by a tcp socket listening on 0.0.0.0:7600: use another port, or --force|add tcp 7600 10.8.0.2
+public port 50000 lies in the ephemeral port range 50000-60999 (net.ipv4.ip_local_port_range)|add udp 50000 10.8.0.2
+the target is outside the client networks of attach --clients (${LAB_CLIENTS//,/, })|add tcp 7601 192.0.2.99
+overlaps existing mapping udp 7602-7610|add udp 7605 10.8.0.3
+overlaps existing mapping udp 7602-7610|add udp 7605 10.8.0.3 --force
+line 2: udp 55000 -> 10.8.0.2:55000: public port 55000 lies in the ephemeral port range|load $LAB_TMP/conflict.conf
+CASES
+	xdpfwd add tcp 7600 10.8.0.2 --force >/dev/null && xdpfwd add udp 50000 10.8.0.2 --force >/dev/null &&
+		xdpfwd add tcp 7601 192.0.2.99 --force >/dev/null || fail "--force did not override"
+	[ "$(xdpfwd list --json | jq length)" = $(($(jq length <<<"$before") + 3)) ] || fail "forced mappings missing"
+	for m in "tcp 7600" "udp 50000" "tcp 7601" "udp 7602-7610"; do
+		# shellcheck disable=SC2086
+		xdpfwd del $m >/dev/null || fail "del $m"
+	done
+}
+
 echo "e2e: building the lab"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
 # Everything twice: with the fast path (XDP and tc redirects) and without it
 # (XDP rewrites, the stack forwards).
 lab_processes=${#LAB_PIDS[@]} # the tunnel's
-for FAST_PATH in on off; do
+for FAST_PATH in ${E2E_MODES:-on off}; do
 	echo "e2e: --fast-path $FAST_PATH"
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH >/dev/null ||
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH --clients "$LAB_CLIENTS" >/dev/null ||
 		{ echo "e2e: attach failed" >&2; exit 1; }
 	for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
 		test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
@@ -528,10 +710,13 @@ for FAST_PATH in on off; do
 		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
 		test_fragmented_datagram_arrives_whole test_icmp_error_reaches_the_client \
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
+		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
+		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do
-		run_test "$t"
+		# E2E_ONLY="test_a test_b" runs just those, while working on them.
+		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
 	done
 	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 	# The services the tests started, so the next mode starts clean.
