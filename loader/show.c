@@ -132,6 +132,24 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 	return 0;
 }
 
+/* The policy where the allowlist was not read: "allow=2 rate=1000:1000 ttl=60 (41 s left)". */
+static void policy_brief(char *buf, size_t len, const struct xdpfwd_mapping *m, __u64 now)
+{
+	struct rule r = {.m = *m};
+	double left = expires_in(m, now);
+	size_t at;
+
+	r.m.allow_count = 0;
+	format_policy(buf, len, &r);
+	at = strlen(buf);
+	if (m->allow_count)
+		at += snprintf(buf + at, len - at, "%sallow=%u", at ? " " : "", m->allow_count);
+	if (left >= 0 && at < len)
+		at += snprintf(buf + at, len - at, " (%.0f s left)", left);
+	if (!at)
+		snprintf(buf, len, "-");
+}
+
 static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
 {
 	json_object_object_add(o, "rx_packets", json_object_new_uint64(c->rx_packets));
@@ -157,12 +175,12 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 	if (json)
 		arr = json_object_new_array();
 	else
-		printf("%-5s %-36s %-26s %10s %12s %10s %12s %11s %12s\n", "PROTO", "PUBLIC",
+		printf("%-5s %-36s %-26s %10s %12s %10s %12s %11s %12s %s\n", "PROTO", "PUBLIC",
 		       "TARGET", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "NOT_ALLOWED",
-		       "RATE_LIMITED");
+		       "RATE_LIMITED", "POLICY");
 	for (size_t i = 0; i < v.count; i++) {
 		const struct xdpfwd_counters *c = &v.by_slot[v.list[i].slot];
-		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
+		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN], policy[160];
 
 		if (json) {
 			json_object *o = json_mapping(&v.list[i].m, NULL, now);
@@ -172,11 +190,13 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 			continue;
 		}
 		text_row(&v.list[i].m, pub, sizeof(pub), target, sizeof(target));
-		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu %11llu %12llu\n",
+		policy_brief(policy, sizeof(policy), &v.list[i].m, now);
+		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu %11llu %12llu %s\n",
 		       proto_name(v.list[i].m.proto), pub, target,
 		       (unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
 		       (unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes,
-		       (unsigned long long)c->not_allowed, (unsigned long long)c->rate_limited);
+		       (unsigned long long)c->not_allowed, (unsigned long long)c->rate_limited,
+		       policy);
 	}
 
 	if (json) {

@@ -549,7 +549,7 @@ test_allowlist_admits_only_listed_sources() {
 	local out na0 na
 	in_inet ip addr add 203.0.113.21/24 dev inet0
 	in_inet ip addr add 2001:db8:1::21/64 dev inet0 nodad
-	xdpfwd add tcp 7300 10.8.0.2 --allow 203.0.113.20/32 --allow 198.51.100.0/24 >/dev/null &&
+	xdpfwd add tcp 7300 10.8.0.2 --allow 203.0.113.20/32 --allow 198.51.100.0/24 --allow 10.8.0.3 >/dev/null &&
 		xdpfwd add tcp 7300 "[fd00:8::2]" --allow 2001:db8:1::20/128 >/dev/null || fail "add"
 	serve_tcp 10.8.0.2 7300 || fail "no listener"
 	serve_tcp "[fd00:8::2]" 7300 || fail "no IPv6 listener"
@@ -563,14 +563,19 @@ test_allowlist_admits_only_listed_sources() {
 	grep -q "got ping" <<<"$out" && fail "IPv4 source outside the allowlist got through"
 	out=$(echo ping | in_inet timeout 4 socat -t2 - "TCP6:[2001:db8:1::10]:7300,bind=[2001:db8:1::21],connect-timeout=2" 2>&1)
 	grep -q "got ping" <<<"$out" && fail "IPv6 source outside the allowlist got through"
+	# Hairpin is policed too: the second client is allowed, the first is not.
+	out=$(echo ping | in_cl2 timeout 5 socat -t2 - TCP:203.0.113.10:7300)
+	[ "$out" = "got ping from 10.8.0.3" ] || fail "allowed client through hairpin: got '$out'"
+	out=$(echo ping | in_cli timeout 4 socat -t2 - TCP:203.0.113.10:7300,connect-timeout=2 2>&1)
+	grep -q "got ping" <<<"$out" && fail "a client outside the allowlist got through hairpin"
 	na=$(stats_of tcp 7300 not_allowed)
 	[ "$na" -ge 1 ] || fail "IPv4 refusals not counted on the mapping: $na"
 	[ "$(stats_of tcp 7300 not_allowed ipv6)" -ge 1 ] || fail "IPv6 refusals not counted on the mapping"
 	[ $(($(global_of in_drop_not_allowed) - na0)) -ge $((na + 1)) ] || fail "global in_drop_not_allowed did not grow"
-	xdpfwd list | grep -E "^tcp +7300 .*allow=198.51.100.0/24,203.0.113.20/32$" ||
+	xdpfwd list | grep -E "^tcp +7300 .*allow=10.8.0.3/32,198.51.100.0/24,203.0.113.20/32$" ||
 		fail "list does not show the allowlist: $(xdpfwd list)"
 	xdpfwd list --json | jq -e '[.[] | select(.public_port == 7300) | .allow] ==
-		[["198.51.100.0/24", "203.0.113.20/32"], ["2001:db8:1::20/128"]]' >/dev/null ||
+		[["10.8.0.3/32", "198.51.100.0/24", "203.0.113.20/32"], ["2001:db8:1::20/128"]]' >/dev/null ||
 		fail "list --json: $(xdpfwd list --json | jq -c '[.[] | .allow]')"
 	xdpfwd del tcp 7300 >/dev/null || fail "del" # both families
 	in_inet ip addr del 203.0.113.21/24 dev inet0
