@@ -47,6 +47,7 @@ G=xfb-gen-$$ F=xfb-fwd-$$ S=xfb-sink-$$
 export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-bench-$$
 OUT=bench/results
 tmp=$(mktemp -d)
+export XDPFWD_STATE_DIR=$tmp # the state file goes with the run
 pids=()
 
 cleanup() {

@@ -9,6 +9,7 @@ XDPFWD=$PWD/build/xdpfwd
 BENCH_NS=xf-bench-$BENCH-$$
 export XDPFWD_PIN_DIR=/sys/fs/bpf/xdpfwd-$BENCH-$$
 tmp=$(mktemp -d)
+export XDPFWD_STATE_DIR=$tmp # the state file goes with the run
 BENCH_PIDS=()
 
 bench_down() {

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
+#include <linux/if_link.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,11 +84,13 @@ static int tc_detach_one(unsigned int ifindex, enum bpf_tc_attach_point point)
 	return bpf_tc_detach(&hook, &tc);
 }
 
-static int tc_attach_one(unsigned int ifindex, enum bpf_tc_attach_point point, int prog_fd)
+/* REPLACE swaps the program of our filter in one step (BPF_TC_F_REPLACE). */
+static int tc_attach_one(unsigned int ifindex, enum bpf_tc_attach_point point, int prog_fd,
+			 bool replace)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY,
-		    .prog_fd = prog_fd);
+		    .prog_fd = prog_fd, .flags = replace ? BPF_TC_F_REPLACE : 0);
 	int err = bpf_tc_hook_create(&hook);
 
 	if (err && err != -EEXIST)
@@ -122,9 +125,123 @@ static int fill_egress(int map_fd, unsigned int tunnel_ifindex)
 	return n;
 }
 
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
-	       bool fast_path, const struct xdpfwd_prefix *clients, __u32 nclients)
+/*
+ * attach --replace: the running programs give way to this build's, each in
+ * one atomic step (XDP_FLAGS_REPLACE naming the old program, then
+ * BPF_TC_F_REPLACE on each filter), over the same pinned maps, so no packet
+ * meets a moment without a program and no mapping or counter is lost. Only
+ * the single-program attachment libxdp falls back to here can be swapped so.
+ */
+static int check_replace(struct pindir *pd, const char *iface, unsigned int ifindex,
+			 unsigned int tunnel_ifindex, __u32 prog_id, int *fast_path,
+			 enum xdp_attach_mode *mode, struct xdpfwd_config *cur)
 {
+	struct xdp_multiprog *mp;
+	struct xdpfwd_maps maps;
+	bool legacy;
+
+	if (!prog_id) {
+		pr_warn("attach --replace: '%s' has no XDP program: attach it without --replace\n",
+			iface);
+		return -ENOENT;
+	}
+	if (maps_open(pd, &maps, cur))
+		return -ENOENT;
+	maps_close(&maps);
+	if (!cur->attached || cur->public_ifindex != ifindex ||
+	    cur->tunnel_ifindex != tunnel_ifindex) {
+		pr_warn("attach --replace: xdpfwd in %s is not attached to '%s' with this tunnel\n",
+			pd->path, iface);
+		return -EINVAL;
+	}
+	if (*fast_path >= 0 && *fast_path != (int)cur->fast_path) {
+		pr_warn("attach --replace: keeps --fast-path %s as attached: detach and attach to "
+			"change it\n",
+			cur->fast_path ? "on" : "off");
+		return -EINVAL;
+	}
+	*fast_path = cur->fast_path;
+	*mode = cur->xdp_mode;
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
+	if (mp && !libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+	if (!legacy) {
+		pr_warn("attach --replace: '%s' runs its XDP programs through libxdp's dispatcher; "
+			"only a single program can be swapped in place\n",
+			iface);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_id,
+		       enum xdp_attach_mode mode)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+	__u32 flags =
+	    XDP_FLAGS_REPLACE | (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	int err;
+
+	opts.old_prog_fd = bpf_prog_get_fd_by_id(old_id);
+	if (opts.old_prog_fd < 0)
+		return -errno;
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.xdpfwd_in), flags, &opts);
+	close(opts.old_prog_fd);
+	return err;
+}
+
+/* Loads SKEL over the pinned maps, fills its devmap, then swaps XDP and each
+ * tc filter in turn. A failure half way leaves old and new programs running
+ * together, which share every map and layout: the message says so. */
+static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, const char *iface,
+			    const char *tunnel, unsigned int ifindex, unsigned int tunnel_ifindex,
+			    __u32 old_id, enum xdp_attach_mode mode, bool fast_path,
+			    struct bpf_program **tc_progs, int *egress)
+{
+	int err = xdpfwd_bpf__load(skel);
+
+	if (err) {
+		pr_warn(
+		    "attach --replace: cannot load the new programs over the maps in %s: %s "
+		    "(-vv shows why; a build whose maps differ needs detach --purge and attach)\n",
+		    pd->path, strerror(-err));
+		return err;
+	}
+	if (fast_path) {
+		*egress = fill_egress(bpf_map__fd(skel->maps.xdpfwd_egress), tunnel_ifindex);
+		if (*egress < 0) {
+			pr_warn("cannot list the interfaces: %s\n", strerror(-*egress));
+			return *egress;
+		}
+	}
+	err = replace_xdp(skel, ifindex, old_id, mode);
+	if (err) {
+		pr_warn("attach --replace: swapping the XDP program on '%s' failed: %s; the old "
+			"programs still run\n",
+			iface, strerror(-err));
+		return err;
+	}
+	for (int i = 0; i < TC_ATTACHED(fast_path); i++) {
+		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
+				    tc_slots[i].point, bpf_program__fd(tc_progs[i]), true);
+		if (err) {
+			pr_warn(
+			    "attach --replace: swapping the tc program on the %s of '%s' failed: "
+			    "%s; XDP and %d tc programs are new, the others old\n",
+			    tc_slots[i].where, tc_slots[i].on_tunnel ? tunnel : iface,
+			    strerror(-err), i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
+	       int fast_path_opt, const struct xdpfwd_prefix *clients, __u32 nclients, bool replace)
+{
+	struct xdpfwd_config cur = {0};
+	int fast_path = fast_path_opt;
 	struct xdpfwd_config config = {0};
 	struct xdp_program *xdp_prog = NULL;
 	struct xdp_multiprog *mp = NULL;
@@ -150,11 +267,24 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	if (err)
 		return err;
 
-	if (bpf_xdp_query_id(ifindex, 0, &prog_id) == 0 && prog_id) {
+	if (bpf_xdp_query_id(ifindex, 0, &prog_id))
+		prog_id = 0;
+	if (replace) {
+		err = check_replace(pd, iface, ifindex, tunnel_ifindex, prog_id, &fast_path, &mode,
+				    &cur);
+		if (err)
+			return err;
+		if (!nclients) { /* the client networks stay as declared */
+			clients = cur.clients;
+			nclients = cur.client_count;
+		}
+	} else if (prog_id) {
 		pr_warn(
-		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's\n",
+		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's, or attach --replace to upgrade it\n",
 		    iface, prog_id, iface);
 		return -EEXIST;
+	} else if (fast_path < 0) {
+		fast_path = 1; /* the default */
 	}
 
 	skel = xdpfwd_bpf__open();
@@ -186,6 +316,15 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	err = pin_maps_at(skel, pd);
 	if (err)
 		goto out;
+	if (replace) {
+		err = replace_programs(skel, pd, iface, tunnel, ifindex, tunnel_ifindex, prog_id,
+				       mode, fast_path, tc_progs, &egress);
+		if (err)
+			goto out;
+		legacy = true;
+		tc_attached = TC_ATTACHED(fast_path);
+		goto pin;
+	}
 
 	{
 		DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel->obj,
@@ -215,7 +354,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		int i = tc_attached;
 
 		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
-				    tc_slots[i].point, bpf_program__fd(tc_progs[i]));
+				    tc_slots[i].point, bpf_program__fd(tc_progs[i]), false);
 		if (err) {
 			pr_warn("cannot attach tc to the %s of '%s': %s\n", tc_slots[i].where,
 				tc_slots[i].on_tunnel ? tunnel : iface, strerror(-err));
@@ -231,6 +370,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		}
 	}
 
+pin:
 	unpin_programs(pd);
 	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
 	err = bpf_program__pin(skel->progs.xdpfwd_in, path);
@@ -240,6 +380,8 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	}
 	if (err) {
 		pr_warn("cannot pin the programs in %s: %s\n", pd->path, strerror(-err));
+		if (replace)
+			goto out; /* they run; only their pins are missing */
 		goto unpin;
 	}
 
@@ -258,8 +400,8 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		pr_warn("cannot record the attachment: %s\n", strerror(-err));
 		goto unpin;
 	}
-	printf("attached to %s (%s mode%s), tunnel %s, fast path %s, state in %s\n", iface,
-	       mode_name(mode),
+	printf("%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n",
+	       replace ? "replaced the programs on" : "attached to", iface, mode_name(mode),
 	       legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",
 	       tunnel, fast_path ? "on" : "off", pd->path);
 	if (fast_path)

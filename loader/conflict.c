@@ -155,14 +155,34 @@ static bool listener_meets(const struct listener *l, const struct xdpfwd_mapping
 	return addr_zero(&m->public_addr) || !memcmp(&l->addr, &m->public_addr, sizeof(l->addr));
 }
 
+/* The order of table_read() and table_live(): family, protocol, address, port. */
+static int compare_public(const void *pa, const void *pb)
+{
+	const struct xdpfwd_mapping *a = &((const struct rule *)pa)->m;
+	const struct xdpfwd_mapping *b = &((const struct rule *)pb)->m;
+	int c;
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
+	return c ? c : a->public_port - b->public_port;
+}
+
+/* Whether HAVE (sorted, live) holds R's public side, and WITH_TARGET its
+ * target too. */
 static bool held(const struct rule *r, const struct rule *have, size_t nhave, bool with_target)
 {
-	for (size_t i = 0; i < nhave; i++)
-		if (same_public(&have[i].m, &r->m) &&
-		    (!with_target ||
-		     !memcmp(&have[i].m.target_addr, &r->m.target_addr, sizeof(r->m.target_addr))))
-			return true;
-	return false;
+	const struct rule *h;
+
+	if (r->existing)
+		return true;
+	h = nhave ? bsearch(r, have, nhave, sizeof(*have), compare_public) : NULL;
+	if (!h || !same_public(&h->m, &r->m))
+		return false;
+	return !with_target ||
+	       !memcmp(&h->m.target_addr, &r->m.target_addr, sizeof(r->m.target_addr));
 }
 
 static void client_list(char *buf, size_t len, const struct xdpfwd_config *config)
@@ -185,6 +205,8 @@ int check_conflicts(const struct rule *want, size_t count, const struct rule *ha
 		const struct xdpfwd_mapping *m = &want[i].m;
 		char what[2 * ADDR_STR_LEN + 16], where[16] = "";
 
+		if (want[i].existing)
+			continue; /* checked when it was added */
 		format_mapping(what, sizeof(what), m);
 		if (want[i].line)
 			snprintf(where, sizeof(where), "line %u: ", want[i].line);

@@ -31,7 +31,8 @@ void host_ports_free(struct host_ports *host);
 /* "8080,9000-9010" as written in ip_local_reserved_ports, into RESERVED. */
 int parse_port_set(const char *text, __u8 reserved[65536 / 8]);
 
-/* Checks WANT's new mappings (those HAVE does not already hold) against HOST
+/* Checks WANT's new mappings (those HAVE, sorted like table_live(), does not
+ * already hold) against HOST
  * and CONFIG's client networks; the first conflict goes to err. */
 int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,
 		    const struct host_ports *host, const struct xdpfwd_config *config, char *err);

@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include "attach.h"
-#include "conflict.h"
+#include "change.h"
+#include "persist.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
@@ -19,12 +20,11 @@
 #ifndef XDPFWD_VERSION
 #define XDPFWD_VERSION "dev"
 #endif
-#define MAX_CONFIG_BYTES (64 << 20)
 
 static const char usage_text[] =
     "Usage: xdpfwd [OPTIONS] COMMAND ...\n"
     "  attach IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]\n"
-    "         [--clients CIDR[,CIDR]...]\n"
+    "         [--clients CIDR[,CIDR]...] [--replace]   (--replace: new programs, same maps)\n"
     "  detach IFACE [--purge]\n"
     "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [POLICY] [--force]\n"
     "      POLICY: --allow CIDR (repeatable), --rate PPS[:BURST], --new-rate PPS[:BURST],\n"
@@ -33,9 +33,11 @@ static const char usage_text[] =
     "  list [--json]\n"
     "  stats [--json] [--watch [SECONDS]]   (rates every SECONDS, default 1)\n"
     "  load FILE [--force]\n"
-    "  serve [--metrics ADDR:PORT]   (default " XDPFWD_DEFAULT_METRICS ")\n"
+    "  serve [--metrics ADDR:PORT] [--config FILE]   (metrics default " XDPFWD_DEFAULT_METRICS ";\n"
+    "        SIGHUP reloads FILE; rebuilds the maps from the state file after a reboot)\n"
     "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
     "Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
+    "         --state-dir DIR (default $XDPFWD_STATE_DIR or " XDPFWD_DEFAULT_STATE_DIR "),\n"
     "         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
 
 #define MAX_ALLOW_ARGS 64
@@ -47,7 +49,10 @@ struct options {
 	const char *new_rate;
 	const char *ttl;
 	const char *clients;
+	const char *state_dir;
+	const char *config; /* serve --config */
 	bool force;
+	bool replace;
 	const char *pin_dir;
 	const char *tunnel;
 	const char *mode;
@@ -82,71 +87,6 @@ static int usage_error(const char *cmd, const char *expected)
 {
 	pr_warn("%s: expected '%s %s' (see xdpfwd --help)\n", cmd, cmd, expected);
 	return 2;
-}
-
-static int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count,
-		      size_t extra)
-{
-	int err = table_live(maps, rules, count, extra);
-
-	if (err)
-		pr_warn("cannot read the mappings: %s\n", strerror(-err));
-	return err;
-}
-
-/* Validates WANT as a whole, checks its new mappings against the host unless
- * FORCE, and only then writes the difference from HAVE. */
-static int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		 const struct rule *have, size_t nhave, struct rule *want, size_t count,
-		 bool check_host, const char *what, struct apply_summary *sum)
-{
-	struct local_addrs local;
-	struct host_ports host;
-	char err[ERR_LEN];
-	int ret;
-
-	memset(sum, 0, sizeof(*sum));
-	if (local_addrs_read(config->public_ifindex, &local))
-		memset(&local, 0, sizeof(local));
-	if (validate_table(want, count, &local, err)) {
-		pr_warn("%s: %s\n", what, err);
-		return -EINVAL;
-	}
-	if (check_host) {
-		ret = host_ports_read(&host);
-		if (ret) {
-			pr_warn(
-			    "%s: cannot read the ports in use from /proc: %s (--force skips the check)\n",
-			    what, strerror(-ret));
-			return ret;
-		}
-		ret = check_conflicts(want, count, have, nhave, &host, config, err);
-		host_ports_free(&host);
-		if (ret) {
-			pr_warn("%s: %s\n", what, err);
-			return -EINVAL;
-		}
-	}
-	ret = table_apply(maps, have, nhave, want, count, sum);
-	if (ret)
-		pr_warn(
-		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
-		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
-	return ret;
-}
-
-/* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
- * from the live mapping it repeats, so reloading a file extends nothing. */
-static void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew)
-{
-	if (!r->m.ttl)
-		return;
-	for (size_t i = 0; !renew && i < nhave; i++)
-		if (same_target(&have[i].m, &r->m) && have[i].m.ttl == r->m.ttl) {
-			r->m.expires_ns = have[i].m.expires_ns;
-			return;
-		}
-	r->m.expires_ns = boot_clock_ns() + r->m.ttl * 1000000000ULL;
 }
 
 /* The policy options of the command line, for each rule add parsed. */
@@ -295,71 +235,61 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 	return ret ? 1 : 0;
 }
 
-static char *read_file(const char *path)
-{
-	struct stat st;
-	char *text = NULL;
-	FILE *f = fopen(path, "r");
-	size_t got;
-
-	if (!f) {
-		pr_warn("load: cannot open '%s': %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES) {
-		pr_warn("load: '%s' is not a regular file of at most %d MiB\n", path,
-			MAX_CONFIG_BYTES >> 20);
-		goto out;
-	}
-	text = malloc(st.st_size + 1);
-	if (!text)
-		goto out;
-	got = fread(text, 1, st.st_size, f);
-	text[got] = '\0';
-	if (strlen(text) != got) {
-		pr_warn("load: '%s' holds a NUL byte: it is not a text file\n", path);
-		free(text);
-		text = NULL;
-	}
-out:
-	fclose(f);
-	return text;
-}
-
 static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		    const struct options *opt, int argc, char **argv)
 {
-	struct apply_summary sum;
-	struct rule *rules, *have;
-	char err[ERR_LEN], what[PATH_MAX + 8];
-	size_t n, nhave;
-	char *text;
-	int ret;
-
 	if (argc != 1)
 		return usage_error("load", "FILE");
-	text = read_file(argv[0]);
-	if (!text)
+	return load_file(maps, config, argv[0], opt->force, "load") ? 1 : 0;
+}
+
+/* A state file this build cannot read is never overwritten: the change that
+ * would rewrite it is refused first. */
+static int refuse_unreadable_state(const char *cmd, const char *state)
+{
+	char err[ERR_LEN];
+
+	if (!state_check(state, err))
+		return 0;
+	pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
+	return -1;
+}
+
+/* attach and detach, then the state file says what they left. */
+static int run_attach(struct pindir *pd, const char *cmd, char **argv, const struct options *opt,
+		      enum xdp_attach_mode mode, const struct xdpfwd_prefix *clients,
+		      __u32 nclients)
+{
+	char state[PATH_MAX + 64], err[ERR_LEN];
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	bool attach = !strcmp(cmd, "attach");
+	int ret;
+
+	state_path(state, sizeof(state), opt->state_dir, pd->path);
+	if (pindir_lock(pd) || refuse_unreadable_state(cmd, state))
 		return 1;
-	ret = parse_config(text, &rules, &n, err);
-	free(text);
-	if (ret) {
-		pr_warn("load: %s: %s\n", argv[0], err);
+	if (attach)
+		ret = attach_cmd(pd, argv[0], opt->tunnel, mode,
+				 opt->fast_path ? (strcmp(opt->fast_path, "on") ? 0 : 1) : -1,
+				 clients, nclients, opt->replace);
+	else
+		ret = detach_cmd(pd, argv[0], opt->purge);
+	if (ret)
 		return 1;
+	if (!attach && opt->purge) {
+		if (unlink(state) && errno != ENOENT) {
+			pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
+			return 1;
+		}
+		return 0;
 	}
-	snprintf(what, sizeof(what), "load: %s", argv[0]);
-	if (live_rules(maps, &have, &nhave, 0)) {
-		free(rules);
+	if (maps_open(pd, &maps, &config))
 		return 1;
-	}
-	for (size_t i = 0; i < n; i++)
-		set_expiry(&rules[i], have, nhave, false);
-	ret = apply(maps, config, have, nhave, rules, n, !opt->force, what, &sum);
-	free(have);
-	if (!ret)
-		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", argv[0],
-		       sum.added, sum.changed, sum.removed, sum.kept);
-	free(rules);
+	ret = state_sync(state, &maps, &config, err);
+	if (ret)
+		pr_warn("%s: done, but %s\n", cmd, err);
+	maps_close(&maps);
 	return ret ? 1 : 0;
 }
 
@@ -371,9 +301,12 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 	bool writes = !strcmp(cmd, "add") || !strcmp(cmd, "del") || !strcmp(cmd, "load");
 	int ret;
 
+	char state[PATH_MAX + 64], err[ERR_LEN];
+
 	if (maps_open(pd, &maps, &config))
 		return 1;
-	if (writes && pindir_lock(pd)) {
+	state_path(state, sizeof(state), opt->state_dir, pd->path);
+	if (writes && (pindir_lock(pd) || refuse_unreadable_state(cmd, state))) {
 		maps_close(&maps);
 		return 1;
 	}
@@ -393,6 +326,10 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 		ret = show_watch(&maps, opt->watch, opt->json) ? 1 : 0;
 	else
 		ret = show_stats(&maps, opt->json) ? 1 : 0;
+	if (writes && !ret && state_sync(state, &maps, &config, err)) {
+		pr_warn("%s: the maps changed, but %s\n", cmd, err);
+		ret = 1;
+	}
 	maps_close(&maps);
 	return ret;
 }
@@ -456,8 +393,13 @@ static int check_options(const char *cmd, const struct options *opt)
 		pr_warn("%s: --force applies to add and load only\n", cmd);
 		return 2;
 	}
-	if (opt->clients && !is_attach) {
-		pr_warn("%s: --clients applies to attach only\n", cmd);
+	if ((opt->clients || opt->replace) && !is_attach) {
+		pr_warn("%s: --clients and --replace apply to attach only\n", cmd);
+		return 2;
+	}
+	if (opt->config && strcmp(cmd, "serve")) {
+		pr_warn("%s: --config applies to serve only (load FILE applies a file once)\n",
+			cmd);
 		return 2;
 	}
 	if (opt->purge && strcmp(cmd, "detach")) {
@@ -470,15 +412,27 @@ static int check_options(const char *cmd, const struct options *opt)
 int main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-	    {"pin-dir", required_argument, NULL, 'p'},	 {"tunnel", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'm'},	 {"json", no_argument, NULL, 'j'},
-	    {"purge", no_argument, NULL, 'P'},		 {"metrics", required_argument, NULL, 'M'},
-	    {"verbose", no_argument, NULL, 'v'},	 {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},	 {"watch", optional_argument, NULL, 'w'},
-	    {"fast-path", required_argument, NULL, 'f'}, {"allow", required_argument, NULL, 'a'},
-	    {"rate", required_argument, NULL, 'r'},	 {"new-rate", required_argument, NULL, 'n'},
-	    {"ttl", required_argument, NULL, 'T'},	 {"force", no_argument, NULL, 'F'},
-	    {"clients", required_argument, NULL, 'c'},	 {0},
+	    {"pin-dir", required_argument, NULL, 'p'},
+	    {"tunnel", required_argument, NULL, 't'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"purge", no_argument, NULL, 'P'},
+	    {"metrics", required_argument, NULL, 'M'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"watch", optional_argument, NULL, 'w'},
+	    {"fast-path", required_argument, NULL, 'f'},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"new-rate", required_argument, NULL, 'n'},
+	    {"ttl", required_argument, NULL, 'T'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"clients", required_argument, NULL, 'c'},
+	    {"state-dir", required_argument, NULL, 'S'},
+	    {"replace", no_argument, NULL, 'R'},
+	    {"config", required_argument, NULL, 'C'},
+	    {0},
 	};
 	struct options opt = {0};
 	struct xdpfwd_prefix clients[XDPFWD_MAX_CLIENT_NETS];
@@ -529,6 +483,15 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			opt.clients = optarg;
+			break;
+		case 'S':
+			opt.state_dir = optarg;
+			break;
+		case 'R':
+			opt.replace = true;
+			break;
+		case 'C':
+			opt.config = optarg;
 			break;
 		case 'P':
 			opt.purge = true;
@@ -600,21 +563,19 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "detach") && argc != 1)
 		return usage_error("detach", "IFACE [--purge]");
 	if (!strcmp(cmd, "serve") && argc != 0)
-		return usage_error("serve", "[--metrics ADDR:PORT]");
+		return usage_error("serve", "[--metrics ADDR:PORT] [--config FILE]");
 
 	if (opt.clients && parse_clients(opt.clients, clients, &nclients))
 		return 2;
-	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach")))
+	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach") || !strcmp(cmd, "serve")))
 		return 1;
-	if (!strcmp(cmd, "attach"))
-		ret = attach_cmd(&pd, argv[0], opt.tunnel, mode,
-				 !opt.fast_path || !strcmp(opt.fast_path, "on"), clients, nclients)
-			  ? 1
-			  : 0;
-	else if (!strcmp(cmd, "detach"))
-		ret = detach_cmd(&pd, argv[0], opt.purge) ? 1 : 0;
+	if (!strcmp(cmd, "attach") || !strcmp(cmd, "detach"))
+		ret = run_attach(&pd, cmd, argv, &opt, mode, clients, nclients);
 	else if (!strcmp(cmd, "serve"))
-		ret = serve_cmd(&pd, opt.metrics ?: XDPFWD_DEFAULT_METRICS) ? 1 : 0;
+		ret =
+		    serve_cmd(&pd, opt.metrics ?: XDPFWD_DEFAULT_METRICS, opt.state_dir, opt.config)
+			? 1
+			: 0;
 	else
 		ret = run_on_table(&pd, cmd, argc, argv, &opt);
 	pindir_close(&pd);

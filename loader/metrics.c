@@ -119,22 +119,33 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 
 	clock_gettime(CLOCK_REALTIME, &real);
 	header(out, "xdpfwd_mapping_dropped_packets_total", "counter",
-	       "Packets to the mapping dropped by its policy, by reason.");
+	       "Packets to the mapping dropped by its policy, by reason (for the reasons its "
+	       "policy has).");
 	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
 		const char *c = (const char *)&view->by_slot[view->list[i].slot];
+		/* A series only where a drop can happen: a table without policy
+		 * scrapes as fast as before it. */
+		bool has[] = {m->allow_count != 0, m->rate.pps || m->new_rate.pps};
 
-		mapping_labels(labels, sizeof(labels), &view->list[i].m);
+		if (!has[0] && !has[1])
+			continue;
+		mapping_labels(labels, sizeof(labels), m);
 		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
-			buf_printf(out,
-				   "xdpfwd_mapping_dropped_packets_total{%s,reason=\"%s\"} %llu\n",
-				   labels, counts[k].reason,
-				   *(const unsigned long long *)(c + counts[k].off));
+			if (has[k])
+				buf_printf(
+				    out,
+				    "xdpfwd_mapping_dropped_packets_total{%s,reason=\"%s\"} %llu\n",
+				    labels, counts[k].reason,
+				    *(const unsigned long long *)(c + counts[k].off));
 	}
 	header(out, "xdpfwd_mapping_rate_limit_pps", "gauge",
 	       "The mapping's --rate (packets) and --new-rate (new connections) per second.");
 	for (size_t i = 0; i < view->count; i++) {
 		const struct xdpfwd_mapping *m = &view->list[i].m;
 
+		if (!m->rate.pps && !m->new_rate.pps)
+			continue;
 		mapping_labels(labels, sizeof(labels), m);
 		if (m->rate.pps)
 			buf_printf(out, "xdpfwd_mapping_rate_limit_pps{%s,limit=\"packets\"} %u\n",
@@ -149,6 +160,8 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 	for (size_t i = 0; i < view->count; i++) {
 		const struct xdpfwd_mapping *m = &view->list[i].m;
 
+		if (!m->rate.pps && !m->new_rate.pps)
+			continue;
 		mapping_labels(labels, sizeof(labels), m);
 		if (m->rate.pps)
 			buf_printf(out, "xdpfwd_mapping_rate_burst{%s,limit=\"packets\"} %u\n",
@@ -164,10 +177,10 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 	for (size_t i = 0; i < view->count; i++) {
 		const struct xdpfwd_mapping *m = &view->list[i].m;
 
+		if (!m->allow_count)
+			continue;
 		mapping_labels(labels, sizeof(labels), m);
-		if (m->allow_count)
-			buf_printf(out, "xdpfwd_mapping_allow_prefixes{%s} %u\n", labels,
-				   m->allow_count);
+		buf_printf(out, "xdpfwd_mapping_allow_prefixes{%s} %u\n", labels, m->allow_count);
 	}
 	header(out, "xdpfwd_mapping_expiry_timestamp_seconds", "gauge",
 	       "When the mapping's lease (--ttl) ends, as Unix time.");

@@ -143,6 +143,8 @@ void pindir_close(struct pindir *pd)
 
 int pindir_lock(struct pindir *pd)
 {
+	if (pd->lock_fd >= 0)
+		return 0; /* held already: a second flock would wait for ourselves */
 	pd->lock_fd = open(pd->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pd->lock_fd < 0 || flock(pd->lock_fd, LOCK_EX)) {
 		pr_warn("pin directory '%s': cannot lock it: %s\n", pd->path, strerror(errno));

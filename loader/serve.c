@@ -13,8 +13,11 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <microhttpd.h>
+#include "attach.h"
+#include "change.h"
 #include "log.h"
 #include "metrics.h"
+#include "persist.h"
 #include "serve.h"
 
 /* Enough for Prometheus and a few curious humans; more wait or are refused. */
@@ -27,11 +30,25 @@
 
 struct server {
 	struct pindir *pd;
+	char state[PATH_MAX + 64];
+	const char *config_file;
 	struct xdpfwd_maps maps;
 	struct table_view view;
 	struct text_buf text;
 	__u64 expired; /* written by the main thread, read by the polling one */
 };
+
+/* The state file after a change; the caller holds the lock. */
+static void sync_state(struct server *srv)
+{
+	struct xdpfwd_config config;
+	char err[ERR_LEN];
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
+	    state_sync(srv->state, &srv->maps, &config, err))
+		pr_warn("serve: the state file is behind the maps: %s\n", err);
+}
 
 /* Removes every mapping whose lease has ended, under the lock the CLI takes,
  * and reads the whole table only when one has. */
@@ -71,6 +88,8 @@ static int expire_leases(struct server *srv)
 		err = table_apply(&srv->maps, have, n, keep, kept, &sum);
 	if (!err)
 		__atomic_add_fetch(&srv->expired, sum.removed, __ATOMIC_RELAXED);
+	if (!err)
+		sync_state(srv);
 	fflush(stdout);
 	pindir_unlock(srv->pd);
 	free(have);
@@ -159,9 +178,88 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		vfprintf(stderr, fmt, ap);
 }
 
-int serve_cmd(struct pindir *pd, const char *listen)
+/* Maps gone, state file there: a reboot. Attach as recorded, then write the
+ * recorded table (leases that ended meanwhile are already dropped). */
+static int rebuild(struct pindir *pd, const struct saved_state *saved)
 {
-	struct server srv = {.pd = pd};
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	struct apply_summary sum;
+	int err;
+
+	if (!saved->attached) {
+		pr_warn("serve: no maps in %s, and the state file records no attachment: run "
+			"'xdpfwd attach IFACE --tunnel IFACE'\n",
+			pd->path);
+		return -ENOENT;
+	}
+	err = attach_cmd(pd, saved->iface, saved->tunnel,
+			 saved->generic ? XDP_MODE_SKB : XDP_MODE_NATIVE, saved->fast_path,
+			 saved->clients, saved->client_count, false);
+	if (err)
+		return err;
+	if (maps_open(pd, &maps, &config))
+		return -ENOENT;
+	/* What the state file holds was checked when it was written; a
+	 * conflict that has appeared since does not keep a port closed. */
+	err = apply(&maps, &config, NULL, 0, saved->rules, saved->count, false,
+		    "serve: rebuilding the table", &sum);
+	maps_close(&maps);
+	if (!err)
+		printf("rebuilt from the state file: %zu mappings\n", sum.added);
+	return err;
+}
+
+/* Reads the state file and, when the maps are gone, rebuilds from it. */
+static int reconcile(struct server *srv)
+{
+	struct saved_state saved;
+	struct clocks now;
+	char err[ERR_LEN], probe[PATH_MAX + 32];
+	bool found;
+	int ret;
+
+	clocks_now(&now);
+	if (state_load(srv->state, &now, &saved, &found, err)) {
+		pr_warn("serve: %s; refusing to start: repair the file or move it away\n", err);
+		return -EINVAL;
+	}
+	ret = pindir_lock(srv->pd);
+	pindir_file(srv->pd, XDPFWD_MAP_CONFIG, probe, sizeof(probe));
+	if (!ret && access(probe, F_OK)) {
+		if (!found) {
+			pr_warn("serve: no xdpfwd state in %s nor in %s: run 'xdpfwd attach IFACE "
+				"--tunnel IFACE' first\n",
+				srv->pd->path, srv->state);
+			ret = -ENOENT;
+		} else {
+			ret = rebuild(srv->pd, &saved);
+		}
+	}
+	state_free(&saved);
+	return ret;
+}
+
+static void reload(struct server *srv)
+{
+	struct xdpfwd_config config;
+	__u32 zero = 0;
+
+	if (!srv->config_file) {
+		pr_warn("serve: SIGHUP, but no --config FILE to reload\n");
+		return;
+	}
+	if (pindir_lock(srv->pd))
+		return;
+	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) == 0 &&
+	    load_file(&srv->maps, &config, srv->config_file, false, "serve: reload") == 0)
+		sync_state(srv);
+	pindir_unlock(srv->pd);
+}
+
+int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config_file)
+{
+	struct server srv = {.pd = pd, .config_file = config_file};
 	struct xdpfwd_config config;
 	struct sockaddr_storage addr;
 	struct MHD_Daemon *httpd;
@@ -173,8 +271,21 @@ int serve_cmd(struct pindir *pd, const char *listen)
 		pr_warn("serve: --metrics: %s\n", err);
 		return -EINVAL;
 	}
-	if (maps_open(pd, &srv.maps, &config))
+	state_path(srv.state, sizeof(srv.state), state_dir, pd->path);
+	if (reconcile(&srv)) {
+		pindir_unlock(pd);
 		return -ENOENT;
+	}
+	if (maps_open(pd, &srv.maps, &config)) {
+		pindir_unlock(pd);
+		return -ENOENT;
+	}
+	/* Adopted as they are: the file follows the maps, whatever a command
+	 * killed half way left. */
+	sync_state(&srv);
+	pindir_unlock(pd);
+	if (config_file)
+		reload(&srv);
 	/* Keeps run-time statistics on for as long as this fd is open. */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats_fd < 0)
@@ -184,6 +295,7 @@ int serve_cmd(struct pindir *pd, const char *listen)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -212,6 +324,8 @@ int serve_cmd(struct pindir *pd, const char *listen)
 		sig = sigtimedwait(&stop, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP)
+			reload(&srv);
 	}
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);

@@ -7,7 +7,13 @@
 /* Loopback only by default: metrics are for the local Prometheus. */
 #define XDPFWD_DEFAULT_METRICS "127.0.0.1:9977"
 
-/* Serves /metrics until SIGTERM or SIGINT. Forwarding never depends on it. */
-int serve_cmd(struct pindir *pd, const char *listen);
+/*
+ * Serves /metrics and ends leases until SIGTERM or SIGINT; forwarding never
+ * depends on it. On start it reconciles with the state file in STATE_DIR:
+ * maps that are there are adopted as they are (a restart), maps that are
+ * gone (a reboot) are rebuilt from the file and the programs attached again
+ * as it records. With CONFIG, the file is applied on start and on SIGHUP.
+ */
+int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config);
 
 #endif

@@ -417,6 +417,11 @@ int parse_rule(const char *proto, const char *pub, const char *target, struct ru
 
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err)
 {
+	return parse_rules(text, false, rules, count, err);
+}
+
+int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err)
+{
 	struct rule *out = NULL;
 	size_t n = 0, cap = 0;
 	unsigned int line = 0;
@@ -486,6 +491,22 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 				goto fail;
 			}
 			*eq = '\0';
+			if (with_expiry && !strcmp(tok[f], "expires")) {
+				unsigned long long at;
+				char *end;
+
+				errno = 0;
+				at = strtoull(eq + 1, &end, 10);
+				if (errno || *end || end == eq + 1 || !at) {
+					snprintf(err, ERR_LEN,
+						 "line %u: expires '%s' is not a time", line,
+						 eq + 1);
+					goto fail;
+				}
+				for (int i = 0; i < got; i++)
+					out[n + i].m.expires_ns = at;
+				continue;
+			}
 			/* allow=A,B is the same as allow=A allow=B */
 			for (char *v = strtok_r(eq + 1, ",", &save); v;
 			     v = strtok_r(NULL, ",", &save))
@@ -577,6 +598,20 @@ void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m)
 	format_endpoint(target, sizeof(target), m->family, &m->target_addr, m->target_port,
 			m->port_count);
 	snprintf(buf, len, "%s %s -> %s", proto_name(m->proto), pub, target);
+}
+
+void format_rule_line(char *buf, size_t len, const struct rule *r)
+{
+	const struct xdpfwd_mapping *m = &r->m;
+	char pub[ADDR_STR_LEN], target[ADDR_STR_LEN], policy[1024];
+
+	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
+			m->port_count);
+	format_endpoint(target, sizeof(target), m->family, &m->target_addr, m->target_port,
+			m->port_count);
+	format_policy(policy, sizeof(policy), r);
+	snprintf(buf, len, "%s %s %s%s%s", proto_name(m->proto), pub, target, policy[0] ? " " : "",
+		 policy);
 }
 
 /* Where a rule came from, for messages. */

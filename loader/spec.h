@@ -70,6 +70,11 @@ void format_policy(char *buf, size_t len, const struct rule *r);
 
 /* A whole config file's text. On success *rules (malloc'd) holds them. */
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
+/* The same, and with WITH_EXPIRY an expires=NS field (a lease's end in Unix
+ * time), which only the state file writes. */
+int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err);
+/* RULE as a config-file line: "tcp 203.0.113.10:40000 10.8.0.2:40000 rate=...". */
+void format_rule_line(char *buf, size_t len, const struct rule *r);
 
 /* Fills each wildcard rule's source address and checks the table as a whole:
  * targets, overlaps of public ranges and of target ranges, capacity. */

@@ -100,6 +100,8 @@ lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOIN
 lab_up() {
 	set -e
 	LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
+	# The state file goes with the lab, not to /var/lib/xdpfwd.
+	export XDPFWD_STATE_DIR=$LAB_TMP/state
 	umask 077
 	# bpffs in this mount namespace, so pins made under `ip netns exec` outlive it.
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

@@ -699,6 +699,173 @@ CASES
 	done
 }
 
+# --- durability ---------------------------------------------------------------
+
+state_file() { echo "$XDPFWD_STATE_DIR/$(basename "$XDPFWD_PIN_DIR").state"; }
+# Starts serve (its output in LAB_TMP/serve.log) and waits until it answers.
+start_serve() { # [ARGS...]
+	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9979 $* >>'$LAB_TMP/serve.log' 2>&1"
+	SERVE_PID=${LAB_PIDS[-1]}
+	wait_for 10 in_vpn curl -sf http://127.0.0.1:9979/metrics
+}
+stop_serve() {
+	kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+	local i
+	for i in "${!LAB_PIDS[@]}"; do [ "${LAB_PIDS[i]}" = "$SERVE_PID" ] && unset 'LAB_PIDS[i]'; done
+	LAB_PIDS=("${LAB_PIDS[@]}")
+}
+# The public ports of the mappings: from list, and from the state file.
+listed_ports() { xdpfwd list --json | jq -r '.[] | "\(.proto) \(.public_port)"' | sort; }
+saved_ports() { awk '$1 == "tcp" || $1 == "udp" { sub(/.*:/, "", $2); print $1, $2 }' "$(state_file)" | sort; }
+
+test_state_file_follows_every_change() {
+	local f
+	f=$(state_file)
+	xdpfwd add udp 7810 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600 >/dev/null || fail "add"
+	head -1 "$f" | grep -qx "xdpfwd-state 1" || fail "no header: $(head -1 "$f")"
+	grep -qE "^attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS$" "$f" ||
+		fail "no attach record: $(grep attach "$f")"
+	grep -qE "^udp 7810 10.8.0.2:7810 allow=203.0.113.0/24 rate=100:10 ttl=600 expires=[0-9]{19}$" "$f" ||
+		fail "mapping not saved: $(grep 7810 "$f")"
+	tail -1 "$f" | grep -qE "^end [0-9]+ crc32=[0-9a-f]{8}$" || fail "no end line: $(tail -1 "$f")"
+	ls "$(dirname "$f")" | grep -q tmp && fail "a temporary file was left: $(ls "$(dirname "$f")")"
+	xdpfwd del udp 7810 >/dev/null || fail "del"
+	grep -q 7810 "$f" && fail "deleted mapping still saved"
+	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "state and maps differ"
+}
+
+# Steady UDP through a mapping while serve restarts 5 times and the programs
+# are replaced by a new load of the build 5 times: iperf3 counts sequence
+# numbers at the client, and not one may be missing.
+test_restart_and_replace_lose_no_packet() {
+	local report="$LAB_TMP/steady.json" sent lost rx0 rx i client
+	xdpfwd add tcp 7800 10.8.0.2 >/dev/null && xdpfwd add udp 7800 10.8.0.2 >/dev/null || fail "add"
+	start_serve || fail "serve does not start"
+	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 7800 -1
+	wait_for 5 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7800 '"
+	rx0=$(stats_of udp 7800 rx_packets)
+	in_inet iperf3 -c 203.0.113.10 -p 7800 -u -b 1600K -l 100 -t 14 -J >"$report" &
+	client=$!
+	sleep 1
+	for i in 1 2 3 4 5; do
+		stop_serve
+		start_serve || fail "serve did not come back ($i)"
+		xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace >"$LAB_TMP/replace.out" 2>&1 ||
+			fail "replace $i: $(cat "$LAB_TMP/replace.out")"
+		sleep 1
+	done
+	wait $client || fail "iperf3 failed: $(head -c 300 "$report")"
+	stop_serve
+	sent=$(jq '.end.sum.packets' "$report")
+	lost=$(jq '.end.sum.lost_packets' "$report")
+	rx=$(($(stats_of udp 7800 rx_packets) - rx0))
+	echo "steady UDP: $sent datagrams sent, $lost lost, $rx translated; serve restarted 5 times, programs replaced 5 times"
+	grep -q "^replaced the programs on pub0" "$LAB_TMP/replace.out" || fail "replace said: $(cat "$LAB_TMP/replace.out")"
+	[ "$sent" -gt 20000 ] || fail "only $sent datagrams sent"
+	[ "$lost" = 0 ] || fail "$lost of $sent datagrams lost"
+	[ "$rx" -ge "$sent" ] || fail "the counters lost packets across replace: $rx of $sent"
+	[ "$(in_vpn ip -d link show pub0 | grep -c 'prog/xdp')" = 1 ] || fail "not exactly one XDP program"
+	xdpfwd del both 7800 >/dev/null || fail "del"
+}
+
+# kill -9 of a load of 10,000 mappings at five points of its run; after each,
+# the next start of serve leaves maps and state file in agreement.
+test_kill_during_load_then_start_agrees() {
+	local conf="$LAB_TMP/big.conf" pid got delay
+	seq 10000 19999 | awk '{ print "tcp", $1, "10.8.0.2" }' >"$conf"
+	: >"$LAB_TMP/empty.conf"
+	for delay in 0.02 0.04 0.06 0.08 0.10; do
+		xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+		# Not through a shell function: $! must be xdpfwd itself (ip
+		# netns exec execs it), or the kill would miss it.
+		ip netns exec "$NS_VPN" "$XDPFWD" load "$conf" >/dev/null 2>&1 &
+		pid=$!
+		sleep $delay
+		kill -9 $pid 2>/dev/null
+		wait $pid 2>/dev/null
+		got=$(xdpfwd list --json | jq length)
+		echo "killed after ${delay}s: $got of 10000 mappings in the maps, $(saved_ports | wc -l) in the state file"
+		start_serve || fail "serve does not start"
+		stop_serve
+		[ "$(listed_ports)" = "$(saved_ports)" ] ||
+			fail "after ${delay}s: maps ($(listed_ports | wc -l)) and state ($(saved_ports | wc -l)) differ"
+	done
+	ls "$XDPFWD_STATE_DIR" | grep -q tmp && fail "temporary files left: $(ls "$XDPFWD_STATE_DIR")"
+	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	[ "$(saved_ports | wc -l)" = 0 ] || fail "state not emptied"
+}
+
+# A reboot empties bpffs and removes every program: serve finds the maps
+# gone, attaches as recorded and writes the table back from the state file.
+test_reboot_rebuilds_from_state() {
+	local out before
+	xdpfwd add udp 7900 10.8.0.2 >/dev/null && xdpfwd add tcp 7901 10.8.0.2 --allow 203.0.113.20 --ttl 3600 >/dev/null ||
+		fail "add"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	serve_udp 10.8.0.2 7900 || fail "no listener"
+	in_vpn ip link set pub0 xdp off
+	in_vpn tc qdisc del dev pub0 clsact
+	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact
+	rm -rf "$XDPFWD_PIN_DIR"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	[ -z "$out" ] || fail "forwarded with nothing attached: '$out'"
+	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
+	grep -q "rebuilt from the state file: " "$LAB_TMP/serve.log" || fail "serve said: $(tail -3 "$LAB_TMP/serve.log")"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "table differs after the rebuild"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 7901) | .expires_in > 3500' >/dev/null ||
+		fail "the lease did not survive"
+	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "no XDP program after the rebuild"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded after the rebuild: '$out'"
+	stop_serve
+	xdpfwd del udp 7900 >/dev/null && xdpfwd del tcp 7901 >/dev/null || fail "del"
+}
+
+# What xdpfwd cannot read it refuses, with one line, and changes nothing:
+# neither maps nor file.
+test_bad_state_and_config_are_refused() {
+	local f sum before out want
+	f=$(state_file)
+	xdpfwd add udp 7950 10.8.0.2 >/dev/null || fail "add"
+	cp "$f" "$LAB_TMP/good.state"
+	before=$(xdpfwd list --json)
+	while IFS='|' read -r want edit; do
+		cp "$LAB_TMP/good.state" "$f"
+		sh -c "$edit" _ "$f"
+		sum=$(sha256sum <"$f")
+		out=$(xdpfwd add udp 7951 10.8.0.2 2>&1) && fail "add with a bad state file succeeded ($want)"
+		[ "$(wc -l <<<"$out")" = 1 ] && grep -qF "$want" <<<"$out" || fail "add said: $out; want '$want'"
+		out=$(in_vpn timeout 5 "$XDPFWD" serve --metrics 127.0.0.1:9979 2>&1) && fail "serve started ($want)"
+		grep -qF "$want" <<<"$out" || fail "serve said: $out"
+		[ "$(sha256sum <"$f")" = "$sum" ] || fail "the bad state file was rewritten ($want)"
+		[ "$(xdpfwd list --json)" = "$before" ] || fail "the maps changed ($want)"
+	done <<'CASES'
+it is truncated|head -c -20 "$1" >"$1.cut" && mv "$1.cut" "$1"
+it is version 2, newer than this xdpfwd's 1|sed -i 's/^xdpfwd-state 1$/xdpfwd-state 2/' "$1"
+its checksum does not match its contents|sed -i 's/^udp 7950 /udp 7952 /' "$1"
+CASES
+	cp "$LAB_TMP/good.state" "$f"
+	# A config with one bad line, on SIGHUP: refused whole, the table stays.
+	printf 'udp 7950 10.8.0.2\nudp 7953 10.8.0.2\n' >"$LAB_TMP/serve.conf"
+	start_serve --config "$LAB_TMP/serve.conf" || fail "serve does not start"
+	xdpfwd list --json | jq -e 'any(.public_port == 7953)' >/dev/null || fail "--config not applied on start"
+	before=$(xdpfwd list --json)
+	printf 'udp 7950 10.8.0.2\nudp 7954 10.8.0.2:99999\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
+	kill -HUP "$SERVE_PID"
+	wait_for 5 grep -q "line 2: target port '99999' is out of range" "$LAB_TMP/serve.log" ||
+		fail "no message for the bad line: $(tail -3 "$LAB_TMP/serve.log")"
+	[ "$(xdpfwd list --json)" = "$before" ] || fail "a bad config changed the table"
+	printf 'udp 7950 10.8.0.2\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
+	kill -HUP "$SERVE_PID"
+	wait_for 5 in_vpn sh -c "'$XDPFWD' list | grep -q '^udp  *7955 '" ||
+		fail "the fixed config was not applied on SIGHUP"
+	xdpfwd list --json | jq -e 'all(.public_port != 7953)' >/dev/null || fail "reload was not a diff"
+	grep -q "^udp 7955 " "$(state_file)" || fail "the reload was not saved"
+	stop_serve
+	: >"$LAB_TMP/empty.conf"
+	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+}
+
 echo "e2e: building the lab"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
 # Everything twice: with the fast path (XDP and tc redirects) and without it
@@ -717,6 +884,9 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
 		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
 		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
+		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
+		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
+		test_bad_state_and_config_are_refused \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
 		test_prometheus_scrapes_exact_counts; do

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * change.c - how a change reaches the maps: the whole table as it should be
+ * is validated, checked against the host, and only then written as a diff.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "change.h"
+#include "conflict.h"
+#include "log.h"
+
+#define MAX_CONFIG_BYTES (64 << 20)
+
+int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra)
+{
+	int err = table_live(maps, rules, count, extra);
+
+	if (err)
+		pr_warn("cannot read the mappings: %s\n", strerror(-err));
+	return err;
+}
+
+/* Validates WANT as a whole, checks its new mappings against the host unless
+ * FORCE, and only then writes the difference from HAVE. */
+int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+	  const struct rule *have, size_t nhave, struct rule *want, size_t count, bool check_host,
+	  const char *what, struct apply_summary *sum)
+{
+	struct local_addrs local;
+	struct host_ports host;
+	char err[ERR_LEN];
+	int ret;
+
+	memset(sum, 0, sizeof(*sum));
+	if (local_addrs_read(config->public_ifindex, &local))
+		memset(&local, 0, sizeof(local));
+	if (validate_table(want, count, &local, err)) {
+		pr_warn("%s: %s\n", what, err);
+		return -EINVAL;
+	}
+	if (check_host) {
+		ret = host_ports_read(&host);
+		if (ret) {
+			pr_warn(
+			    "%s: cannot read the ports in use from /proc: %s (--force skips the check)\n",
+			    what, strerror(-ret));
+			return ret;
+		}
+		ret = check_conflicts(want, count, have, nhave, &host, config, err);
+		host_ports_free(&host);
+		if (ret) {
+			pr_warn("%s: %s\n", what, err);
+			return -EINVAL;
+		}
+	}
+	ret = table_apply(maps, have, nhave, want, count, sum);
+	if (ret)
+		pr_warn(
+		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
+		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
+	return ret;
+}
+
+static int compare_public(const void *pa, const void *pb)
+{
+	const struct xdpfwd_mapping *a = &((const struct rule *)pa)->m;
+	const struct xdpfwd_mapping *b = &((const struct rule *)pb)->m;
+	int c;
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
+	return c ? c : a->public_port - b->public_port;
+}
+
+/* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
+ * from the live mapping it repeats, so reloading a file extends nothing. */
+void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew)
+{
+	const struct rule *h;
+
+	if (!r->m.ttl)
+		return;
+
+	h = !renew && nhave ? bsearch(r, have, nhave, sizeof(*have), compare_public) : NULL;
+	if (h && same_target(&h->m, &r->m) && h->m.ttl == r->m.ttl) {
+		r->m.expires_ns = h->m.expires_ns;
+		return;
+	}
+	r->m.expires_ns = boot_clock_ns() + r->m.ttl * 1000000000ULL;
+}
+
+char *read_file(const char *path, const char *cmd)
+{
+	struct stat st;
+	char *text = NULL;
+	FILE *f = fopen(path, "r");
+	size_t got;
+
+	if (!f) {
+		pr_warn("%s: cannot open '%s': %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES) {
+		pr_warn("%s: '%s' is not a regular file of at most %d MiB\n", cmd, path,
+			MAX_CONFIG_BYTES >> 20);
+		goto out;
+	}
+	text = malloc(st.st_size + 1);
+	if (!text)
+		goto out;
+	got = fread(text, 1, st.st_size, f);
+	text[got] = '\0';
+	if (strlen(text) != got) {
+		pr_warn("%s: '%s' holds a NUL byte: it is not a text file\n", cmd, path);
+		free(text);
+		text = NULL;
+	}
+out:
+	fclose(f);
+	return text;
+}
+
+int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
+	      bool force, const char *cmd)
+{
+	struct apply_summary sum;
+	struct rule *rules, *have;
+	char err[ERR_LEN], what[PATH_MAX + 16];
+	size_t n, nhave;
+	char *text;
+	int ret;
+
+	text = read_file(path, cmd);
+	if (!text)
+		return -EINVAL;
+	ret = parse_config(text, &rules, &n, err);
+	free(text);
+	if (ret) {
+		pr_warn("%s: %s: %s\n", cmd, path, err);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "%s: %s", cmd, path);
+	if (live_rules(maps, &have, &nhave, 0)) {
+		free(rules);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n; i++)
+		set_expiry(&rules[i], have, nhave, false);
+	ret = apply(maps, config, have, nhave, rules, n, !force, what, &sum);
+	free(have);
+	if (!ret)
+		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", path,
+		       sum.added, sum.changed, sum.removed, sum.kept);
+	fflush(stdout);
+	free(rules);
+	return ret;
+}

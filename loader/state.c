@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include "state.h"
+
+#define fail(...)                                    \
+	do {                                         \
+		snprintf(err, ERR_LEN, __VA_ARGS__); \
+		return -1;                           \
+	} while (0)
+
+void clocks_now(struct clocks *now)
+{
+	struct timespec real, boot;
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	now->real_ns = real.tv_sec * 1000000000ULL + real.tv_nsec;
+	now->boot_ns = boot.tv_sec * 1000000000ULL + boot.tv_nsec;
+}
+
+void state_free(struct saved_state *s)
+{
+	free(s->rules);
+	s->rules = NULL;
+	s->count = 0;
+}
+
+static __u32 checksum(const char *text, size_t len)
+{
+	return crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, len);
+}
+
+/* "attach IFACE tunnel=T mode=M fast-path=F [clients=...]" */
+static int parse_attach(char *line, struct saved_state *s, char *err)
+{
+	char *save = NULL, *tok;
+	bool have_tunnel = false;
+
+	strtok_r(line, " ", &save); /* "attach" */
+	tok = strtok_r(NULL, " ", &save);
+	if (!tok || strlen(tok) >= IF_NAMESIZE)
+		fail("the attach record names no interface");
+	snprintf(s->iface, sizeof(s->iface), "%s", tok);
+	s->fast_path = true;
+	while ((tok = strtok_r(NULL, " ", &save))) {
+		char *value = strchr(tok, '=');
+
+		if (!value)
+			fail("attach record: '%s' is not KEY=VALUE", tok);
+		*value++ = '\0';
+		if (!strcmp(tok, "tunnel") && strlen(value) < IF_NAMESIZE && *value) {
+			snprintf(s->tunnel, sizeof(s->tunnel), "%s", value);
+			have_tunnel = true;
+		} else if (!strcmp(tok, "mode") &&
+			   (!strcmp(value, "native") || !strcmp(value, "generic"))) {
+			s->generic = value[0] == 'g';
+		} else if (!strcmp(tok, "fast-path") &&
+			   (!strcmp(value, "on") || !strcmp(value, "off"))) {
+			s->fast_path = value[1] == 'n';
+		} else if (!strcmp(tok, "clients")) {
+			char *save2 = NULL;
+
+			for (char *c = strtok_r(value, ",", &save2); c;
+			     c = strtok_r(NULL, ",", &save2)) {
+				char sub[ERR_LEN];
+
+				if (s->client_count == XDPFWD_MAX_CLIENT_NETS)
+					fail("attach record: more than %d client networks",
+					     XDPFWD_MAX_CLIENT_NETS);
+				if (parse_prefix(c, "client network",
+						 &s->clients[s->client_count++], sub))
+					fail("attach record: %s", sub);
+			}
+		} else {
+			fail("attach record: '%s=%s' is not understood", tok, value);
+		}
+	}
+	if (!have_tunnel)
+		fail("the attach record names no tunnel");
+	s->attached = true;
+	return 0;
+}
+
+int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err)
+{
+	const char *end_line, *body;
+	char *copy = NULL, *rules_text = NULL;
+	unsigned int version, records;
+	__u32 crc;
+	size_t len = strlen(text), kept = 0, nrules = 0, at = 0;
+	int n = 0, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (sscanf(text, "xdpfwd-state %u%n", &version, &n) != 1 || text[n] != '\n')
+		fail("it does not start with 'xdpfwd-state VERSION': not an xdpfwd state file");
+	if (version > XDPFWD_STATE_VERSION)
+		fail("it is version %u, newer than this xdpfwd's %d: upgrade xdpfwd to read it",
+		     version, XDPFWD_STATE_VERSION);
+	if (version < 1)
+		fail("its version %u is unknown", version);
+	/* The last line closes the file; anything cut off loses it. */
+	if (len < 2 || text[len - 1] != '\n')
+		fail("it is truncated: it does not end with a whole line");
+	end_line = text + len - 1;
+	while (end_line > text && end_line[-1] != '\n')
+		end_line--;
+	if (sscanf(end_line, "end %u crc32=%x%n", &records, &crc, &n) != 2 || end_line[n] != '\n')
+		fail("it is truncated: its last line is not 'end RECORDS crc32=HEX'");
+	if (checksum(text, end_line - text) != crc)
+		fail("its checksum does not match its contents: it is corrupt");
+
+	body = strchr(text, '\n') + 1;
+	copy = strndup(body, end_line - body);
+	rules_text = calloc(1, end_line - body + 2);
+	if (!copy || !rules_text) {
+		snprintf(err, ERR_LEN, "out of memory");
+		goto out;
+	}
+	/* The attach record goes here; the mapping lines go to parse_rules()
+	 * with blanks for the other lines, so its messages name file lines. */
+	rules_text[at++] = '\n';
+	for (char *line = copy, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(line, "attach ", 7)) {
+			char sub[ERR_LEN];
+
+			if (out->attached || parse_attach(line, out, sub)) {
+				snprintf(err, ERR_LEN, "%s",
+					 out->attached ? "it has two attach records" : sub);
+				goto out;
+			}
+			rules_text[at++] = '\n';
+			continue;
+		}
+		nrules++;
+		at += sprintf(rules_text + at, "%s\n", line);
+	}
+	if (records != nrules + out->attached) {
+		snprintf(err, ERR_LEN, "it says %u records but holds %zu", records,
+			 nrules + out->attached);
+		goto out;
+	}
+	if (parse_rules(rules_text, true, &out->rules, &out->count, err))
+		goto out;
+	for (size_t i = 0; i < out->count; i++) {
+		struct xdpfwd_mapping *m = &out->rules[i].m;
+
+		if (m->ttl && !m->expires_ns) {
+			snprintf(err, ERR_LEN, "line %u: a lease without its end (expires=)",
+				 out->rules[i].line);
+			goto out;
+		}
+		if (m->expires_ns && m->expires_ns <= now->real_ns)
+			continue; /* ended while nobody was looking */
+		if (m->expires_ns)
+			m->expires_ns = now->boot_ns + (m->expires_ns - now->real_ns);
+		out->rules[kept++] = out->rules[i];
+	}
+	out->count = kept;
+	ret = 0;
+out:
+	free(copy);
+	free(rules_text);
+	if (ret)
+		state_free(out);
+	return ret;
+}
+
+char *state_format(const struct saved_state *s, const struct clocks *now)
+{
+	size_t cap = 256 + s->count * 1400, len = 0;
+	char *text = malloc(cap);
+	unsigned int records = 0;
+
+	if (!text)
+		return NULL;
+#define PUT(...) len += snprintf(text + len, cap - len, __VA_ARGS__)
+	PUT("xdpfwd-state %d\n", XDPFWD_STATE_VERSION);
+	if (s->attached) {
+		PUT("attach %s tunnel=%s mode=%s fast-path=%s", s->iface, s->tunnel,
+		    s->generic ? "generic" : "native", s->fast_path ? "on" : "off");
+		for (__u32 i = 0; i < s->client_count; i++) {
+			char p[ADDR_STR_LEN];
+
+			format_prefix(p, sizeof(p), &s->clients[i]);
+			PUT("%s%s", i ? "," : " clients=", p);
+		}
+		PUT("\n");
+		records++;
+	}
+	for (size_t i = 0; i < s->count; i++) {
+		const struct xdpfwd_mapping *m = &s->rules[i].m;
+		char line[1200];
+
+		format_rule_line(line, sizeof(line), &s->rules[i]);
+		PUT("%s", line);
+		if (m->expires_ns)
+			PUT(" expires=%llu",
+			    (unsigned long long)(now->real_ns + (m->expires_ns - now->boot_ns)));
+		PUT("\n");
+		records++;
+	}
+	PUT("end %u crc32=%08x\n", records, checksum(text, len));
+#undef PUT
+	return text;
+}
+
+void state_path(char *buf, size_t len, const char *dir, const char *pin_dir)
+{
+	const char *base = strrchr(pin_dir, '/');
+
+	if (!dir)
+		dir = getenv("XDPFWD_STATE_DIR");
+	if (!dir || !*dir)
+		dir = XDPFWD_DEFAULT_STATE_DIR;
+	snprintf(buf, len, "%s/%s.state", dir, base ? base + 1 : pin_dir);
+}
+
+int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
+	       char *err)
+{
+	struct stat st;
+	char *text;
+	size_t got;
+	int fd, ret;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		fail("state file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX_BYTES) {
+		close(fd);
+		fail("state file %s is not a regular file of at most %d MiB", path,
+		     STATE_MAX_BYTES >> 20);
+	}
+	text = malloc(st.st_size + 1);
+	if (!text) {
+		close(fd);
+		fail("state file %s: out of memory", path);
+	}
+	got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, text + got, st.st_size - got);
+
+		if (r <= 0)
+			break;
+		got += r;
+	}
+	close(fd);
+	text[got] = '\0';
+	*found = true;
+	if (strlen(text) != got) {
+		free(text);
+		fail("state file %s is corrupt: it holds a NUL byte", path);
+	}
+	{
+		char sub[ERR_LEN];
+
+		ret = state_parse(text, now, out, sub);
+		if (ret)
+			snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
+	}
+	free(text);
+	return ret;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		buf += w;
+		len -= w;
+	}
+	return 0;
+}
+
+/* A writer killed between its temporary file and the rename leaves the
+ * temporary behind; writers hold the pin directory's lock, so any there now
+ * is such a leftover. */
+static void remove_stale_temporaries(const char *dir, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char prefix[NAME_MAX + 8], file[PATH_MAX];
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	snprintf(prefix, sizeof(prefix), "%s.tmp.", base ? base + 1 : path);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+			snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+			unlink(file);
+		}
+	closedir(d);
+}
+
+int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err)
+{
+	char tmp[PATH_MAX], copy[PATH_MAX], dir[PATH_MAX];
+	char *text = state_format(s, now);
+	int fd, dfd, ok;
+
+	if (!text)
+		fail("state file %s: out of memory", path);
+	snprintf(copy, sizeof(copy), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(copy));
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		free(text);
+		fail("state directory %s: %s", dir, strerror(errno));
+	}
+	remove_stale_temporaries(dir, path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ok = fd >= 0 && !write_all(fd, text, strlen(text)) && !fsync(fd);
+	if (fd >= 0 && close(fd))
+		ok = 0;
+	free(text);
+	if (!ok || rename(tmp, path)) {
+		int e = errno;
+
+		unlink(tmp);
+		fail("state file %s: cannot write it: %s", path, strerror(e));
+	}
+	/* The rename itself is durable only once the directory is. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd)) {
+		if (dfd >= 0)
+			close(dfd);
+		fail("state directory %s: cannot sync it: %s", dir, strerror(errno));
+	}
+	close(dfd);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * state.h - the state file: what attach recorded and every mapping with its
+ * policy, so that a reboot (which empties bpffs) loses nothing. Every command
+ * that changes the table rewrites it atomically, under the pin directory's
+ * lock; serve rebuilds the maps from it when they are gone. A file this build
+ * cannot read (corrupt, truncated, or from a newer version) is refused and
+ * never overwritten.
+ *
+ * Text, one record a line, closed by a line that counts the records and
+ * checksums every byte before it:
+ *   xdpfwd-state 1
+ *   attach IFACE tunnel=IFACE mode=native|generic fast-path=on|off [clients=CIDR,...]
+ *   PROTO PUBLIC TARGET [allow=...] [rate=...] [new-rate=...] [ttl=S expires=UNIX_NS]
+ *   end RECORDS crc32=HEX
+ * Mapping lines are config-file lines (spec.h) with the lease's absolute end.
+ */
+#ifndef XDPFWD_STATE_H
+#define XDPFWD_STATE_H
+
+#include <net/if.h>
+#include "spec.h"
+
+#define XDPFWD_STATE_VERSION	 1
+#define XDPFWD_DEFAULT_STATE_DIR "/var/lib/xdpfwd"
+#define STATE_MAX_BYTES		 (256 << 20)
+
+struct saved_state {
+	bool attached;
+	char iface[IF_NAMESIZE];
+	char tunnel[IF_NAMESIZE];
+	bool generic; /* --mode generic */
+	bool fast_path;
+	struct xdpfwd_prefix clients[XDPFWD_MAX_CLIENT_NETS];
+	__u32 client_count;
+	struct rule *rules; /* malloc'd; expires_ns on the boot clock */
+	size_t count;
+};
+
+/* The clocks a lease crosses: the file holds its end as Unix time, the maps
+ * on CLOCK_BOOTTIME, which restarts at every boot. */
+struct clocks {
+	__u64 real_ns, boot_ns;
+};
+
+/* TEXT (NUL-terminated) into OUT. Pure: the fuzzer's target. A lease that
+ * ended before CLOCKS' now is dropped. */
+int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err);
+/* OUT as the file's text (malloc'd, NUL-terminated), or NULL without memory. */
+char *state_format(const struct saved_state *s, const struct clocks *now);
+void state_free(struct saved_state *s);
+
+/* The file for a pin directory: DIR/<its last component>.state, with DIR
+ * from --state-dir, else $XDPFWD_STATE_DIR, else the default. */
+void state_path(char *buf, size_t len, const char *dir, const char *pin_dir);
+/* Reads PATH: 0 with *found false when there is no file; -1 with err when it
+ * cannot be read or understood. */
+int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
+	       char *err);
+/* Writes PATH atomically: a temporary file, fsync, rename, fsync of the
+ * directory. */
+int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err);
+
+void clocks_now(struct clocks *now);
+
+#endif
