@@ -4,9 +4,11 @@
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
 # make check      clang-format, cppcheck and clang's analyzer
 # make bench      the benchmarks in bench/, results in bench/results/ (root)
+# make fuzz       each libFuzzer target for FUZZ_SECONDS (60); corpus and crashes in tests/fuzz/
+# make test SANITIZE=1   the same tests with the tool and unit tests built with ASan and UBSan
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit install-test e2e bench demo check install clean
+.PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay
 
 BUILD      := build
 CC         ?= gcc
@@ -24,6 +26,12 @@ LDLIBS     := -lxdp -lbpf -ljson-c -lmicrohttpd -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -Iinclude \
 	      -I/usr/include/$(shell gcc -dumpmachine)
+
+# A build of its own, so sanitized and plain objects never mix.
+ifeq ($(SANITIZE),1)
+BUILD      := build-san
+CFLAGS     += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 
 ifeq ($(V),1)
 Q   :=
@@ -65,7 +73,7 @@ deps:
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen
-	$(Q)$(MAKE) --no-print-directory check unit install-test e2e
+	$(Q)$(MAKE) --no-print-directory check unit fuzz-replay install-test e2e
 
 unit: $(BUILD)/unit_tests
 	$(Q)$(BUILD)/unit_tests
@@ -74,7 +82,40 @@ install-test: $(BUILD)/xdpfwd
 	$(Q)tests/install/run.sh
 
 e2e: $(BUILD)/xdpfwd
-	$(Q)tests/e2e/run.sh
+	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd tests/e2e/run.sh
+
+# The parsers of outside input under libFuzzer (clang, libclang-rt-14-dev).
+FUZZ_TARGETS := cli config state
+FUZZ_SECONDS ?= 60
+FUZZ_SRC     := loader/spec.c loader/state.c loader/conflict.c
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard loader/*.h) include/xdpfwd.h | $(BUILD)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iinclude -Iloader $< $(FUZZ_SRC) -o $@ -lz
+
+# New inputs are merged into the corpus (kept minimal); a crash leaves its
+# reproducer in tests/fuzz/crashes/, which fuzz-replay runs from then on.
+fuzz: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		work=$$(mktemp -d) && \
+		$(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=tests/fuzz/crashes/$$t- $$work tests/fuzz/corpus/$$t; rc=$$?; \
+		mkdir -p $$work.min && $(BUILD)/fuzz_$$t -merge=1 $$work.min tests/fuzz/corpus/$$t $$work \
+			>/dev/null 2>&1 && rm -rf tests/fuzz/corpus/$$t && mv $$work.min tests/fuzz/corpus/$$t; \
+		rm -rf $$work $$work.min; [ $$rc = 0 ] || exit $$rc; \
+	done
+
+# Every corpus input and every reproducer, once: what make test runs.
+fuzz-replay: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		$(BUILD)/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t 2>$(BUILD)/fuzz_$$t.log || \
+			{ cat $(BUILD)/fuzz_$$t.log; exit 1; }; \
+		for c in tests/fuzz/crashes/$$t-*; do [ -e "$$c" ] || continue; \
+			$(BUILD)/fuzz_$$t "$$c" 2>>$(BUILD)/fuzz_$$t.log || { cat $(BUILD)/fuzz_$$t.log; exit 1; }; done; \
+		printf '  %-8s %s\n' REPLAY "fuzz_$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs, $$(ls tests/fuzz/crashes 2>/dev/null | grep -c "^$$t-") reproducers"; \
+	done
 
 $(BUILD)/trafgen.bpf.o: bench/bpf/trafgen.bpf.c | $(BUILD)
 	$(call msg,BPF,$@)
@@ -119,4 +160,4 @@ install: $(BUILD)/xdpfwd $(BUILD)/xdpfwd.service
 	install -D -m 0644 $(BUILD)/xdpfwd.service $(DESTDIR)$(UNITDIR)/xdpfwd.service
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build build-san

@@ -19,6 +19,7 @@ bool check_that(bool ok, const char *file, int line, const char *fmt, ...)
 int test_spec(void);
 int test_datapath(void);
 int test_policy(void);
+int test_soak(void);
 int test_fastpath(void);
 
 #endif

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * A config file (load FILE, serve --config FILE). Whatever parses and
+ * validates must come back rule for rule through its own lines.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "spec.h"
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	struct local_addrs local = {.count = 2};
+	struct rule *rules = NULL, *back = NULL;
+	size_t n = 0, nback = 0, len = 0;
+	char *text = malloc(size + 1), *again = NULL, err[ERR_LEN];
+
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	local.entry[0].family = AF_INET;
+	local.entry[0].addr.v4 = htonl(0xcb00710a); /* 203.0.113.10 */
+	local.entry[1].family = AF_INET6;
+	local.entry[1].addr.bytes[0] = 0x20;
+	local.entry[1].addr.bytes[15] = 0x10;
+	if (parse_config(text, &rules, &n, err) || validate_table(rules, n, &local, err))
+		goto out;
+	again = malloc(n * 1400 + 1);
+	if (!again)
+		goto out;
+	again[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		format_rule_line(again + len, 1400, &rules[i]);
+		len += strlen(again + len);
+		again[len++] = '\n';
+		again[len] = '\0';
+	}
+	if (parse_config(again, &back, &nback, err) || nback != n ||
+	    validate_table(back, nback, &local, err))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (!same_rule(&back[i], &rules[i]))
+			abort();
+out:
+	free(text);
+	free(again);
+	free(rules);
+	free(back);
+	return 0;
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * The state file. What parses must format and parse again to the same
+ * attachment and the same mappings; everything else is refused with a
+ * message. A fuzzer rarely gets a checksum right, so each input is also
+ * tried sealed with a correct end line, which lets it reach the records
+ * behind the check.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "state.h"
+
+static void parse_and_compare(const char *text)
+{
+	const struct clocks now = {.real_ns = 1800000000ULL * 1000000000ULL,
+				   .boot_ns = 1000ULL * 1000000000ULL};
+	struct saved_state s, back;
+	char err[ERR_LEN], *again;
+
+	if (state_parse(text, &now, &s, err))
+		return;
+	again = state_format(&s, &now);
+	if (!again || state_parse(again, &now, &back, err) || back.count != s.count ||
+	    back.attached != s.attached || strcmp(back.iface, s.iface) ||
+	    strcmp(back.tunnel, s.tunnel) || back.client_count != s.client_count)
+		abort();
+	for (size_t i = 0; i < s.count; i++)
+		if (!same_rule(&back.rules[i], &s.rules[i]))
+			abort();
+	free(again);
+	state_free(&s);
+	state_free(&back);
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	char *text = malloc(size + 64);
+	size_t body, records = 0;
+
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	parse_and_compare(text);
+	/* The same body, sealed with a correct end line. */
+	body = strlen(text);
+	if (body && text[body - 1] == '\n') {
+		for (size_t i = 0; i < body; i++)
+			records += text[i] == '\n';
+		snprintf(text + body, 64, "end %zu crc32=%08lx\n", records ? records - 1 : 0,
+			 crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, body));
+		parse_and_compare(text);
+	}
+	free(text);
+	return 0;
+}
