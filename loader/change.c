@@ -64,20 +64,6 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	return ret;
 }
 
-static int compare_public(const void *pa, const void *pb)
-{
-	const struct xdpfwd_mapping *a = &((const struct rule *)pa)->m;
-	const struct xdpfwd_mapping *b = &((const struct rule *)pb)->m;
-	int c;
-
-	if (a->family != b->family)
-		return a->family - b->family;
-	if (a->proto != b->proto)
-		return a->proto - b->proto;
-	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
-	return c ? c : a->public_port - b->public_port;
-}
-
 /* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
  * from the live mapping it repeats, so reloading a file extends nothing. */
 void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew)
@@ -87,7 +73,7 @@ void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool rene
 	if (!r->m.ttl)
 		return;
 
-	h = !renew && nhave ? bsearch(r, have, nhave, sizeof(*have), compare_public) : NULL;
+	h = !renew && nhave ? bsearch(r, have, nhave, sizeof(*have), compare_rules_public) : NULL;
 	if (h && same_target(&h->m, &r->m) && h->m.ttl == r->m.ttl) {
 		r->m.expires_ns = h->m.expires_ns;
 		return;

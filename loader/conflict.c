@@ -155,21 +155,6 @@ static bool listener_meets(const struct listener *l, const struct xdpfwd_mapping
 	return addr_zero(&m->public_addr) || !memcmp(&l->addr, &m->public_addr, sizeof(l->addr));
 }
 
-/* The order of table_read() and table_live(): family, protocol, address, port. */
-static int compare_public(const void *pa, const void *pb)
-{
-	const struct xdpfwd_mapping *a = &((const struct rule *)pa)->m;
-	const struct xdpfwd_mapping *b = &((const struct rule *)pb)->m;
-	int c;
-
-	if (a->family != b->family)
-		return a->family - b->family;
-	if (a->proto != b->proto)
-		return a->proto - b->proto;
-	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
-	return c ? c : a->public_port - b->public_port;
-}
-
 /* Whether HAVE (sorted, live) holds R's public side, and WITH_TARGET its
  * target too. */
 static bool held(const struct rule *r, const struct rule *have, size_t nhave, bool with_target)
@@ -178,7 +163,7 @@ static bool held(const struct rule *r, const struct rule *have, size_t nhave, bo
 
 	if (r->existing)
 		return true;
-	h = nhave ? bsearch(r, have, nhave, sizeof(*have), compare_public) : NULL;
+	h = nhave ? bsearch(r, have, nhave, sizeof(*have), compare_rules_public) : NULL;
 	if (!h || !same_public(&h->m, &r->m))
 		return false;
 	return !with_target ||

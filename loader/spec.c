@@ -530,6 +530,23 @@ fail:
 	return -1;
 }
 
+int compare_mappings(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
+	return c ? c : a->public_port - b->public_port;
+}
+
+int compare_rules_public(const void *a, const void *b)
+{
+	return compare_mappings(&((const struct rule *)a)->m, &((const struct rule *)b)->m);
+}
+
 bool same_public(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
 {
 	return a->family == b->family && a->proto == b->proto && a->public_port == b->public_port &&

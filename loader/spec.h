@@ -80,6 +80,10 @@ void format_rule_line(char *buf, size_t len, const struct rule *r);
  * targets, overlaps of public ranges and of target ranges, capacity. */
 int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err);
 
+/* The table's order: family, protocol, public address, public port; the
+ * second for qsort and bsearch over rules. */
+int compare_mappings(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
+int compare_rules_public(const void *a, const void *b);
 bool same_public(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
 bool same_mapping(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);
 /* Same public side and same target: the operator's idea of "the same mapping". */

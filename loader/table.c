@@ -10,18 +10,6 @@
 #include "log.h"
 #include "table.h"
 
-static int compare_mappings(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family - b->family;
-	if (a->proto != b->proto)
-		return a->proto - b->proto;
-	c = memcmp(&a->public_addr, &b->public_addr, sizeof(a->public_addr));
-	return c ? c : a->public_port - b->public_port;
-}
-
 static int compare_slot_mappings(const void *pa, const void *pb)
 {
 	return compare_mappings(&((const struct slot_mapping *)pa)->m,
@@ -436,11 +424,6 @@ static int erase_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struc
 	return err ?: erase_allow(maps, slot, old, keep);
 }
 
-static int compare_rules_public(const void *pa, const void *pb)
-{
-	return compare_mappings(&((const struct rule *)pa)->m, &((const struct rule *)pb)->m);
-}
-
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
 		const struct rule *want, size_t count, struct apply_summary *summary)
 {
@@ -459,7 +442,8 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t 
 		err = -ENOMEM;
 		goto out;
 	}
-	memcpy(sorted, want, count * sizeof(*want));
+	if (count)
+		memcpy(sorted, want, count * sizeof(*want));
 	qsort(sorted, count, sizeof(*sorted), compare_rules_public);
 	for (size_t i = 0; i < nhave; i++)
 		slot_used[have[i].slot] = 1;

@@ -884,12 +884,13 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
 		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
 		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
-		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
-		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
-		test_bad_state_and_config_are_refused \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
 		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
-		test_prometheus_scrapes_exact_counts; do
+		test_prometheus_scrapes_exact_counts \
+		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
+		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
+		test_bad_state_and_config_are_refused; do
+		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
 	done

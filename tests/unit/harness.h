@@ -20,6 +20,7 @@ int test_spec(void);
 int test_datapath(void);
 int test_policy(void);
 int test_soak(void);
+int test_state(void);
 int test_fastpath(void);
 
 #endif

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 	cases += test_spec();
 	cases += test_datapath();
 	cases += test_policy();
+	cases += test_state();
 	cases += test_soak();
 	cases += test_fastpath(); /* last: it leaves the host network namespace */
 	printf("unit: %d cases, %d checks, %d failed\n", cases, checks_run, checks_failed);
