@@ -141,7 +141,7 @@ demo: deps
 	$(Q)tools/demo.sh
 
 check: $(BUILD)/xdpfwd.skel.h
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch] \
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
 		bench/*.c bench/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--suppress=missingIncludeSystem --suppress=unknownMacro -Iinclude -Iloader -I$(BUILD) loader tests/unit

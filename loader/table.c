@@ -156,39 +156,39 @@ void view_free(struct table_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* Fills each rule's allowlist from the trie, in one walk over its keys. */
+static void prefix_entry(const struct xdpfwd_prefix *p, struct xdpfwd_allow_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->addr, p->addr.bytes, sizeof(e->addr));
+	for (unsigned int bit = 0; bit < p->len; bit++)
+		((__u8 *)e->mask)[bit / 8] |= 0x80 >> (bit % 8);
+}
+
+static void entry_prefix(const struct xdpfwd_allow_entry *e, __u8 family, struct xdpfwd_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = family;
+	memcpy(p->addr.bytes, e->addr, sizeof(e->addr));
+	for (unsigned int bit = 0;
+	     bit < 128 && (((const __u8 *)e->mask)[bit / 8] & (0x80 >> (bit % 8))); bit++)
+		p->len++;
+}
+
+/* Fills each rule's allowlist from its slot's entry. */
 static int allow_read(const struct xdpfwd_maps *maps, struct rule *rules, size_t count)
 {
-	struct xdpfwd_allow_key key, next;
-	__s32 *index = malloc(XDPFWD_MAX_MAPPINGS * sizeof(*index));
-	bool first = true;
-
-	if (!index)
-		return -ENOMEM;
-	memset(index, 0xff, XDPFWD_MAX_MAPPINGS * sizeof(*index));
 	for (size_t i = 0; i < count; i++) {
-		index[rules[i].slot] = i;
-		rules[i].m.allow_count = 0;
-	}
-	while (bpf_map_get_next_key(maps->allow, first ? NULL : &key, &next) == 0) {
-		__u32 slot = ntohl(next.slot);
-		struct rule *r;
+		struct rule *r = &rules[i];
+		struct xdpfwd_allowlist list;
+		__u32 n = r->m.allow_count;
 
-		first = false;
-		key = next;
-		if (slot >= XDPFWD_MAX_MAPPINGS || index[slot] < 0)
-			continue; /* left by a change that stopped half way */
-		r = &rules[index[slot]];
-		if (r->m.allow_count == XDPFWD_MAX_ALLOW)
-			continue;
-		r->allow[r->m.allow_count++] =
-		    (struct xdpfwd_prefix){.family = r->m.family, .len = next.prefixlen - 32};
-		memcpy(r->allow[r->m.allow_count - 1].addr.bytes, next.addr, 16);
+		r->m.allow_count = 0;
+		if (!n || bpf_map_lookup_elem(maps->allow, &r->slot, &list))
+			continue; /* none, or left out by a change that stopped half way */
+		for (__u32 k = 0; k < list.count && k < XDPFWD_MAX_ALLOW; k++)
+			entry_prefix(&list.entry[k], r->m.family, &r->allow[r->m.allow_count++]);
+		qsort(r->allow, r->m.allow_count, sizeof(r->allow[0]), compare_prefixes);
 	}
-	for (size_t i = 0; i < count; i++)
-		qsort(rules[i].allow, rules[i].m.allow_count, sizeof(rules[i].allow[0]),
-		      compare_prefixes);
-	free(index);
 	return 0;
 }
 
@@ -343,34 +343,20 @@ static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
 	return err;
 }
 
-static void allow_key(__u32 slot, const struct xdpfwd_prefix *p, struct xdpfwd_allow_key *key)
-{
-	memset(key, 0, sizeof(*key));
-	key->prefixlen = 32 + p->len;
-	key->slot = htonl(slot);
-	memcpy(key->addr, p->addr.bytes, 16);
-}
-
-static bool has_prefix(const struct rule *r, const struct xdpfwd_prefix *p)
-{
-	for (__u32 i = 0; r && i < r->m.allow_count; i++)
-		if (!memcmp(&r->allow[i], p, sizeof(*p)))
-			return true;
-	return false;
-}
-
-/* The part of a mapping only the data path reads: its allowlist entries and
- * its policy record. A bucket whose rate stays keeps its state, so renewing
- * a lease does not hand out a fresh burst. */
+/* The part of a mapping only the data path reads: its allowlist and its
+ * policy record. Each is replaced in one update, so a packet sees the old
+ * list or the new one. A bucket whose rate stays keeps its state, so
+ * renewing a lease does not hand out a fresh burst. */
 static int write_policy(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)
 {
 	struct xdpfwd_policy pol = {0}, cur;
-	struct xdpfwd_allow_key key;
-	__u32 one = 1;
 
-	for (__u32 i = 0; i < r->m.allow_count; i++) {
-		allow_key(slot, &r->allow[i], &key);
-		if (bpf_map_update_elem(maps->allow, &key, &one, BPF_ANY))
+	if (r->m.allow_count) {
+		struct xdpfwd_allowlist list = {.count = r->m.allow_count};
+
+		for (__u32 i = 0; i < r->m.allow_count; i++)
+			prefix_entry(&r->allow[i], &list.entry[i]);
+		if (bpf_map_update_elem(maps->allow, &slot, &list, BPF_ANY))
 			return -errno;
 	}
 	pol.expires_ns = r->m.expires_ns;
@@ -387,20 +373,14 @@ static int write_policy(const struct xdpfwd_maps *maps, __u32 slot, const struct
 	return bpf_map_update_elem(maps->policy, &slot, &pol, BPF_ANY) ? -errno : 0;
 }
 
-/* Removes OLD's allowlist entries that KEEP (or NULL) does not have. */
+/* OLD's allowlist goes when the mapping's new version (KEEP, or NULL when
+ * it is removed) has none: only once its forward entries no longer ask. */
 static int erase_allow(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *old,
 		       const struct rule *keep)
 {
-	struct xdpfwd_allow_key key;
-
-	for (__u32 i = 0; i < old->m.allow_count; i++) {
-		if (has_prefix(keep, &old->allow[i]))
-			continue;
-		allow_key(slot, &old->allow[i], &key);
-		if (bpf_map_delete_elem(maps->allow, &key) && errno != ENOENT)
-			return -errno;
-	}
-	return 0;
+	if (!old->m.allow_count || (keep && keep->m.allow_count))
+		return 0;
+	return bpf_map_delete_elem(maps->allow, &slot) && errno != ENOENT ? -errno : 0;
 }
 
 static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)

@@ -15,11 +15,11 @@
 #include "parse.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, XDPFWD_MAX_ALLOW_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct xdpfwd_allow_key);
-	__type(value, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* most mappings have no allowlist */
+	__type(key, __u32);
+	__type(value, struct xdpfwd_allowlist);
 } xdpfwd_allow SEC(".maps");
 
 struct {
@@ -48,17 +48,28 @@ static __always_inline __u64 policy_now(void)
 
 static __always_inline bool source_allowed(__u32 slot, __u8 family, const __be32 *saddr)
 {
-	struct xdpfwd_allow_key key = {};
+	struct xdpfwd_allowlist *list = bpf_map_lookup_elem(&xdpfwd_allow, &slot);
+	__be32 src[4] = {saddr[0], 0, 0, 0};
 
-	key.slot = bpf_htonl(slot);
-	__builtin_memcpy(key.addr, saddr, 4);
+	if (!list)
+		return false;
 	if (family == AF_INET6) {
-		__builtin_memcpy(key.addr + 4, saddr + 1, 12);
-		key.prefixlen = 32 + 128;
-	} else {
-		key.prefixlen = 32 + 32;
+		src[1] = saddr[1];
+		src[2] = saddr[2];
+		src[3] = saddr[3];
 	}
-	return bpf_map_lookup_elem(&xdpfwd_allow, &key) != NULL;
+#pragma unroll
+	for (int i = 0; i < XDPFWD_MAX_ALLOW; i++) {
+		const struct xdpfwd_allow_entry *e = &list->entry[i];
+
+		if ((__u32)i >= list->count)
+			break;
+		if (!((src[0] ^ e->addr[0]) & e->mask[0]) &&
+		    !((src[1] ^ e->addr[1]) & e->mask[1]) &&
+		    !((src[2] ^ e->addr[2]) & e->mask[2]) && !((src[3] ^ e->addr[3]) & e->mask[3]))
+			return true;
+	}
+	return false;
 }
 
 static __always_inline void count_drop(__u32 slot, bool rate_limited)

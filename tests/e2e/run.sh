@@ -802,7 +802,7 @@ test_reboot_rebuilds_from_state() {
 	xdpfwd add udp 7900 10.8.0.2 >/dev/null && xdpfwd add tcp 7901 10.8.0.2 --allow 203.0.113.20 --ttl 3600 >/dev/null ||
 		fail "add"
 	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	serve_udp 10.8.0.2 7900 || fail "no listener"
+	serve_udp 10.8.0.2 7900 && serve_tcp 10.8.0.2 7901 || fail "no listener"
 	in_vpn ip link set pub0 xdp off
 	in_vpn tc qdisc del dev pub0 clsact
 	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact
@@ -816,7 +816,9 @@ test_reboot_rebuilds_from_state() {
 		fail "the lease did not survive"
 	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "no XDP program after the rebuild"
 	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
-	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded after the rebuild: '$out'"
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "UDP not forwarded after the rebuild: '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7901)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded after the rebuild: '$out'"
 	stop_serve
 	xdpfwd del udp 7900 >/dev/null && xdpfwd del tcp 7901 >/dev/null || fail "del"
 }
