@@ -11,6 +11,7 @@
 #include "change.h"
 #include "conflict.h"
 #include "log.h"
+#include "persist.h"
 
 #define MAX_CONFIG_BYTES (64 << 20)
 
@@ -27,7 +28,7 @@ int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
  * FORCE, and only then writes the difference from HAVE. */
 int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	  const struct rule *have, size_t nhave, struct rule *want, size_t count, bool check_host,
-	  const char *what, struct apply_summary *sum)
+	  const char *state, const char *what, struct apply_summary *sum)
 {
 	struct local_addrs local;
 	struct host_ports host;
@@ -57,11 +58,18 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		}
 	}
 	ret = table_apply(maps, have, nhave, want, count, sum);
-	if (ret)
+	if (ret) {
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
-	return ret;
+		return ret;
+	}
+	/* The table just written is the file's: no second read of the maps. */
+	if (state && state_write(state, config, want, count, err)) {
+		pr_warn("%s: the maps changed, but %s\n", what, err);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
@@ -113,7 +121,7 @@ out:
 }
 
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
-	      bool force, const char *cmd)
+	      bool force, const char *state, const char *cmd)
 {
 	struct apply_summary sum;
 	struct rule *rules, *have;
@@ -138,7 +146,7 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 	}
 	for (size_t i = 0; i < n; i++)
 		set_expiry(&rules[i], have, nhave, false);
-	ret = apply(maps, config, have, nhave, rules, n, !force, what, &sum);
+	ret = apply(maps, config, have, nhave, rules, n, !force, state, what, &sum);
 	free(have);
 	if (!ret)
 		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", path,

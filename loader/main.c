@@ -112,7 +112,7 @@ static void print_rule(const char *verb, const struct rule *r)
 }
 
 static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		   const struct options *opt, int argc, char **argv)
+		   const char *state, const struct options *opt, int argc, char **argv)
 {
 	struct apply_summary sum;
 	struct rule *have, *want, parsed[2];
@@ -152,7 +152,7 @@ static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		if (at == count)
 			count++;
 	}
-	ret = apply(maps, config, have, n, want, count, !opt->force, "add", &sum);
+	ret = apply(maps, config, have, n, want, count, !opt->force, state, "add", &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
 	free(have);
@@ -170,8 +170,8 @@ static bool del_matches(const struct xdpfwd_mapping *have, const struct xdpfwd_m
 	return !memcmp(&have->public_addr, &want->public_addr, sizeof(want->public_addr));
 }
 
-static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, int argc,
-		   char **argv)
+static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		   const char *state, int argc, char **argv)
 {
 	struct xdpfwd_mapping want = {0};
 	struct apply_summary sum;
@@ -229,18 +229,18 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		free(have);
 		return 1;
 	}
-	ret = apply(maps, config, have, n, rules, kept, false, "del", &sum);
+	ret = apply(maps, config, have, n, rules, kept, false, state, "del", &sum);
 	free(rules);
 	free(have);
 	return ret ? 1 : 0;
 }
 
 static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		    const struct options *opt, int argc, char **argv)
+		    const char *state, const struct options *opt, int argc, char **argv)
 {
 	if (argc != 1)
 		return usage_error("load", "FILE");
-	return load_file(maps, config, argv[0], opt->force, "load") ? 1 : 0;
+	return load_file(maps, config, argv[0], opt->force, state, "load") ? 1 : 0;
 }
 
 /* A state file this build cannot read is never overwritten: the change that
@@ -299,9 +299,8 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
 	bool writes = !strcmp(cmd, "add") || !strcmp(cmd, "del") || !strcmp(cmd, "load");
+	char state[PATH_MAX + 64];
 	int ret;
-
-	char state[PATH_MAX + 64], err[ERR_LEN];
 
 	if (maps_open(pd, &maps, &config))
 		return 1;
@@ -311,12 +310,12 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 		return 1;
 	}
 	if (!strcmp(cmd, "add"))
-		ret = cmd_add(&maps, &config, opt, argc, argv);
+		ret = cmd_add(&maps, &config, state, opt, argc, argv);
 	else if (!strcmp(cmd, "del"))
 		ret = argc < 1 ? usage_error("del", "PROTO [ADDR:]PORT[-PORT]")
-			       : cmd_del(&maps, &config, argc, argv);
+			       : cmd_del(&maps, &config, state, argc, argv);
 	else if (!strcmp(cmd, "load"))
-		ret = cmd_load(&maps, &config, opt, argc, argv);
+		ret = cmd_load(&maps, &config, state, opt, argc, argv);
 	else if (argc)
 		ret = usage_error(cmd, strcmp(cmd, "stats") ? "[--json]"
 							    : "[--json] [--watch [SECONDS]]");
@@ -326,10 +325,6 @@ static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **arg
 		ret = show_watch(&maps, opt->watch, opt->json) ? 1 : 0;
 	else
 		ret = show_stats(&maps, opt->json) ? 1 : 0;
-	if (writes && !ret && state_sync(state, &maps, &config, err)) {
-		pr_warn("%s: the maps changed, but %s\n", cmd, err);
-		ret = 1;
-	}
 	maps_close(&maps);
 	return ret;
 }

@@ -12,6 +12,9 @@
 
 /* 0 when PATH is absent or readable; else -1, with the reason in err. */
 int state_check(const char *path, char *err);
+/* Writes RULES, the table just applied, and CONFIG's attachment to PATH. */
+int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
+		size_t count, char *err);
 /* Writes what the maps hold (and CONFIG's attachment) to PATH. */
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	       char *err);

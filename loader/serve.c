@@ -38,15 +38,17 @@ struct server {
 	__u64 expired; /* written by the main thread, read by the polling one */
 };
 
-/* The state file after a change; the caller holds the lock. */
-static void sync_state(struct server *srv)
+/* The state file after a change: RULES when the caller has the table at
+ * hand, else what the maps hold. The caller holds the lock. */
+static void sync_state(struct server *srv, const struct rule *rules, size_t count)
 {
 	struct xdpfwd_config config;
-	char err[ERR_LEN];
+	char err[ERR_LEN] = "cannot read the attachment";
 	__u32 zero = 0;
 
 	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
-	    state_sync(srv->state, &srv->maps, &config, err))
+	    (rules ? state_write(srv->state, &config, rules, count, err)
+		   : state_sync(srv->state, &srv->maps, &config, err)))
 		pr_warn("serve: the state file is behind the maps: %s\n", err);
 }
 
@@ -89,7 +91,7 @@ static int expire_leases(struct server *srv)
 	if (!err)
 		__atomic_add_fetch(&srv->expired, sum.removed, __ATOMIC_RELAXED);
 	if (!err)
-		sync_state(srv);
+		sync_state(srv, keep, kept);
 	fflush(stdout);
 	pindir_unlock(srv->pd);
 	free(have);
@@ -202,7 +204,7 @@ static int rebuild(struct pindir *pd, const struct saved_state *saved)
 		return -ENOENT;
 	/* What the state file holds was checked when it was written; a
 	 * conflict that has appeared since does not keep a port closed. */
-	err = apply(&maps, &config, NULL, 0, saved->rules, saved->count, false,
+	err = apply(&maps, &config, NULL, 0, saved->rules, saved->count, false, NULL,
 		    "serve: rebuilding the table", &sum);
 	maps_close(&maps);
 	if (!err)
@@ -251,9 +253,9 @@ static void reload(struct server *srv)
 	}
 	if (pindir_lock(srv->pd))
 		return;
-	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) == 0 &&
-	    load_file(&srv->maps, &config, srv->config_file, false, "serve: reload") == 0)
-		sync_state(srv);
+	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) == 0)
+		load_file(&srv->maps, &config, srv->config_file, false, srv->state,
+			  "serve: reload");
 	pindir_unlock(srv->pd);
 }
 
@@ -282,7 +284,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	}
 	/* Adopted as they are: the file follows the maps, whatever a command
 	 * killed half way left. */
-	sync_state(&srv);
+	sync_state(&srv, NULL, 0);
 	pindir_unlock(pd);
 	if (config_file)
 		reload(&srv);
