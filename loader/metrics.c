@@ -113,6 +113,15 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 	    {"not_allowed", offsetof(struct xdpfwd_counters, not_allowed)},
 	    {"rate_limited", offsetof(struct xdpfwd_counters, rate_limited)},
 	};
+	static const struct {
+		const char *name, *help;
+		bool burst;
+	} limits[] = {
+	    {"xdpfwd_mapping_rate_limit_pps",
+	     "The mapping's --rate (packets) and --new-rate (new connections) per second.", false},
+	    {"xdpfwd_mapping_rate_burst", "The burst of the mapping's --rate and --new-rate.",
+	     true},
+	};
 	struct timespec real;
 	__u64 boot = boot_clock_ns();
 	char labels[160];
@@ -139,37 +148,22 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 				    labels, counts[k].reason,
 				    *(const unsigned long long *)(c + counts[k].off));
 	}
-	header(out, "xdpfwd_mapping_rate_limit_pps", "gauge",
-	       "The mapping's --rate (packets) and --new-rate (new connections) per second.");
-	for (size_t i = 0; i < view->count; i++) {
-		const struct xdpfwd_mapping *m = &view->list[i].m;
+	/* The rate and the burst of each limit a mapping has, by limit. */
+	for (size_t f = 0; f < sizeof(limits) / sizeof(limits[0]); f++) {
+		header(out, limits[f].name, "gauge", limits[f].help);
+		for (size_t i = 0; i < view->count; i++) {
+			const struct xdpfwd_mapping *m = &view->list[i].m;
+			const struct xdpfwd_rate *r[] = {&m->rate, &m->new_rate};
 
-		if (!m->rate.pps && !m->new_rate.pps)
-			continue;
-		mapping_labels(labels, sizeof(labels), m);
-		if (m->rate.pps)
-			buf_printf(out, "xdpfwd_mapping_rate_limit_pps{%s,limit=\"packets\"} %u\n",
-				   labels, m->rate.pps);
-		if (m->new_rate.pps)
-			buf_printf(
-			    out, "xdpfwd_mapping_rate_limit_pps{%s,limit=\"new_connections\"} %u\n",
-			    labels, m->new_rate.pps);
-	}
-	header(out, "xdpfwd_mapping_rate_burst", "gauge",
-	       "The burst of the mapping's --rate and --new-rate.");
-	for (size_t i = 0; i < view->count; i++) {
-		const struct xdpfwd_mapping *m = &view->list[i].m;
-
-		if (!m->rate.pps && !m->new_rate.pps)
-			continue;
-		mapping_labels(labels, sizeof(labels), m);
-		if (m->rate.pps)
-			buf_printf(out, "xdpfwd_mapping_rate_burst{%s,limit=\"packets\"} %u\n",
-				   labels, m->rate.burst);
-		if (m->new_rate.pps)
-			buf_printf(out,
-				   "xdpfwd_mapping_rate_burst{%s,limit=\"new_connections\"} %u\n",
-				   labels, m->new_rate.burst);
+			if (!m->rate.pps && !m->new_rate.pps)
+				continue;
+			mapping_labels(labels, sizeof(labels), m);
+			for (int k = 0; k < 2; k++)
+				if (r[k]->pps)
+					buf_printf(out, "%s{%s,limit=\"%s\"} %u\n", limits[f].name,
+						   labels, k ? "new_connections" : "packets",
+						   limits[f].burst ? r[k]->burst : r[k]->pps);
+		}
 	}
 	header(
 	    out, "xdpfwd_mapping_allow_prefixes", "gauge",

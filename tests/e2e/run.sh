@@ -631,6 +631,8 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 		fail "metrics lack the rate: $(grep 7400 <<<"$metrics")"
 	grep -qF "xdpfwd_mapping_rate_burst{proto=\"udp\",family=\"ipv4\",port=\"7400-7401\",limit=\"packets\"} $burst" <<<"$metrics" ||
 		fail "metrics lack the burst"
+	promtool check metrics <<<"$metrics" >"$LAB_TMP/promtool.out" 2>&1 ||
+		fail "promtool: $(cat "$LAB_TMP/promtool.out")"
 	in_inet nft delete table inet xfcount
 	in_cli nft delete table inet xfcount
 	xdpfwd del tcp 7400-7401 >/dev/null && xdpfwd del udp 7400-7401 >/dev/null || fail "del"
