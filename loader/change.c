@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "change.h"
 #include "conflict.h"
 #include "log.h"
 #include "persist.h"
+#include "textfile.h"
 
 #define MAX_CONFIG_BYTES (64 << 20)
 
@@ -91,32 +91,12 @@ void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool rene
 
 char *read_file(const char *path, const char *cmd)
 {
-	struct stat st;
-	char *text = NULL;
-	FILE *f = fopen(path, "r");
-	size_t got;
+	char err[ERR_LEN], *text;
 
-	if (!f) {
-		pr_warn("%s: cannot open '%s': %s\n", cmd, path, strerror(errno));
+	if (read_text_file(path, MAX_CONFIG_BYTES, &text, err)) {
+		pr_warn("%s: %s\n", cmd, err);
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES) {
-		pr_warn("%s: '%s' is not a regular file of at most %d MiB\n", cmd, path,
-			MAX_CONFIG_BYTES >> 20);
-		goto out;
-	}
-	text = malloc(st.st_size + 1);
-	if (!text)
-		goto out;
-	got = fread(text, 1, st.st_size, f);
-	text[got] = '\0';
-	if (strlen(text) != got) {
-		pr_warn("%s: '%s' holds a NUL byte: it is not a text file\n", cmd, path);
-		free(text);
-		text = NULL;
-	}
-out:
-	fclose(f);
 	return text;
 }
 

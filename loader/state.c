@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 #include "state.h"
+#include "textfile.h"
 
 #define fail(...)                                    \
 	do {                                         \
@@ -231,50 +232,20 @@ void state_path(char *buf, size_t len, const char *dir, const char *pin_dir)
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err)
 {
-	struct stat st;
-	char *text;
-	size_t got;
-	int fd, ret;
+	char sub[ERR_LEN], *text;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
 	*found = false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
+	ret = read_text_file(path, STATE_MAX_BYTES, &text, sub);
+	if (ret == -ENOENT)
 		return 0;
-	if (fd < 0)
-		fail("state file %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX_BYTES) {
-		close(fd);
-		fail("state file %s is not a regular file of at most %d MiB", path,
-		     STATE_MAX_BYTES >> 20);
-	}
-	text = malloc(st.st_size + 1);
-	if (!text) {
-		close(fd);
-		fail("state file %s: out of memory", path);
-	}
-	got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, text + got, st.st_size - got);
-
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	close(fd);
-	text[got] = '\0';
 	*found = true;
-	if (strlen(text) != got) {
-		free(text);
-		fail("state file %s is corrupt: it holds a NUL byte", path);
-	}
-	{
-		char sub[ERR_LEN];
-
-		ret = state_parse(text, now, out, sub);
-		if (ret)
-			snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
-	}
+	if (ret)
+		fail("state file %s", sub);
+	ret = state_parse(text, now, out, sub);
+	if (ret)
+		snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
 	free(text);
 	return ret;
 }
