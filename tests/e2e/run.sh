@@ -572,6 +572,8 @@ test_allowlist_admits_only_listed_sources() {
 	[ "$na" -ge 1 ] || fail "IPv4 refusals not counted on the mapping: $na"
 	[ "$(stats_of tcp 7300 not_allowed ipv6)" -ge 1 ] || fail "IPv6 refusals not counted on the mapping"
 	[ $(($(global_of in_drop_not_allowed) - na0)) -ge $((na + 1)) ] || fail "global in_drop_not_allowed did not grow"
+	xdpfwd stats | grep -qE "^tcp +7300 \(any IPv4\) .* $na +0 allow=3$" ||
+		fail "stats does not show the drops and the policy: $(xdpfwd stats | grep 7300)"
 	xdpfwd list | grep -E "^tcp +7300 .*allow=10.8.0.3/32,198.51.100.0/24,203.0.113.20/32$" ||
 		fail "list does not show the allowlist: $(xdpfwd list)"
 	xdpfwd list --json | jq -e '[.[] | select(.public_port == 7300) | .allow] ==
@@ -763,6 +765,8 @@ test_restart_and_replace_lose_no_packet() {
 	rx=$(($(stats_of udp 7800 rx_packets) - rx0))
 	echo "steady UDP: $sent datagrams sent, $lost lost, $rx translated; serve restarted 5 times, programs replaced 5 times"
 	grep -q "^replaced the programs on pub0" "$LAB_TMP/replace.out" || fail "replace said: $(cat "$LAB_TMP/replace.out")"
+	grep -qx "attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" "$(state_file)" ||
+		fail "replace lost the attachment's record: $(grep attach "$(state_file)")"
 	[ "$sent" -gt 20000 ] || fail "only $sent datagrams sent"
 	[ "$lost" = 0 ] || fail "$lost of $sent datagrams lost"
 	[ "$rx" -ge "$sent" ] || fail "the counters lost packets across replace: $rx of $sent"

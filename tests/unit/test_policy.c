@@ -311,6 +311,30 @@ static void test_allow(struct policy_env *env, __u64 t)
 	}
 }
 
+/* An ICMP error about the client's packet to a peer is admitted by the peer
+ * (the quoted destination), whoever sent the error. */
+static void test_icmp_allow(struct policy_env *env, __u64 t)
+{
+	struct pkt_spec quote = {.family = AF_INET,
+				 .proto = IPPROTO_TCP,
+				 .saddr = "203.0.113.10",
+				 .sport = 40000,
+				 .daddr = "198.51.100.7",
+				 .dport = 33333,
+				 .payload = 20};
+	struct pkt_spec error = {.family = AF_INET,
+				 .proto = IPPROTO_ICMP,
+				 .saddr = "192.0.2.1", /* a router outside the allowlist */
+				 .daddr = "203.0.113.10",
+				 .icmp_type = 3,
+				 .icmp_code = 1,
+				 .quote = &quote};
+
+	expect(env, "icmp error about an allowed peer", &error, t, 1, 0);
+	quote.daddr = "198.51.100.200";
+	expect(env, "icmp error about a peer outside the allowlist", &error, t, 1, NOT_ALLOWED);
+}
+
 static void test_rate(struct policy_env *env, __u64 t)
 {
 	struct pkt_spec p = PKT4(IPPROTO_UDP, "198.51.100.7", 33333, 6000);
@@ -384,10 +408,11 @@ int test_policy(void)
 		return cases;
 	if (!install_test_table(env.skel->obj, policy_table, &env.maps, &env.rules, &env.n)) {
 		test_allow(&env, TEST_CLOCK_NS);
+		test_icmp_allow(&env, TEST_CLOCK_NS);
 		test_rate(&env, TEST_CLOCK_NS + S);
 		test_new_connections(&env, TEST_CLOCK_NS + 2 * S);
 		test_lifetime(&env);
-		cases += 4;
+		cases += 5;
 	}
 	free(env.rules);
 	xdpfwd_bpf__destroy(env.skel);
