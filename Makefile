@@ -42,7 +42,7 @@ msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 LOADER_LIB := $(addprefix loader/,log.c spec.c table.c pindir.c conflict.c state.c persist.c change.c textfile.c)
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c show.c serve.c metrics.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h
@@ -82,7 +82,21 @@ install-test: $(BUILD)/xdpfwd
 	$(Q)tests/install/run.sh
 
 e2e: $(BUILD)/xdpfwd
-	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd tests/e2e/run.sh
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd-previous || \
+		echo "  (no previous release: the upgrade test is skipped)"
+	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd XDPFWD_PREVIOUS=$(CURDIR)/$(BUILD)/xdpfwd-previous \
+		tests/e2e/run.sh
+
+# The previous release, built from git, for the upgrade test: its programs and
+# maps are replaced by this build's with attach --replace.
+PREVIOUS_RELEASE := c9294da
+$(BUILD)/xdpfwd-previous: | $(BUILD)
+	$(call msg,BUILD,$@ from $(PREVIOUS_RELEASE))
+	$(Q)rm -rf $(BUILD)/previous && mkdir -p $(BUILD)/previous && \
+		git archive $(PREVIOUS_RELEASE) | tar -x -C $(BUILD)/previous && \
+		$(MAKE) --no-print-directory -C $(BUILD)/previous build/xdpfwd VERSION=$(PREVIOUS_RELEASE) \
+			>$(BUILD)/previous.log 2>&1 && \
+		cp $(BUILD)/previous/build/xdpfwd $@ && rm -rf $(BUILD)/previous
 
 # The parsers of outside input under libFuzzer (clang, libclang-rt-14-dev).
 FUZZ_TARGETS := cli config state

@@ -294,6 +294,16 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };
 #undef XDPFWD_STAT_ENUM
 
+/*
+ * Entries of xdpfwd_stats: room for counters later builds append, so the
+ * pinned map keeps its size and attach --replace reuses it as it is (a build
+ * with more counters than room would have to migrate it). A code is its
+ * position in XDPFWD_STATS: entries are only ever appended, never moved or
+ * reused, as Cilium keeps its drop reasons (bpf/lib/drop_reasons.h).
+ */
+#define XDPFWD_STATS_CAPACITY 256
+_Static_assert(XDPFWD_STAT_MAX <= XDPFWD_STATS_CAPACITY, "xdpfwd_stats has no room left");
+
 #ifndef __bpf__
 #define XDPFWD_STAT_NAME(id, name, hook) [XDPFWD_STAT_##id] = name,
 #define XDPFWD_STAT_HOOK(id, name, hook) [XDPFWD_STAT_##id] = hook,

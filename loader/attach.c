@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "migrate.h"
 #include "log.h"
 #include "xdpfwd.skel.h"
 
@@ -197,15 +198,26 @@ static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_
 static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, const char *iface,
 			    const char *tunnel, unsigned int ifindex, unsigned int tunnel_ifindex,
 			    __u32 old_id, enum xdp_attach_mode mode, bool fast_path,
-			    struct bpf_program **tc_progs, int *egress)
+			    struct bpf_program **tc_progs, int *egress, struct migration *mg)
 {
-	int err = xdpfwd_bpf__load(skel);
+	char why[ERR_LEN];
+	int err = migrate_plan(skel->obj, mg, why, sizeof(why));
 
+	if (err) {
+		pr_warn("attach --replace: %s; the old programs still run\n", why);
+		return err;
+	}
+	err = xdpfwd_bpf__load(skel);
 	if (err) {
 		pr_warn(
 		    "attach --replace: cannot load the new programs over the maps in %s: %s "
 		    "(-vv shows why; a build whose maps differ needs detach --purge and attach)\n",
 		    pd->path, strerror(-err));
+		return err;
+	}
+	err = migrate_copy(mg, why, sizeof(why));
+	if (err) {
+		pr_warn("attach --replace: %s; the old programs still run\n", why);
 		return err;
 	}
 	if (fast_path) {
@@ -248,6 +260,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	struct xdpfwd_bpf *skel = NULL;
 	unsigned int ifindex, tunnel_ifindex;
 	struct bpf_program *tc_progs[TC_PROGRAMS];
+	struct migration mg = {0};
 	int tc_attached = 0, egress = 0;
 	char path[PATH_MAX + 32];
 	__u32 prog_id = 0, zero = 0;
@@ -317,10 +330,22 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	if (err)
 		goto out;
 	if (replace) {
+		char why[ERR_LEN];
+
 		err = replace_programs(skel, pd, iface, tunnel, ifindex, tunnel_ifindex, prog_id,
-				       mode, fast_path, tc_progs, &egress);
-		if (err)
+				       mode, fast_path, tc_progs, &egress, &mg);
+		if (err) {
+			migrate_abort(&mg);
 			goto out;
+		}
+		err = migrate_commit(&mg, why, sizeof(why));
+		if (err) {
+			pr_warn("attach --replace: the new programs run, but %s\n", why);
+			goto out;
+		}
+		if (mg.count)
+			printf("migrated %zu map%s to this build's layout\n", mg.count,
+			       mg.count == 1 ? "" : "s");
 		legacy = true;
 		tc_attached = TC_ATTACHED(fast_path);
 		goto pin;
@@ -418,6 +443,7 @@ detach:
 			      tc_slots[tc_attached].point);
 	xdp_program__detach(xdp_prog, ifindex, mode, 0);
 out:
+	migrate_free(&mg);
 	if (mp && !libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
 	xdp_program__close(xdp_prog);

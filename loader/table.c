@@ -510,6 +510,12 @@ int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX])
 	for (__u32 s = 0; s < XDPFWD_STAT_MAX && !err; s++) {
 		stats[s] = 0;
 		err = bpf_map_lookup_elem(maps->stats, &s, percpu);
+		if (err && errno == ENOENT) {
+			/* programs of an older build, with fewer counters,
+			 * still run until attach --replace */
+			err = 0;
+			continue;
+		}
 		for (int c = 0; !err && c < ncpu; c++)
 			stats[s] += percpu[c];
 	}

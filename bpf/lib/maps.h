@@ -45,10 +45,10 @@ struct {
 	__type(value, struct xdpfwd_counters);
 } xdpfwd_counters SEC(".maps");
 
-/* enum xdpfwd_stat -> packets with that outcome. */
+/* enum xdpfwd_stat -> packets with that outcome; room to append more. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPFWD_STAT_MAX);
+	__uint(max_entries, XDPFWD_STATS_CAPACITY);
 	__type(key, __u32);
 	__type(value, __u64);
 } xdpfwd_stats SEC(".maps");
