@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "harness.h"
 #include "log.h"
 
@@ -23,19 +24,75 @@ bool check_that(bool ok, const char *file, int line, const char *fmt, ...)
 	return false;
 }
 
+#define MAX_SUITES 32
+
+static const struct unit_suite *suites[MAX_SUITES];
+static size_t suite_count;
+static const char *pattern; /* -t: NULL runs everything */
+static bool suite_matched;  /* the running suite's name contains it */
+
+void unit_register(const struct unit_suite *suite)
+{
+	if (suite_count < MAX_SUITES)
+		suites[suite_count++] = suite;
+	else
+		fprintf(stderr, "unit: more than %d suites: raise MAX_SUITES\n", MAX_SUITES);
+}
+
+bool unit_selected(const char *name)
+{
+	return !pattern || suite_matched || strstr(name, pattern);
+}
+
+static int by_order(const void *a, const void *b)
+{
+	return (*(const struct unit_suite **)a)->order - (*(const struct unit_suite **)b)->order;
+}
+
+static int usage(void)
+{
+	fputs("usage: unit_tests [-v] [-l] [-t PATTERN]\n"
+	      "  -t PATTERN  the suites whose name contains it, and the cases of table-driven\n"
+	      "              suites whose name does\n"
+	      "  -l          list the suites\n"
+	      "  -v          debug output of the tool's code\n",
+	      stderr);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
-	int cases = 0;
+	int cases = 0, opt;
 
-	if (argc > 1 && !strcmp(argv[1], "-v"))
-		log_level = LOG_DEBUG;
+	while ((opt = getopt(argc, argv, "vlt:")) != -1) {
+		if (opt == 'v')
+			log_level = LOG_DEBUG;
+		else if (opt == 't')
+			pattern = optarg;
+		else if (opt == 'l')
+			pattern = "\n"; /* matches nothing: list only */
+		else
+			return usage();
+	}
 	log_init();
-	cases += test_spec();
-	cases += test_datapath();
-	cases += test_policy();
-	cases += test_state();
-	cases += test_soak();
-	cases += test_fastpath(); /* last: it leaves the host network namespace */
+	qsort(suites, suite_count, sizeof(suites[0]), by_order);
+	for (size_t i = 0; i < suite_count; i++) {
+		suite_matched = !pattern || strstr(suites[i]->name, pattern);
+		if (pattern && !strcmp(pattern, "\n")) {
+			printf("%s%s\n", suites[i]->name, suites[i]->has_cases ? " (cases)" : "");
+			continue;
+		}
+		if (!suite_matched && !suites[i]->has_cases)
+			continue;
+		cases += suites[i]->run();
+	}
+	if (pattern && !strcmp(pattern, "\n"))
+		return EXIT_SUCCESS;
 	printf("unit: %d cases, %d checks, %d failed\n", cases, checks_run, checks_failed);
+	if (pattern && !cases) {
+		fprintf(stderr, "unit: no suite or case matches '%s' (-l lists the suites)\n",
+			pattern);
+		return EXIT_FAILURE;
+	}
 	return checks_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -604,9 +604,10 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	}
 }
 
-int test_datapath(void)
+UNIT_CASES(test_datapath, 20)
 {
 	struct xdpfwd_bpf *skel;
+	int ran = 0;
 	struct xdpfwd_maps maps;
 	struct rule *rules = NULL;
 	size_t n = 0;
@@ -618,9 +619,12 @@ int test_datapath(void)
 		goto out;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(&cases[i], skel, &maps, rules, n);
+		if (unit_selected(cases[i].name)) {
+			run_case(&cases[i], skel, &maps, rules, n);
+			ran++;
+		}
 out:
 	free(rules);
 	xdpfwd_bpf__destroy(skel);
-	return sizeof(cases) / sizeof(cases[0]);
+	return ran;
 }

@@ -398,7 +398,7 @@ static void test_lifetime(struct policy_env *env)
 	expect(env, "no ttl: a year on", &p, TEST_CLOCK_NS + 365 * 86400 * S, 7, 0);
 }
 
-int test_policy(void)
+UNIT_TEST(test_policy, 30)
 {
 	struct policy_env env = {0};
 	int cases = test_bucket() + test_prefixes() + test_conflicts();

@@ -372,7 +372,7 @@ static void random_spec(struct pkt_spec *p, const struct pkt_spec *last_first)
 		p->truncate = 14 + rnd(80);
 }
 
-int test_soak(void)
+UNIT_TEST(test_soak, 50)
 {
 	static struct soak s;
 	struct xdpfwd_bpf *skel = NULL;

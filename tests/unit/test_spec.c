@@ -102,7 +102,7 @@ static const struct table_case table_cases[] = {
      "option 'foo' is unknown: allowed allow, rate, new-rate, ttl"},
 };
 
-int test_spec(void)
+UNIT_TEST(test_spec, 10)
 {
 	struct local_addrs local = {.count = 1};
 	int cases = 0;

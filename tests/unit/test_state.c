@@ -44,7 +44,7 @@ static int refused(const char *text, const struct clocks *now, const char *want)
 	return 1;
 }
 
-int test_state(void)
+UNIT_TEST(test_state, 40)
 {
 	const struct clocks then = {.real_ns = 1795412345678901234ULL - 1000 * S,
 				    .boot_ns = 50 * S};
