@@ -24,16 +24,21 @@
 /* Forward and reverse entries: one per port of every mapping. */
 #define XDPFWD_MAX_PORT_ENTRIES 262144
 
-/* Names of the pinned maps under the pin directory (map names hold 15 chars). */
-#define XDPFWD_MAP_FWD	    "xdpfwd_fwd"
-#define XDPFWD_MAP_REV	    "xdpfwd_rev"
-#define XDPFWD_MAP_MAPPINGS "xdpfwd_mappings"
-#define XDPFWD_MAP_COUNTERS "xdpfwd_counters"
-#define XDPFWD_MAP_STATS    "xdpfwd_stats"
-#define XDPFWD_MAP_CONFIG   "xdpfwd_config"
-#define XDPFWD_MAP_POLICY   "xdpfwd_policy"
-#define XDPFWD_MAP_ALLOW    "xdpfwd_allow"
-#define XDPFWD_MAP_FLOWS    "xdpfwd_flows"
+/*
+ * The pinned maps the tool opens, once: X(field of struct xdpfwd_maps, pin
+ * name). A pin name is the map's name in bpf/lib/maps.h (15 chars at most).
+ */
+#define XDPFWD_USER_MAPS(X)            \
+	X(fwd, "xdpfwd_fwd")           \
+	X(rev, "xdpfwd_rev")           \
+	X(mappings, "xdpfwd_mappings") \
+	X(counters, "xdpfwd_counters") \
+	X(stats, "xdpfwd_stats")       \
+	X(config, XDPFWD_MAP_CONFIG)   \
+	X(policy, "xdpfwd_policy")     \
+	X(allow, "xdpfwd_allow")
+/* Also the probe of whether the state in a pin directory is there. */
+#define XDPFWD_MAP_CONFIG "xdpfwd_config"
 /* Ethernet devices XDP may redirect to; more are taken by the stack. */
 #define XDPFWD_MAX_EGRESS 64
 

@@ -10,6 +10,7 @@
  * itself; in the host's mount namespace that mount stays.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/magic.h>
@@ -172,38 +173,39 @@ __u64 current_netns_ino(void)
 	return stat("/proc/self/ns/net", &st) ? 0 : st.st_ino;
 }
 
+#define XDPFWD_MAP_PIN(field, name) {name, offsetof(struct xdpfwd_maps, field)},
+static const struct {
+	const char *name;
+	size_t offset; /* of its file descriptor in struct xdpfwd_maps */
+} user_maps[] = {XDPFWD_USER_MAPS(XDPFWD_MAP_PIN)};
+#undef XDPFWD_MAP_PIN
+#define USER_MAPS (sizeof(user_maps) / sizeof(user_maps[0]))
+
+static int *map_fd(struct xdpfwd_maps *maps, size_t i)
+{
+	return (int *)((char *)maps + user_maps[i].offset);
+}
+
 void maps_close(struct xdpfwd_maps *maps)
 {
-	int *fds[] = {&maps->fwd,   &maps->rev,	   &maps->mappings, &maps->counters,
-		      &maps->stats, &maps->config, &maps->policy,   &maps->allow};
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-		*fds[i] = -1;
+	for (size_t i = 0; i < USER_MAPS; i++) {
+		if (*map_fd(maps, i) >= 0)
+			close(*map_fd(maps, i));
+		*map_fd(maps, i) = -1;
 	}
 }
 
 int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_config *config)
 {
-	const struct {
-		const char *name;
-		int *fd;
-	} pins[] = {
-	    {XDPFWD_MAP_FWD, &maps->fwd},	    {XDPFWD_MAP_REV, &maps->rev},
-	    {XDPFWD_MAP_MAPPINGS, &maps->mappings}, {XDPFWD_MAP_COUNTERS, &maps->counters},
-	    {XDPFWD_MAP_STATS, &maps->stats},	    {XDPFWD_MAP_CONFIG, &maps->config},
-	    {XDPFWD_MAP_POLICY, &maps->policy},	    {XDPFWD_MAP_ALLOW, &maps->allow},
-	};
 	char path[PATH_MAX + 32];
 	__u32 zero = 0;
 
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++)
-		*pins[i].fd = -1;
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		pindir_file(pd, pins[i].name, path, sizeof(path));
-		*pins[i].fd = bpf_obj_get(path);
-		if (*pins[i].fd < 0) {
+	for (size_t i = 0; i < USER_MAPS; i++)
+		*map_fd(maps, i) = -1;
+	for (size_t i = 0; i < USER_MAPS; i++) {
+		pindir_file(pd, user_maps[i].name, path, sizeof(path));
+		*map_fd(maps, i) = bpf_obj_get(path);
+		if (*map_fd(maps, i) < 0) {
 			int err = -errno;
 
 			if (err == -ENOENT)

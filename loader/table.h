@@ -15,16 +15,12 @@
 #include <stddef.h>
 #include "spec.h"
 
+/* A file descriptor for each map of XDPFWD_USER_MAPS, -1 when closed. */
+#define XDPFWD_MAP_FD(field, name) int field;
 struct xdpfwd_maps {
-	int fwd;
-	int rev;
-	int mappings;
-	int counters;
-	int stats;
-	int config;
-	int policy;
-	int allow;
+	XDPFWD_USER_MAPS(XDPFWD_MAP_FD)
 };
+#undef XDPFWD_MAP_FD
 
 struct slot_mapping {
 	__u32 slot;

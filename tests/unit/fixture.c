@@ -10,16 +10,9 @@ int install_test_table(struct bpf_object *obj, const char *table, struct xdpfwd_
 	struct apply_summary sum;
 	char err[ERR_LEN] = "";
 
-	*maps = (struct xdpfwd_maps){
-	    .fwd = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_FWD),
-	    .rev = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_REV),
-	    .mappings = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_MAPPINGS),
-	    .counters = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_COUNTERS),
-	    .stats = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_STATS),
-	    .config = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_CONFIG),
-	    .policy = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_POLICY),
-	    .allow = bpf_object__find_map_fd_by_name(obj, XDPFWD_MAP_ALLOW),
-	};
+#define FIXTURE_MAP_FD(field, name) maps->field = bpf_object__find_map_fd_by_name(obj, name);
+	XDPFWD_USER_MAPS(FIXTURE_MAP_FD)
+#undef FIXTURE_MAP_FD
 	local.entry[0].family = AF_INET;
 	inet_pton(AF_INET, "203.0.113.10", &local.entry[0].addr.v4);
 	local.entry[1].family = AF_INET6;
