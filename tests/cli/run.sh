@@ -45,7 +45,8 @@ attached_table() {
 # Paths as the cases see them; pindir.c reaches the host's bpffs from inside
 # the namespace through /proc/PID/root.
 normalize() { # PREFIX
-	sed -e "s|/proc/[0-9]*/root$pin|$pin|g" -e "s|$pin|@PIN@|g" -e "s|$state|@STATE@|g" -e 's/"expires_in":[0-9.e-]*/"expires_in":@SECONDS@/' -e 's/expires in [0-9]* s/expires in @SECONDS@ s/' -e "s/^/$1 /"
+	sed -e "s|/proc/[0-9]*/root$pin|$pin|g" -e "s|$pin|@PIN@|g" -e "s|$state|@STATE@|g" -e 's/"expires_in":[0-9.e-]*/"expires_in":@SECONDS@/' -e 's/expires in [0-9]* s/expires in @SECONDS@ s/' \
+		-e 's/^xdpfwd [^ ]*$/xdpfwd @VERSION@/' -e "s/^/$1 /"
 }
 
 run_case() { # LINE
