@@ -29,6 +29,7 @@ struct cli_raw {
 struct cli_parse {
 	struct cli_raw raw[MAX_OPTIONS];
 	bool help;
+	bool done; /* --version printed: exit 0 */
 	const char *pin_dir, *state_dir;
 };
 
@@ -205,9 +206,8 @@ static int take_option(const struct cli_program *prog, struct cli_parse *p, int 
 	return 0;
 }
 
-/* --help, -v and the like; returns 0 to go on, or an exit code + 1000 to
- * stop with (--version). */
-static int take_global(const struct cli_program *prog, struct cli_parse *p, int id)
+/* --help, -v and the like. */
+static void take_global(const struct cli_program *prog, struct cli_parse *p, int id)
 {
 	switch (prog->options[id].global) {
 	case CLI_GLOBAL_PIN_DIR:
@@ -227,11 +227,11 @@ static int take_global(const struct cli_program *prog, struct cli_parse *p, int 
 		break;
 	case CLI_GLOBAL_VERSION:
 		printf("%s %s\n", prog->name, prog->version);
-		return 1000;
+		p->done = true;
+		break;
 	default:
 		break;
 	}
-	return 0;
 }
 
 static int short_option(const struct cli_program *prog, int c)
@@ -261,7 +261,7 @@ static void long_options(const struct cli_program *prog, struct option *lo, char
 }
 
 /* getopt_long over the whole line: the options into P, the words left at
- * argv[optind...]. Returns 0, or the exit code to stop with. */
+ * argv[optind...]. Returns 0, or the exit code to stop with (P->done: 0). */
 static int parse_options(const struct cli_program *prog, struct cli_parse *p, int argc, char **argv)
 {
 	struct option lo[MAX_OPTIONS + 1];
@@ -269,7 +269,7 @@ static int parse_options(const struct cli_program *prog, struct cli_parse *p, in
 	int c, id, ret;
 
 	long_options(prog, lo, shorts);
-	while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+	while (!p->done && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
 		id = c >= 256 ? c - 256 : short_option(prog, c);
 		if (p->help && id >= 0 && prog->options[id].type == CLI_GLOBAL &&
 		    prog->options[id].global != CLI_GLOBAL_HELP)
@@ -282,10 +282,10 @@ static int parse_options(const struct cli_program *prog, struct cli_parse *p, in
 		}
 		if (p->help)
 			continue;
-		ret = prog->options[id].type == CLI_GLOBAL ? take_global(prog, p, id)
-							   : take_option(prog, p, id, argc, argv);
-		if (ret)
-			return ret >= 1000 ? ret - 1000 : ret;
+		if (prog->options[id].type == CLI_GLOBAL)
+			take_global(prog, p, id);
+		else if ((ret = take_option(prog, p, id, argc, argv)))
+			return ret;
 	}
 	return 0;
 }
@@ -456,10 +456,11 @@ int cli_main(const struct cli_program *prog, int argc, char **argv)
 	int ret = parse_options(prog, &p, argc, argv);
 	const char *name = optind < argc ? argv[optind] : NULL;
 
-	if (ret || (p.help && !name) || (p.help && !find_command(prog, name))) {
-		if (!ret)
-			cli_usage(prog, stdout);
+	if (ret || p.done)
 		return ret;
+	if ((p.help && !name) || (p.help && !find_command(prog, name))) {
+		cli_usage(prog, stdout);
+		return 0;
 	}
 	if (!name) {
 		cli_usage(prog, stderr);

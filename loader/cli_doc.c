@@ -174,6 +174,8 @@ static void roff_words(FILE *out, const char *s)
 
 		if (s[0] == '-' && s[1] == '-')
 			n = 2 + strspn(s + 2, lower), font = "B";
+		else if (s[0] == '-' && islower((unsigned char)s[1]))
+			n = 1 + strspn(s + 1, lower), font = "B";
 		else if (isupper((unsigned char)*s))
 			n = strspn(s, upper), font = "I";
 		else if (islower((unsigned char)*s))

@@ -530,10 +530,12 @@ static const struct cli_option options[O_COUNT] = {
 									   "added again.",
 	       POLICY, .usage_break = true},
     [O_FORCE] = {"force", 0, CLI_FLAG,
-		 .help = "Accept targets the host cannot route to the tunnel right now.",
+		 .help = "Skip the conflict checks: a socket on the public port, a public port in "
+			 "the ephemeral port range, a target outside attach --clients (an overlap "
+			 "is refused always).",
 		 .refuse_group = R_FORCE, .modifier = true},
     [O_JSON] = {"json", 0, CLI_FLAG,
-		.help = "JSON instead of a table (the schema is in xdpfwd(8)).",
+		.help = "JSON instead of a table (schemas under JSON in xdpfwd(8)).",
 		.refuse_group = R_JSON},
     [O_WATCH] = {"watch", 0, CLI_SECONDS, .metavar = "SECONDS", .min = 0.1, .max = 3600, .bare = 1,
 		 .help = "Rates per mapping, busiest first, every 0.1-3600 SECONDS (default 1) "
@@ -603,7 +605,7 @@ static const struct cli_command commands[] = {
 			   "ADDR (or of every address of the public interface) to TARGET (the "
 			   "same ports unless given). Adding a mapping again renews its lease and "
 			   "replaces its policy. Refused when it overlaps another mapping or, "
-			   "without --force, when the host does not route TARGET to the tunnel.",
+			   "without --force, when it meets a conflict check.",
 		   .label_note = "; adding a mapping again renews its lease"),
     DEFINE_COMMAND(del, del_args, struct no_opts, NULL,
 		   .help = "Delete the whole mapping on PROTO (tcp, udp or both) and the public "
