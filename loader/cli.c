@@ -307,8 +307,6 @@ static int refuse_options(const struct cli_program *prog, const struct cli_comma
 				first = i;
 			refused |= p->raw[i].set && !cli_takes(cmd, i);
 		}
-		if (first < 0)
-			break;
 		if (!refused)
 			continue;
 		join_names(prog, false, group, names, sizeof(names));
