@@ -2,13 +2,16 @@
 # make            build build/xdpfwd (the BPF object is embedded through its skeleton)
 # make test       install what is missing, build, run check, unit and e2e tests (root)
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
-# make check      clang-format, cppcheck and clang's analyzer
+# make check      clang-format, cppcheck, clang's analyzer, the command line's outputs
+#                 (tests/cli), and the man page and completion against the command table
+# make docs       rewrite the generated parts of xdpfwd.8 and tools/xdpfwd.bash from the table
 # make bench      the benchmarks in bench/, results in bench/results/ (root)
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (60); corpus and crashes in tests/fuzz/
 # make test SANITIZE=1   the same tests with the tool and unit tests built with ASan and UBSan
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
-.PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay
+.PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay \
+	cli-test docs check-docs
 
 BUILD      := build
 CC         ?= gcc
@@ -17,6 +20,8 @@ BPFTOOL    ?= bpftool
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 CFLAGS     ?= -O2 -g
@@ -42,7 +47,7 @@ msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 LOADER_LIB := $(addprefix loader/,log.c spec.c table.c pindir.c conflict.c state.c persist.c change.c textfile.c)
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c migrate.c show.c serve.c metrics.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c cli.c cli_doc.c attach.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h
@@ -154,7 +159,34 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd
 	$(Q)tools/demo.sh
 
-check: $(BUILD)/xdpfwd.skel.h
+# The man page's SYNOPSIS, OPTIONS and COMMANDS and the bash completion are
+# printed by the binary from its command table; the tree holds them so that
+# `man ./xdpfwd.8` works, and check-docs fails when they are stale.
+$(BUILD)/xdpfwd.8: xdpfwd.8 $(BUILD)/xdpfwd tools/man-splice.sh
+	$(call msg,GEN,$@)
+	$(Q)tools/man-splice.sh $(BUILD)/xdpfwd <xdpfwd.8 >$@
+
+$(BUILD)/xdpfwd.bash: $(BUILD)/xdpfwd
+	$(call msg,GEN,$@)
+	$(Q)$(BUILD)/xdpfwd help bash-completion >$@
+
+docs: $(BUILD)/xdpfwd.8 $(BUILD)/xdpfwd.bash
+	$(Q)cp $(BUILD)/xdpfwd.8 xdpfwd.8
+	$(Q)cp $(BUILD)/xdpfwd.bash tools/xdpfwd.bash
+
+check-docs: $(BUILD)/xdpfwd.8 $(BUILD)/xdpfwd.bash
+	$(Q)diff -u xdpfwd.8 $(BUILD)/xdpfwd.8 && diff -u tools/xdpfwd.bash $(BUILD)/xdpfwd.bash || \
+		{ echo "xdpfwd.8 or tools/xdpfwd.bash is stale: run make docs" >&2; exit 1; }
+	$(Q)groff -man -ww -z xdpfwd.8 2>$(BUILD)/groff.log && [ ! -s $(BUILD)/groff.log ] || \
+		{ cat $(BUILD)/groff.log; exit 1; }
+	$(Q)lexgrog xdpfwd.8 >/dev/null
+	$(Q)bash -n tools/xdpfwd.bash
+
+cli-test: $(BUILD)/xdpfwd
+	$(Q)tests/cli/run.sh $(BUILD)/xdpfwd
+	$(Q)tests/cli/completion.sh tools/xdpfwd.bash
+
+check: $(BUILD)/xdpfwd.skel.h check-docs cli-test
 	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/lib/*.h include/*.h loader/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c \
 		bench/*.c bench/bpf/*.c
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
@@ -168,10 +200,13 @@ check: $(BUILD)/xdpfwd.skel.h
 $(BUILD)/xdpfwd.service: tools/xdpfwd.service.in | $(BUILD)
 	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
 
-# Honours DESTDIR (staging for packages) and PREFIX, SBINDIR, UNITDIR.
+# Honours DESTDIR (staging for packages) and PREFIX, SBINDIR, UNITDIR, MANDIR,
+# BASHCOMPDIR.
 install: $(BUILD)/xdpfwd $(BUILD)/xdpfwd.service
 	install -D -m 0755 $(BUILD)/xdpfwd $(DESTDIR)$(SBINDIR)/xdpfwd
 	install -D -m 0644 $(BUILD)/xdpfwd.service $(DESTDIR)$(UNITDIR)/xdpfwd.service
+	install -D -m 0644 xdpfwd.8 $(DESTDIR)$(MANDIR)/man8/xdpfwd.8
+	install -D -m 0644 tools/xdpfwd.bash $(DESTDIR)$(BASHCOMPDIR)/xdpfwd
 
 clean:
 	rm -rf build build-san

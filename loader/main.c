@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * main.c - the xdpfwd command line. Every command that changes the table
- * builds the whole table as it should be, validates it completely, and only
- * then hands it to table_apply(): bad input never touches a map.
+ * main.c - the xdpfwd command line: its commands and options as tables
+ * (cli.h), and their handlers. Every command that changes the table builds
+ * the whole table as it should be, validates it completely, and only then
+ * hands it to table_apply(): bad input never touches a map.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "attach.h"
 #include "change.h"
+#include "cli.h"
 #include "persist.h"
 #include "log.h"
 #include "serve.h"
@@ -21,79 +22,94 @@
 #define XDPFWD_VERSION "dev"
 #endif
 
-static const char usage_text[] =
-    "Usage: xdpfwd [OPTIONS] COMMAND ...\n"
-    "  attach IFACE --tunnel IFACE [--mode native|generic] [--fast-path on|off]\n"
-    "         [--clients CIDR[,CIDR]...] [--replace]   (--replace: new programs, same maps)\n"
-    "  detach IFACE [--purge]\n"
-    "  add PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [POLICY] [--force]\n"
-    "      POLICY: --allow CIDR (repeatable), --rate PPS[:BURST], --new-rate PPS[:BURST],\n"
-    "      --ttl SECONDS; adding a mapping again renews its lease\n"
-    "  del PROTO [ADDR:]PORT[-PORT]\n"
-    "  list [--json]\n"
-    "  stats [--json] [--watch [SECONDS]]   (rates every SECONDS, default 1)\n"
-    "  load FILE [--force]\n"
-    "  serve [--metrics ADDR:PORT] [--config FILE]   (metrics default " XDPFWD_DEFAULT_METRICS ";\n"
-    "        SIGHUP reloads FILE; rebuilds the maps from the state file after a reboot)\n"
-    "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.\n"
-    "Options: --pin-dir DIR (default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR "),\n"
-    "         --state-dir DIR (default $XDPFWD_STATE_DIR or " XDPFWD_DEFAULT_STATE_DIR "),\n"
-    "         -v (info), -vv (debug, with libbpf and libxdp), --version, --help\n";
+#define STR_(x) #x
+#define STR(x)	STR_(x)
 
-#define MAX_ALLOW_ARGS 64
-
-struct options {
-	const char *allow[MAX_ALLOW_ARGS];
-	size_t allow_count;
-	const char *rate;
-	const char *new_rate;
-	const char *ttl;
-	const char *clients;
-	const char *state_dir;
-	const char *config; /* serve --config */
-	bool force;
-	bool replace;
-	const char *pin_dir;
+/* Each command's options, typed: what cli_main hands its handler. */
+struct attach_opts {
 	const char *tunnel;
-	const char *mode;
-	const char *fast_path;
-	const char *metrics;
-	double watch; /* seconds between frames of stats --watch; 0: no watch */
-	bool json;
+	int mode;      /* enum xdp_attach_mode */
+	int fast_path; /* 1 on, 0 off, -1 not given */
+	struct cli_prefixes clients;
+	bool replace;
+};
+
+struct detach_opts {
 	bool purge;
 };
 
-#define WATCH_MIN_S 0.1
-#define WATCH_MAX_S 3600
+/* add's policy stays text until the rule it applies to is parsed: an allow
+ * prefix must be of the mapping's family (parse_policy()). */
+struct add_opts {
+	struct cli_strings allow;
+	const char *rate, *new_rate, *ttl;
+	bool force;
+};
 
-static int parse_interval(const char *text, double *seconds)
+struct show_opts {
+	bool json;
+	double watch; /* seconds between frames of stats --watch; 0: no watch */
+};
+
+struct load_opts {
+	bool force;
+};
+
+struct no_opts {
+	char none;
+};
+
+struct serve_opts {
+	const char *metrics, *config;
+};
+
+/* The pinned table a command reads or (WRITES) changes, and its state file. */
+struct table {
+	struct pindir pd;
+	struct xdpfwd_maps maps;
+	struct xdpfwd_config config;
+	char state[PATH_MAX + 64];
+};
+
+/* A state file this build cannot read is never overwritten: the change that
+ * would rewrite it is refused first. */
+static int refuse_unreadable_state(const char *cmd, const char *state)
 {
-	char *end;
+	char err[ERR_LEN];
 
-	*seconds = 1;
-	if (!text)
+	if (!state_check(state, err))
 		return 0;
-	errno = 0;
-	*seconds = strtod(text, &end);
-	if (errno || end == text || *end || !(*seconds >= WATCH_MIN_S && *seconds <= WATCH_MAX_S)) {
-		pr_warn("stats: --watch SECONDS must be a number from %g to %d, got '%s'\n",
-			WATCH_MIN_S, WATCH_MAX_S, text);
-		return -EINVAL;
+	pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
+	return -1;
+}
+
+static void table_close(struct table *t)
+{
+	maps_close(&t->maps);
+	pindir_close(&t->pd);
+}
+
+static int table_open(const struct cli_context *ctx, bool writes, struct table *t)
+{
+	if (pindir_open(&t->pd, ctx->pin_dir, false))
+		return -1;
+	if (maps_open(&t->pd, &t->maps, &t->config)) {
+		pindir_close(&t->pd);
+		return -1;
+	}
+	state_path(t->state, sizeof(t->state), ctx->state_dir, t->pd.path);
+	if (writes && (pindir_lock(&t->pd) || refuse_unreadable_state(ctx->cmd->name, t->state))) {
+		table_close(t);
+		return -1;
 	}
 	return 0;
 }
 
-static int usage_error(const char *cmd, const char *expected)
-{
-	pr_warn("%s: expected '%s %s' (see xdpfwd --help)\n", cmd, cmd, expected);
-	return 2;
-}
-
 /* The policy options of the command line, for each rule add parsed. */
-static int policy_options(struct rule *r, const struct options *opt, char *err)
+static int policy_options(struct rule *r, const struct add_opts *opt, char *err)
 {
-	for (size_t i = 0; i < opt->allow_count; i++)
-		if (parse_policy(r, "allow", opt->allow[i], err))
+	for (size_t i = 0; i < opt->allow.count; i++)
+		if (parse_policy(r, "allow", opt->allow.values[i], err))
 			return -1;
 	if (opt->rate && parse_policy(r, "rate", opt->rate, err))
 		return -1;
@@ -111,27 +127,31 @@ static void print_rule(const char *verb, const struct rule *r)
 	printf("%s %s%s%s\n", verb, line, policy[0] ? " " : "", policy);
 }
 
-static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		   const char *state, const struct options *opt, int argc, char **argv)
+/* The rules of `add PROTO PUBLIC TARGET` with their policy: how many (two
+ * for "both"), or -1 after saying why. */
+static int add_parse(char **argv, const struct add_opts *opt, struct rule parsed[2])
 {
-	struct apply_summary sum;
-	struct rule *have, *want, parsed[2];
-	bool renewed[2] = {false, false};
 	char err[ERR_LEN];
-	size_t n, count;
-	int got, ret;
+	int got = parse_rule(argv[0], argv[1], argv[2], parsed, err);
 
-	if (argc != 3)
-		return usage_error("add", "PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [POLICY]");
-	got = parse_rule(argv[0], argv[1], argv[2], parsed, err);
 	for (int i = 0; got > 0 && i < got; i++)
 		if (policy_options(&parsed[i], opt, err))
 			got = -1;
-	if (got < 0) {
+	if (got < 0)
 		pr_warn("add: %s\n", err);
-		return 1;
-	}
-	if (live_rules(maps, &have, &n, 0))
+	return got;
+}
+
+static int add_rules(const struct table *t, const struct add_opts *opt, struct rule *parsed,
+		     int got)
+{
+	struct apply_summary sum;
+	struct rule *have, *want;
+	bool renewed[2] = {false, false};
+	size_t n, count;
+	int ret;
+
+	if (live_rules(&t->maps, &have, &n, 0))
 		return 1;
 	want = calloc(n + got, sizeof(*want));
 	if (!want) {
@@ -152,12 +172,26 @@ static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		if (at == count)
 			count++;
 	}
-	ret = apply(maps, config, have, n, want, count, !opt->force, state, "add", &sum);
+	ret = apply(&t->maps, &t->config, have, n, want, count, !opt->force, t->state, "add", &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
 	free(have);
 	free(want);
 	return ret ? 1 : 0;
+}
+
+static int cmd_add(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	struct rule parsed[2];
+	struct table t;
+	int got, ret;
+
+	if (table_open(ctx, true, &t))
+		return 1;
+	got = add_parse(argv, opts, parsed);
+	ret = got < 0 ? 1 : add_rules(&t, opts, parsed, got);
+	table_close(&t);
+	return ret;
 }
 
 static bool del_matches(const struct xdpfwd_mapping *have, const struct xdpfwd_mapping *want,
@@ -170,120 +204,163 @@ static bool del_matches(const struct xdpfwd_mapping *have, const struct xdpfwd_m
 	return !memcmp(&have->public_addr, &want->public_addr, sizeof(want->public_addr));
 }
 
-static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		   const char *state, int argc, char **argv)
+/* The rules of HAVE that `del` keeps, into KEPT; how many it deletes, or -1
+ * when WANT cuts into a mapping (said). */
+static long del_filter(const struct rule *have, size_t n, const struct xdpfwd_mapping *want,
+		       bool any_proto, const char *public, struct rule *kept, size_t *nkept)
 {
-	struct xdpfwd_mapping want = {0};
-	struct apply_summary sum;
-	struct rule *rules, *have;
-	char err[ERR_LEN], line[200];
-	size_t n, kept = 0, removed = 0;
-	bool any_proto = !strcmp(argv[0], "both");
-	int ret;
+	char line[200];
+	long removed = 0;
 
-	if (argc != 2)
-		return usage_error("del", "PROTO [ADDR:]PORT[-PORT]");
-	if (strcmp(argv[0], "tcp") && strcmp(argv[0], "udp") && !any_proto) {
-		pr_warn("del: protocol '%s' is unknown: allowed tcp, udp, both\n", argv[0]);
-		return 1;
-	}
-	want.proto = argv[0][0] == 't' ? IPPROTO_TCP : IPPROTO_UDP;
-	if (parse_public(argv[1], &want, err)) {
-		pr_warn("del: %s\n", err);
-		return 1;
-	}
-	if (live_rules(maps, &have, &n, 0))
-		return 1;
-	rules = malloc((n + 1) * sizeof(*rules));
-	if (!rules) {
-		free(have);
-		return 1;
-	}
-	memcpy(rules, have, n * sizeof(*rules));
+	*nkept = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct xdpfwd_mapping *m = &rules[i].m;
+		const struct xdpfwd_mapping *m = &have[i].m;
 		unsigned int last = m->public_port + m->port_count - 1;
 
-		if (del_matches(m, &want, any_proto) && m->public_port == want.public_port &&
-		    m->port_count == want.port_count) {
+		if (del_matches(m, want, any_proto) && m->public_port == want->public_port &&
+		    m->port_count == want->port_count) {
 			format_mapping(line, sizeof(line), m);
 			printf("deleting %s\n", line);
 			removed++;
 			continue;
 		}
-		if (del_matches(m, &want, any_proto) && want.public_port <= last &&
-		    want.public_port + want.port_count - 1 >= m->public_port) {
+		if (del_matches(m, want, any_proto) && want->public_port <= last &&
+		    want->public_port + want->port_count - 1 >= m->public_port) {
 			format_mapping(line, sizeof(line), m);
 			pr_warn(
 			    "del: '%s' is not a whole mapping; it meets %s: delete that whole range\n",
-			    argv[1], line);
-			free(rules);
-			free(have);
-			return 1;
+			    public, line);
+			return -1;
 		}
-		rules[kept++] = rules[i];
+		kept[(*nkept)++] = have[i];
 	}
-	if (!removed) {
-		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
-		free(rules);
-		free(have);
-		return 1;
-	}
-	ret = apply(maps, config, have, n, rules, kept, false, state, "del", &sum);
-	free(rules);
-	free(have);
-	return ret ? 1 : 0;
+	return removed;
 }
 
-static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		    const char *state, const struct options *opt, int argc, char **argv)
-{
-	if (argc != 1)
-		return usage_error("load", "FILE");
-	return load_file(maps, config, argv[0], opt->force, state, "load") ? 1 : 0;
-}
-
-/* A state file this build cannot read is never overwritten: the change that
- * would rewrite it is refused first. */
-static int refuse_unreadable_state(const char *cmd, const char *state)
+/* `del PROTO PUBLIC` as a mapping to match; -1 after saying why. */
+static int del_parse(char **argv, struct xdpfwd_mapping *want, bool *any_proto)
 {
 	char err[ERR_LEN];
 
-	if (!state_check(state, err))
-		return 0;
-	pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
-	return -1;
+	*any_proto = !strcmp(argv[0], "both");
+	if (strcmp(argv[0], "tcp") && strcmp(argv[0], "udp") && !*any_proto) {
+		pr_warn("del: protocol '%s' is unknown: allowed tcp, udp, both\n", argv[0]);
+		return -1;
+	}
+	want->proto = argv[0][0] == 't' ? IPPROTO_TCP : IPPROTO_UDP;
+	if (parse_public(argv[1], want, err)) {
+		pr_warn("del: %s\n", err);
+		return -1;
+	}
+	return 0;
 }
 
-/* attach and detach, then the state file says what they left. */
-static int run_attach(struct pindir *pd, const char *cmd, char **argv, const struct options *opt,
-		      enum xdp_attach_mode mode, const struct xdpfwd_prefix *clients,
-		      __u32 nclients)
+static int del_rules(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
+		     bool any_proto)
 {
-	char state[PATH_MAX + 64], err[ERR_LEN];
-	struct xdpfwd_config config;
-	struct xdpfwd_maps maps;
-	bool attach = !strcmp(cmd, "attach");
+	struct apply_summary sum;
+	struct rule *kept, *have;
+	size_t n, nkept;
+	long removed;
+	int ret = 1;
+
+	if (live_rules(&t->maps, &have, &n, 0))
+		return 1;
+	kept = malloc((n + 1) * sizeof(*kept));
+	if (!kept) {
+		free(have);
+		return 1;
+	}
+	removed = del_filter(have, n, want, any_proto, argv[1], kept, &nkept);
+	if (!removed)
+		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
+	if (removed > 0)
+		ret =
+		    apply(&t->maps, &t->config, have, n, kept, nkept, false, t->state, "del", &sum)
+			? 1
+			: 0;
+	free(kept);
+	free(have);
+	return ret;
+}
+
+static int cmd_del(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	struct xdpfwd_mapping want = {0};
+	struct table t;
+	bool any_proto;
 	int ret;
 
-	state_path(state, sizeof(state), opt->state_dir, pd->path);
-	if (pindir_lock(pd) || refuse_unreadable_state(cmd, state))
+	(void)opts;
+	if (table_open(ctx, true, &t))
 		return 1;
-	if (attach)
-		ret = attach_cmd(pd, argv[0], opt->tunnel, mode,
-				 opt->fast_path ? (strcmp(opt->fast_path, "on") ? 0 : 1) : -1,
-				 clients, nclients, opt->replace);
+	ret = del_parse(argv, &want, &any_proto) ? 1 : del_rules(&t, argv, &want, any_proto);
+	table_close(&t);
+	return ret;
+}
+
+static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	const struct load_opts *opt = opts;
+	struct table t;
+	int ret;
+
+	if (table_open(ctx, true, &t))
+		return 1;
+	ret = load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load") ? 1 : 0;
+	table_close(&t);
+	return ret;
+}
+
+static int cmd_list(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	const struct show_opts *opt = opts;
+	struct table t;
+	int ret;
+
+	(void)argv;
+	if (table_open(ctx, false, &t))
+		return 1;
+	ret = show_list(&t.maps, opt->json) ? 1 : 0;
+	table_close(&t);
+	return ret;
+}
+
+static int cmd_stats(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	const struct show_opts *opt = opts;
+	struct table t;
+	int ret;
+
+	(void)argv;
+	if (table_open(ctx, false, &t))
+		return 1;
+	if (opt->watch)
+		ret = show_watch(&t.maps, opt->watch, opt->json) ? 1 : 0;
 	else
-		ret = detach_cmd(pd, argv[0], opt->purge);
-	if (ret)
-		return 1;
-	if (!attach && opt->purge) {
-		if (unlink(state) && errno != ENOENT) {
-			pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
+		ret = show_stats(&t.maps, opt->json) ? 1 : 0;
+	table_close(&t);
+	return ret;
+}
+
+/* attach and detach: the pin directory locked and the state file readable
+ * before, the state file saying what they left after. */
+static int attachment_begin(const struct cli_context *ctx, bool create, struct pindir *pd,
+			    char *state, size_t len)
+{
+	if (pindir_open(pd, ctx->pin_dir, create))
+		return -1;
+	state_path(state, len, ctx->state_dir, pd->path);
+	return pindir_lock(pd) || refuse_unreadable_state(ctx->cmd->name, state) ? -1 : 0;
+}
+
+static int attachment_record(const char *cmd, const struct pindir *pd, const char *state)
+{
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	char err[ERR_LEN];
+	int ret;
+
 	if (maps_open(pd, &maps, &config))
 		return 1;
 	ret = state_sync(state, &maps, &config, err);
@@ -293,286 +370,277 @@ static int run_attach(struct pindir *pd, const char *cmd, char **argv, const str
 	return ret ? 1 : 0;
 }
 
-static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **argv,
-			const struct options *opt)
+static int cmd_attach(const struct cli_context *ctx, const void *opts, char **argv)
 {
-	struct xdpfwd_config config;
-	struct xdpfwd_maps maps;
-	bool writes = !strcmp(cmd, "add") || !strcmp(cmd, "del") || !strcmp(cmd, "load");
+	const struct attach_opts *opt = opts;
 	char state[PATH_MAX + 64];
-	int ret;
+	struct pindir pd;
+	int ret = 1;
 
-	if (maps_open(pd, &maps, &config))
-		return 1;
-	state_path(state, sizeof(state), opt->state_dir, pd->path);
-	if (writes && (pindir_lock(pd) || refuse_unreadable_state(cmd, state))) {
-		maps_close(&maps);
-		return 1;
-	}
-	if (!strcmp(cmd, "add"))
-		ret = cmd_add(&maps, &config, state, opt, argc, argv);
-	else if (!strcmp(cmd, "del"))
-		ret = argc < 1 ? usage_error("del", "PROTO [ADDR:]PORT[-PORT]")
-			       : cmd_del(&maps, &config, state, argc, argv);
-	else if (!strcmp(cmd, "load"))
-		ret = cmd_load(&maps, &config, state, opt, argc, argv);
-	else if (argc)
-		ret = usage_error(cmd, strcmp(cmd, "stats") ? "[--json]"
-							    : "[--json] [--watch [SECONDS]]");
-	else if (!strcmp(cmd, "list"))
-		ret = show_list(&maps, opt->json) ? 1 : 0;
-	else if (opt->watch)
-		ret = show_watch(&maps, opt->watch, opt->json) ? 1 : 0;
-	else
-		ret = show_stats(&maps, opt->json) ? 1 : 0;
-	maps_close(&maps);
+	if (!attachment_begin(ctx, true, &pd, state, sizeof(state)) &&
+	    !attach_cmd(&pd, argv[0], opt->tunnel, opt->mode, opt->fast_path, opt->clients.net,
+			opt->clients.count, opt->replace))
+		ret = attachment_record("attach", &pd, state);
+	pindir_close(&pd);
 	return ret;
 }
 
-/* attach --clients A,B: the networks every target must lie in. */
-static int parse_clients(const char *text, struct xdpfwd_prefix *out, __u32 *count)
+static int cmd_detach(const struct cli_context *ctx, const void *opts, char **argv)
 {
-	char buf[1024], *save = NULL, err[ERR_LEN];
+	const struct detach_opts *opt = opts;
+	char state[PATH_MAX + 64];
+	struct pindir pd;
+	int ret = 1;
 
-	snprintf(buf, sizeof(buf), "%s", text);
-	*count = 0;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*count == XDPFWD_MAX_CLIENT_NETS) {
-			pr_warn("attach: --clients has more than %d networks: allowed 1-%d\n",
-				XDPFWD_MAX_CLIENT_NETS, XDPFWD_MAX_CLIENT_NETS);
-			return -1;
-		}
-		if (parse_prefix(t, "--clients network", &out[(*count)++], err)) {
-			pr_warn("attach: %s\n", err);
-			return -1;
-		}
-	}
-	if (!*count) {
-		pr_warn(
-		    "attach: --clients is empty: write CIDR[,CIDR], like 10.8.0.0/16,fd00:8::/64\n");
-		return -1;
-	}
-	return 0;
+	if (attachment_begin(ctx, false, &pd, state, sizeof(state)) ||
+	    detach_cmd(&pd, argv[0], opt->purge))
+		ret = 1;
+	else if (!opt->purge)
+		ret = attachment_record("detach", &pd, state);
+	else if (unlink(state) && errno != ENOENT)
+		pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
+	else
+		ret = 0;
+	pindir_close(&pd);
+	return ret;
 }
 
-/* Options that make sense for each command; anything else is refused. */
-static int check_options(const char *cmd, const struct options *opt)
+static int cmd_serve(const struct cli_context *ctx, const void *opts, char **argv)
 {
-	bool is_attach = !strcmp(cmd, "attach");
-	bool shows = !strcmp(cmd, "list") || !strcmp(cmd, "stats");
+	const struct serve_opts *opt = opts;
+	struct pindir pd;
+	int ret = 1;
 
-	if ((opt->tunnel || opt->mode || opt->fast_path) && !is_attach) {
-		pr_warn("%s: --tunnel, --mode and --fast-path apply to attach only\n", cmd);
-		return 2;
-	}
-	if (opt->json && !shows) {
-		pr_warn("%s: --json applies to list and stats only\n", cmd);
-		return 2;
-	}
-	if (opt->watch && strcmp(cmd, "stats")) {
-		pr_warn("%s: --watch applies to stats only\n", cmd);
-		return 2;
-	}
-	if (opt->metrics && strcmp(cmd, "serve")) {
-		pr_warn("%s: --metrics applies to serve only\n", cmd);
-		return 2;
-	}
-	if ((opt->allow_count || opt->rate || opt->new_rate || opt->ttl) && strcmp(cmd, "add")) {
-		pr_warn(
-		    "%s: --allow, --rate, --new-rate and --ttl apply to add only (a config file "
-		    "takes them as allow=, rate=, new-rate=, ttl=)\n",
-		    cmd);
-		return 2;
-	}
-	if (opt->force && strcmp(cmd, "add") && strcmp(cmd, "load")) {
-		pr_warn("%s: --force applies to add and load only\n", cmd);
-		return 2;
-	}
-	if ((opt->clients || opt->replace) && !is_attach) {
-		pr_warn("%s: --clients and --replace apply to attach only\n", cmd);
-		return 2;
-	}
-	if (opt->config && strcmp(cmd, "serve")) {
-		pr_warn("%s: --config applies to serve only (load FILE applies a file once)\n",
-			cmd);
-		return 2;
-	}
-	if (opt->purge && strcmp(cmd, "detach")) {
-		pr_warn("%s: --purge applies to detach only\n", cmd);
-		return 2;
-	}
-	return 0;
+	(void)argv;
+	if (!pindir_open(&pd, ctx->pin_dir, true))
+		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config) ? 1 : 0;
+	pindir_close(&pd);
+	return ret;
 }
+
+/* Every option, in the order getopt_long matches abbreviations (so that
+ * "--t" stays ambiguous between --tunnel and --ttl, as it always was). */
+enum {
+	O_PIN_DIR,
+	O_TUNNEL,
+	O_MODE,
+	O_JSON,
+	O_PURGE,
+	O_METRICS,
+	O_VERBOSE,
+	O_HELP,
+	O_VERSION,
+	O_WATCH,
+	O_FAST_PATH,
+	O_ALLOW,
+	O_RATE,
+	O_NEW_RATE,
+	O_TTL,
+	O_FORCE,
+	O_CLIENTS,
+	O_STATE_DIR,
+	O_REPLACE,
+	O_CONFIG,
+	O_COUNT
+};
+
+/* Refuse groups: the order in which options a command does not take are
+ * refused, each group by one message. */
+enum {
+	R_ATTACH = 1,
+	R_JSON,
+	R_WATCH,
+	R_METRICS,
+	R_POLICY,
+	R_FORCE,
+	R_ATTACH_MORE,
+	R_CONFIG,
+	R_PURGE
+};
+
+static const struct cli_value modes[] = {
+    {"native", XDP_MODE_NATIVE}, {"generic", XDP_MODE_SKB}, {NULL, 0}};
+static const struct cli_value on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+
+#define POLICY .refuse_group = R_POLICY, .label = "POLICY"
+
+static const struct cli_option options[O_COUNT] = {
+    [O_PIN_DIR] = {"pin-dir", 0, CLI_GLOBAL, CLI_GLOBAL_PIN_DIR, "DIR",
+		   .help = "The bpffs directory that holds the maps and programs (default "
+			   "$XDPFWD_PIN_DIR, else " XDPFWD_DEFAULT_PIN_DIR "); one per network "
+			   "namespace.",
+		   .brief = "default $XDPFWD_PIN_DIR or " XDPFWD_DEFAULT_PIN_DIR,
+		   .complete = CLI_COMPLETE_DIR},
+    [O_STATE_DIR] =
+	{"state-dir", 0, CLI_GLOBAL, CLI_GLOBAL_STATE_DIR, "DIR",
+	 .help =
+	     "Where the state file is kept (default $XDPFWD_STATE_DIR, else " XDPFWD_DEFAULT_STATE_DIR
+	     ").",
+	 .brief = "default $XDPFWD_STATE_DIR or " XDPFWD_DEFAULT_STATE_DIR, .usage_break = true,
+	 .complete = CLI_COMPLETE_DIR},
+    [O_VERBOSE] = {"verbose", 'v', CLI_GLOBAL, CLI_GLOBAL_VERBOSE,
+		   .help = "More messages: once for information, twice for debugging, with "
+			   "libbpf's and libxdp's own.",
+		   .usage = "-v (info), -vv (debug, with libbpf and libxdp)", .usage_break = true},
+    [O_VERSION] = {"version", 0, CLI_GLOBAL, CLI_GLOBAL_VERSION, .help = "Print the version."},
+    [O_HELP] = {"help", 'h', CLI_GLOBAL, CLI_GLOBAL_HELP,
+		.help = "Print the usage text, or with a command, its help."},
+    [O_TUNNEL] = {"tunnel", 0, CLI_STRING, .metavar = "IFACE",
+		  .help = "The tunnel device the clients are behind (WireGuard, TUN or an "
+			  "Ethernet device).",
+		  .refuse_group = R_ATTACH, .complete = CLI_COMPLETE_IFACE},
+    [O_MODE] = {"mode", 0, CLI_ENUM, .values = modes,
+		.help = "XDP in the driver (native, the default) or in the generic path, for "
+			"drivers without XDP.",
+		.refuse_group = R_ATTACH, .complete = CLI_COMPLETE_WORDS},
+    [O_FAST_PATH] = {"fast-path", 0, CLI_ENUM, .values = on_off,
+		     .help =
+			 "Redirect packets to their device from XDP and tc (on, the default; "
+			 "with --replace, as attached) or hand every packet to the stack (off).",
+		     .refuse_group = R_ATTACH, .complete = CLI_COMPLETE_WORDS},
+    [O_CLIENTS] = {"clients", 0, CLI_PREFIXES, .metavar = "CIDR[,CIDR]",
+		   .max = XDPFWD_MAX_CLIENT_NETS,
+		   .help = "The networks every target must lie in, 1-" STR(
+		       XDPFWD_MAX_CLIENT_NETS) " of them (default: any address behind the "
+					       "tunnel).",
+		   .refuse_group = R_ATTACH_MORE, .usage_break = true},
+    [O_REPLACE] = {"replace", 0, CLI_FLAG,
+		   .help = "Swap the running programs for this build's, keeping the maps: "
+			   "mappings and counters stay.",
+		   .refuse_group = R_ATTACH_MORE, .modifier = true},
+    [O_PURGE] = {"purge", 0, CLI_FLAG,
+		 .help = "Remove the maps and the state file too: the table is gone.",
+		 .refuse_group = R_PURGE},
+    [O_ALLOW] = {"allow", 0, CLI_STRINGS, .metavar = "CIDR", .max = CLI_MAX_REPEAT,
+		 .help = "Forward only packets from this source network; repeatable, at most " STR(
+		     XDPFWD_MAX_ALLOW) " prefixes per mapping, of the mapping's family.",
+		 .limit = "at most " STR(XDPFWD_MAX_ALLOW) " prefixes per mapping", POLICY,
+		 .refuse_hint = "a config file takes them as allow=, rate=, new-rate=, ttl="},
+    [O_RATE] = {"rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
+		.help = "Packets per second for the mapping, 1-" STR(
+		    RATE_MAX_PPS) ", with a "
+				  "burst of 1-" STR(RATE_MAX_BURST) " (default: PPS).",
+		POLICY},
+    [O_NEW_RATE] = {"new-rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
+		    .help = "The same for packets that open a connection (TCP SYN) or come from "
+			    "a new UDP peer.",
+		    POLICY},
+    [O_TTL] = {"ttl", 0, CLI_STRING, .metavar = "SECONDS",
+	       .help = "A lease: the mapping ends after 1-" STR(TTL_MAX_S) " seconds unless "
+									   "added again.",
+	       POLICY, .usage_break = true},
+    [O_FORCE] = {"force", 0, CLI_FLAG,
+		 .help = "Skip the conflict checks: a socket on the public port, a public port in "
+			 "the ephemeral port range, a target outside attach --clients (an overlap "
+			 "is refused always).",
+		 .refuse_group = R_FORCE, .modifier = true},
+    [O_JSON] = {"json", 0, CLI_FLAG,
+		.help = "JSON instead of a table (schemas under JSON in xdpfwd(8)).",
+		.refuse_group = R_JSON},
+    [O_WATCH] = {"watch", 0, CLI_SECONDS, .metavar = "SECONDS", .min = 0.1, .max = 3600, .bare = 1,
+		 .help = "Rates per mapping, busiest first, every 0.1-3600 SECONDS (default 1) "
+			 "until interrupted.",
+		 .refuse_group = R_WATCH},
+    [O_METRICS] = {"metrics", 0, CLI_STRING, .metavar = "ADDR:PORT",
+		   .help = "Where /metrics listens (default " XDPFWD_DEFAULT_METRICS
+			   "); IPv6 as [::1]:9977.",
+		   .refuse_group = R_METRICS},
+    [O_CONFIG] = {"config", 0, CLI_STRING, .metavar = "FILE",
+		  .help = "Make the table this config file on start and on every SIGHUP.",
+		  .refuse_group = R_CONFIG, .refuse_hint = "load FILE applies a file once",
+		  .complete = CLI_COMPLETE_FILE},
+};
+
+static const struct cli_arg iface_arg[] = {{"IFACE", CLI_COMPLETE_IFACE, NULL}};
+static const struct cli_arg add_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp both"},
+					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_NONE, NULL},
+					  {"TARGET[:PORT[-PORT]]", CLI_COMPLETE_NONE, NULL}};
+static const struct cli_arg del_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp both"},
+					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_NONE, NULL}};
+static const struct cli_arg file_arg[] = {{"FILE", CLI_COMPLETE_FILE, NULL}};
+static const struct cli_arg no_args[] = {};
+
+static const struct cli_bind attach_options[] = {
+    DEFINE_OPTION(O_TUNNEL, struct attach_opts, tunnel, .required = true),
+    DEFINE_OPTION(O_MODE, struct attach_opts, mode),
+    DEFINE_OPTION(O_FAST_PATH, struct attach_opts, fast_path),
+    DEFINE_OPTION(O_CLIENTS, struct attach_opts, clients),
+    DEFINE_OPTION(O_REPLACE, struct attach_opts, replace),
+};
+static const struct cli_bind detach_options[] = {DEFINE_OPTION(O_PURGE, struct detach_opts, purge)};
+static const struct cli_bind add_options[] = {
+    DEFINE_OPTION(O_ALLOW, struct add_opts, allow),
+    DEFINE_OPTION(O_RATE, struct add_opts, rate),
+    DEFINE_OPTION(O_NEW_RATE, struct add_opts, new_rate),
+    DEFINE_OPTION(O_TTL, struct add_opts, ttl),
+    DEFINE_OPTION(O_FORCE, struct add_opts, force),
+};
+static const struct cli_bind del_options[] = {};
+static const struct cli_bind list_options[] = {DEFINE_OPTION(O_JSON, struct show_opts, json)};
+static const struct cli_bind stats_options[] = {
+    DEFINE_OPTION(O_JSON, struct show_opts, json),
+    DEFINE_OPTION(O_WATCH, struct show_opts, watch),
+};
+static const struct cli_bind load_options[] = {DEFINE_OPTION(O_FORCE, struct load_opts, force)};
+static const struct cli_bind serve_options[] = {
+    DEFINE_OPTION(O_METRICS, struct serve_opts, metrics),
+    DEFINE_OPTION(O_CONFIG, struct serve_opts, config),
+};
+
+static const struct attach_opts attach_defaults = {.mode = XDP_MODE_NATIVE, .fast_path = -1};
+static const struct serve_opts serve_defaults = {.metrics = XDPFWD_DEFAULT_METRICS};
+
+static const struct cli_command commands[] = {
+    DEFINE_COMMAND(attach, iface_arg, struct attach_opts, &attach_defaults,
+		   .help = "Load the programs and attach XDP to IFACE, the public interface, and "
+			   "tc to IFACE's egress and (with the fast path) to IFACE's and the "
+			   "tunnel's ingress; pin them and the maps in the pin directory. Maps "
+			   "already pinned there are reused, so mappings and counters survive.",
+		   .note = "(--replace: new programs, same maps)"),
+    DEFINE_COMMAND(detach, iface_arg, struct detach_opts, NULL,
+		   .help = "Remove the programs from IFACE and the tunnel. The maps and the state "
+			   "file stay, so a later attach forwards the same table."),
+    DEFINE_COMMAND(add, add_args, struct add_opts, NULL,
+		   .help = "Forward PROTO (tcp, udp or both) to the public PORT, or range, of "
+			   "ADDR (or of every address of the public interface) to TARGET (the "
+			   "same ports unless given). Adding a mapping again renews its lease and "
+			   "replaces its policy. Refused when it overlaps another mapping or, "
+			   "without --force, when it meets a conflict check.",
+		   .label_note = "; adding a mapping again renews its lease"),
+    DEFINE_COMMAND(del, del_args, struct no_opts, NULL,
+		   .help = "Delete the whole mapping on PROTO (tcp, udp or both) and the public "
+			   "PORT or range, as list shows it."),
+    DEFINE_COMMAND(list, no_args, struct show_opts, NULL,
+		   .help = "Print the table: every mapping with its policy and lease."),
+    DEFINE_COMMAND(stats, no_args, struct show_opts, NULL,
+		   .help = "Print the packets and bytes of every mapping in each direction, its "
+			   "drops by reason, and the global counters that say what happened to "
+			   "every packet that was not forwarded.",
+		   .note = "(rates every SECONDS, default 1)"),
+    DEFINE_COMMAND(load, file_arg, struct load_opts, NULL,
+		   .help = "Make the table the config FILE, as one change: only the difference "
+			   "is written, counters of mappings that stay are kept, and a bad line "
+			   "changes nothing."),
+    DEFINE_COMMAND(serve, no_args, struct serve_opts, &serve_defaults,
+		   .help = "Run the daemon: serve /metrics, end expired leases, apply the "
+			   "config FILE on start and on SIGHUP, and after a reboot rebuild the "
+			   "maps from the state file and attach again as it records. Forwarding "
+			   "never depends on it. Stops on SIGTERM or SIGINT.",
+		   .note = "(metrics default " XDPFWD_DEFAULT_METRICS ";\nSIGHUP reloads FILE; "
+			   "rebuilds the maps from the state file after a reboot)"),
+};
+
+static const struct cli_program xdpfwd_cli = {
+    .name = "xdpfwd",
+    .version = XDPFWD_VERSION,
+    .options = options,
+    .noptions = O_COUNT,
+    .commands = commands,
+    .ncommands = sizeof(commands) / sizeof(commands[0]),
+    .footer = "PROTO is tcp, udp or both; write IPv6 addresses as [2001:db8::1]:443.",
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option long_opts[] = {
-	    {"pin-dir", required_argument, NULL, 'p'},
-	    {"tunnel", required_argument, NULL, 't'},
-	    {"mode", required_argument, NULL, 'm'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"purge", no_argument, NULL, 'P'},
-	    {"metrics", required_argument, NULL, 'M'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"watch", optional_argument, NULL, 'w'},
-	    {"fast-path", required_argument, NULL, 'f'},
-	    {"allow", required_argument, NULL, 'a'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"new-rate", required_argument, NULL, 'n'},
-	    {"ttl", required_argument, NULL, 'T'},
-	    {"force", no_argument, NULL, 'F'},
-	    {"clients", required_argument, NULL, 'c'},
-	    {"state-dir", required_argument, NULL, 'S'},
-	    {"replace", no_argument, NULL, 'R'},
-	    {"config", required_argument, NULL, 'C'},
-	    {0},
-	};
-	struct options opt = {0};
-	struct xdpfwd_prefix clients[XDPFWD_MAX_CLIENT_NETS];
-	__u32 nclients = 0;
-	enum xdp_attach_mode mode = XDP_MODE_NATIVE;
-	struct pindir pd;
-	const char *cmd;
-	int c, ret;
-
-	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			opt.pin_dir = optarg;
-			break;
-		case 't':
-			opt.tunnel = optarg;
-			break;
-		case 'm':
-			opt.mode = optarg;
-			break;
-		case 'f':
-			opt.fast_path = optarg;
-			break;
-		case 'j':
-			opt.json = true;
-			break;
-		case 'a':
-			if (opt.allow_count == MAX_ALLOW_ARGS) {
-				pr_warn(
-				    "add: --allow is given more than %d times: at most %d prefixes "
-				    "per mapping\n",
-				    MAX_ALLOW_ARGS, XDPFWD_MAX_ALLOW);
-				return 2;
-			}
-			opt.allow[opt.allow_count++] = optarg;
-			break;
-		case 'r':
-			opt.rate = optarg;
-			break;
-		case 'n':
-			opt.new_rate = optarg;
-			break;
-		case 'T':
-			opt.ttl = optarg;
-			break;
-		case 'F':
-			opt.force = true;
-			break;
-		case 'c':
-			opt.clients = optarg;
-			break;
-		case 'S':
-			opt.state_dir = optarg;
-			break;
-		case 'R':
-			opt.replace = true;
-			break;
-		case 'C':
-			opt.config = optarg;
-			break;
-		case 'P':
-			opt.purge = true;
-			break;
-		case 'M':
-			opt.metrics = optarg;
-			break;
-		case 'w':
-			/* "--watch 2" as well as "--watch=2": take a number that follows. */
-			if (!optarg && optind < argc && strspn(argv[optind], "0123456789.") &&
-			    !argv[optind][strspn(argv[optind], "0123456789.")])
-				optarg = argv[optind++];
-			if (parse_interval(optarg, &opt.watch))
-				return 2;
-			break;
-		case 'v':
-			if (log_level < LOG_DEBUG)
-				log_level++;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
-			printf("xdpfwd %s\n", XDPFWD_VERSION);
-			return 0;
-		default:
-			fputs(usage_text, stderr);
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		fputs(usage_text, stderr);
-		return 2;
-	}
-	log_init();
-	cmd = argv[optind];
-	argc -= optind + 1;
-	argv += optind + 1;
-
-	if (strcmp(cmd, "attach") && strcmp(cmd, "detach") && strcmp(cmd, "add") &&
-	    strcmp(cmd, "del") && strcmp(cmd, "list") && strcmp(cmd, "stats") &&
-	    strcmp(cmd, "load") && strcmp(cmd, "serve")) {
-		pr_warn(
-		    "unknown command '%s': allowed attach, detach, add, del, list, stats, load, serve\n",
-		    cmd);
-		return 2;
-	}
-	ret = check_options(cmd, &opt);
-	if (ret)
-		return ret;
-	if (opt.mode) {
-		if (!strcmp(opt.mode, "native"))
-			mode = XDP_MODE_NATIVE;
-		else if (!strcmp(opt.mode, "generic"))
-			mode = XDP_MODE_SKB;
-		else {
-			pr_warn("attach: --mode '%s' is unknown: allowed native, generic\n",
-				opt.mode);
-			return 2;
-		}
-	}
-	if (opt.fast_path && strcmp(opt.fast_path, "on") && strcmp(opt.fast_path, "off")) {
-		pr_warn("attach: --fast-path '%s' is unknown: allowed on, off\n", opt.fast_path);
-		return 2;
-	}
-	if (!strcmp(cmd, "attach") && (argc != 1 || !opt.tunnel))
-		return usage_error("attach", "IFACE --tunnel IFACE [--mode native|generic] "
-					     "[--fast-path on|off] [--clients CIDR[,CIDR]]");
-	if (!strcmp(cmd, "detach") && argc != 1)
-		return usage_error("detach", "IFACE [--purge]");
-	if (!strcmp(cmd, "serve") && argc != 0)
-		return usage_error("serve", "[--metrics ADDR:PORT] [--config FILE]");
-
-	if (opt.clients && parse_clients(opt.clients, clients, &nclients))
-		return 2;
-	if (pindir_open(&pd, opt.pin_dir, !strcmp(cmd, "attach") || !strcmp(cmd, "serve")))
-		return 1;
-	if (!strcmp(cmd, "attach") || !strcmp(cmd, "detach"))
-		ret = run_attach(&pd, cmd, argv, &opt, mode, clients, nclients);
-	else if (!strcmp(cmd, "serve"))
-		ret =
-		    serve_cmd(&pd, opt.metrics ?: XDPFWD_DEFAULT_METRICS, opt.state_dir, opt.config)
-			? 1
-			: 0;
-	else
-		ret = run_on_table(&pd, cmd, argc, argv, &opt);
-	pindir_close(&pd);
-	return ret;
+	return cli_main(&xdpfwd_cli, argc, argv);
 }

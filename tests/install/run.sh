@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
-# make install into a staging DESTDIR with a non-default PREFIX: the binary
-# and the systemd unit land where asked, the unit runs the installed binary,
-# and systemd accepts the unit.
+# make install into a staging DESTDIR with a non-default PREFIX: the binary,
+# the systemd unit, the man page and the bash completion land where asked,
+# the unit runs the installed binary, systemd accepts the unit, man renders
+# the page and bash loads the completion.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stage=$(mktemp -d)
@@ -25,4 +26,11 @@ if command -v systemd-analyze >/dev/null; then
 		{ cat "$stage/verify.log"; fail "systemd-analyze rejects the unit"; }
 	[ -s "$stage/verify.log" ] && { cat "$stage/verify.log"; fail "systemd-analyze warns about the unit"; }
 fi
-echo "install: binary and unit in place under DESTDIR with PREFIX=/opt/xf; unit verified"
+man=$stage/opt/xf/share/man/man8/xdpfwd.8 comp=$stage/opt/xf/share/bash-completion/completions/xdpfwd
+[ -f "$man" ] || fail "no man page at $man"
+cmp -s "$man" xdpfwd.8 || fail "the installed man page is not xdpfwd.8"
+MANWIDTH=80 man -l "$man" 2>"$stage/man.log" | grep -q '^SYNOPSIS' || fail "man does not render $man"
+[ -s "$stage/man.log" ] && { cat "$stage/man.log"; fail "man warns about $man"; }
+[ -f "$comp" ] || fail "no bash completion at $comp"
+bash -c "source '$comp' && complete -p xdpfwd" >/dev/null || fail "bash does not load $comp"
+echo "install: binary, unit, man page and completion in place under DESTDIR with PREFIX=/opt/xf; unit verified"

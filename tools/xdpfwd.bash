@@ -1,0 +1,129 @@
+# bash completion for xdpfwd. Made from its command table by `xdpfwd help
+# bash-completion` (make completion): edit the table, not this file.
+_xdpfwd() {
+	# Words as typed, without COMP_WORDBREAKS splitting ADDR:PORT.
+	local line=${COMP_LINE:0:COMP_POINT} cmd= nargs=0 i
+	local -a w
+	read -ra w <<<"$line"
+	[[ $line == *[[:space:]] || ${#w[@]} == 0 ]] && w+=("")
+	local cur=${w[-1]} prev=
+	((${#w[@]} < 2)) || prev=${w[-2]}
+	COMPREPLY=()
+	case $prev in
+	--pin-dir)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
+		return ;;
+	--tunnel)
+		COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"))
+		return ;;
+	--mode)
+		COMPREPLY=($(compgen -W "native generic" -- "$cur"))
+		return ;;
+	--metrics)
+		:
+		return ;;
+	--fast-path)
+		COMPREPLY=($(compgen -W "on off" -- "$cur"))
+		return ;;
+	--allow)
+		:
+		return ;;
+	--rate)
+		:
+		return ;;
+	--new-rate)
+		:
+		return ;;
+	--ttl)
+		:
+		return ;;
+	--clients)
+		:
+		return ;;
+	--state-dir)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
+		return ;;
+	--config)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	esac
+	for ((i = 1; i < ${#w[@]} - 1; i++)); do
+		case ${w[i]} in
+		--pin-dir|--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--state-dir|--config) ((i++)) ;;
+		-*) ;;
+		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else ((nargs++)); fi ;;
+		esac
+	done
+	case $cmd in
+	"")
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--pin-dir --state-dir --verbose --version --help" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "attach detach add del list stats load serve help" -- "$cur"))
+		fi ;;
+	attach)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--tunnel --mode --fast-path --clients --replace --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur")) ;;
+		esac ;;
+	detach)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--purge --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur")) ;;
+		esac ;;
+	add)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--allow --rate --new-rate --ttl --force --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) COMPREPLY=($(compgen -W "tcp udp both" -- "$cur")) ;;
+		esac ;;
+	del)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) COMPREPLY=($(compgen -W "tcp udp both" -- "$cur")) ;;
+		esac ;;
+	list)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--json --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		esac ;;
+	stats)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--json --watch --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		esac ;;
+	load)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--force --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+		esac ;;
+	serve)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--metrics --config --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		esac ;;
+	help)
+		[ "$nargs" != 0 ] || COMPREPLY=($(compgen -W "attach detach add del list stats load serve help" -- "$cur")) ;;
+	esac
+}
+complete -F _xdpfwd xdpfwd
