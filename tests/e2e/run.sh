@@ -449,8 +449,11 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 reverse ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" ||
+	wait_for 5 sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
 		fail "the datagrams sent last fragment first did not arrive (IPv4: $(cat "$LAB_TMP/fragr4" 2>/dev/null), IPv6: $(cat "$LAB_TMP/fragr6" 2>/dev/null))"
+		xdpfwd del udp 6810 >/dev/null
+		return 1
+	}
 	in_inet python3 tests/e2e/send_fragments.py 203.0.113.20 203.0.113.10 6810 "$LAB_TMP/3000" 1400 1,2,0 ||
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,2,0 ||
