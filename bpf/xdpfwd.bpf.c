@@ -20,9 +20,10 @@ int xdpfwd_in(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct xdpfwd_replay note;
 	struct xdpfwd_nat *nat;
 	struct packet pkt;
-	int stat;
+	int stat, replay;
 
 	stat = parse_packet(data, data_end, &pkt);
 	if (stat == XDPFWD_STAT_IN_PASS_NOT_TCP_UDP && is_icmp(&pkt)) {
@@ -50,10 +51,15 @@ int xdpfwd_in(struct xdp_md *ctx)
 	}
 	nat = lookup_inbound(&pkt);
 	if (!nat) {
+		if (pkt.frag != FRAG_LATER) {
+			count_stat(XDPFWD_STAT_IN_PASS_NO_MAPPING);
+			return XDP_PASS;
+		}
 		/* A later fragment unknown here came before its first or is
-		 * not ours: it goes on as it is. */
-		count_stat(pkt.frag == FRAG_LATER ? XDPFWD_STAT_IN_PASS_FRAGMENT
-						  : XDPFWD_STAT_IN_PASS_NO_MAPPING);
+		 * not ours: it goes on as it is, and a copy waits for a first
+		 * that may come (frag.h). */
+		count_stat(XDPFWD_STAT_IN_PASS_FRAGMENT);
+		count_stat(frag_hold(ctx, &pkt));
 		return XDP_PASS;
 	}
 	stat = policy_check(nat, &pkt);
@@ -63,21 +69,29 @@ int xdpfwd_in(struct xdp_md *ctx)
 	}
 	if (pkt.frag == FRAG_LATER)
 		count_stat(XDPFWD_STAT_IN_FRAGMENT_FOLLOWED);
+	replay = frag_ahead(&pkt, nat->slot, &note);
 	frag_remember(&pkt, nat, false);
 	rewrite_destination(&pkt, nat);
 	count_rx(nat->slot, pkt.ip_bytes);
 	count_stat(XDPFWD_STAT_IN_FORWARDED);
+	if (replay)
+		return frag_replay_exit(ctx, &note);
 	return send_inbound(ctx, &pkt);
 }
 
-/* Metadata is only ever written by xdpfwd_in, which sees every frame first. */
+/* Metadata is only ever written by xdpfwd_in, which sees every frame first.
+ * Attached in both modes: the fast path's note sends the packet into the
+ * tunnel; a replay note (frag.h) sends a first fragment and the fragments
+ * that came ahead of it into the stack. */
 SEC("tc")
 int xdpfwd_to_tun(struct __sk_buff *skb)
 {
 	struct xdpfwd_meta *meta = (void *)(long)skb->data_meta;
 
-	if ((void *)(meta + 1) > (void *)(long)skb->data || meta->magic != XDPFWD_META_MAGIC)
+	if ((void *)(meta + 1) > (void *)(long)skb->data)
 		return TC_ACT_UNSPEC;
+	if (meta->magic != XDPFWD_META_MAGIC)
+		return meta->magic == XDPFWD_REPLAY_MAGIC ? frag_replay(skb) : TC_ACT_UNSPEC;
 	count_stat(XDPFWD_STAT_IN_TUNNEL_REDIRECTED);
 	return bpf_redirect(meta->ifindex, 0);
 }

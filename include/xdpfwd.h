@@ -203,6 +203,52 @@ _Static_assert(sizeof(struct xdpfwd_frag_key) == 40, "xdpfwd_frag_key layout");
 /* Datagrams in flight whose fragments are followed; the oldest make room. */
 #define XDPFWD_MAX_FRAGS 16384
 
+/*
+ * Fragments that arrive before their first (frag.h). XDP cannot hold a
+ * packet, so such a fragment goes on to the stack untouched as before, and a
+ * copy of its frame is kept: xdpfwd_ahead (LRU, keyed like xdpfwd_frags) says
+ * how many copies a datagram has, xdpfwd_held (LRU) holds them. When the
+ * first fragment arrives and is translated, it leaves XDP with a
+ * struct xdpfwd_replay note, and the tc program on the public interface's
+ * ingress sends it and the translated copies into the stack, so the client
+ * gets the whole datagram. Both maps are preallocated and LRU: a flood of
+ * orphan fragments evicts older copies and never grows memory; the
+ * fragments of datagrams in order never touch them.
+ */
+struct xdpfwd_ahead {
+	__u64 since_ns; /* bpf_ktime_get_ns() of its first copy */
+	__u32 count;	/* copies written, indexes 0..count-1 of xdpfwd_held */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xdpfwd_ahead) == 16, "xdpfwd_ahead layout");
+
+struct xdpfwd_held_key {
+	struct xdpfwd_frag_key dgram; /* as in xdpfwd_ahead */
+	__u32 index;
+};
+_Static_assert(sizeof(struct xdpfwd_held_key) == 44, "xdpfwd_held_key layout");
+
+/* A whole frame of up to 1500 bytes of IP with Ethernet and two VLAN tags;
+ * larger (jumbo) fragments are not copied (in_fragment_not_held). */
+#define XDPFWD_HELD_BYTES 1528
+struct xdpfwd_held {
+	__u64 since_ns; /* the datagram's since_ns when copied: older is stale */
+	__u16 len;	/* bytes of FRAME */
+	__u8 l3_off;	/* where the IP header starts in FRAME */
+	__u8 family;
+	__u32 pad;
+	__u8 frame[XDPFWD_HELD_BYTES];
+};
+_Static_assert(sizeof(struct xdpfwd_held) == 16 + XDPFWD_HELD_BYTES, "xdpfwd_held layout");
+/* Copies kept: 4,096 frames (6 MiB); a datagram has at most 64 of them (a
+ * 64 KiB datagram in 1,500-byte fragments has 45). */
+#define XDPFWD_MAX_HELD		  4096
+#define XDPFWD_MAX_AHEAD	  1024
+#define XDPFWD_MAX_HELD_PER_DGRAM 64
+/* Copies older than the kernel's reassembly timeout (net.ipv4.ipfrag_time,
+ * default 30 s) would not be reassembled by the client either. */
+#define XDPFWD_HELD_TIMEOUT_NS 30000000000ULL
+
 /* Per-CPU, per slot. rx: internet -> client, tx: client -> internet.
  * Bytes are IP bytes (header and payload), without the link layer. */
 struct xdpfwd_counters {
@@ -245,6 +291,23 @@ struct xdpfwd_meta {
 };
 _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 #define XDPFWD_META_MAGIC 0x78646677 /* "xdfw" */
+
+/*
+ * The note for a first fragment whose later fragments came before it (see
+ * xdpfwd_ahead): the tc program on the public interface's ingress sends the
+ * translated copies of DGRAM's fragments into the stack, then the packet.
+ * MAGIC sits where xdpfwd_meta's does.
+ */
+struct xdpfwd_replay {
+	__u32 magic; /* XDPFWD_REPLAY_MAGIC */
+	__u32 count; /* copies in xdpfwd_held, at most XDPFWD_MAX_HELD_PER_DGRAM */
+	__u32 slot;  /* the mapping, for its counters */
+	__u32 pad;
+	__u64 since_ns; /* copies older than this are another datagram's */
+	struct xdpfwd_frag_key dgram;
+};
+_Static_assert(sizeof(struct xdpfwd_replay) == 64, "xdpfwd_replay layout");
+#define XDPFWD_REPLAY_MAGIC 0x78646672 /* "xdfr" */
 
 /*
  * Global counters, one per outcome, per-CPU in xdpfwd_stats.
@@ -293,7 +356,12 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(OUT_FAST_REDIRECT, "out_fast_redirect", "tc_tunnel")         \
 	X(OUT_STACK_TTL, "out_stack_ttl", "tc_tunnel")                 \
 	X(OUT_FAST_ERROR, "out_fast_error", "tc_tunnel")               \
-	X(OUT_HAIRPIN, "out_hairpin", "tc_tunnel")
+	X(OUT_HAIRPIN, "out_hairpin", "tc_tunnel")                     \
+	X(IN_FRAGMENT_HELD, "in_fragment_held", "xdp")                 \
+	X(IN_FRAGMENT_NOT_HELD, "in_fragment_not_held", "xdp")         \
+	X(IN_STACK_FRAGMENT_REPLAY, "in_stack_fragment_replay", "xdp") \
+	X(IN_FRAGMENT_REPLAYED, "in_fragment_replayed", "tc_ingress")  \
+	X(IN_FRAGMENT_LOST, "in_fragment_lost", "tc_ingress")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };

@@ -33,10 +33,13 @@ static int resolve_iface(const char *name, const char *what, unsigned int *ifind
 	return 0;
 }
 
-/* The tc programs and where they go. The first two always (the tunnel's
- * ingress handles hairpin in both modes); the third only with the fast path. */
+/* The tc programs and where they go, in both modes: the tunnel's ingress
+ * handles hairpin, the public ingress the fast path's redirect into the
+ * tunnel and the replay of fragments that came before their first (frag.h).
+ * (Before fragment replay, the public ingress had a program only with the
+ * fast path; detach of such an attachment finds no filter there.) */
 enum { TC_OUT, TC_FROM_TUNNEL, TC_TO_TUNNEL, TC_PROGRAMS };
-#define TC_ATTACHED(fast_path) ((fast_path) ? TC_PROGRAMS : TC_TO_TUNNEL)
+#define TC_ATTACHED(fast_path) ((void)(fast_path), TC_PROGRAMS)
 static const struct {
 	const char *pin;
 	enum bpf_tc_attach_point point;

@@ -435,6 +435,52 @@ test_fragmented_datagram_arrives_whole() {
 		fail "the mappings are still there"
 }
 
+# Fragments the network reordered: a 3,000-byte datagram whose fragments
+# arrive last first (and another in the order 1, 2, 0), IPv4 and IPv6. XDP
+# passes each later fragment that has no first yet and keeps a copy; the first
+# then leaves with a note, and tc on the public ingress sends the translated
+# copies and the first into the stack: the client gets the datagram whole.
+test_reordered_fragments_arrive_whole() {
+	local b_held b_replay b_replayed b_lost
+	xdpfwd add udp 6810 10.8.0.2 >/dev/null && xdpfwd add udp 6810 [fd00:8::2] >/dev/null || fail "add"
+	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6810,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr4"
+	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6810,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr6"
+	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6810 ' | grep -q 2" || fail "no listeners"
+	b_held=$(global_of in_fragment_held) b_replay=$(global_of in_stack_fragment_replay)
+	b_replayed=$(global_of in_fragment_replayed) b_lost=$(global_of in_fragment_lost)
+	head -c 3000 /dev/urandom >"$LAB_TMP/3000"
+	# Fragments that fit the tunnel (1420): 1,420 bytes of IPv4, 1,280 of IPv6.
+	in_inet python3 tests/e2e/send_fragments.py 203.0.113.20 203.0.113.10 6810 "$LAB_TMP/3000" 1400 reverse ||
+		fail "sending IPv4 fragments"
+	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 reverse ||
+		fail "sending IPv6 fragments"
+	wait_for 5 sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
+		fail "the datagrams sent last fragment first did not arrive (IPv4: $(cat "$LAB_TMP/fragr4" 2>/dev/null), IPv6: $(cat "$LAB_TMP/fragr6" 2>/dev/null))"
+		xdpfwd del udp 6810 >/dev/null
+		return 1
+	}
+	in_inet python3 tests/e2e/send_fragments.py 203.0.113.20 203.0.113.10 6810 "$LAB_TMP/3000" 1400 1,2,0 ||
+		fail "sending IPv4 fragments"
+	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,2,0 ||
+		fail "sending IPv6 fragments"
+	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 2 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 2 ]" ||
+		fail "the datagrams sent in the order 1, 2, 0 did not arrive"
+	[ "$(tr -d ' ' <"$LAB_TMP/fragr4" | sort -u)" = 3000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/fragr4") bytes, want 3000 twice"
+	[ "$(tr -d ' ' <"$LAB_TMP/fragr6" | sort -u)" = 3000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/fragr6") bytes, want 3000 twice"
+	# Three fragments a datagram, four datagrams: the two ahead of each
+	# first were kept and replayed, none lost.
+	[ "$(($(global_of in_fragment_held) - b_held))" -eq 8 ] ||
+		fail "in_fragment_held grew by $(($(global_of in_fragment_held) - b_held)), want 8"
+	[ "$(($(global_of in_stack_fragment_replay) - b_replay))" -eq 4 ] ||
+		fail "in_stack_fragment_replay grew by $(($(global_of in_stack_fragment_replay) - b_replay)), want 4"
+	[ "$(($(global_of in_fragment_replayed) - b_replayed))" -eq 8 ] ||
+		fail "in_fragment_replayed grew by $(($(global_of in_fragment_replayed) - b_replayed)), want 8"
+	[ "$(global_of in_fragment_lost)" -eq "$b_lost" ] || fail "in_fragment_lost grew"
+	[ "$(stats_of udp 6810 rx_packets)" -eq 6 ] && [ "$(stats_of udp 6810 rx_packets ipv6)" -eq 6 ] ||
+		fail "the mapping counted $(stats_of udp 6810 rx_packets) and $(stats_of udp 6810 rx_packets ipv6) packets in, want 6 and 6"
+	xdpfwd del udp 6810 >/dev/null
+}
+
 # The internet host's "port unreachable" for a datagram the client sent from
 # its mapped port reaches the client's socket as if the client had sent it:
 # its connected socket reports the refusal. IPv4 and IPv6.
@@ -931,7 +977,8 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
 		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
 		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
-		test_fragmented_datagram_arrives_whole test_icmp_error_reaches_the_client \
+		test_fragmented_datagram_arrives_whole test_reordered_fragments_arrive_whole \
+		test_icmp_error_reaches_the_client \
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
 		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
 		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
@@ -948,7 +995,7 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 	# The services the tests started, so the next mode starts clean.
 	lab_stop_since "$lab_processes"
-	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
+	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/3000 "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
 done
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
 ((failed == 0))

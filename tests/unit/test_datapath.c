@@ -43,6 +43,14 @@ struct dp_case {
 	bool zero_after;	       /* pick the payload so the rewritten UDP sum is 0 */
 	int also_stat;		       /* a second counter that grows by one (0: none) */
 	const struct pkt_spec *expect; /* the expected output, when not IN rewritten */
+	/* Fragments ahead of their first (frag.h). HELD: a later fragment no
+	 * first has claimed: passed, and its frame copied to xdpfwd_held.
+	 * REPLAY: a first fragment with that many copies: translated, it
+	 * leaves with a replay note for tc (exit in_stack_fragment_replay).
+	 * CLOCK_S: seconds after TEST_CLOCK_NS the fragment arrives. */
+	bool held;
+	__u32 replay;
+	__u32 clock_s;
 };
 
 #define V4	   .family = AF_INET
@@ -269,21 +277,23 @@ static const struct dp_case cases[] = {
      7},
     /* IPv6 fragments follow their first (offset 0): later ones are unknown
      * before it, and take its translation after it. */
-    {"v6 later fragment before its first",
+    {"v6 later fragment before its first: passed, a copy kept",
      XDP_IN,
      {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x00a9,
       .no_l4 = true, .payload = 64, .frag_id = 0x60001},
      NULL,
      0,
-     XDPFWD_STAT_IN_PASS_FRAGMENT},
-    {"v6 first fragment",
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v6 first fragment after a later one: translated, with the replay note",
      XDP_IN,
      {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0001,
       .payload = 64, .frag_id = 0x60001},
      "fd00:8::2",
      53,
      FWD,
-     7},
+     7,
+     .replay = 1},
     {"v6 middle fragment",
      XDP_IN,
      {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0009,
@@ -299,7 +309,43 @@ static const struct dp_case cases[] = {
       .no_l4 = true, .payload = 64, .frag_id = 0x60002},
      NULL,
      0,
-     XDPFWD_STAT_IN_PASS_FRAGMENT},
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    /* Last, middle, then first: both copies go with it. */
+    {"v6 last fragment first",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0020,
+      .no_l4 = true, .payload = 64, .frag_id = 0x60003},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v6 middle fragment second",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0011,
+      .no_l4 = true, .payload = 64, .frag_id = 0x60003},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v6 first fragment last: the note names two copies",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0001,
+      .payload = 64, .frag_id = 0x60003},
+     "fd00:8::2",
+     53,
+     FWD,
+     7,
+     .replay = 2},
+    {"v6 a fragment after the replayed first follows it",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}, .v6_frag_off = 0x0031,
+      .no_l4 = true, .payload = 64, .frag_id = 0x60003},
+     "fd00:8::2",
+     5353,
+     FWD,
+     7,
+     .also_stat = XDPFWD_STAT_IN_FRAGMENT_FOLLOWED},
     {"v6 atomic fragment (offset 0, no M)",
      XDP_IN,
      {V6, UDP, FROM_INET6, TO_PUB6(5353), .ext = {IPPROTO_FRAGMENT}},
@@ -329,19 +375,21 @@ static const struct dp_case cases[] = {
      0,
      XDPFWD_STAT_IN_PASS_NOT_TCP_UDP},
     /* IPv4 fragments likewise, keyed by source, destination, id, protocol. */
-    {"v4 later fragment before its first",
+    {"v4 later fragment before its first: passed, a copy kept",
      XDP_IN,
      {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2010, .no_l4 = true, .payload = 64},
      NULL,
      0,
-     XDPFWD_STAT_IN_PASS_FRAGMENT},
-    {"v4 first fragment",
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v4 first fragment after a later one: translated, with the replay note",
      XDP_IN,
      {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2000, .payload = 64},
      "10.8.0.2",
      53,
      FWD,
-     2},
+     2,
+     .replay = 1},
     {"v4 middle fragment",
      XDP_IN,
      {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2010, .no_l4 = true, .payload = 64},
@@ -364,14 +412,85 @@ static const struct dp_case cases[] = {
       .frag_id = 0x4321},
      NULL,
      0,
-     XDPFWD_STAT_IN_PASS_FRAGMENT},
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
     {"v4 later fragment from another source",
      XDP_IN,
      {V4, UDP, .saddr = "198.51.100.8", .sport = 33333, TO_PUB4(5353), .frag_off = 0x00b9,
       .no_l4 = true, .payload = 64},
      NULL,
      0,
-     XDPFWD_STAT_IN_PASS_FRAGMENT},
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    /* Fragments ahead of their first, the ways they can end. */
+    {"v4 later fragment, 802.1Q: the copy keeps the tag",
+     XDP_IN,
+     {.tpid = {ETH_P_8021Q},
+      V4,
+      UDP,
+      FROM_INET4,
+      TO_PUB4(5353),
+      .frag_off = 0x00b9,
+      .no_l4 = true,
+      .payload = 64,
+      .frag_id = 0x5001},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v4 first fragment, 802.1Q: replay note",
+     XDP_IN,
+     {.tpid = {ETH_P_8021Q},
+      V4,
+      UDP,
+      FROM_INET4,
+      TO_PUB4(5353),
+      .frag_off = 0x2000,
+      .payload = 64,
+      .frag_id = 0x5001},
+     "10.8.0.2",
+     53,
+     FWD,
+     2,
+     .replay = 1},
+    {"v4 later fragment too big to keep (jumbo)",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x00b9, .no_l4 = true, .payload = 1600,
+      .frag_id = 0x5002},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .also_stat = XDPFWD_STAT_IN_FRAGMENT_NOT_HELD},
+    {"v4 later fragment whose first comes too late",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x00b9, .no_l4 = true, .payload = 64,
+      .frag_id = 0x5003},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v4 its first 31 s later (past ipfrag_time): alone, as in order",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .frag_off = 0x2000, .payload = 64, .frag_id = 0x5003},
+     "10.8.0.2",
+     53,
+     FWD,
+     2,
+     .clock_s = 31},
+    {"v4 later fragment of an unmapped port",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5399), .frag_off = 0x00b9, .no_l4 = true, .payload = 64,
+      .frag_id = 0x5004},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_FRAGMENT,
+     .held = true},
+    {"v4 its first: not ours, passed untouched, no note",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5399), .frag_off = 0x2000, .payload = 64, .frag_id = 0x5004},
+     NULL,
+     0,
+     NOMAP},
     /* ICMP errors about a mapped flow: outer destination and quoted source
      * go back to the client, every checksum recomputed from scratch here. */
     {"v4 port unreachable", XDP_IN, ICMP4("198.51.100.7", "203.0.113.10", 3, 3, q_udp4_pub), NULL,
@@ -526,10 +645,49 @@ static __u32 slot_of_line(const struct xdpfwd_maps *maps, const struct rule *rul
 	return slot;
 }
 
+/* The datagram a fragment built from S belongs to, as frag.h keys it. */
+static void frag_key_for(const struct pkt_spec *s, struct xdpfwd_frag_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = s->family;
+	k->proto = s->proto;
+	if (s->family == AF_INET)
+		k->id = htons(s->frag_id ? s->frag_id : 0x1234);
+	else
+		k->id = htonl(s->frag_id ? s->frag_id : 0x1234);
+	inet_pton(s->family, s->saddr, &k->saddr);
+	inet_pton(s->family, s->daddr, &k->daddr);
+}
+
+/* After a HELD case: the datagram's newest copy is the input frame. */
+static void check_held_copy(const struct dp_case *c, struct xdpfwd_bpf *skel, const __u8 *in,
+			    size_t in_len)
+{
+	struct xdpfwd_held_key hk = {0};
+	struct xdpfwd_ahead ahead;
+	struct xdpfwd_held held;
+
+	frag_key_for(&c->in, &hk.dgram);
+	if (!CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.xdpfwd_ahead), &hk.dgram, &ahead),
+		   "%s: no xdpfwd_ahead entry for its datagram", c->name))
+		return;
+	hk.index = ahead.count - 1;
+	if (!CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.xdpfwd_held), &hk, &held),
+		   "%s: no copy at index %u", c->name, hk.index))
+		return;
+	CHECK(held.len == in_len && !memcmp(held.frame, in, in_len) &&
+		  held.l3_off == 14 + 4 * (c->in.tpid[0] != 0) + 4 * (c->in.tpid[1] != 0) &&
+		  held.family == c->in.family && held.since_ns == ahead.since_ns &&
+		  ahead.since_ns == TEST_CLOCK_NS + c->clock_s * 1000000000ULL,
+	      "%s: the copy is not the frame as it arrived (len %u, l3 at %u)", c->name, held.len,
+	      held.l3_off);
+}
+
 static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 		     const struct xdpfwd_maps *maps, const struct rule *rules, size_t nrules)
 {
-	__u8 in[PKT_MAX], want[PKT_MAX], out[PKT_MAX];
+	__u8 in[PKT_MAX], want[PKT_MAX + sizeof(struct xdpfwd_replay)], out[PKT_MAX + 256];
+	size_t note_len = c->replay ? sizeof(struct xdpfwd_replay) : 0;
 	__u64 before[XDPFWD_STAT_MAX], after[XDPFWD_STAT_MAX];
 	struct xdpfwd_counters cnt_before = {0}, cnt_after = {0};
 	struct pkt_spec in_spec = c->in, want_spec = c->in;
@@ -558,7 +716,21 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 		CHECK(l4_checksum_of(&want_spec) == 0, "%s: could not craft a zero sum", c->name);
 	}
 	in_len = build_packet(&in_spec, in);
-	want_len = build_packet(c->expect ? c->expect : c->rw_addr ? &want_spec : &in_spec, want);
+	want_len = build_packet(c->expect    ? c->expect
+				: c->rw_addr ? &want_spec
+					     : &in_spec,
+				want + note_len);
+	if (c->replay) {
+		struct xdpfwd_replay note = {.magic = XDPFWD_REPLAY_MAGIC,
+					     .count = c->replay,
+					     .slot = slot,
+					     .since_ns = TEST_CLOCK_NS};
+
+		frag_key_for(&c->in, &note.dgram);
+		memcpy(want, &note, sizeof(note));
+		want_len += note_len;
+	}
+	skel->bss->frag_clock_ns = TEST_CLOCK_NS + c->clock_s * 1000000000ULL;
 
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = in_len, .data_out = out,
 		    .data_size_out = sizeof(out), .repeat = 1);
@@ -583,13 +755,25 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	/* This suite runs with the fast path off: every translated packet
 	 * takes that exit too (test_fastpath.c covers the others). */
 	for (int s = 0; s < XDPFWD_STAT_MAX; s++) {
+		int exit = c->replay ? XDPFWD_STAT_IN_STACK_FRAGMENT_REPLAY
+				     : XDPFWD_STAT_IN_STACK_FAST_PATH_OFF;
 		int want_delta = (s == c->stat) + (c->also_stat && s == c->also_stat) +
-				 (c->stat == XDPFWD_STAT_IN_FORWARDED &&
-				  s == XDPFWD_STAT_IN_STACK_FAST_PATH_OFF);
+				 (c->held && s == XDPFWD_STAT_IN_FRAGMENT_HELD) +
+				 (c->stat == XDPFWD_STAT_IN_FORWARDED && s == exit);
 
 		CHECK(after[s] - before[s] == (__u64)want_delta,
 		      "%s: counter %s grew by %llu, want %d", c->name, xdpfwd_stat_names[s],
 		      (unsigned long long)(after[s] - before[s]), want_delta);
+	}
+	if (c->held)
+		check_held_copy(c, skel, in, in_len);
+	if (c->replay) {
+		struct xdpfwd_frag_key k;
+		struct xdpfwd_ahead ahead;
+
+		frag_key_for(&c->in, &k);
+		CHECK(bpf_map_lookup_elem(bpf_map__fd(skel->maps.xdpfwd_ahead), &k, &ahead) != 0,
+		      "%s: the datagram is still in xdpfwd_ahead after its replay", c->name);
 	}
 	if (c->mapping_line) {
 		__u64 ip_bytes = in_len - 14 - 4 * (c->in.tpid[0] != 0) - 4 * (c->in.tpid[1] != 0);
