@@ -360,7 +360,7 @@ error:
  *    xdpfwd_out translates what leaves;
  *  - out of another interface (a LAN the server routes), or nowhere (a
  *    blackhole, unreachable or prohibited route, forwarding off): the stack,
- *    untouched (out_stack_other_egress, out_stack_no_route).
+ *    untouched (out_stack_not_public, out_stack_no_route).
  * A packet from an unmapped endpoint to a public endpoint of this server is a
  * hairpin too; everything else is the stack's.
  */
@@ -408,7 +408,7 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 	} else if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		return stack_out(XDPFWD_STAT_OUT_STACK_NO_ROUTE);
 	} else if (egress != tunnel_ifindex && egress != public_ifindex) {
-		return stack_out(XDPFWD_STAT_OUT_STACK_OTHER_EGRESS);
+		return stack_out(XDPFWD_STAT_OUT_STACK_NOT_PUBLIC);
 	}
 	hairpin = own_hairpin || egress == tunnel_ifindex;
 	if (!fast_path_on && !hairpin)

@@ -313,7 +313,7 @@ _Static_assert(sizeof(struct xdpfwd_meta) == 8, "xdpfwd_meta layout");
 	X(OUT_HAIRPIN, "out_hairpin", "tc_tunnel")                     \
 	X(OUT_STACK_MTU, "out_stack_mtu", "tc_tunnel")                 \
 	X(OUT_STACK_LOCAL, "out_stack_local", "tc_tunnel")             \
-	X(OUT_STACK_OTHER_EGRESS, "out_stack_other_egress", "tc_tunnel") \
+	X(OUT_STACK_NOT_PUBLIC, "out_stack_not_public", "tc_tunnel")   \
 	X(OUT_STACK_NO_ROUTE, "out_stack_no_route", "tc_tunnel")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "ifkind.h"
 #include "log.h"
 #include "xdpfwd.skel.h"
 
@@ -248,6 +249,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	struct xdpfwd_bpf *skel = NULL;
 	unsigned int ifindex, tunnel_ifindex;
 	struct bpf_program *tc_progs[TC_PROGRAMS];
+	enum tunnel_kind kind;
 	int tc_attached = 0, egress = 0;
 	char path[PATH_MAX + 32];
 	__u32 prog_id = 0, zero = 0;
@@ -263,6 +265,9 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 			tunnel);
 		return -EINVAL;
 	}
+	err = tunnel_kind_of(tunnel, &kind);
+	if (err)
+		return err;
 	err = pindir_lock(pd);
 	if (err)
 		return err;
@@ -295,6 +300,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	skel->rodata->fast_path_on = fast_path;
 	skel->rodata->tunnel_ifindex = tunnel_ifindex;
 	skel->rodata->public_ifindex = ifindex;
+	skel->rodata->tunnel_ethernet = kind == TUNNEL_ETHERNET;
 	{
 		struct local_addrs own;
 
