@@ -232,16 +232,27 @@ static __always_inline int set_addr(struct __sk_buff *skb, struct packet *pkt, b
 	return rewrite_skb_endpoint(skb, pkt, &nat, dst);
 }
 
-/* The packet as it came out of the tunnel: from its Ethernet header on an
- * Ethernet tunnel, from the IP header on an L3 one. */
+/*
+ * The packet as it came out of the tunnel: after its Ethernet header on an
+ * Ethernet tunnel, from the IP header on an L3 one. By tc ingress the stack
+ * has moved an outer VLAN tag out of the frame (skb_vlan_untag() in
+ * __netif_receive_skb_core()); a tagged packet belongs to a VLAN device on
+ * top of the tunnel, not to the tunnel, and a frame with a further tag is no
+ * IP packet here: both are left alone.
+ */
 static __always_inline int parse_tunnel(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
 
-	if (tunnel_ethernet)
-		return parse_packet(data, data_end, pkt);
-	pkt->vlan_tagged = false;
-	return parse_ip(data, data_end, skb->protocol, pkt);
+	if (!tunnel_ethernet) {
+		pkt->vlan_tagged = false;
+		return parse_ip(data, data_end, skb->protocol, pkt);
+	}
+	if ((void *)(eth + 1) > data_end)
+		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+	pkt->vlan_tagged = skb->vlan_present;
+	return parse_ip(eth + 1, data_end, eth->h_proto, pkt);
 }
 
 static __always_inline int reparse(struct __sk_buff *skb, struct packet *pkt)
@@ -259,17 +270,22 @@ static __always_inline int stack_out(__u32 reason)
 }
 
 /* The key of a client's own-port hairpin flow, as its answer carries it:
- * from CLIENT:CLIENT_PORT to the tunnel's address and PEER_PORT. */
+ * from CLIENT (4 words; one for IPv4):CLIENT_PORT to the tunnel's address and
+ * PEER_PORT. */
 static __always_inline void hairpin_key(struct xdpfwd_hairpin_key *key, const struct packet *pkt,
-					const union xdpfwd_addr *client, __be16 client_port,
-					__be16 peer_port)
+					const __be32 *client, __be16 client_port, __be16 peer_port)
 {
 	__builtin_memset(key, 0, sizeof(*key));
 	key->family = pkt->family;
 	key->proto = pkt->proto;
 	key->client_port = client_port;
 	key->peer_port = peer_port;
-	__builtin_memcpy(&key->client, client, sizeof(key->client));
+	key->client.v4 = client[0];
+	if (pkt->family == AF_INET6) {
+		key->client.v6_words[1] = client[1];
+		key->client.v6_words[2] = client[2];
+		key->client.v6_words[3] = client[3];
+	}
 }
 
 /* A mapped client's packet to the tunnel's own address: the answer of an
@@ -278,17 +294,10 @@ static __always_inline bool own_hairpin_answer(const struct packet *pkt)
 {
 	const volatile union xdpfwd_addr *own = tunnel_addr(pkt);
 	struct xdpfwd_hairpin_key key;
-	union xdpfwd_addr client = {};
 
 	if (!own || !pkt->sport || !pkt->dport || !same_addr(pkt, pkt->daddr, own))
 		return false; /* a later fragment has no ports */
-	client.v4 = pkt->saddr[0];
-	if (pkt->family == AF_INET6) {
-		client.v6_words[1] = pkt->saddr[1];
-		client.v6_words[2] = pkt->saddr[2];
-		client.v6_words[3] = pkt->saddr[3];
-	}
-	hairpin_key(&key, pkt, &client, *pkt->sport, *pkt->dport);
+	hairpin_key(&key, pkt, pkt->saddr, *pkt->sport, *pkt->dport);
 	return bpf_map_lookup_elem(&xdpfwd_hairpin, &key) != NULL;
 }
 
@@ -326,7 +335,7 @@ static __always_inline int hairpin_in(struct __sk_buff *skb, struct packet *pkt,
 	if (!own || !pkt->sport)
 		goto error; /* a later fragment has no ports */
 	peer_port = *pkt->sport;
-	hairpin_key(&key, pkt, &nat->addr, nat->port, peer_port);
+	hairpin_key(&key, pkt, nat->addr.v6_words, nat->port, peer_port);
 	if (!bpf_map_lookup_elem(&xdpfwd_hairpin, &key))
 		bpf_map_update_elem(&xdpfwd_hairpin, &key, &nat->slot, BPF_ANY);
 	if (set_addr(skb, pkt, false, own) || reparse(skb, pkt))
