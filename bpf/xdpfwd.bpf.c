@@ -93,7 +93,7 @@ int xdpfwd_to_tun(struct __sk_buff *skb)
 	if (meta->magic != XDPFWD_META_MAGIC)
 		return meta->magic == XDPFWD_REPLAY_MAGIC ? frag_replay(skb) : TC_ACT_UNSPEC;
 	count_stat(XDPFWD_STAT_IN_TUNNEL_REDIRECTED);
-	return bpf_redirect(meta->ifindex, 0);
+	return redirect_to_tunnel(meta->ifindex);
 }
 
 /* Every packet goes on with TC_ACT_UNSPEC: any later filter still decides.
@@ -153,9 +153,17 @@ int xdpfwd_out(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-/* Where the stack would send the packet: the FIB's answer and egress. */
+/*
+ * Where the stack would send the packet: the FIB's answer, with the egress in
+ * *IFINDEX on BPF_FIB_LKUP_RET_SUCCESS and _NO_NEIGH. With TOT_LEN (IP bytes)
+ * the FIB also checks the route's MTU (route metric, path MTU exception,
+ * device: ip_mtu_from_fib_result()) and answers FRAG_NEEDED above it, without
+ * the egress; bpf_ipv4_fib_lookup() and bpf_ipv6_fib_lookup() in
+ * net/core/filter.c. NOT_FWDED is a destination the FIB does not forward to:
+ * one of this server's addresses, broadcast, multicast, or none at all.
+ */
 static __always_inline int fib_egress(struct __sk_buff *skb, const struct packet *pkt,
-				      __u32 *ifindex)
+				      __u16 tot_len, __u32 *ifindex)
 {
 	struct bpf_fib_lookup fib;
 	int rc;
@@ -163,17 +171,45 @@ static __always_inline int fib_egress(struct __sk_buff *skb, const struct packet
 	__builtin_memset(&fib, 0, sizeof(fib));
 	fib.family = pkt->family;
 	fib.l4_protocol = pkt->proto;
-	fib.ifindex = skb->ingress_ifindex;
+	if (pkt->sport && pkt->dport) { /* a later fragment has no ports */
+		fib.sport = *pkt->sport;
+		fib.dport = *pkt->dport;
+	}
+	fib.tot_len = tot_len;
+	fib.ifindex = tunnel_ifindex; /* where it came in: the rules' iif */
 	if (pkt->family == AF_INET) {
+		fib.tos = ((struct iphdr *)pkt->l3)->tos;
 		fib.ipv4_src = pkt->saddr[0];
 		fib.ipv4_dst = pkt->daddr[0];
 	} else {
+		fib.flowinfo = *(__be32 *)pkt->l3 & IPV6_FLOWINFO_MASK;
 		__builtin_memcpy(fib.ipv6_src, pkt->saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, pkt->daddr, 16);
 	}
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	*ifindex = fib.ifindex;
 	return rc;
+}
+
+/*
+ * The IP bytes the egress must carry at once: the packet's, or for a GSO
+ * packet (a TCP or UDP super-packet that the egress or the stack cuts into
+ * segments) one segment's, counted as skb_gso_validate_network_len() does
+ * (net/core/gso.c): IP headers, transport header, gso_size of payload.
+ */
+static __always_inline __u16 wire_len(const struct __sk_buff *skb, const struct packet *pkt)
+{
+	__u32 seg = skb->gso_size, hdr;
+
+	if (!seg || pkt->frag == FRAG_LATER || !pkt->l4_check)
+		return pkt->ip_bytes;
+	hdr = pkt->l4 - pkt->l3;
+	if (pkt->proto == IPPROTO_TCP)
+		hdr += ((struct tcphdr *)pkt->l4)->doff * 4;
+	else
+		hdr += sizeof(struct udphdr);
+	seg += hdr;
+	return seg < pkt->ip_bytes ? seg : pkt->ip_bytes;
 }
 
 static __always_inline bool same_addr(const struct packet *pkt, const __be32 *a,
@@ -210,81 +246,194 @@ static __always_inline int set_addr(struct __sk_buff *skb, struct packet *pkt, b
 	return rewrite_skb_endpoint(skb, pkt, &nat, dst);
 }
 
+/*
+ * The packet as it came out of the tunnel: after its Ethernet header on an
+ * Ethernet tunnel, from the IP header on an L3 one. By tc ingress the stack
+ * has moved an outer VLAN tag out of the frame (skb_vlan_untag() in
+ * __netif_receive_skb_core()); a tagged packet belongs to a VLAN device on
+ * top of the tunnel, not to the tunnel, and a frame with a further tag is no
+ * IP packet here: both are left alone.
+ */
+static __always_inline int parse_tunnel(struct __sk_buff *skb, struct packet *pkt)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if (!tunnel_ethernet) {
+		pkt->vlan_tagged = false;
+		return parse_ip(data, data_end, skb->protocol, pkt);
+	}
+	if ((void *)(eth + 1) > data_end)
+		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+	pkt->vlan_tagged = skb->vlan_present;
+	return parse_ip(eth + 1, data_end, eth->h_proto, pkt);
+}
+
 static __always_inline int reparse(struct __sk_buff *skb, struct packet *pkt)
 {
-	return parse_ip((void *)(long)skb->data, (void *)(long)skb->data_end, skb->protocol, pkt) ==
-		       XDPFWD_STAT_IN_FORWARDED
-		   ? 0
-		   : -1;
+	return parse_tunnel(skb, pkt) == XDPFWD_STAT_IN_FORWARDED ? 0 : -1;
+}
+
+/* What the fast path leaves to the stack, untouched: counted by its reason
+ * (with the fast path off every such packet goes there, uncounted). */
+static __always_inline int stack_out(__u32 reason)
+{
+	if (fast_path_on)
+		count_stat(reason);
+	return TC_ACT_UNSPEC;
+}
+
+/* The key of a client's own-port hairpin flow, as its answer carries it:
+ * from CLIENT (4 words; one for IPv4):CLIENT_PORT to the tunnel's address and
+ * PEER_PORT. */
+static __always_inline void hairpin_key(struct xdpfwd_hairpin_key *key, const struct packet *pkt,
+					const __be32 *client, __be16 client_port, __be16 peer_port)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->family = pkt->family;
+	key->proto = pkt->proto;
+	key->client_port = client_port;
+	key->peer_port = peer_port;
+	key->client.v4 = client[0];
+	if (pkt->family == AF_INET6) {
+		key->client.v6_words[1] = client[1];
+		key->client.v6_words[2] = client[2];
+		key->client.v6_words[3] = client[3];
+	}
+}
+
+/* A mapped client's packet to the tunnel's own address: the answer of an
+ * own-port hairpin flow (true), or one for the server itself (false). */
+static __always_inline bool own_hairpin_answer(const struct packet *pkt)
+{
+	const volatile union xdpfwd_addr *own = tunnel_addr(pkt);
+	struct xdpfwd_hairpin_key key;
+
+	if (!own || !pkt->sport || !pkt->dport || !same_addr(pkt, pkt->daddr, own))
+		return false; /* a later fragment has no ports */
+	hairpin_key(&key, pkt, pkt->saddr, *pkt->sport, *pkt->dport);
+	return bpf_map_lookup_elem(&xdpfwd_hairpin, &key) != NULL;
+}
+
+/*
+ * A client's packet to a public endpoint of this server (NAT, its mapping):
+ * it gets the mapping's target as destination and goes back into the tunnel
+ * through the stack. Another client's service sees the real client address; a
+ * client reaching its own mapped port would answer itself directly, so its
+ * source becomes the tunnel's own address (port kept), the flow is
+ * remembered in xdpfwd_hairpin, and its answer to that address goes back to
+ * the client it came from (xdpfwd_from_tun).
+ */
+static __always_inline int hairpin_in(struct __sk_buff *skb, struct packet *pkt,
+				      struct xdpfwd_nat *nat)
+{
+	const volatile union xdpfwd_addr *own;
+	struct xdpfwd_hairpin_key key;
+	__be16 peer_port;
+	int rc;
+
+	rc = policy_check(nat, pkt);
+	if (rc) {
+		count_stat(rc);
+		return TC_ACT_SHOT;
+	}
+	frag_remember(pkt, nat, false);
+	if (rewrite_skb_endpoint(skb, pkt, nat, true) || reparse(skb, pkt))
+		goto error;
+	if (!same_addr(pkt, pkt->saddr, (const volatile union xdpfwd_addr *)&nat->addr)) {
+		count_rx(nat->slot, pkt->ip_bytes);
+		count_stat(XDPFWD_STAT_IN_HAIRPIN);
+		return TC_ACT_UNSPEC; /* the stack routes it into the tunnel */
+	}
+	own = tunnel_addr(pkt);
+	if (!own || !pkt->sport)
+		goto error; /* a later fragment has no ports */
+	peer_port = *pkt->sport;
+	hairpin_key(&key, pkt, nat->addr.v6_words, nat->port, peer_port);
+	if (!bpf_map_lookup_elem(&xdpfwd_hairpin, &key))
+		bpf_map_update_elem(&xdpfwd_hairpin, &key, &nat->slot, BPF_ANY);
+	if (set_addr(skb, pkt, false, own) || reparse(skb, pkt))
+		goto error;
+	/* From this server's own address now: the stack would drop it as a
+	 * martian, so straight back in. */
+	count_rx(nat->slot, pkt->ip_bytes);
+	count_stat(XDPFWD_STAT_IN_HAIRPIN);
+	return redirect_to_tunnel(tunnel_ifindex);
+error:
+	count_stat(XDPFWD_STAT_OUT_FAST_ERROR);
+	return TC_ACT_SHOT;
 }
 
 /*
  * The client's packets as they leave the tunnel, before routing; attached in
- * both modes. Hairpin, both ways: a client's packet to a public endpoint of
- * this server gets the mapping's target as destination and goes back into the
- * tunnel through the stack; the target's answer gets the public endpoint as
- * source and is redirected into the tunnel (the stack would take that source
- * for a martian). Another client's service sees the real client address; a
- * client reaching its own mapped port would answer itself directly, so its
- * source becomes the tunnel's own address (port kept), and the answer to that
- * address goes back to the client it came from. With the fast path,
- * everything else from a mapped endpoint is rewritten and sent out of the
- * public interface; whatever this program does not send is left untouched for
- * the stack, and xdpfwd_out translates it on the way out.
+ * both modes. A packet from a mapped endpoint goes where the routing table
+ * says, and only what leaves through the public interface gets the public
+ * endpoint as source:
+ *  - to this server (the FIB does not forward it): the answer of an own-port
+ *    hairpin flow goes back to its client, from the public endpoint; a
+ *    packet to a public endpoint of this server is a hairpin (hairpin_in);
+ *    anything else (a resolver on the tunnel's address, say) reaches the
+ *    server's own socket untouched (out_stack_local);
+ *  - back into the tunnel (another client): hairpin, rewritten and
+ *    redirected there (the stack would take the public source for a martian);
+ *  - out of the public interface: with the fast path, rewritten and sent with
+ *    bpf_redirect_neigh if it fits the route's MTU, else left to the stack
+ *    untouched (out_stack_mtu), which fragments it or sends the client
+ *    "fragmentation needed" / "packet too big" quoting its own packet, and
+ *    xdpfwd_out translates what leaves;
+ *  - out of another interface (a LAN the server routes), or nowhere (a
+ *    blackhole, unreachable or prohibited route, forwarding off): the stack,
+ *    untouched (out_stack_not_public, out_stack_no_route).
+ * A packet from an unmapped endpoint to a public endpoint of this server is a
+ * hairpin too; everything else is the stack's.
  */
 SEC("tc")
 int xdpfwd_from_tun(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
-	const volatile union xdpfwd_addr *own;
-	struct xdpfwd_nat *nat;
+	struct xdpfwd_nat *nat, *in;
 	struct packet pkt;
 	__u32 ttl_off, egress = 0;
-	bool hairpin, own_hairpin;
+	bool hairpin, own_hairpin = false;
 	__u8 ttl;
 	int rc;
 
-	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
-	    XDPFWD_STAT_IN_FORWARDED)
+	if (parse_tunnel(skb, &pkt) != XDPFWD_STAT_IN_FORWARDED || pkt.vlan_tagged)
 		return TC_ACT_UNSPEC;
 	nat = lookup_outbound(&pkt);
 	if (!nat) {
 		/* Exact mappings name the address; a wildcard's port matches
 		 * any, so the destination must be this server's own. */
-		nat = lookup_inbound(&pkt);
-		if (!nat || fib_egress(skb, &pkt, &egress) != BPF_FIB_LKUP_RET_NOT_FWDED)
+		in = lookup_inbound(&pkt);
+		if (!in || fib_egress(skb, &pkt, 0, &egress) != BPF_FIB_LKUP_RET_NOT_FWDED)
 			return TC_ACT_UNSPEC;
-		rc = policy_check(nat, &pkt);
-		if (rc) {
-			count_stat(rc);
-			return TC_ACT_SHOT;
-		}
-		frag_remember(&pkt, nat, false);
-		if (rewrite_skb_endpoint(skb, &pkt, nat, true) || reparse(skb, &pkt))
-			goto error;
-		if (same_addr(&pkt, pkt.saddr, (const volatile union xdpfwd_addr *)&nat->addr)) {
-			const volatile union xdpfwd_addr *own = tunnel_addr(&pkt);
-
-			if (!own || pkt.frag == FRAG_LATER || set_addr(skb, &pkt, false, own))
-				goto error;
-			/* From this server's own address now: the stack would
-			 * drop it as a martian, so straight back in. */
-			count_rx(nat->slot, pkt.ip_bytes);
-			count_stat(XDPFWD_STAT_IN_HAIRPIN);
-			return bpf_redirect(skb->ingress_ifindex, 0);
-		}
-		count_rx(nat->slot, pkt.ip_bytes);
-		count_stat(XDPFWD_STAT_IN_HAIRPIN);
-		return TC_ACT_UNSPEC; /* the stack routes it into the tunnel */
+		return hairpin_in(skb, &pkt, in);
 	}
-	/* The answer to a client that reached its own port (see above). */
-	own = tunnel_addr(&pkt);
-	own_hairpin = own && pkt.frag != FRAG_LATER && same_addr(&pkt, pkt.daddr, own);
-	rc = fib_egress(skb, &pkt, &egress);
-	hairpin =
-	    own_hairpin || ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
-			     rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) &&
-			    egress == skb->ingress_ifindex);
+	rc = fib_egress(skb, &pkt, wire_len(skb, &pkt), &egress);
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) {
+		own_hairpin = own_hairpin_answer(&pkt);
+		if (!own_hairpin) {
+			in = lookup_inbound(&pkt);
+			if (in)
+				return hairpin_in(skb, &pkt, in);
+			return stack_out(XDPFWD_STAT_OUT_STACK_LOCAL);
+		}
+	} else if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		/* Above the route's MTU, which the FIB's answer does not say
+		 * the egress of: back into the tunnel it came through is a
+		 * hairpin still; anywhere else is the stack's to cut or
+		 * refuse. */
+		rc = fib_egress(skb, &pkt, 0, &egress);
+		if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+		     rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) ||
+		    egress != tunnel_ifindex)
+			return stack_out(XDPFWD_STAT_OUT_STACK_MTU);
+	} else if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		return stack_out(XDPFWD_STAT_OUT_STACK_NO_ROUTE);
+	} else if (egress != tunnel_ifindex && egress != public_ifindex) {
+		return stack_out(XDPFWD_STAT_OUT_STACK_NOT_PUBLIC);
+	}
+	hairpin = own_hairpin || egress == tunnel_ifindex;
 	if (!fast_path_on && !hairpin)
 		return TC_ACT_UNSPEC;
 	if (pkt.frag == FRAG_LATER)
@@ -309,9 +458,7 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 	if (bpf_skb_store_bytes(skb, ttl_off, &ttl, 1, 0))
 		goto error;
 	/* The stores moved the packet: find the fields again. */
-	data = (void *)(long)skb->data;
-	if (parse_ip(data, (void *)(long)skb->data_end, skb->protocol, &pkt) !=
-	    XDPFWD_STAT_IN_FORWARDED)
+	if (reparse(skb, &pkt))
 		goto error;
 	if (own_hairpin) {
 		/* The client it goes back to is the one answering. */
@@ -331,9 +478,9 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 	count_tx(nat->slot, pkt.ip_bytes);
 	if (hairpin) {
 		count_stat(XDPFWD_STAT_OUT_HAIRPIN);
-		return bpf_redirect(skb->ingress_ifindex, 0);
+		return redirect_to_tunnel(tunnel_ifindex);
 	}
-	return send_outbound(skb, skb->protocol);
+	return send_outbound(skb);
 error:
 	count_stat(XDPFWD_STAT_OUT_FAST_ERROR);
 	return TC_ACT_SHOT;

@@ -280,10 +280,32 @@ struct xdpfwd_config {
 _Static_assert(sizeof(struct xdpfwd_config) == 200, "xdpfwd_config layout");
 
 /*
+ * Key of xdpfwd_hairpin (LRU): a flow of a client that reached its own mapped
+ * port through the public address. Its packets reach the client from the
+ * tunnel's own address and the client's source port (port kept); the key is
+ * the answer as it leaves the client: from CLIENT:CLIENT_PORT (the mapping's
+ * target) to the tunnel's address and PEER_PORT. Only answers of such flows
+ * are turned back into the tunnel; any other packet to the tunnel's address
+ * (a resolver on the server, say) is the server's own.
+ */
+struct xdpfwd_hairpin_key {
+	__u8 family;
+	__u8 proto;
+	__be16 client_port;
+	__be16 peer_port;
+	__u16 pad;
+	union xdpfwd_addr client;
+};
+_Static_assert(sizeof(struct xdpfwd_hairpin_key) == 24, "xdpfwd_hairpin_key layout");
+/* Such flows in flight; the least recently used make room. */
+#define XDPFWD_MAX_HAIRPIN_FLOWS 4096
+
+/*
  * The note xdpfwd_in leaves in XDP metadata for a packet whose target is
- * behind an L3 device (the tunnel), which XDP cannot transmit to: the tc
- * program on the same interface's ingress redirects the skb there, past
- * routing, netfilter and conntrack.
+ * behind the tunnel, which XDP does not transmit to (an L3 device has no XDP
+ * transmit; an Ethernet one may not either, and a failed XDP redirect drops
+ * silently): the tc program on the same interface's ingress redirects the
+ * skb there, past routing, netfilter and conntrack.
  */
 struct xdpfwd_meta {
 	__u32 magic; /* XDPFWD_META_MAGIC: metadata is not always ours */
@@ -361,7 +383,11 @@ _Static_assert(sizeof(struct xdpfwd_replay) == 64, "xdpfwd_replay layout");
 	X(IN_FRAGMENT_NOT_HELD, "in_fragment_not_held", "xdp")         \
 	X(IN_STACK_FRAGMENT_REPLAY, "in_stack_fragment_replay", "xdp") \
 	X(IN_FRAGMENT_REPLAYED, "in_fragment_replayed", "tc_ingress")  \
-	X(IN_FRAGMENT_LOST, "in_fragment_lost", "tc_ingress")
+	X(IN_FRAGMENT_LOST, "in_fragment_lost", "tc_ingress")          \
+	X(OUT_STACK_MTU, "out_stack_mtu", "tc_tunnel")                 \
+	X(OUT_STACK_LOCAL, "out_stack_local", "tc_tunnel")             \
+	X(OUT_STACK_NOT_PUBLIC, "out_stack_not_public", "tc_tunnel")   \
+	X(OUT_STACK_NO_ROUTE, "out_stack_no_route", "tc_tunnel")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };

@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include "attach.h"
 #include "migrate.h"
+#include "ifkind.h"
 #include "log.h"
 #include "xdpfwd.skel.h"
 
@@ -264,6 +265,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	unsigned int ifindex, tunnel_ifindex;
 	struct bpf_program *tc_progs[TC_PROGRAMS];
 	struct migration mg = {0};
+	enum tunnel_kind kind;
 	int tc_attached = 0, egress = 0;
 	char path[PATH_MAX + 32];
 	__u32 prog_id = 0, zero = 0;
@@ -279,6 +281,9 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 			tunnel);
 		return -EINVAL;
 	}
+	err = tunnel_kind_of(tunnel, &kind);
+	if (err)
+		return err;
 	err = pindir_lock(pd);
 	if (err)
 		return err;
@@ -311,6 +316,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	skel->rodata->fast_path_on = fast_path;
 	skel->rodata->tunnel_ifindex = tunnel_ifindex;
 	skel->rodata->public_ifindex = ifindex;
+	skel->rodata->tunnel_ethernet = kind == TUNNEL_ETHERNET;
 	{
 		struct local_addrs own;
 

@@ -171,3 +171,60 @@ lab_up() {
 	wait_for 10 in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
 	set +e
 }
+
+# An Ethernet tunnel from the server to the second client's namespace, for
+# `attach --tunnel` with an Ethernet device: a veth pair (as towards a
+# separate VPN box), or a TAP device on each side joined by socat over UDP on
+# the second client's underlay (what OpenVPN in tap mode does). The server
+# has 10.9.0.1 and fd00:9::1 on it, the client 10.9.0.2 and fd00:9::2, and
+# the client sends what comes from those addresses through it (policy
+# routing), so its WireGuard tunnel is untouched. Sets LAB_ETH_TUN to the
+# server's device; lab_ethernet_tunnel_down removes it all.
+LAB_ETH_TUN=
+LAB_ETH_PIDS=
+lab_ethernet_tunnel_up() { # veth|tap
+	local dev=xfe$1$LAB_ID
+	dev=${dev:0:15}
+	LAB_ETH_PIDS=${#LAB_PIDS[@]}
+	case $1 in
+	veth)
+		ip -n "$NS_VPN" link add "$dev" type veth peer name "$dev" netns "$NS_CL2" || return 1
+		;;
+	tap)
+		local ns end local_addr peer
+		for end in vpn cl2; do
+			if [ $end = vpn ]; then ns=$NS_VPN local_addr=192.0.2.65 peer=192.0.2.66
+			else ns=$NS_CL2 local_addr=192.0.2.66 peer=192.0.2.65; fi
+			lab_spawn "$ns" socat "TUN,tun-type=tap,tun-name=$dev,no-pi" \
+				"UDP:$peer:5555,bind=$local_addr:5555"
+		done
+		wait_for 5 ip -n "$NS_VPN" link show "$dev" && wait_for 5 ip -n "$NS_CL2" link show "$dev" ||
+			{ echo "lab: socat made no $dev" >&2; return 1; }
+		;;
+	*) return 1 ;;
+	esac
+	ip -n "$NS_VPN" link set "$dev" mtu 1420 up
+	ip -n "$NS_CL2" link set "$dev" mtu 1420 up
+	ip -n "$NS_VPN" addr add 10.9.0.1/24 dev "$dev"
+	ip -n "$NS_VPN" addr add fd00:9::1/64 dev "$dev" nodad
+	ip -n "$NS_CL2" addr add 10.9.0.2/24 dev "$dev"
+	ip -n "$NS_CL2" addr add fd00:9::2/64 dev "$dev" nodad
+	ip -n "$NS_CL2" rule add from 10.9.0.2 table 109
+	ip -n "$NS_CL2" route add default via 10.9.0.1 dev "$dev" table 109
+	ip -n "$NS_CL2" -6 rule add from fd00:9::2 table 109
+	ip -n "$NS_CL2" -6 route add default via fd00:9::1 dev "$dev" table 109
+	# Partial checksums on veth, as on the internet host (README, "Checksums").
+	in_cl2 ethtool -K "$dev" tx off >/dev/null 2>&1
+	LAB_ETH_TUN=$dev
+	wait_for 5 in_cl2 ping -c1 -W1 -I 10.9.0.2 10.9.0.1 ||
+		{ echo "lab: the Ethernet tunnel $dev does not carry" >&2; return 1; }
+}
+lab_ethernet_tunnel_down() {
+	[ -n "$LAB_ETH_TUN" ] || return 0
+	ip -n "$NS_VPN" link del "$LAB_ETH_TUN" 2>/dev/null
+	ip -n "$NS_CL2" link del "$LAB_ETH_TUN" 2>/dev/null
+	ip -n "$NS_CL2" rule del from 10.9.0.2 table 109 2>/dev/null
+	ip -n "$NS_CL2" -6 rule del from fd00:9::2 table 109 2>/dev/null
+	lab_stop_since "$LAB_ETH_PIDS"
+	LAB_ETH_TUN=
+}

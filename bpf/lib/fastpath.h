@@ -5,14 +5,20 @@
  * Inbound, after the rewrite, XDP asks the FIB for the target's next hop:
  *  - an Ethernet device in xdpfwd_egress: set the MACs, decrement the TTL,
  *    XDP_REDIRECT through the devmap;
- *  - the tunnel (an L3 device: WireGuard, TUN; no XDP transmit): leave a note
- *    in XDP metadata, XDP_PASS; tc on the same interface's ingress redirects
- *    the skb into the tunnel, past routing, netfilter and conntrack;
+ *  - the tunnel: leave a note in XDP metadata, XDP_PASS; tc on the same
+ *    interface's ingress redirects the skb into the tunnel, past routing,
+ *    netfilter and conntrack: with bpf_redirect into an L3 tunnel (WireGuard,
+ *    TUN: no link layer, no XDP transmit), with bpf_redirect_neigh into an
+ *    Ethernet one (TAP, veth, VLAN, VXLAN: the kernel's neighbour gives the
+ *    MACs, and any such device takes it, where XDP_REDIRECT works only into
+ *    devices with ndo_xdp_xmit and drops silently elsewhere);
  *  - anything the program cannot serve (no neighbour yet, too big for the
  *    egress MTU, TTL expiring, no route, forwarding off, a VLAN-tagged frame):
  *    XDP_PASS, and the stack does what it always does, ICMP errors included.
  * Outbound, tc on the tunnel's ingress rewrites the client's source and sends
- * the packet out of the public interface with bpf_redirect_neigh.
+ * the packet out of the public interface with bpf_redirect_neigh, when the
+ * FIB says it leaves there and fits the route's MTU; anything else goes to
+ * the stack untouched (see xdpfwd_from_tun).
  * Every exit is counted by its own reason.
  */
 #ifndef XDPFWD_FASTPATH_H
@@ -26,6 +32,11 @@
 const volatile __u32 fast_path_on = 0;
 const volatile __u32 tunnel_ifindex = 0;
 const volatile __u32 public_ifindex = 0;
+/* 1: the tunnel is an Ethernet device (ARPHRD_ETHER: TAP, veth, VLAN, VXLAN):
+ * its packets start with an Ethernet header and leave with its neighbours'
+ * MACs. 0: an L3 device (WireGuard, TUN, GRE, PPP): packets start at the IP
+ * header. Attach reads it from the device's type. */
+const volatile __u32 tunnel_ethernet = 0;
 /* The tunnel's own addresses (zero: none of that family): the source a client
  * reaching its own mapped port is given, so the answer comes back here. */
 const volatile union xdpfwd_addr tunnel_addr4 = {};
@@ -38,6 +49,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } xdpfwd_egress SEC(".maps");
+
+/* The own-port hairpin flows (struct xdpfwd_hairpin_key): written when a
+ * client's packet to its own public endpoint is given the tunnel's address as
+ * source, read when a mapped client sends to the tunnel's address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPFWD_MAX_HAIRPIN_FLOWS);
+	__type(key, struct xdpfwd_hairpin_key);
+	__type(value, __u32); /* the mapping's slot */
+} xdpfwd_hairpin SEC(".maps");
 
 #define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
 
@@ -141,15 +162,25 @@ static __always_inline int send_inbound(struct xdp_md *ctx, struct packet *pkt)
 	return bpf_redirect_map(&xdpfwd_egress, fib.ifindex, 0);
 }
 
-/* Outbound from the tunnel (no link layer): the packet already rewritten,
- * give it a placeholder Ethernet header that bpf_redirect_neigh replaces with
- * the next hop's, after a route lookup on the public interface. */
-static __always_inline int send_outbound(struct __sk_buff *skb, __be16 ethertype)
+/* Into the tunnel, an skb that starts with an Ethernet header: an L3 tunnel
+ * takes it past the header (bpf_redirect strips it for devices without one,
+ * dev_is_mac_header_xmit() in include/linux/if_arp.h); an Ethernet tunnel
+ * needs the next hop's MACs, which bpf_redirect_neigh looks up. */
+static __always_inline int redirect_to_tunnel(__u32 ifindex)
 {
-	struct ethhdr eth = {.h_proto = ethertype};
+	return tunnel_ethernet ? bpf_redirect_neigh(ifindex, NULL, 0, 0) : bpf_redirect(ifindex, 0);
+}
 
-	if (bpf_skb_change_head(skb, sizeof(eth), 0) ||
-	    bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
+/* Outbound from the tunnel, the packet already rewritten: out of the public
+ * interface with bpf_redirect_neigh, which does a route lookup there and
+ * writes the next hop's Ethernet header in place of the first 14 bytes. A
+ * packet from an L3 tunnel has no link layer: it gets a placeholder first. */
+static __always_inline int send_outbound(struct __sk_buff *skb)
+{
+	struct ethhdr eth = {.h_proto = skb->protocol};
+
+	if (!tunnel_ethernet && (bpf_skb_change_head(skb, sizeof(eth), 0) ||
+				 bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))) {
 		count_stat(XDPFWD_STAT_OUT_FAST_ERROR);
 		return TC_ACT_SHOT; /* the source is already rewritten: the stack would drop it */
 	}

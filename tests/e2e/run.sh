@@ -571,6 +571,146 @@ test_hairpin_to_own_port() {
 	xdpfwd del both 7200 >/dev/null
 }
 
+# A global counter, 0 where this build has none (so a test run against an
+# older build fails its checks instead of ending the run).
+counter_or_0() { xdpfwd stats --json | jq -r ".global.$1 // 0"; }
+
+# The public link is narrower than the tunnel (1400 against 1420, as with
+# PPPoE or in a cloud VPC). A client's 1420-byte datagram from its mapped
+# port: without DF it arrives in fragments, from the public endpoint; with DF
+# the client learns "fragmentation needed, MTU 1400" (IPv6: packet too big),
+# after which its IPv6 datagram leaves in fragments and arrives. The fast path
+# leaves what does not fit to the stack (out_stack_mtu).
+test_outbound_respects_the_public_mtu() {
+	local got="$LAB_TMP/mtu.$FAST_PATH" before
+	xdpfwd add udp 6950 10.8.0.2 >/dev/null && xdpfwd add udp 6950 [fd00:8::2] >/dev/null || fail "add"
+	lab_spawn "$NS_INET" socat -u UDP-RECVFROM:9950,reuseaddr,fork \
+		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
+	lab_spawn "$NS_INET" socat -u UDP6-RECVFROM:9951,reuseaddr,fork \
+		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
+	wait_for 5 in_inet sh -c "ss -Huln | grep -c ':995[01] ' | grep -q 2" || fail "no listeners"
+	in_vpn ip link set pub0 mtu 1400
+	in_cli ip route flush cache
+	in_cli ip -6 route flush cache
+	before=$(counter_or_0 out_stack_mtu)
+	head -c 1392 /dev/zero >"$LAB_TMP/1420"
+	head -c 1372 /dev/zero >"$LAB_TMP/1420v6"
+	in_cli socat -u "OPEN:$LAB_TMP/1420" UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=0
+	wait_for 5 grep -q . "$got" || fail "IPv4 without DF: nothing arrived"
+	[ "$(cat "$got")" = "203.0.113.10 6950 1392" ] || fail "IPv4 without DF: the host got '$(cat "$got")'"
+	# The error finds the socket only while it is open.
+	(cat "$LAB_TMP/1420"; sleep 1) | in_cli socat -u - UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=2
+	wait_for 5 sh -c "ip netns exec $NS_CLI ip route get 203.0.113.20 from 10.8.0.2 | grep -q 'mtu 1400'" ||
+		fail "IPv4 with DF: the client learnt no MTU 1400: $(in_cli ip route get 203.0.113.20 from 10.8.0.2 | tr '\n' ' ')"
+	[ "$(wc -l <"$got")" = 1 ] || fail "IPv4 with DF: a datagram too big arrived: $(cat "$got")"
+	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
+	wait_for 5 sh -c "ip netns exec $NS_CLI ip -6 route get 2001:db8:1::20 from fd00:8::2 | grep -q 'mtu 1400'" ||
+		fail "IPv6: the client learnt no MTU 1400: $(in_cli ip -6 route get 2001:db8:1::20 from fd00:8::2 | tr '\n' ' ')"
+	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
+	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 2 ]" || fail "IPv6: nothing arrived after the packet too big"
+	[ "$(sed -n 2p "$got")" = "[2001:0db8:0001:0000:0000:0000:0000:0010] 6950 1372" ] ||
+		fail "IPv6: the host got '$(sed -n 2p "$got")'"
+	if [ "$FAST_PATH" = on ]; then
+		[ "$(counter_or_0 out_stack_mtu)" -ge $((before + 3)) ] ||
+			fail "out_stack_mtu grew by $(($(counter_or_0 out_stack_mtu) - before)), want 3 or more"
+	fi
+	in_vpn ip link set pub0 mtu 1500
+	in_cli ip route flush cache
+	in_cli ip -6 route flush cache
+	xdpfwd del udp 6950 >/dev/null
+}
+
+# The client's packets from a mapped port go where the routing table says: to
+# a LAN host the server routes and to the server's own tunnel address (a
+# resolver, say) with their own source, untranslated; only what leaves through
+# the public interface gets the public endpoint.
+test_mapped_client_follows_the_routing_table() {
+	local got="$LAB_TMP/route.$FAST_PATH" out before_local before_other
+	xdpfwd add both 6960 10.8.0.2 >/dev/null && xdpfwd add udp 6960 [fd00:8::2] >/dev/null || fail "add"
+	lab_spawn "$NS_LAN" socat -u UDP-RECVFROM:9960,bind=198.51.100.2,reuseaddr,fork \
+		SYSTEM:"echo lan \$SOCAT_PEERADDR \$SOCAT_PEERPORT >>$got"
+	lab_spawn "$NS_VPN" socat -u UDP-RECVFROM:9961,bind=10.8.0.1,reuseaddr,fork \
+		SYSTEM:"echo server \$SOCAT_PEERADDR \$SOCAT_PEERPORT >>$got"
+	lab_spawn "$NS_VPN" socat -u UDP6-RECVFROM:9961,bind=[fd00:8::1],reuseaddr,fork \
+		SYSTEM:"echo server6 \$SOCAT_PEERADDR \$SOCAT_PEERPORT >>$got"
+	serve_tcp 10.8.0.1 9962 "$NS_VPN" || fail "no TCP listener on the server"
+	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':9960 '" &&
+		wait_for 5 in_vpn sh -c "ss -Huln | grep -c ':9961 ' | grep -q 2" || fail "no listeners"
+	# The client sends the LAN's traffic into the tunnel, as a VPN client does.
+	in_cli ip route add 198.51.100.0/24 dev "$LAB_WG_CLI"
+	before_local=$(counter_or_0 out_stack_local)
+	before_other=$(counter_or_0 out_stack_not_public)
+	echo x | in_cli socat -u - UDP:198.51.100.2:9960,bind=10.8.0.2:6960,reuseaddr
+	echo x | in_cli socat -u - UDP:10.8.0.1:9961,bind=10.8.0.2:6960,reuseaddr
+	echo x | in_cli socat -u - UDP6:[fd00:8::1]:9961,bind=[fd00:8::2]:6960,reuseaddr
+	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 3 ]" || fail "only $(wc -l <"$got") of 3 datagrams arrived: $(cat "$got")"
+	grep -qx "lan 10.8.0.2 6960" "$got" || fail "the LAN host: $(grep lan "$got")"
+	grep -qx "server 10.8.0.2 6960" "$got" || fail "the server's socket: $(grep 'server ' "$got")"
+	grep -qx "server6 \[fd00:0008:0000:0000:0000:0000:0000:0002\] 6960" "$got" ||
+		fail "the server's IPv6 socket: $(grep server6 "$got")"
+	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:10.8.0.1:9962,bind=10.8.0.2:6960,reuseaddr)
+	[ "$out" = "got ping from 10.8.0.2" ] || fail "TCP to the server's own address: got '$out'"
+	if [ "$FAST_PATH" = on ]; then
+		[ "$(counter_or_0 out_stack_local)" -ge $((before_local + 3)) ] || fail "out_stack_local did not count"
+		[ "$(counter_or_0 out_stack_not_public)" -ge $((before_other + 1)) ] || fail "out_stack_not_public did not count"
+	fi
+	in_cli ip route del 198.51.100.0/24 dev "$LAB_WG_CLI"
+	xdpfwd del both 6960 >/dev/null
+}
+
+# A tunnel that is an Ethernet device, a veth pair and a TAP device joined by
+# socat (OpenVPN's tap mode): inbound TCP and UDP, IPv4 and IPv6, reach the
+# client behind it; its own packets leave from the public endpoint; a hairpin
+# to its own public port comes back with the right MACs.
+ethernet_tunnel_test() { # veth|tap
+	local kind=$1 out got="$LAB_TMP/eth.$1" tun0 redir0 out0
+	lab_ethernet_tunnel_up "$kind" || { fail "$kind: no Ethernet tunnel"; lab_ethernet_tunnel_down; return 1; }
+	xdpfwd detach pub0 >/dev/null || fail "$kind: detach"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_ETH_TUN" --fast-path "$FAST_PATH" \
+		--clients 10.9.0.0/24,fd00:9::/64 2>&1) || fail "$kind: attach: $out"
+	xdpfwd add both 7150 10.9.0.2 >/dev/null && xdpfwd add tcp 7150 [fd00:9::2] >/dev/null || fail "$kind: add"
+	serve_tcp 10.9.0.2 7150 "$NS_CL2" && serve_udp 10.9.0.2 7150 "$NS_CL2" &&
+		serve_tcp [fd00:9::2] 7150 "$NS_CL2" || fail "$kind: no listeners"
+	tun0=$(global_of in_fast_tunnel) redir0=$(global_of in_tunnel_redirected) out0=$(global_of out_fast_redirect)
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7150)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: TCP IPv4: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:7150)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: UDP IPv4: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7150)
+	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] || fail "$kind: TCP IPv6: got '$out'"
+	lab_spawn "$NS_INET" socat -u UDP-RECVFROM:9970,reuseaddr SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
+	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9970 '"
+	echo hello | in_cl2 socat -u - UDP:203.0.113.20:9970,bind=10.9.0.2:7150,reuseaddr
+	wait_for 5 test -s "$got" || fail "$kind: the client's own datagram did not arrive"
+	[ "$(cat "$got" 2>/dev/null)" = "203.0.113.10 7150" ] || fail "$kind: the internet host saw '$(cat "$got" 2>/dev/null)'"
+	out=$(echo ping | in_cl2 timeout 5 socat -t2 - TCP:203.0.113.10:7150,bind=10.9.0.2)
+	[ "$out" = "got ping from 10.9.0.1" ] || fail "$kind: hairpin to its own port: got '$out'"
+	if [ "$FAST_PATH" = on ]; then
+		[ "$(global_of in_fast_tunnel)" -gt "$tun0" ] || fail "$kind: in_fast_tunnel did not grow"
+		[ "$(global_of in_tunnel_redirected)" -gt "$redir0" ] || fail "$kind: in_tunnel_redirected did not grow"
+		[ "$(global_of out_fast_redirect)" -gt "$out0" ] || fail "$kind: out_fast_redirect did not grow"
+	fi
+	xdpfwd del both 7150 >/dev/null
+	xdpfwd detach pub0 >/dev/null || fail "$kind: detach"
+	lab_ethernet_tunnel_down
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "$kind: re-attach to the WireGuard tunnel"
+}
+test_veth_tunnel() { ethernet_tunnel_test veth; }
+test_tap_tunnel() { ethernet_tunnel_test tap; }
+
+# attach refuses a tunnel whose link type the data path cannot carry, in one
+# line, and changes nothing.
+test_attach_refuses_a_tunnel_it_cannot_carry() {
+	local out before
+	before=$(xdpfwd list --json)
+	out=$(xdpfwd attach pub0 --tunnel lo 2>&1) && fail "attach --tunnel lo succeeded"
+	[ "$(wc -l <<<"$out")" = 1 ] || fail "not one line: $out"
+	grep -qF "tunnel 'lo' has link type 772" <<<"$out" || fail "unclear message: $out"
+	[ "$(xdpfwd list --json)" = "$before" ] || fail "the table changed"
+	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "the attached programs were removed"
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -980,6 +1120,8 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_fragmented_datagram_arrives_whole test_reordered_fragments_arrive_whole \
 		test_icmp_error_reaches_the_client \
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
+		test_outbound_respects_the_public_mtu test_mapped_client_follows_the_routing_table \
+		test_veth_tunnel test_tap_tunnel test_attach_refuses_a_tunnel_it_cannot_carry \
 		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
 		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \
