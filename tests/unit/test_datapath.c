@@ -24,8 +24,8 @@
 static const char *const test_table =
     "tcp 203.0.113.10:40000 10.8.0.2\n"	       /* exact IPv4 */
     "udp 203.0.113.10:5353 10.8.0.2:53\n"      /* other target port */
-    "tcp 41000 10.8.0.3\n"		       /* wildcard IPv4 ... */
-    "tcp 203.0.113.10:41000 10.8.0.4\n"	       /* ... and an exact one on the same port */
+    "tcp 41000 10.8.0.3\n"		       /* wildcard IPv4: answers on 203.0.113.10 */
+    "tcp 203.0.113.10:41001 10.8.0.4\n"	       /* an exact one on the next port */
     "udp 6000-6009 10.8.0.5:7000-7009\n"       /* range */
     "tcp [2001:db8:1::10]:40000 [fd00:8::2]\n" /* exact IPv6 */
     "udp 5353 [fd00:8::2]:53\n";	       /* wildcard IPv6 */
@@ -43,6 +43,7 @@ struct dp_case {
 	bool zero_after;	       /* pick the payload so the rewritten UDP sum is 0 */
 	int also_stat;		       /* a second counter that grows by one (0: none) */
 	const struct pkt_spec *expect; /* the expected output, when not IN rewritten */
+	__u64 clock;		       /* the programs' "now" (policy_clock_ns); 0: real */
 };
 
 #define V4	   .family = AF_INET
@@ -92,7 +93,7 @@ static const struct pkt_spec q_udp4_pub = Q_UDP4("203.0.113.10", 5353, "198.51.1
 static const struct pkt_spec q_udp4_cli = Q_UDP4("10.8.0.2", 53, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_pub = Q_TCP4("203.0.113.10", 40000, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_cli = Q_TCP4("10.8.0.2", 40000, "198.51.100.7", 33333);
-static const struct pkt_spec q_tcp4_wild = Q_TCP4("203.0.113.99", 41000, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_wild = Q_TCP4("203.0.113.10", 41000, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_wcli = Q_TCP4("10.8.0.3", 41000, "198.51.100.7", 33333);
 static const struct pkt_spec q_udp4_unmapped = Q_UDP4("203.0.113.10", 5354, "198.51.100.7", 1);
 static const struct pkt_spec q_udp6_pub = Q_UDP6("2001:db8:1::10", 5353, "2001:db8:2::7", 33333);
@@ -170,7 +171,7 @@ static const struct dp_case cases[] = {
     {"v6 tcp miss", XDP_IN, {V6, TCP, FROM_INET6, TO_PUB6(40002)}, NULL, 0, NOMAP},
     {"v6 udp hit on the wildcard",
      XDP_IN,
-     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353, .payload = 6},
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::10", .dport = 5353, .payload = 6},
      "fd00:8::2",
      53,
      FWD,
@@ -184,21 +185,70 @@ static const struct dp_case cases[] = {
      7,
      true},
     {"v6 udp miss", XDP_IN, {V6, UDP, FROM_INET6, TO_PUB6(5354)}, NULL, 0, NOMAP},
-    /* Wildcard and exact address on one port: the exact one wins. */
-    {"wildcard takes any address",
+    /* A wildcard takes only what is addressed to the address it answers
+     * from: never transit, broadcast, multicast or another address. */
+    {"wildcard answers on the interface's address",
      XDP_IN,
-     {V4, TCP, FROM_INET4, .daddr = "192.0.2.77", .dport = 41000},
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
      "10.8.0.3",
      41000,
      FWD,
      3},
-    {"exact address beats the wildcard",
+    {"exact mapping next to the wildcard",
      XDP_IN,
-     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     {V4, TCP, FROM_INET4, TO_PUB4(41001)},
      "10.8.0.4",
-     41000,
+     41001,
      FWD,
      4},
+    {"wildcard: transit to a routed host",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "198.51.100.2", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: another address of the server",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "203.0.113.11", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: subnet broadcast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "203.0.113.255", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: limited broadcast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "255.255.255.255", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: multicast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "239.1.2.3", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: another address",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: transit",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:5::2", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: multicast",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "ff02::1", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
     /* Ranges. */
     {"range first port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6000)}, "10.8.0.5", 7000, FWD, 5},
     {"range middle port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6004)}, "10.8.0.5", 7004, FWD, 5},
@@ -506,6 +556,48 @@ static const struct dp_case cases[] = {
     {"out cut in the TCP header",
      OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .truncate = 14 + 20 + 10), NULL, 0,
      XDPFWD_STAT_OUT_PASS_TRUNCATED},
+
+    /* Flows the server's stack owns on a mapped endpoint (a socket of its
+     * own, or masquerade that kept the port): learned as they leave with the
+     * public endpoint as source, untranslated; their packets then go to the
+     * stack untouched, while new flows (a TCP SYN) follow the mapping. */
+    {"out unmapped source: nothing learned",
+     OUT(V4, TCP, .saddr = "203.0.113.10", .sport = 41002), NULL, 0,
+     XDPFWD_STAT_OUT_PASS_NO_MAPPING},
+    {"before: the peer's packet is the mapping's", XDP_IN, {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     "10.8.0.3", 41000, FWD, 3},
+    {"out stack's tcp flow from a mapped endpoint is learned",
+     OUT(V4, TCP, .saddr = "203.0.113.10", .sport = 41000), NULL, 0, XDPFWD_STAT_OUT_STACK_FLOW},
+    {"its reply goes to the stack untouched", XDP_IN, {V4, TCP, FROM_INET4, TO_PUB4(41000)}, NULL,
+     0, XDPFWD_STAT_IN_PASS_STACK_OWNED},
+    {"an ICMP error about it too", XDP_IN,
+     ICMP4("198.51.100.7", "203.0.113.10", 3, 3, q_tcp4_wild), NULL, 0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED},
+    {"another flow of the peer is the mapping's", XDP_IN,
+     {V4, TCP, .saddr = "198.51.100.7", .sport = 33334, TO_PUB4(41000)}, "10.8.0.3", 41000, FWD,
+     3},
+    {"another peer is the mapping's", XDP_IN,
+     {V4, TCP, .saddr = "198.51.100.8", .sport = 33333, TO_PUB4(41000)}, "10.8.0.3", 41000, FWD,
+     3},
+    {"a SYN from the peer is a new flow: the mapping's", XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000), .tcp_flags = 0x02}, "10.8.0.3", 41000, FWD, 3},
+    {"after the SYN the flow is the mapping's", XDP_IN, {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     "10.8.0.3", 41000, FWD, 3},
+    {"out v6 udp stack flow is learned", TC_OUT,
+     {V6, UDP, .saddr = "2001:db8:1::10", .sport = 5353, .daddr = "2001:db8:2::7", .dport = 33333},
+     NULL, 0, XDPFWD_STAT_OUT_STACK_FLOW, .clock = TEST_CLOCK_NS},
+    {"v6 udp reply goes to the stack", XDP_IN, {V6, UDP, FROM_INET6, TO_PUB6(5353)}, NULL, 0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED, .clock = TEST_CLOCK_NS + 119000000000ULL},
+    {"v6 udp reply 119 s later still the stack's", XDP_IN, {V6, UDP, FROM_INET6, TO_PUB6(5353)},
+     NULL, 0, XDPFWD_STAT_IN_PASS_STACK_OWNED, .clock = TEST_CLOCK_NS + 238000000000ULL},
+    {"v6 udp flow idle 120 s is over: the mapping's", XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353)}, "fd00:8::2", 53, FWD, 7,
+     .clock = TEST_CLOCK_NS + 358000000000ULL},
+    {"v4 udp exact mapping: stack flow learned", OUT(V4, UDP, .saddr = "203.0.113.10", .sport = 5353),
+     NULL, 0, XDPFWD_STAT_OUT_STACK_FLOW},
+    {"v4 udp exact mapping: reply to the stack", XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8}, NULL, 0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED},
 };
 
 /* The slot of the mapping written on LINE of test_table. */
@@ -566,8 +658,10 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	stats_read(maps, before);
 	if (c->mapping_line)
 		counters_read(maps, slot, &cnt_before);
+	skel->bss->policy_clock_ns = c->clock;
 	if (!CHECK(bpf_prog_test_run_opts(prog_fd, &opts) == 0, "%s: test run failed: %m", c->name))
 		return;
+	skel->bss->policy_clock_ns = 0;
 	stats_read(maps, after);
 	if (c->mapping_line)
 		counters_read(maps, slot, &cnt_after);
