@@ -698,6 +698,60 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	}
 }
 
+/*
+ * Tables written by builds before a wildcard was keyed by its address hold
+ * its forward entries under the all-zero address. attach moves them: the
+ * entries under the source address first (an exact mapping that held that
+ * address and port keeps it), the zero ones only with ERASE. In between the
+ * packet to the address is translated; afterwards the old entries are gone.
+ */
+static void test_rekey_old_wildcards(struct xdpfwd_bpf *skel, const struct xdpfwd_maps *maps)
+{
+	const struct rule *wild = NULL;
+	struct rule *rules = NULL;
+	struct xdpfwd_endpoint key = {.family = AF_INET, .proto = IPPROTO_TCP}, zero;
+	struct xdpfwd_nat val, got;
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	struct pkt_spec spec = {V4, TCP, FROM_INET4, TO_PUB4(41000)};
+	size_t n = 0, len;
+
+	if (table_live(maps, &rules, &n, 0))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].m.proto == IPPROTO_TCP && rules[i].m.public_port == 41000)
+			wild = &rules[i];
+	if (!CHECK(wild != NULL, "rekey: no wildcard tcp 41000 in the table"))
+		goto out;
+	key.port = htons(41000);
+	key.addr = wild->m.source_addr;
+	zero = key;
+	memset(&zero.addr, 0, sizeof(zero.addr));
+	/* As an older build left it. */
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &val) == 0, "rekey: no entry under 203.0.113.10");
+	bpf_map_delete_elem(maps->fwd, &key);
+	bpf_map_update_elem(maps->fwd, &zero, &val, BPF_ANY);
+
+	CHECK(table_rekey_wildcards(maps, false) == 0, "rekey: the write step failed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &got) == 0 && !memcmp(&got, &val, sizeof(val)),
+	      "rekey: the entry under the source address was not written");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &zero, &got) == 0,
+	      "rekey: the old entry went before the new programs ran");
+	len = build_packet(&spec, in);
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+		CHECK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xdpfwd_in), &opts) == 0 &&
+			  opts.data_size_out == len && memcmp(in, out, len),
+		      "rekey: the packet to the wildcard's address was not translated");
+	}
+	CHECK(table_rekey_wildcards(maps, true) == 0, "rekey: the erase step failed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &zero, &got) != 0, "rekey: the old entry stayed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &got) == 0, "rekey: the new entry went");
+out:
+	free(rules);
+}
+
 int test_datapath(void)
 {
 	struct xdpfwd_bpf *skel;
@@ -713,8 +767,9 @@ int test_datapath(void)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i], skel, &maps, rules, n);
+	test_rekey_old_wildcards(skel, &maps);
 out:
 	free(rules);
 	xdpfwd_bpf__destroy(skel);
-	return sizeof(cases) / sizeof(cases[0]);
+	return sizeof(cases) / sizeof(cases[0]) + 1;
 }
