@@ -722,8 +722,8 @@ static int find_overlap(const struct rule *rules, size_t count, bool by_target, 
 			char on[INET6_ADDRSTRLEN];
 
 			format_addr(on, sizeof(on), c->family, &c->source_addr);
-			snprintf(err, ERR_LEN, "%s: overlaps %s, a wildcard that answers on %s", a, b,
-				 on);
+			snprintf(err, ERR_LEN, "%s: overlaps %s, a wildcard that answers on %s", a,
+				 b, on);
 		} else
 			snprintf(err, ERR_LEN, "%s: %s %s", a,
 				 same_public(&cur->m, &prev->m) ? "duplicates" : "overlaps", b);
@@ -774,14 +774,16 @@ static int wildcard_source(struct rule *r, const struct local_addrs *local, cons
 		last = local->entry[k].addr;
 	}
 	if (!found)
-		fail("%s: the public interface has no %s address to answer from: name the public address",
-		     a, fam);
+		fail(
+		    "%s: the public interface has no %s address to answer from: name the public address",
+		    a, fam);
 	if (found > 1) {
 		format_endpoint(name, sizeof(name), m->family, &last, m->public_port,
 				m->port_count);
-		fail("%s: the public interface has %zu %s addresses and replies leave from one only: "
-		     "name it, like %s %s",
-		     a, found, fam, proto_name(m->proto), name);
+		fail(
+		    "%s: the public interface has %zu %s addresses and replies leave from one only: "
+		    "name it, like %s %s",
+		    a, found, fam, proto_name(m->proto), name);
 	}
 	return 0;
 }

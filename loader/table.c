@@ -562,9 +562,10 @@ int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase)
 
 			format_mapping(line, sizeof(line), m);
 			format_addr(on, sizeof(on), m->family, &m->source_addr);
-			pr_warn("wildcard %s meets a mapping on %s and the same port: that one keeps "
-				"it; delete one of them\n",
-				line, on);
+			pr_warn(
+			    "wildcard %s meets a mapping on %s and the same port: that one keeps "
+			    "it; delete one of them\n",
+			    line, on);
 		}
 	}
 	free(list);

@@ -58,8 +58,8 @@ static __always_inline void copy_addr(union xdpfwd_addr *to, const struct packet
 
 /* The flow of PKT as xdpfwd_stack keys it: LOCAL is the public side. */
 static __always_inline void stack_key_of(struct xdpfwd_stack_key *key, const struct packet *pkt,
-					 const __be32 *local, __be16 local_port,
-					 const __be32 *peer, __be16 peer_port)
+					 const __be32 *local, __be16 local_port, const __be32 *peer,
+					 __be16 peer_port)
 {
 	__builtin_memset(key, 0, sizeof(*key));
 	key->family = pkt->family;

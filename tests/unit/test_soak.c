@@ -316,8 +316,8 @@ static void random_spec(struct pkt_spec *p, const struct pkt_spec *last_first)
 {
 	/* 203.0.113.99 is an address no mapping answers on, wildcards
 	 * included: only a miss may meet it. */
-	static const char *const d4[] = {"203.0.113.10", "203.0.113.10", "203.0.113.99",
-					 "10.8.0.2", "198.51.100.7"};
+	static const char *const d4[] = {"203.0.113.10", "203.0.113.10", "203.0.113.99", "10.8.0.2",
+					 "198.51.100.7"};
 	static const char *const d6[] = {"2001:db8:1::10", "2001:db8:1::99", "fd00:8::2"};
 	static const char *const s4[] = {"198.51.100.7", "198.51.100.200", "192.0.2.1"};
 	static const char *const s6[] = {"2001:db8:2::7", "2001:db8:9::1"};

@@ -128,7 +128,8 @@ static void test_wildcard_source(void)
 	two.entry[two.count].family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8:1::10", two.entry[two.count++].addr.bytes);
 
-	ret = parse_config("tcp 40000 10.8.0.2\n", &rules, &n, err) ?: validate_table(rules, n, &two, err);
+	ret = parse_config("tcp 40000 10.8.0.2\n", &rules, &n, err)
+		  ?: validate_table(rules, n, &two, err);
 	CHECK(ret && !strcmp(err, "line 1: tcp 40000 -> 10.8.0.2:40000: the public interface has 2 "
 				  "IPv4 addresses and replies leave from one only: name it, like "
 				  "tcp 203.0.113.11:40000"),
@@ -137,10 +138,11 @@ static void test_wildcard_source(void)
 	rules = NULL;
 
 	ret = parse_config("tcp 203.0.113.11:40000 10.8.0.2\nudp 5353 [fd00:8::2]:53\n", &rules, &n,
-			   err) ?:
-	      validate_table(rules, n, &two, err);
+			   err)
+		  ?: validate_table(rules, n, &two, err);
 	CHECK(!ret, "a named address, and a wildcard of the family with one address: '%s'", err);
-	format_addr(want, sizeof(want), AF_INET6, ret ? &(union xdpfwd_addr){0} : &rules[1].m.source_addr);
+	format_addr(want, sizeof(want), AF_INET6,
+		    ret ? &(union xdpfwd_addr){0} : &rules[1].m.source_addr);
 	CHECK(!strcmp(want, "2001:db8:1::10"), "the IPv6 wildcard answers from '%s'", want);
 	free(rules);
 	rules = NULL;
