@@ -5,16 +5,22 @@
 # bench/results/micro.md.
 #
 # BPF_PROG_RUN reuses one buffer for every repeat, so the hit is measured on a
-# mapping whose rewrite is idempotent: the wildcard "udp 7000 10.8.0.2:7000"
-# and a packet already addressed to 10.8.0.2:7000 (an exact lookup that misses,
-# then the wildcard that hits: the longer of the two hit paths). The fast path
+# rewrite that is idempotent: the mapping "udp 203.0.113.10:7000
+# 10.8.0.2:7000", whose forward entry the script copies under 10.8.0.2:7000,
+# and a packet already addressed to 10.8.0.2:7000 (one lookup that hits, as
+# for any mapping, wildcards included: a wildcard's entries carry the address
+# it answers from). The fast path
 # is off here (its FIB lookup and redirect change the packet, so they cannot
 # repeat on one buffer; bench/forward.sh measures them); what is timed is
 # parse, lookups, rewrite with checksums and the per-CPU counters. The policy
 # columns give every mapping an allowlist (one LPM trie lookup), a rate limit
 # (a spin-locked bucket; high enough never to drop), a new-connection limit
 # (an LRU lookup: the flow is known after the first run), and all of them
-# with a lease.
+# with a lease. The last two columns mark the mapping as one the server's
+# stack has flows on (xdpfwd_owned): first with another flow of the stack
+# (the packet's flow is looked up and not found, then translated), then with
+# the packet's own flow the stack's (looked up, found, passed untouched).
+# MICRO_STACK=0 leaves them out (for builds without xdpfwd_stack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEAT=${REPEAT:-10000000}
@@ -34,11 +40,34 @@ frame() { # PORT FILE
 }
 frame 7000 "$tmp/hit"
 frame 7999 "$tmp/miss"
-table() { # N: the wildcard plus N-1 exact mappings
-	echo "udp 7000 10.8.0.2:7000"
+table() { # N: the measured mapping plus N-1 others
+	echo "udp 203.0.113.10:7000 10.8.0.2:7000"
 	bench_table $(($1 - 1))
 }
-prog=/proc/$$/root$XDPFWD_PIN_DIR/prog_xdpfwd_in
+pins=/proc/$$/root$XDPFWD_PIN_DIR
+prog=$pins/prog_xdpfwd_in
+bt() { ip netns exec "$BENCH_NS" bpftool "$@"; }
+hex() { sed 's/../& /g'; } # "0a08" -> "0a 08 "
+# Keys as xdpfwd.h lays them out: family 2, proto 17, port 7000 (1b58).
+KEY_PUBLIC=$(echo 02111b58cb00710a000000000000000000000000 | hex)
+KEY_TARGET=$(echo 02111b580a080002000000000000000000000000 | hex)
+# The stack's flow {10.8.0.2:7000, 198.51.100.7:33333} and another one.
+flow_key() { # PEER_PORT_HEX
+	echo "02111b58${1}00000a080002000000000000000000000000c6336407000000000000000000000000" | hex
+}
+idempotent_hit() { # the measured mapping's entry, also under the target
+	local val
+	val=$(bt -j map lookup pinned "$pins/xdpfwd_fwd" key hex $KEY_PUBLIC | jq -r '.value | join(" ")' |
+		sed 's/0x//g')
+	bt map update pinned "$pins/xdpfwd_fwd" key hex $KEY_TARGET value hex $val
+	SLOT_HEX=$(echo "$val" | awk '{ print $21, $22, $23, $24 }')
+}
+stack_flow() { # PEER_PORT_HEX: the stack owns that flow, the mapping is marked
+	local now
+	now=$(python3 -c 'import struct, time; print(" ".join("%02x" % b for b in struct.pack("<Q", time.clock_gettime_ns(time.CLOCK_BOOTTIME))))')
+	bt map update pinned "$pins/xdpfwd_owned" key hex $SLOT_HEX value hex $now
+	bt map update pinned "$pins/xdpfwd_stack" key hex $(flow_key "$1") value hex $now
+}
 ns_per_packet() { # FILE: median ns over RUNS runs
 	for ((r = 0; r < RUNS; r++)); do
 		ip netns exec "$BENCH_NS" bpftool prog run pinned "$prog" data_in "$1" repeat "$REPEAT" |
@@ -51,8 +80,13 @@ ns_per_packet() { # FILE: median ns over RUNS runs
 	echo "Method in the script's header. ns per packet as the kernel reports it, median (min-max) of"
 	echo "$RUNS runs; fast path off."
 	echo
-	echo "| mappings | hit (ns) | hit, --allow | hit, --rate | hit, --new-rate | hit, all four | miss (ns) |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|"
+	if [ "${MICRO_STACK:-1}" = 1 ]; then
+		echo "| mappings | hit (ns) | hit, --allow | hit, --rate | hit, --new-rate | hit, all four | miss (ns) | hit, stack has another flow | the stack's flow (passed) |"
+		echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	else
+		echo "| mappings | hit (ns) | hit, --allow | hit, --rate | hit, --new-rate | hit, all four | miss (ns) |"
+		echo "|---:|---:|---:|---:|---:|---:|---:|"
+	fi
 } >"$tmp/report"
 # Each policy on its own (on every mapping), then all of them.
 policies=("" "allow=198.51.100.0/24" "rate=100000000" "new-rate=100000000"
@@ -62,10 +96,25 @@ for n in 1 65536; do
 	for p in "${policies[@]}"; do
 		table "$n" | sed "s|\$| $p|" >"$tmp/table.conf"
 		x load "$tmp/table.conf" >/dev/null
+		idempotent_hit
 		row+=" | $(ns_per_packet "$tmp/hit")"
 		[ -n "$p" ] || miss=$(ns_per_packet "$tmp/miss")
 	done
-	echo "$row | $miss |" >>"$tmp/report"
+	row+=" | $miss"
+	if [ "${MICRO_STACK:-1}" = 1 ]; then
+		table "$n" >"$tmp/table.conf"
+		x load "$tmp/table.conf" >/dev/null
+		idempotent_hit
+		stack_flow 8236 # peer port 33334: not the packet's flow
+		row+=" | $(ns_per_packet "$tmp/hit")"
+		stack_flow 8235 # 33333: the packet's
+		row+=" | $(ns_per_packet "$tmp/hit")"
+		# As they were, so the next row's mapping has no stack flows.
+		bt map update pinned "$pins/xdpfwd_owned" key hex $SLOT_HEX value hex 00 00 00 00 00 00 00 00
+		bt map delete pinned "$pins/xdpfwd_stack" key hex $(flow_key 8235)
+		bt map delete pinned "$pins/xdpfwd_stack" key hex $(flow_key 8236)
+	fi
+	echo "$row |" >>"$tmp/report"
 done
 # Fragments (frag.h), on the 1-mapping table: a first fragment in order and a
 # later one that follows it (each run reuses the buffer, so the datagram is

@@ -14,6 +14,7 @@
 #include "lib/icmp.h"
 #include "lib/nat.h"
 #include "lib/policy.h"
+#include "lib/stack.h"
 
 SEC("xdp")
 int xdpfwd_in(struct xdp_md *ctx)
@@ -30,6 +31,11 @@ int xdpfwd_in(struct xdp_md *ctx)
 		struct icmp_quote q;
 
 		if (!parse_icmp_error(&pkt, data_end, &q) && (nat = icmp_lookup(&pkt, &q, false))) {
+			/* About a packet of a flow the stack owns: its owner's. */
+			if (stack_flow_in(ctx, nat->slot, STACK_OWNS_ICMP_QUOTE)) {
+				count_stat(XDPFWD_STAT_IN_PASS_STACK_OWNED);
+				return XDP_PASS;
+			}
 			/* The error is about a packet the client sent to the
 			 * quoted destination: one the allowlist must admit. */
 			if ((nat->policy & XDPFWD_POLICY_ALLOW) &&
@@ -62,6 +68,11 @@ int xdpfwd_in(struct xdp_md *ctx)
 		count_stat(frag_hold(ctx, &pkt));
 		return XDP_PASS;
 	}
+	/* A later fragment follows its first, which was checked. */
+	if (pkt.frag != FRAG_LATER && stack_flow_in(ctx, nat->slot, STACK_OWNS)) {
+		count_stat(XDPFWD_STAT_IN_PASS_STACK_OWNED);
+		return XDP_PASS;
+	}
 	stat = policy_check(nat, &pkt);
 	if (stat) {
 		count_stat(stat);
@@ -69,6 +80,8 @@ int xdpfwd_in(struct xdp_md *ctx)
 	}
 	if (pkt.frag == FRAG_LATER)
 		count_stat(XDPFWD_STAT_IN_FRAGMENT_FOLLOWED);
+	else
+		stack_flow_in(ctx, nat->slot, STACK_FORGET_ON_SYN);
 	replay = frag_ahead(&pkt, nat->slot, &note);
 	frag_remember(&pkt, nat, false);
 	rewrite_destination(&pkt, nat);
@@ -133,6 +146,14 @@ int xdpfwd_out(struct __sk_buff *skb)
 	}
 	nat = lookup_outbound(&pkt);
 	if (!nat) {
+		bool translated = skb->tc_index == XDPFWD_TC_INDEX_TRANSLATED;
+
+		/* Leaving with a mapped public endpoint as source, and not
+		 * translated by xdpfwd: a flow of the stack (stack.h). */
+		if (!translated && pkt.frag != FRAG_LATER && stack_learn_outbound(&pkt)) {
+			count_stat(XDPFWD_STAT_OUT_STACK_FLOW);
+			return TC_ACT_UNSPEC;
+		}
 		/* With the fast path, what comes from the tunnel unmatched here
 		 * is mostly what xdpfwd_from_tun already translated and sent. */
 		count_stat(fast_path_on && skb->ingress_ifindex == tunnel_ifindex
@@ -480,6 +501,7 @@ int xdpfwd_from_tun(struct __sk_buff *skb)
 		count_stat(XDPFWD_STAT_OUT_HAIRPIN);
 		return redirect_to_tunnel(tunnel_ifindex);
 	}
+	skb->tc_index = XDPFWD_TC_INDEX_TRANSLATED; /* not the stack's flow (stack.h) */
 	return send_outbound(skb);
 error:
 	count_stat(XDPFWD_STAT_OUT_FAST_ERROR);

@@ -10,8 +10,10 @@
  * A mapping forwards PORT_COUNT consecutive public ports of one protocol and
  * family to as many consecutive target ports. The data path never sees a
  * range: the tool writes one forward entry per public port and one reverse
- * entry per target port, so every packet costs one hash lookup (two for the
- * wildcard address).
+ * entry per target port, so every packet costs one hash lookup. A wildcard
+ * mapping (no public address) is written under the one address it answers
+ * from, so it takes only what is addressed to the server (see
+ * xdpfwd_endpoint).
  */
 #ifndef XDPFWD_H
 #define XDPFWD_H
@@ -51,8 +53,12 @@ union xdpfwd_addr {
 
 /*
  * Key of both lookup maps. Forward (xdpfwd_fwd): the public address and port
- * a packet is sent to; an all-zero address is the wildcard entry. Reverse
- * (xdpfwd_rev): the client address and port a packet comes from.
+ * a packet is sent to; a wildcard mapping's entries carry the address it
+ * answers from (xdpfwd_mapping.source_addr), never an all-zero address, so a
+ * packet to any other destination (transit, broadcast, multicast, another
+ * address of the server) matches nothing, as with nftables' "fib daddr type
+ * local". Reverse (xdpfwd_rev): the client address and port a packet comes
+ * from.
  */
 struct xdpfwd_endpoint {
 	__u8 family; /* AF_INET or AF_INET6 */
@@ -115,8 +121,10 @@ struct xdpfwd_mapping {
 	__u16 target_port;	       /* first target port, host order */
 	union xdpfwd_addr public_addr; /* all zero: every address */
 	union xdpfwd_addr target_addr;
-	/* Source written on the way out: public_addr, or for the wildcard the
-	 * public interface's first address of the family when it was added. */
+	/* Source written on the way out, and the address the forward entries
+	 * are keyed by: public_addr, or for the wildcard the public
+	 * interface's one global address of the family when it was added (a
+	 * wildcard is refused while the interface has two). */
 	union xdpfwd_addr source_addr;
 	__u32 flags;	   /* none defined yet: must be zero */
 	__u32 allow_count; /* its prefixes in xdpfwd_allow; 0: every source */
@@ -248,6 +256,49 @@ _Static_assert(sizeof(struct xdpfwd_held) == 16 + XDPFWD_HELD_BYTES, "xdpfwd_hel
 /* Copies older than the kernel's reassembly timeout (net.ipv4.ipfrag_time,
  * default 30 s) would not be reassembled by the client either. */
 #define XDPFWD_HELD_TIMEOUT_NS 30000000000ULL
+
+/*
+ * Key of xdpfwd_stack (LRU): a flow the server's own stack owns on a mapped
+ * public endpoint: a connection of one of its sockets from that address and
+ * port, or a flow its masquerade gave that source (another client's, which
+ * kept its port). xdpfwd_out learns it from the packets that leave the public
+ * interface with the endpoint as source but were not translated by xdpfwd
+ * (POSTROUTING, and so masquerade, has run by then); xdpfwd_in hands that
+ * flow's packets to the stack untouched, so its replies reach their owner
+ * as with DNAT and conntrack. Only new inbound flows follow the mapping: a
+ * TCP SYN without ACK forwarded to the mapping forgets the entry. Value: the
+ * last time (CLOCK_BOOTTIME ns) a packet of the flow was seen.
+ */
+struct xdpfwd_stack_key {
+	__u8 family;
+	__u8 proto;
+	__be16 local_port; /* the mapped public port */
+	__be16 peer_port;
+	__u16 pad;
+	union xdpfwd_addr local_addr; /* the public address */
+	union xdpfwd_addr peer_addr;
+};
+_Static_assert(sizeof(struct xdpfwd_stack_key) == 40, "xdpfwd_stack_key layout");
+#define XDPFWD_MAX_STACK_FLOWS 16384
+/* A UDP flow of the stack idle this long is over, as conntrack's UDP stream
+ * timeout (nf_conntrack_udp_timeout_stream); a TCP one lasts until a new SYN
+ * or eviction, as conntrack keeps an established connection for days. */
+#define XDPFWD_STACK_UDP_IDLE_NS 120000000000ULL
+/*
+ * xdpfwd_owned (array, by slot): when xdpfwd_out last learned a stack flow on
+ * one of the mapping's public endpoints (boot ns; 0: never). xdpfwd_in looks in
+ * xdpfwd_stack only for mappings where this is set, so a mapping the stack
+ * never used pays one array read (inlined by the verifier) and no hash lookup.
+ */
+
+/*
+ * skb->tc_index that xdpfwd_from_tun gives a packet it translated and sends
+ * out with bpf_redirect_neigh (fast path), so that xdpfwd_out, which sees it
+ * with the public endpoint as source, does not take it for a flow of the
+ * stack. Nothing else in the kernel sets tc_index since dsmark went (6.3);
+ * received packets carry 0.
+ */
+#define XDPFWD_TC_INDEX_TRANSLATED 0x7866
 
 /* Per-CPU, per slot. rx: internet -> client, tx: client -> internet.
  * Bytes are IP bytes (header and payload), without the link layer. */
@@ -387,7 +438,9 @@ _Static_assert(sizeof(struct xdpfwd_replay) == 64, "xdpfwd_replay layout");
 	X(OUT_STACK_MTU, "out_stack_mtu", "tc_tunnel")                 \
 	X(OUT_STACK_LOCAL, "out_stack_local", "tc_tunnel")             \
 	X(OUT_STACK_NOT_PUBLIC, "out_stack_not_public", "tc_tunnel")   \
-	X(OUT_STACK_NO_ROUTE, "out_stack_no_route", "tc_tunnel")
+	X(OUT_STACK_NO_ROUTE, "out_stack_no_route", "tc_tunnel")       \
+	X(IN_PASS_STACK_OWNED, "in_pass_stack_owned", "xdp")           \
+	X(OUT_STACK_FLOW, "out_stack_flow", "tc_egress")
 
 #define XDPFWD_STAT_ENUM(id, name, hook) XDPFWD_STAT_##id,
 enum xdpfwd_stat { XDPFWD_STATS(XDPFWD_STAT_ENUM) XDPFWD_STAT_MAX };

@@ -12,6 +12,7 @@
 #include "migrate.h"
 #include "ifkind.h"
 #include "log.h"
+#include "table.h"
 #include "xdpfwd.skel.h"
 
 /* Our filter on the public interface's egress; the priority keeps clear of
@@ -180,6 +181,27 @@ static int check_replace(struct pindir *pd, const char *iface, unsigned int ifin
 	return 0;
 }
 
+/* Wildcards an older build keyed by the all-zero address get their entries
+ * under the address they answer from (table_rekey_wildcards); with ERASE,
+ * once this build's programs run, the old entries go. */
+static void rekey_wildcards(const struct pindir *pd, bool erase)
+{
+	struct xdpfwd_config cfg;
+	struct xdpfwd_maps maps;
+	int err;
+
+	if (maps_open(pd, &maps, &cfg))
+		return;
+	err = table_rekey_wildcards(&maps, false);
+	if (!err && erase)
+		err = table_rekey_wildcards(&maps, true);
+	if (err)
+		pr_warn("cannot move the wildcard mappings' entries to their address: %s; "
+			"load the table again\n",
+			strerror(-err));
+	maps_close(&maps);
+}
+
 static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_id,
 		       enum xdp_attach_mode mode)
 {
@@ -299,6 +321,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 			clients = cur.clients;
 			nclients = cur.client_count;
 		}
+		rekey_wildcards(pd, false); /* the old programs still run */
 	} else if (prog_id) {
 		pr_warn(
 		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's, or attach --replace to upgrade it\n",
@@ -434,6 +457,7 @@ pin:
 		pr_warn("cannot record the attachment: %s\n", strerror(-err));
 		goto unpin;
 	}
+	rekey_wildcards(pd, true);
 	printf("%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n",
 	       replace ? "replaced the programs on" : "attached to", iface, mode_name(mode),
 	       legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",

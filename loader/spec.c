@@ -654,8 +654,8 @@ static int compare_rules(const void *pa, const void *pb)
 {
 	const struct xdpfwd_mapping *a = &sort_base[*(const size_t *)pa].m;
 	const struct xdpfwd_mapping *b = &sort_base[*(const size_t *)pb].m;
-	const union xdpfwd_addr *aa = sort_by_target ? &a->target_addr : &a->public_addr;
-	const union xdpfwd_addr *ba = sort_by_target ? &b->target_addr : &b->public_addr;
+	const union xdpfwd_addr *aa = sort_by_target ? &a->target_addr : &a->source_addr;
+	const union xdpfwd_addr *ba = sort_by_target ? &b->target_addr : &b->source_addr;
 	int ap = sort_by_target ? a->target_port : a->public_port;
 	int bp = sort_by_target ? b->target_port : b->public_port;
 	int c;
@@ -690,8 +690,10 @@ static int find_overlap(const struct rule *rules, size_t count, bool by_target, 
 		const struct xdpfwd_mapping *p = &prev->m, *c = &cur->m;
 		unsigned int p_first = by_target ? p->target_port : p->public_port;
 		unsigned int c_first = by_target ? c->target_port : c->public_port;
-		const union xdpfwd_addr *pa = by_target ? &p->target_addr : &p->public_addr;
-		const union xdpfwd_addr *ca = by_target ? &c->target_addr : &c->public_addr;
+		/* The public side as the forward entries key it: a wildcard
+		 * by the address it answers from. */
+		const union xdpfwd_addr *pa = by_target ? &p->target_addr : &p->source_addr;
+		const union xdpfwd_addr *ca = by_target ? &c->target_addr : &c->source_addr;
 		char a[160], b[160];
 
 		if (p->family != c->family || p->proto != c->proto || memcmp(pa, ca, sizeof(*pa))) {
@@ -716,7 +718,13 @@ static int find_overlap(const struct rule *rules, size_t count, bool by_target, 
 			    err, ERR_LEN,
 			    "%s: its target ports meet those of %s: replies could not be told apart",
 			    a, b);
-		else
+		else if (addr_is_zero(&cur->m.public_addr) != addr_is_zero(&prev->m.public_addr)) {
+			char on[INET6_ADDRSTRLEN];
+
+			format_addr(on, sizeof(on), c->family, &c->source_addr);
+			snprintf(err, ERR_LEN, "%s: overlaps %s, a wildcard that answers on %s", a,
+				 b, on);
+		} else
 			snprintf(err, ERR_LEN, "%s: %s %s", a,
 				 same_public(&cur->m, &prev->m) ? "duplicates" : "overlaps", b);
 		ret = -1;
@@ -729,6 +737,55 @@ static int find_overlap(const struct rule *rules, size_t count, bool by_target, 
 static bool addr_equal(const union xdpfwd_addr *a, const union xdpfwd_addr *b)
 {
 	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* An address a wildcard can answer from: reachable from outside the link
+ * (IPv6 link-local addresses are left out when the list is read). */
+static bool answers_from(__u8 family, const union xdpfwd_addr *a)
+{
+	if (family == AF_INET)
+		return (ntohl(a->v4) >> 16) != 0xa9fe && (ntohl(a->v4) >> 24) != 127;
+	return !IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a->bytes);
+}
+
+/*
+ * A new wildcard mapping answers from, and is keyed by, the public
+ * interface's one global address of its family: replies can leave from one
+ * address only, so with two it must be told which. One read back from the
+ * table (EXISTING) keeps the address it was written with.
+ */
+static int wildcard_source(struct rule *r, const struct local_addrs *local, const char *a,
+			   char *err)
+{
+	struct xdpfwd_mapping *m = &r->m;
+	const char *fam = m->family == AF_INET ? "IPv4" : "IPv6";
+	union xdpfwd_addr last = {0};
+	char name[ADDR_STR_LEN];
+	size_t found = 0;
+
+	if (r->existing && !addr_is_zero(&m->source_addr))
+		return 0;
+	for (size_t k = 0; local && k < local->count; k++) {
+		if (local->entry[k].family != m->family ||
+		    !answers_from(m->family, &local->entry[k].addr))
+			continue;
+		if (found++ == 0)
+			m->source_addr = local->entry[k].addr;
+		last = local->entry[k].addr;
+	}
+	if (!found)
+		fail(
+		    "%s: the public interface has no %s address to answer from: name the public address",
+		    a, fam);
+	if (found > 1) {
+		format_endpoint(name, sizeof(name), m->family, &last, m->public_port,
+				m->port_count);
+		fail(
+		    "%s: the public interface has %zu %s addresses and replies leave from one only: "
+		    "name it, like %s %s",
+		    a, found, fam, proto_name(m->proto), name);
+	}
+	return 0;
 }
 
 int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err)
@@ -744,18 +801,8 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 		describe(a, sizeof(a), &rules[i]);
 		ports += m->port_count;
 		if (addr_is_zero(&m->public_addr)) {
-			bool found = false;
-
-			for (size_t k = 0; local && k < local->count && !found; k++) {
-				if (local->entry[k].family != m->family)
-					continue;
-				m->source_addr = local->entry[k].addr;
-				found = true;
-			}
-			if (!found)
-				fail(
-				    "%s: the public interface has no %s address to answer from: name the public address",
-				    a, m->family == AF_INET ? "IPv4" : "IPv6");
+			if (wildcard_source(&rules[i], local, a, err))
+				return -1;
 		} else {
 			m->source_addr = m->public_addr;
 		}

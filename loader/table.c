@@ -253,7 +253,7 @@ static void fwd_entry(const struct xdpfwd_mapping *m, __u32 slot, __u16 i,
 	key->family = m->family;
 	key->proto = m->proto;
 	key->port = htons(m->public_port + i);
-	key->addr = m->public_addr;
+	key->addr = m->source_addr; /* public_addr, or the one a wildcard answers from */
 	val->addr = m->target_addr;
 	val->port = htons(m->target_port + i);
 	val->policy = policy_bits(m);
@@ -298,7 +298,7 @@ static bool writes_key(entry_fn entry, const struct xdpfwd_mapping *m,
 		       const struct xdpfwd_endpoint *key)
 {
 	bool fwd = entry == fwd_entry;
-	const union xdpfwd_addr *addr = fwd ? &m->public_addr : &m->target_addr;
+	const union xdpfwd_addr *addr = fwd ? &m->source_addr : &m->target_addr;
 	unsigned int first = fwd ? m->public_port : m->target_port;
 	unsigned int port = ntohs(key->port);
 
@@ -520,5 +520,61 @@ int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX])
 			stats[s] += percpu[c];
 	}
 	free(percpu);
+	return err;
+}
+
+/*
+ * Builds before the wildcard was keyed by the address it answers from wrote
+ * its forward entries under the all-zero address, which this data path never
+ * looks up. Called by attach over pinned maps: with ERASE false it writes
+ * each wildcard's entries under its source address (the old programs, which
+ * look the exact address up first, find the same value there), with ERASE
+ * true, once the new programs run, it removes the all-zero ones. An entry an
+ * exact mapping holds on that address and port stays the exact mapping's (it
+ * won there before too). Returns 0 or a negative errno.
+ */
+int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase)
+{
+	static const union xdpfwd_addr zero_addr;
+	struct slot_mapping *list = NULL;
+	size_t n = 0;
+	int err = table_read(maps, &list, &n);
+
+	for (size_t k = 0; !err && k < n; k++) {
+		struct xdpfwd_mapping *m = &list[k].m;
+		struct xdpfwd_endpoint key, zero_key;
+		struct xdpfwd_nat val, cur;
+		bool taken = false;
+
+		if (memcmp(&m->public_addr, &zero_addr, sizeof(m->public_addr)))
+			continue;
+		for (__u16 i = 0; !err && i < m->port_count; i++) {
+			fwd_entry(m, list[k].slot, i, &key, &val);
+			zero_key = key;
+			memset(&zero_key.addr, 0, sizeof(zero_key.addr));
+			if (bpf_map_lookup_elem(maps->fwd, &zero_key, &cur) ||
+			    memcmp(&cur, &val, sizeof(val)))
+				continue; /* not an old entry of this mapping */
+			if (erase) {
+				if (bpf_map_delete_elem(maps->fwd, &zero_key) && errno != ENOENT)
+					err = -errno;
+			} else if (bpf_map_lookup_elem(maps->fwd, &key, &cur) == 0) {
+				taken |= memcmp(&cur, &val, sizeof(val)) != 0;
+			} else if (bpf_map_update_elem(maps->fwd, &key, &val, BPF_NOEXIST)) {
+				err = -errno;
+			}
+		}
+		if (taken) {
+			char line[2 * ADDR_STR_LEN + 16], on[INET6_ADDRSTRLEN];
+
+			format_mapping(line, sizeof(line), m);
+			format_addr(on, sizeof(on), m->family, &m->source_addr);
+			pr_warn(
+			    "wildcard %s meets a mapping on %s and the same port: that one keeps "
+			    "it; delete one of them\n",
+			    line, on);
+		}
+	}
+	free(list);
 	return err;
 }

@@ -60,6 +60,9 @@ int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t
 /* The live mappings as rules (existing, with slot and allowlist), sorted like
  * table_read(), with room for EXTRA more at the end. */
 int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra);
+/* Moves wildcard forward entries written under the all-zero address by
+ * older builds to the address each answers from (see table.c). */
+int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase);
 /* Makes the table WANT out of HAVE, which table_live() read under the lock. */
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
 		const struct rule *want, size_t count, struct apply_summary *summary);

@@ -123,7 +123,6 @@ static __always_inline struct xdpfwd_nat *icmp_lookup(const struct packet *pkt,
 						      const struct icmp_quote *q, bool outbound)
 {
 	struct xdpfwd_endpoint key;
-	struct xdpfwd_nat *nat;
 	struct packet quoted = {.family = pkt->family, .proto = q->proto};
 
 	if (outbound) {
@@ -131,10 +130,6 @@ static __always_inline struct xdpfwd_nat *icmp_lookup(const struct packet *pkt,
 		return bpf_map_lookup_elem(&xdpfwd_rev, &key);
 	}
 	endpoint_from(&key, &quoted, q->saddr, *q->sport);
-	nat = bpf_map_lookup_elem(&xdpfwd_fwd, &key);
-	if (nat)
-		return nat;
-	__builtin_memset(&key.addr, 0, sizeof(key.addr));
 	return bpf_map_lookup_elem(&xdpfwd_fwd, &key);
 }
 

@@ -31,21 +31,18 @@ static __always_inline void endpoint_from(struct xdpfwd_endpoint *ep, const stru
 	}
 }
 
-/* The mapping for the packet's destination: its exact address first, then
- * the wildcard entry that stands for every address. A later fragment takes
- * its first fragment's. */
+/* The mapping for the packet's destination address and port: one lookup,
+ * since a wildcard mapping's entries are keyed by the address it answers
+ * from. Any other destination (transit, broadcast, multicast, another address
+ * of the server) matches nothing. A later fragment takes its first
+ * fragment's. */
 static __always_inline struct xdpfwd_nat *lookup_inbound(const struct packet *pkt)
 {
 	struct xdpfwd_endpoint key;
-	struct xdpfwd_nat *nat;
 
 	if (pkt->frag == FRAG_LATER || !pkt->dport)
 		return frag_lookup(pkt, false);
 	endpoint_from(&key, pkt, pkt->daddr, *pkt->dport);
-	nat = bpf_map_lookup_elem(&xdpfwd_fwd, &key);
-	if (nat)
-		return nat;
-	__builtin_memset(&key.addr, 0, sizeof(key.addr));
 	return bpf_map_lookup_elem(&xdpfwd_fwd, &key);
 }
 

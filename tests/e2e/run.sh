@@ -711,6 +711,117 @@ test_attach_refuses_a_tunnel_it_cannot_carry() {
 	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "the attached programs were removed"
 }
 
+# --- a mapping takes only what is addressed to it --------------------------
+
+# A wildcard answers on the public interface's address only: a datagram to a
+# host the server routes for goes on untouched, the subnet's broadcast and a
+# multicast group never reach the client. Then one to the public address
+# does, so the client's sink is known to listen.
+test_wildcard_takes_only_its_address() {
+	local lan=$LAB_TMP/wild.lan cli=$LAB_TMP/wild.cli
+	: >"$lan"
+	: >"$cli"
+	xdpfwd add udp 27015 10.8.0.2 >/dev/null || fail "add"
+	sink_udp 27015 "$cli" || fail "no sink on the client"
+	lab_spawn "$NS_LAN" socat -u UDP-RECVFROM:27015,reuseaddr,fork \
+		SYSTEM:"echo \"\$SOCAT_PEERADDR \$(cat)\" >>$lan"
+	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':27015 '" || fail "no listener on the LAN host"
+	in_inet ip route add 198.51.100.0/24 via 203.0.113.10
+	in_inet ip route add 224.0.0.0/4 dev inet0
+	echo transit | in_inet socat -u - UDP-DATAGRAM:198.51.100.2:27015
+	echo broadcast | in_inet socat -u - UDP-DATAGRAM:203.0.113.255:27015,broadcast
+	echo multicast | in_inet socat -u - UDP-DATAGRAM:239.1.2.3:27015
+	wait_for 5 test -s "$lan" || fail "the transit datagram did not reach the LAN host"
+	sleep 0.5
+	[ "$(cat "$lan")" = "203.0.113.20 transit" ] || fail "the LAN host got: $(cat "$lan")"
+	[ ! -s "$cli" ] || fail "the client got $(wc -l <"$cli") datagrams not addressed to the server"
+	echo mapped | in_inet socat -u - UDP-DATAGRAM:203.0.113.10:27015
+	wait_for 5 test -s "$cli" || fail "the datagram to the public address did not arrive"
+	sleep 0.3
+	[ "$(wc -l <"$cli")" = 1 ] || fail "the client got $(wc -l <"$cli") datagrams, want 1"
+	[ "$(stats_of udp 27015 rx_packets)" = 1 ] || fail "rx_packets $(stats_of udp 27015 rx_packets), want 1"
+	in_inet ip route del 198.51.100.0/24 via 203.0.113.10
+	in_inet ip route del 224.0.0.0/4 dev inet0
+	xdpfwd del udp 27015 >/dev/null
+}
+
+# The server masquerades its clients; the second client's flows from a port
+# that is mapped to the first, and a connection of the server's own socket
+# from a mapped port, keep their replies; the first client gets nothing of
+# them. New inbound connections still follow the mapping, and the mapped
+# client's own answers are not taken for the stack's flows.
+test_stack_flows_keep_their_replies() {
+	# A port of the internet host's per mode, so that no connection of the
+	# other mode's run is still in TIME_WAIT on the same four-tuple.
+	local out learned0 owned0 port=7600
+	[ "$FAST_PATH" = on ] || port=7602
+	in_vpn nft -f - <<'NFT'
+table ip xfmasq {
+	chain post { type nat hook postrouting priority srcnat; oifname "pub0" ip saddr 10.8.0.0/24 masquerade; }
+}
+NFT
+	in_cli nft -f - <<'NFT'
+table inet xfcli {
+	counter got { }
+	chain in { type filter hook input priority 0; meta l4proto { tcp, udp } th dport { 40100, 40101 } counter name got; }
+}
+NFT
+	xdpfwd add both 40100 10.8.0.2 >/dev/null && xdpfwd add both 203.0.113.10:40101 10.8.0.2 >/dev/null ||
+		fail "add"
+	serve_tcp 203.0.113.20 $port "$NS_INET" && serve_udp 203.0.113.20 $port "$NS_INET" || fail "no listeners"
+	owned0=$(global_of in_pass_stack_owned)
+	[[ $owned0 =~ ^[0-9]+$ ]] || fail "no counter in_pass_stack_owned" || owned0=0
+	out=$(echo ping | in_cl2 timeout 5 socat -t2 - TCP:203.0.113.20:$port,bind=10.8.0.3:40100,reuseaddr)
+	[ "$out" = "got ping from 203.0.113.10" ] || fail "masqueraded TCP of the second client: got '$out'"
+	out=$(echo ping | in_cl2 timeout 5 socat -t2 - UDP:203.0.113.20:$port,bind=10.8.0.3:40100,reuseaddr)
+	[ "$out" = "got ping from 203.0.113.10" ] || fail "masqueraded UDP of the second client: got '$out'"
+	out=$(echo ping | in_vpn timeout 5 socat -t2 - TCP:203.0.113.20:$port,bind=203.0.113.10:40101,reuseaddr)
+	[ "$out" = "got ping from 203.0.113.10" ] || fail "the server's own TCP connection: got '$out'"
+	out=$(echo ping | in_vpn timeout 5 socat -t2 - UDP:203.0.113.20:$port,bind=203.0.113.10:40101,reuseaddr)
+	[ "$out" = "got ping from 203.0.113.10" ] || fail "the server's own UDP flow: got '$out'"
+	[ "$(in_cli nft -j list counter inet xfcli got | jq '.nftables[] | .counter? // empty | .packets')" = 0 ] ||
+		fail "the mapped client got packets of the stack's flows"
+	[ "$(global_of in_pass_stack_owned)" -ge $((owned0 + 4)) ] || fail "in_pass_stack_owned did not count"
+	# A new connection from the internet is the mapping's; the client's
+	# answers leave translated and are not learned as the stack's.
+	learned0=$(global_of out_stack_flow)
+	serve_tcp 10.8.0.2 40100 && serve_udp 10.8.0.2 40100 || fail "no listeners on the client"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:40100)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "new inbound TCP: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:40100,sourceport=7601)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "new inbound UDP: got '$out'"
+	[ "$(global_of out_stack_flow)" = "$learned0" ] || fail "the client's answers were learned as the stack's"
+	in_vpn nft delete table ip xfmasq
+	in_cli nft delete table inet xfcli
+	xdpfwd del both 40100 >/dev/null && xdpfwd del both 203.0.113.10:40101 >/dev/null
+}
+
+# A second address on the public interface: a wildcard added before it keeps
+# answering on the first and takes nothing to the second; a new wildcard is
+# refused with how to name the address; a mapping on the second address
+# answers from it.
+test_second_public_address() {
+	local out rx0
+	xdpfwd add tcp 7500 10.8.0.2 >/dev/null || fail "add before the second address"
+	in_vpn ip addr add 203.0.113.11/24 dev pub0
+	out=$(xdpfwd add tcp 7501 10.8.0.2 2>&1) && fail "a wildcard with two addresses was accepted"
+	[ "$(wc -l <<<"$out")" = 1 ] &&
+		grep -qF "the public interface has 2 IPv4 addresses and replies leave from one only: name it, like tcp 203.0.113.11:7501" <<<"$out" ||
+		fail "add said: $out"
+	xdpfwd add tcp 203.0.113.11:7501 10.8.0.2 >/dev/null || fail "add on the second address"
+	serve_tcp 10.8.0.2 7500 && serve_tcp 10.8.0.2 7501 || fail "no listeners"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.11:7501)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "to the second address: got '$out'"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7500)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "the wildcard on the first address: got '$out'"
+	rx0=$(stats_of tcp 7500 rx_packets)
+	echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.11:7500 2>/dev/null &&
+		fail "the wildcard took the second address"
+	[ "$(stats_of tcp 7500 rx_packets)" = "$rx0" ] || fail "the wildcard translated packets to the second address"
+	xdpfwd del tcp 7500 >/dev/null && xdpfwd del tcp 203.0.113.11:7501 >/dev/null
+	in_vpn ip addr del 203.0.113.11/24 dev pub0
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -1122,6 +1233,8 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
 		test_outbound_respects_the_public_mtu test_mapped_client_follows_the_routing_table \
 		test_veth_tunnel test_tap_tunnel test_attach_refuses_a_tunnel_it_cannot_carry \
+		test_wildcard_takes_only_its_address test_stack_flows_keep_their_replies \
+		test_second_public_address \
 		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
 		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
 		test_del_stops_forwarding test_load_keeps_staying_mappings \

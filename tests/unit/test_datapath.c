@@ -24,8 +24,8 @@
 static const char *const test_table =
     "tcp 203.0.113.10:40000 10.8.0.2\n"	       /* exact IPv4 */
     "udp 203.0.113.10:5353 10.8.0.2:53\n"      /* other target port */
-    "tcp 41000 10.8.0.3\n"		       /* wildcard IPv4 ... */
-    "tcp 203.0.113.10:41000 10.8.0.4\n"	       /* ... and an exact one on the same port */
+    "tcp 41000 10.8.0.3\n"		       /* wildcard IPv4: answers on 203.0.113.10 */
+    "tcp 203.0.113.10:41001 10.8.0.4\n"	       /* an exact one on the next port */
     "udp 6000-6009 10.8.0.5:7000-7009\n"       /* range */
     "tcp [2001:db8:1::10]:40000 [fd00:8::2]\n" /* exact IPv6 */
     "udp 5353 [fd00:8::2]:53\n";	       /* wildcard IPv6 */
@@ -51,6 +51,7 @@ struct dp_case {
 	bool held;
 	__u32 replay;
 	__u32 clock_s;
+	__u64 clock; /* the programs' "now" (policy_clock_ns); 0: real */
 };
 
 #define V4	   .family = AF_INET
@@ -100,7 +101,7 @@ static const struct pkt_spec q_udp4_pub = Q_UDP4("203.0.113.10", 5353, "198.51.1
 static const struct pkt_spec q_udp4_cli = Q_UDP4("10.8.0.2", 53, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_pub = Q_TCP4("203.0.113.10", 40000, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_cli = Q_TCP4("10.8.0.2", 40000, "198.51.100.7", 33333);
-static const struct pkt_spec q_tcp4_wild = Q_TCP4("203.0.113.99", 41000, "198.51.100.7", 33333);
+static const struct pkt_spec q_tcp4_wild = Q_TCP4("203.0.113.10", 41000, "198.51.100.7", 33333);
 static const struct pkt_spec q_tcp4_wcli = Q_TCP4("10.8.0.3", 41000, "198.51.100.7", 33333);
 static const struct pkt_spec q_udp4_unmapped = Q_UDP4("203.0.113.10", 5354, "198.51.100.7", 1);
 static const struct pkt_spec q_udp6_pub = Q_UDP6("2001:db8:1::10", 5353, "2001:db8:2::7", 33333);
@@ -178,7 +179,7 @@ static const struct dp_case cases[] = {
     {"v6 tcp miss", XDP_IN, {V6, TCP, FROM_INET6, TO_PUB6(40002)}, NULL, 0, NOMAP},
     {"v6 udp hit on the wildcard",
      XDP_IN,
-     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353, .payload = 6},
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::10", .dport = 5353, .payload = 6},
      "fd00:8::2",
      53,
      FWD,
@@ -192,21 +193,70 @@ static const struct dp_case cases[] = {
      7,
      true},
     {"v6 udp miss", XDP_IN, {V6, UDP, FROM_INET6, TO_PUB6(5354)}, NULL, 0, NOMAP},
-    /* Wildcard and exact address on one port: the exact one wins. */
-    {"wildcard takes any address",
+    /* A wildcard takes only what is addressed to the address it answers
+     * from: never transit, broadcast, multicast or another address. */
+    {"wildcard answers on the interface's address",
      XDP_IN,
-     {V4, TCP, FROM_INET4, .daddr = "192.0.2.77", .dport = 41000},
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
      "10.8.0.3",
      41000,
      FWD,
      3},
-    {"exact address beats the wildcard",
+    {"exact mapping next to the wildcard",
      XDP_IN,
-     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     {V4, TCP, FROM_INET4, TO_PUB4(41001)},
      "10.8.0.4",
-     41000,
+     41001,
      FWD,
      4},
+    {"wildcard: transit to a routed host",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "198.51.100.2", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: another address of the server",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "203.0.113.11", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: subnet broadcast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "203.0.113.255", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: limited broadcast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "255.255.255.255", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"wildcard: multicast",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, .daddr = "239.1.2.3", .dport = 41000},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: another address",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:1::99", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: transit",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "2001:db8:5::2", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
+    {"v6 wildcard: multicast",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, .daddr = "ff02::1", .dport = 5353},
+     NULL,
+     0,
+     NOMAP},
     /* Ranges. */
     {"range first port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6000)}, "10.8.0.5", 7000, FWD, 5},
     {"range middle port", XDP_IN, {V4, UDP, FROM_INET4, TO_PUB4(6004)}, "10.8.0.5", 7004, FWD, 5},
@@ -625,6 +675,95 @@ static const struct dp_case cases[] = {
     {"out cut in the TCP header",
      OUT(V4, TCP, .saddr = "10.8.0.2", .sport = 40000, .truncate = 14 + 20 + 10), NULL, 0,
      XDPFWD_STAT_OUT_PASS_TRUNCATED},
+
+    /* Flows the server's stack owns on a mapped endpoint (a socket of its
+     * own, or masquerade that kept the port): learned as they leave with the
+     * public endpoint as source, untranslated; their packets then go to the
+     * stack untouched, while new flows (a TCP SYN) follow the mapping. */
+    {"out unmapped source: nothing learned", OUT(V4, TCP, .saddr = "203.0.113.10", .sport = 41002),
+     NULL, 0, XDPFWD_STAT_OUT_PASS_NO_MAPPING},
+    {"before: the peer's packet is the mapping's",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"out stack's tcp flow from a mapped endpoint is learned",
+     OUT(V4, TCP, .saddr = "203.0.113.10", .sport = 41000), NULL, 0, XDPFWD_STAT_OUT_STACK_FLOW},
+    {"its reply goes to the stack untouched",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED},
+    {"an ICMP error about it too", XDP_IN, ICMP4("198.51.100.7", "203.0.113.10", 3, 3, q_tcp4_wild),
+     NULL, 0, XDPFWD_STAT_IN_PASS_STACK_OWNED},
+    {"another flow of the peer is the mapping's",
+     XDP_IN,
+     {V4, TCP, .saddr = "198.51.100.7", .sport = 33334, TO_PUB4(41000)},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"another peer is the mapping's",
+     XDP_IN,
+     {V4, TCP, .saddr = "198.51.100.8", .sport = 33333, TO_PUB4(41000)},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"a SYN from the peer is a new flow: the mapping's",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000), .tcp_flags = 0x02},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"after the SYN the flow is the mapping's",
+     XDP_IN,
+     {V4, TCP, FROM_INET4, TO_PUB4(41000)},
+     "10.8.0.3",
+     41000,
+     FWD,
+     3},
+    {"out v6 udp stack flow is learned",
+     TC_OUT,
+     {V6, UDP, .saddr = "2001:db8:1::10", .sport = 5353, .daddr = "2001:db8:2::7", .dport = 33333},
+     NULL,
+     0,
+     XDPFWD_STAT_OUT_STACK_FLOW,
+     .clock = TEST_CLOCK_NS},
+    {"v6 udp reply goes to the stack",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED,
+     .clock = TEST_CLOCK_NS + 119000000000ULL},
+    {"v6 udp reply 119 s later still the stack's",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353)},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED,
+     .clock = TEST_CLOCK_NS + 238000000000ULL},
+    {"v6 udp flow idle 120 s is over: the mapping's",
+     XDP_IN,
+     {V6, UDP, FROM_INET6, TO_PUB6(5353)},
+     "fd00:8::2",
+     53,
+     FWD,
+     7,
+     .clock = TEST_CLOCK_NS + 358000000000ULL},
+    {"v4 udp exact mapping: stack flow learned",
+     OUT(V4, UDP, .saddr = "203.0.113.10", .sport = 5353), NULL, 0, XDPFWD_STAT_OUT_STACK_FLOW},
+    {"v4 udp exact mapping: reply to the stack",
+     XDP_IN,
+     {V4, UDP, FROM_INET4, TO_PUB4(5353), .payload = 8},
+     NULL,
+     0,
+     XDPFWD_STAT_IN_PASS_STACK_OWNED},
 };
 
 /* The slot of the mapping written on LINE of test_table. */
@@ -738,8 +877,10 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	stats_read(maps, before);
 	if (c->mapping_line)
 		counters_read(maps, slot, &cnt_before);
+	skel->bss->policy_clock_ns = c->clock;
 	if (!CHECK(bpf_prog_test_run_opts(prog_fd, &opts) == 0, "%s: test run failed: %m", c->name))
 		return;
+	skel->bss->policy_clock_ns = 0;
 	stats_read(maps, after);
 	if (c->mapping_line)
 		counters_read(maps, slot, &cnt_after);
@@ -788,6 +929,61 @@ static void run_case(const struct dp_case *c, struct xdpfwd_bpf *skel,
 	}
 }
 
+/*
+ * Tables written by builds before a wildcard was keyed by its address hold
+ * its forward entries under the all-zero address. attach moves them: the
+ * entries under the source address first (an exact mapping that held that
+ * address and port keeps it), the zero ones only with ERASE. In between the
+ * packet to the address is translated; afterwards the old entries are gone.
+ */
+static void test_rekey_old_wildcards(struct xdpfwd_bpf *skel, const struct xdpfwd_maps *maps)
+{
+	const struct rule *wild = NULL;
+	struct rule *rules = NULL;
+	struct xdpfwd_endpoint key = {.family = AF_INET, .proto = IPPROTO_TCP}, zero;
+	struct xdpfwd_nat val, got;
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	struct pkt_spec spec = {V4, TCP, FROM_INET4, TO_PUB4(41000)};
+	size_t n = 0, len;
+
+	if (table_live(maps, &rules, &n, 0))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].m.proto == IPPROTO_TCP && rules[i].m.public_port == 41000)
+			wild = &rules[i];
+	if (!CHECK(wild != NULL, "rekey: no wildcard tcp 41000 in the table"))
+		goto out;
+	key.port = htons(41000);
+	key.addr = wild->m.source_addr;
+	zero = key;
+	memset(&zero.addr, 0, sizeof(zero.addr));
+	/* As an older build left it. */
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &val) == 0,
+	      "rekey: no entry under 203.0.113.10");
+	bpf_map_delete_elem(maps->fwd, &key);
+	bpf_map_update_elem(maps->fwd, &zero, &val, BPF_ANY);
+
+	CHECK(table_rekey_wildcards(maps, false) == 0, "rekey: the write step failed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &got) == 0 && !memcmp(&got, &val, sizeof(val)),
+	      "rekey: the entry under the source address was not written");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &zero, &got) == 0,
+	      "rekey: the old entry went before the new programs ran");
+	len = build_packet(&spec, in);
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+		CHECK(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xdpfwd_in), &opts) == 0 &&
+			  opts.data_size_out == len && memcmp(in, out, len),
+		      "rekey: the packet to the wildcard's address was not translated");
+	}
+	CHECK(table_rekey_wildcards(maps, true) == 0, "rekey: the erase step failed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &zero, &got) != 0, "rekey: the old entry stayed");
+	CHECK(bpf_map_lookup_elem(maps->fwd, &key, &got) == 0, "rekey: the new entry went");
+out:
+	free(rules);
+}
+
 UNIT_CASES(test_datapath, 20)
 {
 	struct xdpfwd_bpf *skel;
@@ -807,6 +1003,10 @@ UNIT_CASES(test_datapath, 20)
 			run_case(&cases[i], skel, &maps, rules, n);
 			ran++;
 		}
+	if (unit_selected("rekey old wildcards")) {
+		test_rekey_old_wildcards(skel, &maps);
+		ran++;
+	}
 out:
 	free(rules);
 	xdpfwd_bpf__destroy(skel);

@@ -139,25 +139,21 @@ static bool ref_parse(const __u8 *p, size_t len, struct ref *r)
 	return r->translatable;
 }
 
-/* The mapping a frame to ADDR:PORT matches: exact address first. */
+/* The mapping a frame to ADDR:PORT matches: the one whose forward entries
+ * carry that address (a wildcard's: the address it answers from). */
 static const struct rule *ref_lookup(const struct rule *rules, size_t n, const struct ref *r,
 				     const __u8 *daddr, __u16 port)
 {
-	const struct rule *wild = NULL;
-
 	for (size_t i = 0; i < n; i++) {
 		const struct xdpfwd_mapping *m = &rules[i].m;
-		static const __u8 zero[16];
 
 		if (m->family != r->family || m->proto != r->proto || port < m->public_port ||
 		    port >= m->public_port + m->port_count)
 			continue;
-		if (!memcmp(m->public_addr.bytes, daddr, r->addr_len))
+		if (!memcmp(m->source_addr.bytes, daddr, r->addr_len))
 			return &rules[i];
-		if (!memcmp(m->public_addr.bytes, zero, 16))
-			wild = &rules[i];
 	}
-	return wild;
+	return NULL;
 }
 
 static bool ref_allowed(const struct rule *rule, const struct ref *r, const __u8 *saddr)
@@ -318,7 +314,9 @@ static const char *judge(struct soak *s, const __u8 *in, const __u8 *out, size_t
 
 static void random_spec(struct pkt_spec *p, const struct pkt_spec *last_first)
 {
-	static const char *const d4[] = {"203.0.113.10", "203.0.113.99", "10.8.0.2",
+	/* 203.0.113.99 is an address no mapping answers on, wildcards
+	 * included: only a miss may meet it. */
+	static const char *const d4[] = {"203.0.113.10", "203.0.113.10", "203.0.113.99", "10.8.0.2",
 					 "198.51.100.7"};
 	static const char *const d6[] = {"2001:db8:1::10", "2001:db8:1::99", "fd00:8::2"};
 	static const char *const s4[] = {"198.51.100.7", "198.51.100.200", "192.0.2.1"};
@@ -340,7 +338,7 @@ static void random_spec(struct pkt_spec *p, const struct pkt_spec *last_first)
 	}
 	p->family = v6 ? AF_INET6 : AF_INET;
 	p->proto = rnd(10) < 9 ? (rnd(2) ? IPPROTO_TCP : IPPROTO_UDP) : IPPROTO_GRE;
-	p->daddr = v6 ? d6[rnd(3)] : d4[rnd(4)];
+	p->daddr = v6 ? d6[rnd(3)] : d4[rnd(5)];
 	p->saddr = v6 ? s6[rnd(2)] : s4[rnd(3)];
 	p->dport = rnd(8) ? ports[rnd(10)] : 1 + rnd(65535);
 	p->sport = 1 + rnd(65535);

@@ -55,8 +55,16 @@ struct table_case {
 };
 
 static const struct table_case table_cases[] = {
-    {"exact and wildcard may share a port", "tcp 80 10.8.0.2\ntcp 203.0.113.10:80 10.8.0.3\n",
-     NULL},
+    {"an exact mapping on the address a wildcard answers on",
+     "tcp 80 10.8.0.2\ntcp 203.0.113.10:80 10.8.0.3\n",
+     "line 2: tcp 203.0.113.10:80 -> 10.8.0.3:80: overlaps line 1: tcp 80 -> 10.8.0.2:80, a "
+     "wildcard that answers on 203.0.113.10"},
+    {"a wildcard over an exact mapping's range",
+     "udp 203.0.113.10:1000-1010 10.8.0.3\nudp 1005 10.8.0.2\n",
+     "line 2: udp 1005 -> 10.8.0.2:1005: overlaps line 1: udp 203.0.113.10:1000-1010 -> "
+     "10.8.0.3:1000-1010, a wildcard that answers on 203.0.113.10"},
+    {"exact mapping on another address, same port",
+     "tcp 80 10.8.0.2\ntcp 198.51.100.1:80 10.8.0.3\n", NULL},
     {"comments and blank lines", "# c\n\n  tcp 80 10.8.0.2 # trailing\n\t\n", NULL},
     {"duplicate", "tcp 80 10.8.0.2\nudp 80 10.8.0.2\ntcp 80 10.8.0.3\n",
      "line 3: tcp 80 -> 10.8.0.3:80: duplicates line 1: tcp 80 -> 10.8.0.2:80"},
@@ -102,6 +110,56 @@ static const struct table_case table_cases[] = {
      "option 'foo' is unknown: allowed allow, rate, new-rate, ttl"},
 };
 
+/* A public interface with two IPv4 addresses (and one link-local, which no
+ * wildcard answers from) and one IPv6 address. */
+static void test_wildcard_source(void)
+{
+	static const char *const addrs[] = {"203.0.113.10", "169.254.1.1", "203.0.113.11"};
+	struct local_addrs two = {0};
+	struct rule *rules = NULL;
+	char err[ERR_LEN] = "", want[INET6_ADDRSTRLEN];
+	size_t n = 0;
+	int ret;
+
+	for (size_t i = 0; i < 3; i++) {
+		two.entry[two.count].family = AF_INET;
+		inet_pton(AF_INET, addrs[i], &two.entry[two.count++].addr.v4);
+	}
+	two.entry[two.count].family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1::10", two.entry[two.count++].addr.bytes);
+
+	ret = parse_config("tcp 40000 10.8.0.2\n", &rules, &n, err)
+		  ?: validate_table(rules, n, &two, err);
+	CHECK(ret && !strcmp(err, "line 1: tcp 40000 -> 10.8.0.2:40000: the public interface has 2 "
+				  "IPv4 addresses and replies leave from one only: name it, like "
+				  "tcp 203.0.113.11:40000"),
+	      "wildcard with two IPv4 addresses: got '%s'", err);
+	free(rules);
+	rules = NULL;
+
+	ret = parse_config("tcp 203.0.113.11:40000 10.8.0.2\nudp 5353 [fd00:8::2]:53\n", &rules, &n,
+			   err)
+		  ?: validate_table(rules, n, &two, err);
+	CHECK(!ret, "a named address, and a wildcard of the family with one address: '%s'", err);
+	want[0] = '\0';
+	if (!ret)
+		format_addr(want, sizeof(want), AF_INET6, &rules[1].m.source_addr);
+	CHECK(!strcmp(want, "2001:db8:1::10"), "the IPv6 wildcard answers from '%s'", want);
+	free(rules);
+	rules = NULL;
+
+	/* One read back from the table keeps the address it was written with,
+	 * so a later add or del is not refused for it. */
+	ret = parse_config("tcp 40000 10.8.0.2\n", &rules, &n, err);
+	if (!ret) {
+		rules[0].existing = true;
+		rules[0].m.source_addr = two.entry[0].addr;
+		ret = validate_table(rules, n, &two, err);
+	}
+	CHECK(!ret, "an existing wildcard was refused: '%s'", err);
+	free(rules);
+}
+
 UNIT_TEST(test_spec, 10)
 {
 	struct local_addrs local = {.count = 1};
@@ -144,5 +202,6 @@ UNIT_TEST(test_spec, 10)
 			CHECK(!ret, "%s: unexpected error '%s'", c->name, err);
 		free(rules);
 	}
-	return cases;
+	test_wildcard_source();
+	return cases + 1;
 }
