@@ -104,11 +104,13 @@ static int policy_options(struct rule *r, const struct options *opt, char *err)
 
 static void print_rule(const char *verb, const struct rule *r)
 {
-	char line[200], policy[1024];
+	struct strbuf policy = STRBUF_INIT;
+	char line[200];
 
 	format_mapping(line, sizeof(line), &r->m);
-	format_policy(policy, sizeof(policy), r);
-	printf("%s %s%s%s\n", verb, line, policy[0] ? " " : "", policy);
+	format_policy(&policy, r);
+	printf("%s %s%s%s\n", verb, line, policy.len ? " " : "", strbuf_str(&policy));
+	strbuf_free(&policy);
 }
 
 static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,

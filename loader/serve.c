@@ -40,7 +40,7 @@ struct server {
 	const char *config_file;
 	struct xdpfwd_maps maps;
 	struct table_view view;
-	struct text_buf text;
+	struct strbuf text;
 	__u64 expired;			/* written by the main thread, read by the polling one */
 	__u64 next_expiry, next_rescan; /* boot clock; 0: none known */
 	ino_t state_ino;		/* the state file as last seen */
@@ -154,7 +154,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 
 /* The buffer goes to libmicrohttpd, which frees it once sent: an earlier
  * response may still be in flight when the next scrape renders. */
-static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct text_buf *text)
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct strbuf *text)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -163,8 +163,8 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct text_bu
 	if (!resp)
 		return MHD_NO; /* text stays ours and is reused */
 	text->hint = text->len + text->len / 8;
-	text->data = NULL;
-	text->cap = text->len = 0;
+	text->data = NULL; /* libmicrohttpd's now */
+	strbuf_free(text);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; version=0.0.4; charset=utf-8");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -368,7 +368,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);
 	maps_close(&srv.maps);
-	free(srv.text.data);
+	strbuf_free(&srv.text);
 	view_free(&srv.view);
 	if (stats_fd >= 0)
 		close(stats_fd);

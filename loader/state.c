@@ -95,10 +95,11 @@ static int parse_attach(char *line, struct saved_state *s, char *err)
 int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err)
 {
 	const char *end_line, *body;
-	char *copy = NULL, *rules_text = NULL;
+	struct strbuf rules_text = STRBUF_INIT;
+	char *copy = NULL;
 	unsigned int version, records;
 	__u32 crc;
-	size_t len = strlen(text), kept = 0, nrules = 0, at = 0;
+	size_t len = strlen(text), kept = 0, nrules = 0;
 	int n = 0, ret = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -122,14 +123,13 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 
 	body = strchr(text, '\n') + 1;
 	copy = strndup(body, end_line - body);
-	rules_text = calloc(1, end_line - body + 2);
-	if (!copy || !rules_text) {
+	if (!copy || strbuf_reserve(&rules_text, end_line - body + 1)) {
 		snprintf(err, ERR_LEN, "out of memory");
 		goto out;
 	}
 	/* The attach record goes here; the mapping lines go to parse_rules()
 	 * with blanks for the other lines, so its messages name file lines. */
-	rules_text[at++] = '\n';
+	strbuf_append(&rules_text, "\n");
 	for (char *line = copy, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -142,18 +142,22 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 					 out->attached ? "it has two attach records" : sub);
 				goto out;
 			}
-			rules_text[at++] = '\n';
+			strbuf_append(&rules_text, "\n");
 			continue;
 		}
 		nrules++;
-		at += sprintf(rules_text + at, "%s\n", line);
+		strbuf_appendf(&rules_text, "%s\n", line);
 	}
 	if (records != nrules + out->attached) {
 		snprintf(err, ERR_LEN, "it says %u records but holds %zu", records,
 			 nrules + out->attached);
 		goto out;
 	}
-	if (parse_rules(rules_text, true, &out->rules, &out->count, err))
+	if (rules_text.failed) {
+		snprintf(err, ERR_LEN, "out of memory");
+		goto out;
+	}
+	if (parse_rules(strbuf_str(&rules_text), true, &out->rules, &out->count, err))
 		goto out;
 	for (size_t i = 0; i < out->count; i++) {
 		struct xdpfwd_mapping *m = &out->rules[i].m;
@@ -173,7 +177,7 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 	ret = 0;
 out:
 	free(copy);
-	free(rules_text);
+	strbuf_free(&rules_text);
 	if (ret)
 		state_free(out);
 	return ret;
@@ -181,41 +185,38 @@ out:
 
 char *state_format(const struct saved_state *s, const struct clocks *now)
 {
-	size_t cap = 256 + s->count * 1400, len = 0;
-	char *text = malloc(cap);
+	struct strbuf text = STRBUF_INIT;
 	unsigned int records = 0;
 
-	if (!text)
-		return NULL;
-#define PUT(...) len += snprintf(text + len, cap - len, __VA_ARGS__)
-	PUT("xdpfwd-state %d\n", XDPFWD_STATE_VERSION);
+	strbuf_appendf(&text, "xdpfwd-state %d\n", XDPFWD_STATE_VERSION);
 	if (s->attached) {
-		PUT("attach %s tunnel=%s mode=%s fast-path=%s", s->iface, s->tunnel,
-		    s->generic ? "generic" : "native", s->fast_path ? "on" : "off");
+		strbuf_appendf(&text, "attach %s tunnel=%s mode=%s fast-path=%s", s->iface,
+			       s->tunnel, s->generic ? "generic" : "native",
+			       s->fast_path ? "on" : "off");
 		for (__u32 i = 0; i < s->client_count; i++) {
 			char p[ADDR_STR_LEN];
 
 			format_prefix(p, sizeof(p), &s->clients[i]);
-			PUT("%s%s", i ? "," : " clients=", p);
+			strbuf_appendf(&text, "%s%s", i ? "," : " clients=", p);
 		}
-		PUT("\n");
+		strbuf_append(&text, "\n");
 		records++;
 	}
 	for (size_t i = 0; i < s->count; i++) {
 		const struct xdpfwd_mapping *m = &s->rules[i].m;
-		char line[1200];
 
-		format_rule_line(line, sizeof(line), &s->rules[i]);
-		PUT("%s", line);
+		format_rule_line(&text, &s->rules[i]);
 		if (m->expires_ns)
-			PUT(" expires=%llu",
+			strbuf_appendf(
+			    &text, " expires=%llu",
 			    (unsigned long long)(now->real_ns + (m->expires_ns - now->boot_ns)));
-		PUT("\n");
+		strbuf_append(&text, "\n");
 		records++;
 	}
-	PUT("end %u crc32=%08x\n", records, checksum(text, len));
-#undef PUT
-	return text;
+	if (!text.failed)
+		strbuf_appendf(&text, "end %u crc32=%08x\n", records,
+			       checksum(text.data, text.len));
+	return strbuf_detach(&text, NULL);
 }
 
 void state_path(char *buf, size_t len, const char *dir, const char *pin_dir)
