@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "attach.h"
 #include "change.h"
+#include "failpoint.h"
 #include "persist.h"
 #include "log.h"
 #include "serve.h"
@@ -154,7 +155,9 @@ static int cmd_add(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		if (at == count)
 			count++;
 	}
-	ret = apply(maps, config, have, n, want, count, !opt->force, state, "add", &sum);
+	ret =
+	    apply(maps, config, have, n, want, count,
+		  &(struct change){.what = "add", .check_host = !opt->force, .state = state}, &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
 	free(have);
@@ -177,9 +180,10 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 {
 	struct xdpfwd_mapping want = {0};
 	struct apply_summary sum;
-	struct rule *rules, *have;
+	struct rule *rules, *have, *pending = NULL;
+	struct pending_set waiting;
 	char err[ERR_LEN], line[200];
-	size_t n, kept = 0, removed = 0;
+	size_t n, kept = 0, removed = 0, npending = 0, pending_kept = 0;
 	bool any_proto = !strcmp(argv[0], "both");
 	int ret;
 
@@ -194,11 +198,18 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 		pr_warn("del: %s\n", err);
 		return 1;
 	}
-	if (live_rules(maps, &have, &n, 0))
+	if (state_pending(state, &pending, &npending, err)) {
+		pr_warn("del: %s\n", err);
 		return 1;
+	}
+	if (live_rules(maps, &have, &n, 0)) {
+		free(pending);
+		return 1;
+	}
 	rules = malloc((n + 1) * sizeof(*rules));
 	if (!rules) {
 		free(have);
+		free(pending);
 		return 1;
 	}
 	memcpy(rules, have, n * sizeof(*rules));
@@ -221,19 +232,37 @@ static int cmd_del(const struct xdpfwd_maps *maps, const struct xdpfwd_config *c
 			    argv[1], line);
 			free(rules);
 			free(have);
+			free(pending);
 			return 1;
 		}
 		rules[kept++] = rules[i];
+	}
+	/* A mapping that waits in the state file goes the same way. */
+	for (size_t i = 0; i < npending; i++) {
+		const struct xdpfwd_mapping *m = &pending[i].m;
+
+		if (del_matches(m, &want, any_proto) && m->public_port == want.public_port &&
+		    m->port_count == want.port_count) {
+			format_public_side(line, sizeof(line), m);
+			printf("deleting %s (pending)\n", line);
+			removed++;
+			continue;
+		}
+		pending[pending_kept++] = pending[i];
 	}
 	if (!removed) {
 		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
 		free(rules);
 		free(have);
+		free(pending);
 		return 1;
 	}
-	ret = apply(maps, config, have, n, rules, kept, false, state, "del", &sum);
+	waiting = (struct pending_set){.rules = pending, .count = pending_kept};
+	ret = apply(maps, config, have, n, rules, kept,
+		    &(struct change){.what = "del", .state = state, .pending = &waiting}, &sum);
 	free(rules);
 	free(have);
+	free(pending);
 	return ret ? 1 : 0;
 }
 
@@ -249,15 +278,26 @@ static int cmd_load(const struct xdpfwd_maps *maps, const struct xdpfwd_config *
  * would rewrite it is refused first. */
 static int refuse_unreadable_state(const char *cmd, const char *state)
 {
-	char err[ERR_LEN];
+	char err[ERR_LEN], marker[PATH_MAX + 80];
 
-	if (!state_check(state, err))
-		return 0;
-	pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
-	return -1;
+	if (state_check(state, err)) {
+		pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
+		return -1;
+	}
+	/* The maps of a rebuild that did not finish lack the table the file
+	 * holds: a change written now would drop it from the file. */
+	state_rebuild_marker(marker, sizeof(marker), state);
+	if (!access(marker, F_OK)) {
+		pr_warn("%s: serve's rebuild from the state file %s did not finish; nothing was "
+			"changed: start serve (systemctl restart xdpfwd) to finish it\n",
+			cmd, state);
+		return -1;
+	}
+	return 0;
 }
 
-/* attach and detach, then the state file says what they left. */
+/* attach and detach, then the state file says what they left; all of it or
+ * nothing (txn.h). */
 static int run_attach(struct pindir *pd, const char *cmd, char **argv, const struct options *opt,
 		      enum xdp_attach_mode mode, const struct xdpfwd_prefix *clients,
 		      __u32 nclients)
@@ -266,33 +306,48 @@ static int run_attach(struct pindir *pd, const char *cmd, char **argv, const str
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
 	bool attach = !strcmp(cmd, "attach");
+	struct txn t;
 	int ret;
 
 	state_path(state, sizeof(state), opt->state_dir, pd->path);
-	if (pindir_lock(pd) || refuse_unreadable_state(cmd, state))
+	if (pindir_lock(pd) || (!(!attach && opt->purge) && refuse_unreadable_state(cmd, state)))
 		return 1;
-	if (attach)
+	txn_begin(&t);
+	ret = txn_take_file(&t, state);
+	if (ret)
+		pr_warn("%s: cannot read the state file %s first: %s\n", cmd, state,
+			strerror(-ret));
+	else if (attach)
 		ret = attach_cmd(pd, argv[0], opt->tunnel, mode,
 				 opt->fast_path ? (strcmp(opt->fast_path, "on") ? 0 : 1) : -1,
-				 clients, nclients, opt->replace);
+				 clients, nclients, opt->replace, &t);
 	else
-		ret = detach_cmd(pd, argv[0], opt->purge);
-	if (ret)
-		return 1;
-	if (!attach && opt->purge) {
-		if (unlink(state) && errno != ENOENT) {
+		ret = detach_cmd(pd, argv[0], opt->purge, &t);
+	if (!ret && !attach && opt->purge) {
+		char marker[PATH_MAX + 80];
+
+		if ((failpoint("state-remove") || unlink(state)) && errno != ENOENT) {
+			ret = -errno;
 			pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
-			return 1;
 		}
-		return 0;
+		state_rebuild_marker(marker, sizeof(marker), state);
+		if (!ret)
+			unlink(marker);
+	} else if (!ret) {
+		ret = maps_open(pd, &maps, &config);
+		if (!ret) {
+			ret = state_sync(state, &maps, &config, err) ? -EIO : 0;
+			if (ret)
+				pr_warn("%s: %s\n", cmd, err);
+			maps_close(&maps);
+		}
 	}
-	if (maps_open(pd, &maps, &config))
+	if (ret) {
+		report_undo(cmd, txn_rollback(&t));
 		return 1;
-	ret = state_sync(state, &maps, &config, err);
-	if (ret)
-		pr_warn("%s: done, but %s\n", cmd, err);
-	maps_close(&maps);
-	return ret ? 1 : 0;
+	}
+	txn_commit(&t);
+	return 0;
 }
 
 static int run_on_table(struct pindir *pd, const char *cmd, int argc, char **argv,

@@ -616,6 +616,18 @@ void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m)
 	snprintf(buf, len, "%s %s -> %s", proto_name(m->proto), pub, target);
 }
 
+void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m)
+{
+	char pub[ADDR_STR_LEN];
+
+	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
+			m->port_count);
+	snprintf(buf, len, "%s %s%s", proto_name(m->proto), pub,
+		 !addr_is_zero(&m->public_addr) ? ""
+		 : m->family == AF_INET		? " (any IPv4)"
+						: " (any IPv6)");
+}
+
 void format_rule_line(struct strbuf *out, const struct rule *r)
 {
 	const struct xdpfwd_mapping *m = &r->m;

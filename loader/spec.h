@@ -100,6 +100,9 @@ void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *ad
 /* "203.0.113.10:40000-40009", "[2001:db8::1]:443", "40000" for the wildcard. */
 void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr, __u16 port,
 		     __u16 count);
+/* "udp 27015 (any IPv6)", "tcp 203.0.113.10:40000": the public side alone,
+ * for messages that must not name a client. */
+void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m);
 /* "tcp 40000 -> 10.8.0.2:40000" */
 void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m);
 

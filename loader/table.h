@@ -64,9 +64,13 @@ int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t
 /* The live mappings as rules (existing, with slot and allowlist), sorted like
  * table_read(), with room for EXTRA more at the end. */
 int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra);
-/* Makes the table WANT out of HAVE, which table_live() read under the lock. */
+struct txn;
+/* Makes the table WANT out of HAVE, which table_live() read under the lock.
+ * With T, every entry written keeps its old value there (txn.h), so a caller
+ * can put the table back when this or a later step fails. */
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
-		const struct rule *want, size_t count, struct apply_summary *summary);
+		const struct rule *want, size_t count, struct apply_summary *summary,
+		struct txn *t);
 /* Now on the clock of expires_ns: CLOCK_BOOTTIME, which bpf_ktime_get_boot_ns()
  * reads too and which keeps counting through suspend. */
 __u64 boot_clock_ns(void);

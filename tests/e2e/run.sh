@@ -710,7 +710,7 @@ state_file() { echo "$XDPFWD_STATE_DIR/$(basename "$XDPFWD_PIN_DIR").state"; }
 start_serve() { # [ARGS...]
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9979 $* >>'$LAB_TMP/serve.log' 2>&1"
 	SERVE_PID=${LAB_PIDS[-1]}
-	wait_for 10 in_vpn curl -sf http://127.0.0.1:9979/metrics
+	wait_for 30 in_vpn curl -sf http://127.0.0.1:9979/metrics
 }
 stop_serve() {
 	kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
@@ -849,7 +849,7 @@ test_bad_state_and_config_are_refused() {
 		[ "$(xdpfwd list --json)" = "$before" ] || fail "the maps changed ($want)"
 	done <<'CASES'
 it is truncated|head -c -20 "$1" >"$1.cut" && mv "$1.cut" "$1"
-it is version 2, newer than this xdpfwd's 1|sed -i 's/^xdpfwd-state 1$/xdpfwd-state 2/' "$1"
+it is version 3, newer than this xdpfwd's 2|sed -i 's/^xdpfwd-state 1$/xdpfwd-state 3/' "$1"
 its checksum does not match its contents|sed -i 's/^udp 7950 /udp 7952 /' "$1"
 CASES
 	cp "$LAB_TMP/good.state" "$f"
@@ -872,6 +872,160 @@ CASES
 	stop_serve
 	: >"$LAB_TMP/empty.conf"
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+}
+
+# --- failure paths --------------------------------------------------------------
+
+# What an operation may change: the table, the pins, the state file, and the
+# programs on the interfaces' hooks (XDP, our tc filters).
+state_snapshot() {
+	xdpfwd list --json 2>&1 | jq -c 'map(del(.expires_in))' 2>&1 | sed 's|/proc/[0-9]*/root||g'
+	ls "$XDPFWD_PIN_DIR" 2>/dev/null
+	if [ -e "$(state_file)" ]; then sha256sum <"$(state_file)"; else echo "no state file"; fi
+	ls "$XDPFWD_STATE_DIR"
+	in_vpn ip -d link show pub0 | grep -o 'prog/xdp id [0-9]*'
+	local d
+	for d in "pub0 egress" "pub0 ingress" "$LAB_WG_VPN ingress"; do
+		# shellcheck disable=SC2086
+		echo "$d: $(in_vpn tc filter show dev $d | grep -o ' id [0-9]*' | tr -d '\n')"
+	done
+}
+# Runs COMMAND... with its first step failing, then its second, and so on
+# (XDPFWD_FAIL_AT=N) until it succeeds: each failure must exit non-zero and
+# leave state_snapshot exactly as it was; the success must change it.
+fail_each_step() { # WHAT COMMAND...
+	local what=$1 n before after out
+	shift
+	before=$(state_snapshot)
+	for ((n = 1; n < 200; n++)); do
+		out=$(XDPFWD_FAIL_AT=$n XDPFWD_FAIL_TRACE=1 "$@" 2>&1) && break
+		grep -q "step $n: .* fails, as XDPFWD_FAIL_AT asks" <<<"$out" ||
+			fail "$what: step $n did not fail as asked, yet it failed: $(tail -3 <<<"$out")"
+		after=$(state_snapshot)
+		[ "$after" = "$before" ] ||
+			fail "$what: with step $n failing ($(grep -o "step $n: [a-z-]*" <<<"$out")) the state changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
+	done
+	grep -q "fails, as XDPFWD_FAIL_AT asks" <<<"$out" && fail "$what: succeeded although step $n failed"
+	echo "$what: each of its $((n - 1)) steps failed in turn, and left everything as it was"
+	((n > 2)) || fail "$what: only $((n - 1)) steps"
+	[ "$(state_snapshot)" != "$before" ] || fail "$what: it succeeded but changed nothing"
+}
+# serve until it answers (0) or exits (its status): a rebuild that fails ends it.
+serve_until_up() {
+	local pid i rc=1
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9981
+	pid=${LAB_PIDS[-1]}
+	unset 'LAB_PIDS[-1]'
+	for ((i = 0; i < 600; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			return
+		fi
+		if in_vpn curl -sf -o /dev/null http://127.0.0.1:9981/metrics; then
+			rc=0
+			break
+		fi
+		sleep 0.1
+	done
+	kill "$pid" && wait "$pid"
+	return $rc
+}
+# Removes the programs and the pins, as a reboot does.
+reboot_lab() {
+	in_vpn ip link set pub0 xdp off
+	in_vpn tc qdisc del dev pub0 clsact 2>/dev/null
+	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact 2>/dev/null
+	rm -rf "$XDPFWD_PIN_DIR"
+}
+
+# Every step of attach, attach --replace, detach (with and without --purge),
+# serve's rebuild and each change of the table (add, del, load), made to
+# fail in turn: nothing changes, not the maps, pins, state file or programs.
+# Once, with the fast path on (its steps are a superset of those with it off):
+# about 90 runs load the BPF programs, a few seconds each on a busy machine.
+test_a_failed_step_changes_nothing() {
+	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
+	[ "$FAST_PATH" = on ] || { echo "skipped with the fast path off: the same steps, fewer hooks"; return 0; }
+	xdpfwd add tcp 7990 10.8.0.2 >/dev/null || fail "setup add"
+	fail_each_step "add" xdpfwd add udp 7991 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600
+	fail_each_step "add (renewal, new policy)" xdpfwd add udp 7991 10.8.0.2 --new-rate 50 --ttl 900
+	printf 'tcp 7990 10.8.0.2 rate=10\nudp 7992-7993 10.8.0.3\nudp 7994 [fd00:8::2]\n' >"$conf"
+	fail_each_step "load (change, add, remove)" xdpfwd load "$conf"
+	fail_each_step "del" xdpfwd del udp 7992-7993
+	fail_each_step "attach --replace" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace
+	fail_each_step "detach" xdpfwd detach pub0
+	fail_each_step "attach over kept maps" xdpfwd "${attach[@]}"
+	reboot_lab
+	fail_each_step "serve's rebuild after a reboot" serve_until_up
+	grep -q "^udp 7994 \[fd00:8::2\]:7994$" "$(state_file)" || fail "the rebuild lost a mapping"
+	fail_each_step "detach --purge" xdpfwd detach pub0 --purge
+	fail_each_step "attach afresh" xdpfwd "${attach[@]}"
+	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after detach --purge"
+}
+
+# With the XDP program's pin gone (an interrupted attach --replace can leave
+# that), detach still finds the programs by the interface and removes them;
+# a detach that cannot remove one says so and exits non-zero, changing
+# nothing.
+test_detach_finds_programs_without_their_pins() {
+	local out before
+	xdpfwd add udp 7995 10.8.0.2 >/dev/null || fail "add"
+	rm "$XDPFWD_PIN_DIR/prog_xdpfwd_in" || fail "no pin to remove"
+	before=$(state_snapshot)
+	out=$(XDPFWD_FAIL_AT=xdp-detach:1 xdpfwd detach pub0 2>&1) && fail "detach succeeded with XDP still attached: $out"
+	grep -q "cannot detach XDP from 'pub0'" <<<"$out" || fail "detach said: $out"
+	[ "$(state_snapshot)" = "$before" ] || fail "a failed detach changed the state"
+	out=$(xdpfwd detach pub0 2>&1) || fail "detach failed: $out"
+	grep -q "^detached from pub0, mappings kept$" <<<"$out" || fail "detach said: $out"
+	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP still attached after detach"
+	[ -z "$(in_vpn tc filter show dev pub0 egress)$(in_vpn tc filter show dev pub0 ingress)$(in_vpn tc filter show dev "$LAB_WG_VPN" ingress)" ] ||
+		fail "tc filters still there"
+	# The tc filters are found by their hooks too.
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "re-attach"
+	rm -f "$XDPFWD_PIN_DIR"/prog_*
+	xdpfwd detach pub0 >/dev/null || fail "detach without any program pin"
+	[ -z "$(in_vpn ip -d link show pub0 | grep prog/xdp)$(in_vpn tc filter show dev pub0 egress)$(in_vpn tc filter show dev "$LAB_WG_VPN" ingress)" ] ||
+		fail "programs left without pins"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "attach after detach"
+	xdpfwd del udp 7995 >/dev/null || fail "the table was not kept"
+}
+
+# After a reboot the public interface's IPv6 address comes late (SLAAC,
+# DHCP): serve rebuilds the IPv4 mapping, keeps the IPv6 one pending in the
+# state file, writes it once the address is there, and a restart meanwhile
+# loses neither.
+test_reboot_before_ipv6_keeps_every_mapping() {
+	local out f
+	f=$(state_file)
+	xdpfwd add udp 7996 10.8.0.2 >/dev/null && xdpfwd add udp 7996 "[fd00:8::2]" >/dev/null || fail "add"
+	serve_udp 10.8.0.2 7996 && serve_udp "[fd00:8::2]" 7996 || fail "no listener"
+	reboot_lab
+	in_vpn ip -6 addr del 2001:db8:1::10/64 dev pub0
+	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
+	grep -q "serve: udp 7996 (any IPv6) waits: the public interface has no IPv6 address" "$LAB_TMP/serve.log" ||
+		fail "no line for the waiting mapping: $(tail -4 "$LAB_TMP/serve.log")"
+	grep -q "fd00:8::2" "$LAB_TMP/serve.log" && fail "a client address in the log"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7996)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "IPv4 not forwarded while IPv6 waits: '$out'"
+	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" || fail "the IPv6 mapping left the file: $(cat "$f")"
+	# systemd restarts serve, or an operator adds a mapping: still there.
+	stop_serve
+	start_serve || fail "serve does not start again"
+	xdpfwd add tcp 7997 10.8.0.2 >/dev/null || fail "add while one waits"
+	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" && grep -q "^udp 7996 10.8.0.2:7996$" "$f" ||
+		fail "a restart or an add dropped a mapping: $(cat "$f")"
+	in_vpn ip -6 addr add 2001:db8:1::10/64 dev pub0 nodad
+	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
+		fail "the IPv6 mapping was not written once the address came"
+	grep -q "^pending" "$f" && fail "still pending: $(cat "$f")"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - "UDP6:[2001:db8:1::10]:7996")
+	# socat writes IPv6 peers in full
+	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] ||
+		fail "IPv6 not forwarded once written: '$out'"
+	stop_serve
+	xdpfwd del udp 7996 >/dev/null && xdpfwd del tcp 7997 >/dev/null || fail "del"
 }
 
 echo "e2e: building the lab"
@@ -897,7 +1051,8 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_prometheus_scrapes_exact_counts \
 		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
 		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
-		test_bad_state_and_config_are_refused; do
+		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
+		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing; do
 		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"

@@ -111,7 +111,7 @@ static int maximal_records(const struct clocks *now)
 	for (int i = 0; i < XDPFWD_MAX_CLIENT_NETS; i++)
 		CHECK(!parse_prefix(longest_v6(a, sizeof(a), i), "client", &s.clients[i], err),
 		      "client %d: %s", i, err);
-	text = state_format(&s, now);
+	text = state_format(&s, now, NULL);
 	CHECK(text && !state_parse(text, now, &back, err) && back.attached &&
 		  back.client_count == XDPFWD_MAX_CLIENT_NETS && back.generic && !back.fast_path &&
 		  !strcmp(back.iface, s.iface) && !strcmp(back.tunnel, s.tunnel) &&
@@ -142,7 +142,7 @@ static int maximal_records(const struct clocks *now)
 	r[1].m.proto = IPPROTO_UDP;
 	s.rules = r;
 	s.count = 2;
-	text = state_format(&s, now);
+	text = state_format(&s, now, NULL);
 	CHECK(text && !state_parse(text, now, &back, err) && back.count == 2 &&
 		  same_rule(&back.rules[0], &r[0]) && same_rule(&back.rules[1], &r[1]) &&
 		  back.rules[0].m.expires_ns == r[0].m.expires_ns,
@@ -173,7 +173,7 @@ static int maximal_records(const struct clocks *now)
 			full.rules[i].m.public_port = 1 + i % 65535;
 			full.rules[i].m.port_count = 1;
 		}
-		text = full.rules ? state_format(&full, now) : NULL;
+		text = full.rules ? state_format(&full, now, NULL) : NULL;
 		snprintf(want, sizeof(want), "\nend %d crc32=", XDPFWD_MAX_MAPPINGS + 1);
 		CHECK(text && strstr(text, want) && !state_parse(text, now, &back, err) &&
 			  back.count == full.count,
@@ -217,7 +217,7 @@ int test_state(void)
 	cases++;
 
 	/* Round trip, then a reboot: the lease keeps the time it had left. */
-	text = state_format(&s, &then);
+	text = state_format(&s, &then, NULL);
 	CHECK(text && !state_parse(text, &then, &back, err) && back.count == 2 &&
 		  same_rule(&back.rules[0], &s.rules[0]) && same_rule(&back.rules[1], &s.rules[1]),
 	      "format and parse again: %s", err);
@@ -246,8 +246,8 @@ int test_state(void)
 	free(cut);
 	text[strlen("xdpfwd-state 1\nattach eth0 tunnel=wg")] = 'X';
 	cases += refused(text, &then, "its checksum does not match its contents");
-	cases += refused("xdpfwd-state 2\nend 0 crc32=00000000\n", &then,
-			 "it is version 2, newer than this xdpfwd's 1");
+	cases += refused("xdpfwd-state 3\nend 0 crc32=00000000\n", &then,
+			 "it is version 3, newer than this xdpfwd's 2");
 	cases += refused("# a config file\ntcp 80 10.8.0.2\n", &then, "not an xdpfwd state file");
 	cases += refused("", &then, "not an xdpfwd state file");
 	free(text);
@@ -266,5 +266,32 @@ int test_state(void)
 	cases += refused(seal("udp 80 10.8.0.2 expires=soon\n", 1), &then,
 			 "line 2: expires 'soon' is not a time");
 	state_free(&s);
+
+	/* Pending mappings (serve could not write them yet) read back as
+	 * pending, in a version 2 file; a file without is version 1. */
+	CHECK(
+	    !state_parse(seal("attach eth0 tunnel=wg0\nudp 80 10.8.0.2\n"
+			      "pending udp 27015 [fd00:8::2] ttl=60 expires=1795412345678901234\n",
+			      3),
+			 &then, &s, err) &&
+		s.count == 1 && s.npending == 1 && s.pending[0].m.family == AF_INET6 &&
+		s.pending[0].m.public_port == 27015 && s.pending[0].line == 4,
+	    "a pending line: %s (%zu, %zu)", err, s.count, s.npending);
+	text = state_format(&s, &then, NULL);
+	CHECK(text && !strncmp(text, "xdpfwd-state 2\n", 15) &&
+		  strstr(text, "\npending udp 27015 [fd00:8::2]:27015 ttl=60 expires=") &&
+		  !state_parse(text, &then, &back, err) && back.npending == 1 && back.count == 1 &&
+		  same_rule(&back.pending[0], &s.pending[0]),
+	      "pending written back: %s", text ? text : err);
+	state_free(&back);
+	free(text);
+	s.npending = 0;
+	text = state_format(&s, &then, NULL);
+	CHECK(text && !strncmp(text, "xdpfwd-state 1\n", 15), "no pending: version 1");
+	free(text);
+	state_free(&s);
+	cases += refused(seal("pending attach a tunnel=b\n", 1), &then,
+			 "line 2: public port 'a' is not a number");
+	cases++;
 	return cases + maximal_records(&then);
 }
