@@ -135,6 +135,7 @@ bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen
 	$(Q)bench/micro.sh
 	$(Q)bench/control.sh
 	$(Q)bench/forward.sh
+	$(Q)bench/rate.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd
