@@ -9,10 +9,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
-#include "migrate.h"
+#include "failpoint.h"
 #include "ifkind.h"
 #include "log.h"
+#include "migrate.h"
 #include "table.h"
+#include "txn.h"
 #include "xdpfwd.skel.h"
 
 /* Our filter on the public interface's egress; the priority keeps clear of
@@ -53,16 +55,37 @@ static const struct {
     [TC_FROM_TUNNEL] = {XDPFWD_PROG_FROM_TUNNEL, BPF_TC_INGRESS, true, "ingress"},
 };
 
-static void unpin_programs(const struct pindir *pd)
+/* Each pin that is there goes: 0, or -errno of the first that would not. */
+static int unpin_programs(const struct pindir *pd)
 {
+	const char *pins[] = {XDPFWD_PROG_IN, tc_slots[0].pin, tc_slots[1].pin, tc_slots[2].pin};
 	char path[PATH_MAX + 32];
 
-	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	unlink(path);
-	for (int i = 0; i < TC_PROGRAMS; i++) {
-		pindir_file(pd, tc_slots[i].pin, path, sizeof(path));
-		unlink(path);
+	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+		pindir_file(pd, pins[i], path, sizeof(path));
+		if (access(path, F_OK))
+			continue;
+		if (failpoint("unpin") || unlink(path))
+			return -errno;
 	}
+	return 0;
+}
+
+/* What an operation on IFINDEX and TUNNEL_IFINDEX may change, taken first so
+ * that T can put it back: the pins, XDP, and our filter on each tc hook. */
+static int take_hooks(struct txn *t, const struct pindir *pd, unsigned int ifindex,
+		      unsigned int tunnel_ifindex)
+{
+	int err = txn_take_pins(t, pd->path);
+
+	err = err ?: txn_take_xdp(t, ifindex);
+	for (int i = 0; !err && i < TC_PROGRAMS; i++)
+		err = txn_take_tc(t, tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
+				  tc_slots[i].point, XDPFWD_TC_HANDLE, XDPFWD_TC_PRIORITY);
+	if (err)
+		pr_warn("cannot take the interfaces' programs and the pins first: %s\n",
+			strerror(-err));
+	return err;
 }
 
 static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
@@ -82,12 +105,21 @@ static int pin_maps_at(struct xdpfwd_bpf *skel, const struct pindir *pd)
 	return 0;
 }
 
+/* The program of our filter at POINT of IFINDEX: its id, 0 when none. */
+static __u32 tc_prog_id(unsigned int ifindex, enum bpf_tc_attach_point point)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY);
+
+	return bpf_tc_query(&hook, &tc) ? 0 : tc.prog_id;
+}
+
 static int tc_detach_one(unsigned int ifindex, enum bpf_tc_attach_point point)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY);
 
-	return bpf_tc_detach(&hook, &tc);
+	return failpoint("tc-detach") ?: bpf_tc_detach(&hook, &tc);
 }
 
 /* REPLACE swaps the program of our filter in one step (BPF_TC_F_REPLACE). */
@@ -97,8 +129,9 @@ static int tc_attach_one(unsigned int ifindex, enum bpf_tc_attach_point point, i
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = XDPFWD_TC_HANDLE, .priority = XDPFWD_TC_PRIORITY,
 		    .prog_fd = prog_fd, .flags = replace ? BPF_TC_F_REPLACE : 0);
-	int err = bpf_tc_hook_create(&hook);
+	int err = failpoint(replace ? "tc-replace" : "tc-attach");
 
+	err = err ?: bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return err;
 	return bpf_tc_attach(&hook, &tc);
@@ -112,9 +145,12 @@ static int tc_attach_one(unsigned int ifindex, enum bpf_tc_attach_point point, i
  */
 static int fill_egress(int map_fd, unsigned int tunnel_ifindex)
 {
-	struct if_nameindex *ifs = if_nameindex(), *i;
+	struct if_nameindex *ifs, *i;
 	int n = 0;
 
+	if (failpoint("list-interfaces"))
+		return -errno;
+	ifs = if_nameindex();
 	if (!ifs)
 		return -errno;
 	for (i = ifs; i->if_index; i++) {
@@ -210,6 +246,8 @@ static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_
 	    XDP_FLAGS_REPLACE | (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
 	int err;
 
+	if (failpoint("xdp-replace"))
+		return -errno;
 	opts.old_prog_fd = bpf_prog_get_fd_by_id(old_id);
 	if (opts.old_prog_fd < 0)
 		return -errno;
@@ -219,8 +257,8 @@ static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_
 }
 
 /* Loads SKEL over the pinned maps, fills its devmap, then swaps XDP and each
- * tc filter in turn. A failure half way leaves old and new programs running
- * together, which share every map and layout: the message says so. */
+ * tc filter in turn. A failure half way is undone by the caller's
+ * transaction: the old programs go back in place, each again in one step. */
 static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, const char *iface,
 			    const char *tunnel, unsigned int ifindex, unsigned int tunnel_ifindex,
 			    __u32 old_id, enum xdp_attach_mode mode, bool fast_path,
@@ -233,7 +271,7 @@ static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, co
 		pr_warn("attach --replace: %s; the old programs still run\n", why);
 		return err;
 	}
-	err = xdpfwd_bpf__load(skel);
+	err = failpoint("bpf-load") ?: xdpfwd_bpf__load(skel);
 	if (err) {
 		pr_warn(
 		    "attach --replace: cannot load the new programs over the maps in %s: %s "
@@ -264,11 +302,10 @@ static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, co
 		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
 				    tc_slots[i].point, bpf_program__fd(tc_progs[i]), true);
 		if (err) {
-			pr_warn(
-			    "attach --replace: swapping the tc program on the %s of '%s' failed: "
-			    "%s; XDP and %d tc programs are new, the others old\n",
-			    tc_slots[i].where, tc_slots[i].on_tunnel ? tunnel : iface,
-			    strerror(-err), i);
+			pr_warn("attach --replace: swapping the tc program on the %s of '%s' "
+				"failed: %s\n",
+				tc_slots[i].where, tc_slots[i].on_tunnel ? tunnel : iface,
+				strerror(-err));
 			return err;
 		}
 	}
@@ -276,7 +313,8 @@ static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, co
 }
 
 int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
-	       int fast_path_opt, const struct xdpfwd_prefix *clients, __u32 nclients, bool replace)
+	       int fast_path_opt, const struct xdpfwd_prefix *clients, __u32 nclients, bool replace,
+	       struct txn *t)
 {
 	struct xdpfwd_config cur = {0};
 	int fast_path = fast_path_opt;
@@ -330,6 +368,9 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	} else if (fast_path < 0) {
 		fast_path = 1; /* the default */
 	}
+	err = take_hooks(t, pd, ifindex, tunnel_ifindex);
+	if (err)
+		return err;
 
 	skel = xdpfwd_bpf__open();
 	if (!skel) {
@@ -362,22 +403,10 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	if (err)
 		goto out;
 	if (replace) {
-		char why[ERR_LEN];
-
 		err = replace_programs(skel, pd, iface, tunnel, ifindex, tunnel_ifindex, prog_id,
 				       mode, fast_path, tc_progs, &egress, &mg);
-		if (err) {
-			migrate_abort(&mg);
+		if (err)
 			goto out;
-		}
-		err = migrate_commit(&mg, why, sizeof(why));
-		if (err) {
-			pr_warn("attach --replace: the new programs run, but %s\n", why);
-			goto out;
-		}
-		if (mg.count)
-			printf("migrated %zu map%s to this build's layout\n", mg.count,
-			       mg.count == 1 ? "" : "s");
 		legacy = true;
 		tc_attached = TC_ATTACHED(fast_path);
 		goto pin;
@@ -395,7 +424,8 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		pr_warn("cannot prepare the XDP program: %s\n", strerror(-err));
 		goto out;
 	}
-	err = xdp_program__attach(xdp_prog, ifindex, mode, 0);
+	/* Loads the object too: the maps this build adds are pinned now. */
+	err = failpoint("xdp-attach") ?: xdp_program__attach(xdp_prog, ifindex, mode, 0);
 	if (err) {
 		pr_warn("cannot attach XDP to '%s' in %s mode: %s%s\n", iface, mode_name(mode),
 			strerror(-err),
@@ -415,7 +445,7 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		if (err) {
 			pr_warn("cannot attach tc to the %s of '%s': %s\n", tc_slots[i].where,
 				tc_slots[i].on_tunnel ? tunnel : iface, strerror(-err));
-			goto detach;
+			goto out;
 		}
 	}
 	if (fast_path) {
@@ -423,23 +453,21 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 		if (egress < 0) {
 			err = egress;
 			pr_warn("cannot list the interfaces: %s\n", strerror(-err));
-			goto detach;
+			goto out;
 		}
 	}
 
 pin:
-	unpin_programs(pd);
+	err = unpin_programs(pd);
 	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	err = bpf_program__pin(skel->progs.xdpfwd_in, path);
+	err = err ?: failpoint("pin") ?: bpf_program__pin(skel->progs.xdpfwd_in, path);
 	for (int i = 0; !err && i < tc_attached; i++) {
 		pindir_file(pd, tc_slots[i].pin, path, sizeof(path));
-		err = bpf_program__pin(tc_progs[i], path);
+		err = failpoint("pin") ?: bpf_program__pin(tc_progs[i], path);
 	}
 	if (err) {
 		pr_warn("cannot pin the programs in %s: %s\n", pd->path, strerror(-err));
-		if (replace)
-			goto out; /* they run; only their pins are missing */
-		goto unpin;
+		goto out;
 	}
 
 	config.public_ifindex = ifindex;
@@ -452,30 +480,37 @@ pin:
 	config.fast_path = fast_path;
 	config.client_count = nclients;
 	memcpy(config.clients, clients, nclients * sizeof(*clients));
-	err = bpf_map_update_elem(bpf_map__fd(skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
+	err = txn_map_update(t, bpf_map__fd(skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
 	if (err) {
 		pr_warn("cannot record the attachment: %s\n", strerror(-err));
-		goto unpin;
+		goto out;
+	}
+	if (mg.count) {
+		/* Last: until now a failure puts the old programs back, and they
+		 * find their maps under the pins as they left them. */
+		char why[ERR_LEN];
+
+		err = migrate_commit(&mg, why, sizeof(why));
+		if (err) {
+			pr_warn("attach --replace: %s\n", why);
+			goto out;
+		}
+		txn_note(t, "migrated %zu map%s to this build's layout\n", mg.count,
+			 mg.count == 1 ? "" : "s");
 	}
 	rekey_wildcards(pd, true);
-	printf("%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n",
-	       replace ? "replaced the programs on" : "attached to", iface, mode_name(mode),
-	       legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",
-	       tunnel, fast_path ? "on" : "off", pd->path);
+	txn_note(t, "%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n",
+		 replace ? "replaced the programs on" : "attached to", iface, mode_name(mode),
+		 legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",
+		 tunnel, fast_path ? "on" : "off", pd->path);
 	if (fast_path)
-		printf(
+		txn_note(
+		    t,
 		    "XDP redirects to %d Ethernet device%s; other targets go through the stack\n",
 		    egress, egress == 1 ? "" : "s");
-	goto out;
-
-unpin:
-	unpin_programs(pd);
-detach:
-	while (tc_attached-- > 0)
-		tc_detach_one(tc_slots[tc_attached].on_tunnel ? tunnel_ifindex : ifindex,
-			      tc_slots[tc_attached].point);
-	xdp_program__detach(xdp_prog, ifindex, mode, 0);
 out:
+	if (err)
+		migrate_abort(&mg);
 	migrate_free(&mg);
 	if (mp && !libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
@@ -484,15 +519,117 @@ out:
 	return err;
 }
 
-int detach_cmd(struct pindir *pd, const char *iface, bool purge)
+/* Whether program ID is xdpfwd's XDP program: the one pinned as PINNED_ID,
+ * or one that carries its name (an interrupted attach --replace can leave
+ * the interface running a program whose pin is gone). */
+static bool ours(__u32 id, __u32 pinned_id)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	bool named;
+	int fd;
+
+	if (!id)
+		return false;
+	if (id == pinned_id)
+		return true;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return false;
+	memset(&info, 0, sizeof(info));
+	named = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, "xdpfwd_in");
+	close(fd);
+	return named;
+}
+
+/* Removes xdpfwd's XDP program from IFINDEX, found by the interface (its pin
+ * may be missing): in one step that takes it only if it still runs there
+ * (XDP_FLAGS_REPLACE naming it), or through libxdp when it runs behind
+ * libxdp's dispatcher. 0 when it is gone or was never there. */
+static int xdp_detach_ours(const char *iface, unsigned int ifindex, __u32 pinned_id)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+	struct xdp_multiprog *mp;
+	int err = 0;
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return -errno;
+	if (!q.prog_id)
+		return 0;
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (!libxdp_get_error(mp) && mp && !xdp_multiprog__is_legacy(mp)) {
+		struct xdp_program *p = NULL;
+
+		while ((p = xdp_multiprog__next_prog(p, mp)))
+			if (ours(xdp_program__id(p), pinned_id))
+				break;
+		err = !p ? 0
+			 : failpoint("xdp-detach")
+			       ?: xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+		xdp_multiprog__close(mp);
+		goto out;
+	}
+	if (mp && !libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+	if (!ours(q.prog_id, pinned_id)) {
+		pr_info("'%s' runs XDP program %u, which is not xdpfwd's: left alone\n", iface,
+			q.prog_id);
+		return 0;
+	}
+	err = failpoint("xdp-detach");
+	opts.old_prog_fd = err ? -1 : bpf_prog_get_fd_by_id(q.prog_id);
+	if (!err && opts.old_prog_fd < 0)
+		err = -errno;
+	if (!err)
+		err = bpf_xdp_attach(ifindex, -1,
+				     XDP_FLAGS_REPLACE |
+					 (q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+									    : XDP_FLAGS_DRV_MODE),
+				     &opts);
+	if (opts.old_prog_fd >= 0)
+		close(opts.old_prog_fd);
+out:
+	if (err)
+		pr_warn("cannot detach XDP from '%s': %s\n", iface, strerror(-err));
+	return err;
+}
+
+/* What stayed attached after detach: 0 when nothing did. */
+static int verify_detached(const char *iface, unsigned int ifindex, unsigned int tunnel_ifindex,
+			   __u32 pinned_id)
+{
+	__u32 id = 0;
+	int err = 0;
+
+	if (!bpf_xdp_query_id(ifindex, 0, &id) && ours(id, pinned_id)) {
+		pr_warn("detach: xdpfwd's XDP program (id %u) is still attached to '%s'\n", id,
+			iface);
+		err = -EBUSY;
+	}
+	for (int i = 0; i < TC_PROGRAMS; i++) {
+		unsigned int dev = tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex;
+
+		id = tc_prog_id(dev, tc_slots[i].point);
+		if (id) {
+			pr_warn("detach: xdpfwd's tc filter (program id %u) is still on the %s of "
+				"%s\n",
+				id, tc_slots[i].where,
+				tc_slots[i].on_tunnel ? "the tunnel" : iface);
+			err = -EBUSY;
+		}
+	}
+	return err;
+}
+
+int detach_cmd(struct pindir *pd, const char *iface, bool purge, struct txn *t)
 {
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
-	struct xdp_program *xdp_prog;
 	char path[PATH_MAX + 32];
 	unsigned int ifindex;
-	__u32 zero = 0;
-	int err, prog_fd;
+	__u32 zero = 0, pinned_id = 0;
+	int err, fd;
 
 	err = resolve_iface(iface, "interface", &ifindex);
 	err = err ?: pindir_lock(pd);
@@ -504,46 +641,109 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge)
 		err = -ENOENT;
 		goto out;
 	}
+	err = take_hooks(t, pd, ifindex, config.tunnel_ifindex);
+	if (err)
+		goto out;
 
 	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	prog_fd = bpf_obj_get(path);
-	xdp_prog = prog_fd >= 0 ? xdp_program__from_fd(prog_fd) : NULL;
-	if (!xdp_prog || libxdp_get_error(xdp_prog) ||
-	    (err = xdp_program__detach(xdp_prog, ifindex, config.xdp_mode, 0)))
-		pr_warn("cannot detach XDP from '%s': %s\n", iface, strerror(err ? -err : errno));
-	if (xdp_prog && !libxdp_get_error(xdp_prog))
-		xdp_program__close(xdp_prog);
-	else if (prog_fd >= 0)
-		close(prog_fd);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
 
-	for (int i = 0; i < TC_ATTACHED(config.fast_path); i++) {
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			pinned_id = info.id;
+		close(fd);
+	}
+	err = xdp_detach_ours(iface, ifindex, pinned_id);
+	if (err)
+		goto out;
+	/* Every tc hook, whatever the fast path: a filter a half-done
+	 * operation left is found too. */
+	for (int i = 0; i < TC_PROGRAMS; i++) {
 		unsigned int dev = tc_slots[i].on_tunnel ? config.tunnel_ifindex : ifindex;
 
-		if (tc_detach_one(dev, tc_slots[i].point))
+		if (!tc_prog_id(dev, tc_slots[i].point))
+			continue;
+		err = tc_detach_one(dev, tc_slots[i].point);
+		if (err) {
 			pr_warn("cannot remove the tc filter from the %s of %s\n",
 				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface);
+			goto out;
+		}
 	}
-
-	unpin_programs(pd);
+	err = verify_detached(iface, ifindex, config.tunnel_ifindex, pinned_id);
+	err = err ?: unpin_programs(pd);
+	if (err)
+		goto out;
 	config.attached = 0;
-	bpf_map_update_elem(maps.config, &zero, &config, BPF_ANY);
+	err = txn_map_update(t, maps.config, &zero, &config, BPF_ANY);
+	if (err) {
+		pr_warn("cannot record the detachment: %s\n", strerror(-err));
+		goto out;
+	}
 	if (purge) {
 		/* Every pinned map is ours: all of them go, whatever this build
 		 * knows by name. */
 		DIR *dir = opendir(pd->path);
 		struct dirent *e;
 
-		while (dir && (e = readdir(dir)))
+		while (!err && dir && (e = readdir(dir)))
 			if (!strncmp(e->d_name, "xdpfwd_", 7)) {
 				pindir_file(pd, e->d_name, path, sizeof(path));
-				unlink(path);
+				err = failpoint("unpin") ?: unlink(path) ? -errno : 0;
 			}
 		if (dir)
 			closedir(dir);
+		if (err) {
+			pr_warn("cannot remove the maps from %s: %s\n", pd->path, strerror(-err));
+			goto out;
+		}
 		rmdir(pd->path);
 	}
-	printf("detached from %s%s\n", iface, purge ? ", state removed" : ", mappings kept");
+	txn_note(t, "detached from %s%s\n", iface, purge ? ", state removed" : ", mappings kept");
 out:
 	maps_close(&maps);
+	return err;
+}
+
+int attach_clear(struct pindir *pd, const char *iface, const char *tunnel)
+{
+	unsigned int ifindex = if_nametoindex(iface), tunnel_ifindex = if_nametoindex(tunnel);
+	char path[PATH_MAX + 32];
+	__u32 pinned_id = 0;
+	struct dirent *e;
+	int err = 0, fd;
+	DIR *dir;
+
+	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			pinned_id = info.id;
+		close(fd);
+	}
+	if (ifindex)
+		err = xdp_detach_ours(iface, ifindex, pinned_id);
+	for (int i = 0; !err && i < TC_PROGRAMS; i++) {
+		unsigned int dev = tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex;
+
+		if (dev && tc_prog_id(dev, tc_slots[i].point))
+			err = tc_detach_one(dev, tc_slots[i].point);
+	}
+	dir = err ? NULL : opendir(pd->path);
+	while (dir && (e = readdir(dir)))
+		if (!strncmp(e->d_name, "xdpfwd_", 7) || !strncmp(e->d_name, "prog_xdpfwd_", 12)) {
+			pindir_file(pd, e->d_name, path, sizeof(path));
+			if (unlink(path) && !err)
+				err = -errno;
+		}
+	if (dir)
+		closedir(dir);
 	return err;
 }

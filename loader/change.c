@@ -24,14 +24,26 @@ int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
 	return err;
 }
 
-/* Validates WANT as a whole, checks its new mappings against the host unless
- * FORCE, and only then writes the difference from HAVE. */
-int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-	  const struct rule *have, size_t nhave, struct rule *want, size_t count, bool check_host,
-	  const char *state, const char *what, struct apply_summary *sum)
+void report_undo(const char *what, int undo)
 {
+	if (!undo)
+		return; /* nothing had changed yet */
+	if (undo < 0)
+		pr_warn("%s: undoing it failed too (see above): check 'xdpfwd list', the state "
+			"file and 'ip link'\n",
+			what);
+	else
+		pr_warn("%s: undone: maps, programs and state file are as they were\n", what);
+}
+
+int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+	  const struct rule *have, size_t nhave, struct rule *want, size_t count,
+	  const struct change *c, struct apply_summary *sum)
+{
+	const char *what = c->what;
 	struct local_addrs local;
 	struct host_ports host;
+	struct txn own, *t = c->txn;
 	char err[ERR_LEN];
 	int ret;
 
@@ -42,7 +54,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		pr_warn("%s: %s\n", what, err);
 		return -EINVAL;
 	}
-	if (check_host) {
+	if (c->check_host) {
 		ret = host_ports_read(&host);
 		if (ret) {
 			pr_warn(
@@ -57,19 +69,33 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 			return -EINVAL;
 		}
 	}
-	ret = table_apply(maps, have, nhave, want, count, sum);
-	if (ret) {
-		pr_warn(
-		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
-		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
-		return ret;
+	if (!t) {
+		t = &own;
+		txn_begin(t);
+	}
+	ret = c->state ? txn_take_file(t, c->state) : 0;
+	if (ret)
+		pr_warn("%s: cannot read the state file %s first: %s\n", what, c->state,
+			strerror(-ret));
+	if (!ret) {
+		ret = table_apply(maps, have, nhave, want, count, sum, t);
+		if (ret)
+			pr_warn("%s: writing the maps failed after %zu added, %zu changed, %zu "
+				"removed: %s\n",
+				what, sum->added, sum->changed, sum->removed, strerror(-ret));
 	}
 	/* The table just written is the file's: no second read of the maps. */
-	if (state && state_write(state, config, want, count, err)) {
-		pr_warn("%s: the maps changed, but %s\n", what, err);
-		return -EIO;
+	if (!ret && c->state && state_write(c->state, config, want, count, c->pending, err)) {
+		pr_warn("%s: %s\n", what, err);
+		ret = -EIO;
 	}
-	return 0;
+	if (t == &own) {
+		if (ret)
+			report_undo(what, txn_rollback(t));
+		else
+			txn_commit(t);
+	}
+	return ret;
 }
 
 /* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
@@ -103,6 +129,9 @@ char *read_file(const char *path, const char *cmd)
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd)
 {
+	/* The file is the whole table: nothing waits beside it. */
+	static const struct pending_set none = {0};
+	struct change change = {.state = state, .pending = &none};
 	struct apply_summary sum;
 	struct rule *rules, *have;
 	char err[ERR_LEN], what[PATH_MAX + 16];
@@ -120,13 +149,15 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 		return -EINVAL;
 	}
 	snprintf(what, sizeof(what), "%s: %s", cmd, path);
+	change.what = what;
+	change.check_host = !force;
 	if (live_rules(maps, &have, &nhave, 0)) {
 		free(rules);
 		return -EIO;
 	}
 	for (size_t i = 0; i < n; i++)
 		set_expiry(&rules[i], have, nhave, false);
-	ret = apply(maps, config, have, nhave, rules, n, !force, state, what, &sum);
+	ret = apply(maps, config, have, nhave, rules, n, &change, &sum);
 	free(have);
 	if (!ret)
 		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", path,

@@ -7,16 +7,31 @@
 #ifndef XDPFWD_CHANGE_H
 #define XDPFWD_CHANGE_H
 
+#include "persist.h"
 #include "pindir.h"
+#include "txn.h"
 
 /* The live table as rules (table_live()), with room for EXTRA more. */
 int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra);
+/* How a change is made. */
+struct change {
+	const char *what;		   /* messages start with it */
+	bool check_host;		   /* the conflict checks (no --force) */
+	const char *state;		   /* the state file to write, or NULL */
+	const struct pending_set *pending; /* what waits; PENDING_CARRY: the file's stays */
+	struct txn *txn; /* the caller's, to commit or roll back; NULL: apply's own */
+};
+
 /* Validates WANT as a whole, checks its new mappings against the host when
- * CHECK_HOST (no --force), and only then writes the difference from HAVE,
- * and WANT to the state file STATE (unless NULL). Messages start with WHAT. */
+ * C->check_host, and only then writes the difference from HAVE, and WANT to
+ * the state file. All or nothing: when a write fails, maps and file are put
+ * back as they were (by apply, or by the caller that gave its transaction). */
 int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-	  const struct rule *have, size_t nhave, struct rule *want, size_t count, bool check_host,
-	  const char *state, const char *what, struct apply_summary *sum);
+	  const struct rule *have, size_t nhave, struct rule *want, size_t count,
+	  const struct change *c, struct apply_summary *sum);
+/* After a failed operation that had changed something: says whether undoing
+ * it (txn_rollback()'s result, UNDO) left everything as it was. */
+void report_undo(const char *what, int undo);
 /* The lease of a rule with a TTL: renewed from now, or (RENEW false) kept
  * from the live mapping it repeats, so reloading a file extends nothing. */
 void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew);

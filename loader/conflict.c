@@ -170,16 +170,14 @@ static bool held(const struct rule *r, const struct rule *have, size_t nhave, bo
 	       !memcmp(&h->m.target_addr, &r->m.target_addr, sizeof(r->m.target_addr));
 }
 
-static void client_list(char *buf, size_t len, const struct xdpfwd_config *config)
+/* Appends "10.8.0.0/24, fd00:8::/64" to OUT. */
+static void client_list(struct strbuf *out, const struct xdpfwd_config *config)
 {
-	size_t at = 0;
-
-	buf[0] = '\0';
-	for (__u32 i = 0; i < config->client_count && at < len; i++) {
+	for (__u32 i = 0; i < config->client_count; i++) {
 		char p[ADDR_STR_LEN];
 
 		format_prefix(p, sizeof(p), &config->clients[i]);
-		at += snprintf(buf + at, len - at, "%s%s", i ? ", " : "", p);
+		strbuf_appendf(out, "%s%s", i ? ", " : "", p);
 	}
 }
 
@@ -196,17 +194,21 @@ int check_conflicts(const struct rule *want, size_t count, const struct rule *ha
 		if (want[i].line)
 			snprintf(where, sizeof(where), "line %u: ", want[i].line);
 		if (config->client_count && !held(&want[i], have, nhave, true)) {
+			struct strbuf nets = STRBUF_INIT;
 			bool inside = false;
-			char nets[8 * (ADDR_STR_LEN + 2)];
 
 			for (__u32 k = 0; k < config->client_count && !inside; k++)
 				inside = prefix_contains(&config->clients[k], m->family,
 							 &m->target_addr);
-			client_list(nets, sizeof(nets), config);
-			if (!inside)
-				fail(
+			if (!inside) {
+				client_list(&nets, config);
+				snprintf(
+				    err, ERR_LEN,
 				    "%s%s: the target is outside the client networks of attach --clients (%s): name a client's address, or --force",
-				    where, what, nets);
+				    where, what, strbuf_str(&nets));
+				strbuf_free(&nets);
+				return -1;
+			}
 		}
 		if (held(&want[i], have, nhave, false))
 			continue;

@@ -13,6 +13,8 @@
 #include "attach.h"
 #include "change.h"
 #include "cli.h"
+#include "failpoint.h"
+#include "txn.h"
 #include "persist.h"
 #include "log.h"
 #include "serve.h"
@@ -75,12 +77,22 @@ struct table {
  * would rewrite it is refused first. */
 static int refuse_unreadable_state(const char *cmd, const char *state)
 {
-	char err[ERR_LEN];
+	char err[ERR_LEN], marker[PATH_MAX + 80];
 
-	if (!state_check(state, err))
-		return 0;
-	pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
-	return -1;
+	if (state_check(state, err)) {
+		pr_warn("%s: %s; nothing was changed: repair the file or move it away\n", cmd, err);
+		return -1;
+	}
+	/* The maps of a rebuild that did not finish lack the table the file
+	 * holds: a change written now would drop it from the file. */
+	state_rebuild_marker(marker, sizeof(marker), state);
+	if (!access(marker, F_OK)) {
+		pr_warn("%s: serve's rebuild from the state file %s did not finish; nothing was "
+			"changed: start serve (systemctl restart xdpfwd) to finish it\n",
+			cmd, state);
+		return -1;
+	}
+	return 0;
 }
 
 static void table_close(struct table *t)
@@ -120,11 +132,13 @@ static int policy_options(struct rule *r, const struct add_opts *opt, char *err)
 
 static void print_rule(const char *verb, const struct rule *r)
 {
-	char line[200], policy[1024];
+	struct strbuf policy = STRBUF_INIT;
+	char line[200];
 
 	format_mapping(line, sizeof(line), &r->m);
-	format_policy(policy, sizeof(policy), r);
-	printf("%s %s%s%s\n", verb, line, policy[0] ? " " : "", policy);
+	format_policy(&policy, r);
+	printf("%s %s%s%s\n", verb, line, policy.len ? " " : "", strbuf_str(&policy));
+	strbuf_free(&policy);
 }
 
 /* The rules of `add PROTO PUBLIC TARGET` with their policy: how many (two
@@ -172,7 +186,9 @@ static int add_rules(const struct table *t, const struct add_opts *opt, struct r
 		if (at == count)
 			count++;
 	}
-	ret = apply(&t->maps, &t->config, have, n, want, count, !opt->force, t->state, "add", &sum);
+	ret = apply(&t->maps, &t->config, have, n, want, count,
+		    &(struct change){.what = "add", .check_host = !opt->force, .state = t->state},
+		    &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
 	free(have);
@@ -255,32 +271,71 @@ static int del_parse(char **argv, struct xdpfwd_mapping *want, bool *any_proto)
 	return 0;
 }
 
+/* A mapping that waits in the state file (serve could not apply it yet)
+ * goes the same way as one in the maps: PENDING keeps the others. */
+static long del_pending(struct rule *pending, size_t *npending, const struct xdpfwd_mapping *want,
+			bool any_proto)
+{
+	char line[200];
+	size_t kept = 0;
+	long removed = 0;
+
+	for (size_t i = 0; i < *npending; i++) {
+		const struct xdpfwd_mapping *m = &pending[i].m;
+
+		if (del_matches(m, want, any_proto) && m->public_port == want->public_port &&
+		    m->port_count == want->port_count) {
+			format_public_side(line, sizeof(line), m);
+			printf("deleting %s (pending)\n", line);
+			removed++;
+			continue;
+		}
+		pending[kept++] = pending[i];
+	}
+	*npending = kept;
+	return removed;
+}
+
 static int del_rules(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
 		     bool any_proto)
 {
 	struct apply_summary sum;
-	struct rule *kept, *have;
-	size_t n, nkept;
+	struct rule *kept, *have, *pending = NULL;
+	struct pending_set waiting;
+	char err[ERR_LEN];
+	size_t n, nkept, npending = 0;
 	long removed;
 	int ret = 1;
 
-	if (live_rules(&t->maps, &have, &n, 0))
+	if (state_pending(t->state, &pending, &npending, err)) {
+		pr_warn("del: %s\n", err);
 		return 1;
+	}
+	if (live_rules(&t->maps, &have, &n, 0)) {
+		free(pending);
+		return 1;
+	}
 	kept = malloc((n + 1) * sizeof(*kept));
 	if (!kept) {
 		free(have);
+		free(pending);
 		return 1;
 	}
 	removed = del_filter(have, n, want, any_proto, argv[1], kept, &nkept);
+	if (removed >= 0)
+		removed += del_pending(pending, &npending, want, any_proto);
 	if (!removed)
 		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
+	waiting = (struct pending_set){.rules = pending, .count = npending};
 	if (removed > 0)
-		ret =
-		    apply(&t->maps, &t->config, have, n, kept, nkept, false, t->state, "del", &sum)
-			? 1
-			: 0;
+		ret = apply(&t->maps, &t->config, have, n, kept, nkept,
+			    &(struct change){.what = "del", .state = t->state, .pending = &waiting},
+			    &sum)
+			  ? 1
+			  : 0;
 	free(kept);
 	free(have);
+	free(pending);
 	return ret;
 }
 
@@ -343,66 +398,82 @@ static int cmd_stats(const struct cli_context *ctx, const void *opts, char **arg
 	return ret;
 }
 
-/* attach and detach: the pin directory locked and the state file readable
- * before, the state file saying what they left after. */
-static int attachment_begin(const struct cli_context *ctx, bool create, struct pindir *pd,
-			    char *state, size_t len)
-{
-	if (pindir_open(pd, ctx->pin_dir, create))
-		return -1;
-	state_path(state, len, ctx->state_dir, pd->path);
-	return pindir_lock(pd) || refuse_unreadable_state(ctx->cmd->name, state) ? -1 : 0;
-}
-
-static int attachment_record(const char *cmd, const struct pindir *pd, const char *state)
+/* attach and detach, all of it or nothing (txn.h): the pin directory locked
+ * and the state file readable before, the state file saying what they left
+ * after; detach --purge removes the file instead. */
+static int attachment_finish(const char *cmd, const struct pindir *pd, const char *state,
+			     bool purge)
 {
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
-	char err[ERR_LEN];
+	char err[ERR_LEN], marker[PATH_MAX + 80];
 	int ret;
 
-	if (maps_open(pd, &maps, &config))
+	if (purge) {
+		ret = 0;
+		if ((failpoint("state-remove") || unlink(state)) && errno != ENOENT) {
+			ret = -errno;
+			pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
+		}
+		state_rebuild_marker(marker, sizeof(marker), state);
+		if (!ret)
+			unlink(marker);
+		return ret;
+	}
+	ret = maps_open(pd, &maps, &config);
+	if (!ret) {
+		ret = state_sync(state, &maps, &config, err) ? -EIO : 0;
+		if (ret)
+			pr_warn("%s: %s\n", cmd, err);
+		maps_close(&maps);
+	}
+	return ret;
+}
+
+static int attachment_run(const struct cli_context *ctx, const struct attach_opts *aopt,
+			  const struct detach_opts *dopt, const char *iface)
+{
+	const char *cmd = ctx->cmd->name;
+	bool purge = dopt && dopt->purge;
+	char state[PATH_MAX + 64];
+	struct pindir pd;
+	struct txn t;
+	int ret;
+
+	if (pindir_open(&pd, ctx->pin_dir, aopt != NULL))
 		return 1;
-	ret = state_sync(state, &maps, &config, err);
+	state_path(state, sizeof(state), ctx->state_dir, pd.path);
+	if (pindir_lock(&pd) || (!purge && refuse_unreadable_state(cmd, state))) {
+		pindir_close(&pd);
+		return 1;
+	}
+	txn_begin(&t);
+	ret = txn_take_file(&t, state);
 	if (ret)
-		pr_warn("%s: done, but %s\n", cmd, err);
-	maps_close(&maps);
+		pr_warn("%s: cannot read the state file %s first: %s\n", cmd, state,
+			strerror(-ret));
+	else if (aopt)
+		ret = attach_cmd(&pd, iface, aopt->tunnel, aopt->mode, aopt->fast_path,
+				 aopt->clients.net, aopt->clients.count, aopt->replace, &t);
+	else
+		ret = detach_cmd(&pd, iface, purge, &t);
+	ret = ret ?: attachment_finish(cmd, &pd, state, purge);
+	if (ret)
+		report_undo(cmd, txn_rollback(&t));
+	else
+		txn_commit(&t);
+	pindir_close(&pd);
 	return ret ? 1 : 0;
 }
 
 static int cmd_attach(const struct cli_context *ctx, const void *opts, char **argv)
 {
-	const struct attach_opts *opt = opts;
-	char state[PATH_MAX + 64];
-	struct pindir pd;
-	int ret = 1;
-
-	if (!attachment_begin(ctx, true, &pd, state, sizeof(state)) &&
-	    !attach_cmd(&pd, argv[0], opt->tunnel, opt->mode, opt->fast_path, opt->clients.net,
-			opt->clients.count, opt->replace))
-		ret = attachment_record("attach", &pd, state);
-	pindir_close(&pd);
-	return ret;
+	return attachment_run(ctx, opts, NULL, argv[0]);
 }
 
 static int cmd_detach(const struct cli_context *ctx, const void *opts, char **argv)
 {
-	const struct detach_opts *opt = opts;
-	char state[PATH_MAX + 64];
-	struct pindir pd;
-	int ret = 1;
-
-	if (attachment_begin(ctx, false, &pd, state, sizeof(state)) ||
-	    detach_cmd(&pd, argv[0], opt->purge))
-		ret = 1;
-	else if (!opt->purge)
-		ret = attachment_record("detach", &pd, state);
-	else if (unlink(state) && errno != ENOENT)
-		pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
-	else
-		ret = 0;
-	pindir_close(&pd);
-	return ret;
+	return attachment_run(ctx, NULL, opts, argv[0]);
 }
 
 static int cmd_serve(const struct cli_context *ctx, const void *opts, char **argv)

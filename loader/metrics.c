@@ -7,7 +7,6 @@
  * user.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,57 +17,29 @@
 #include <bpf/libbpf.h>
 #include "metrics.h"
 
-void buf_printf(struct text_buf *b, const char *fmt, ...)
+static void header(struct strbuf *b, const char *name, const char *type, const char *help)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : b->hint > 1 << 16 ? b->hint : 1 << 16;
-		char *grown = realloc(b->data, cap);
-
-		if (!grown) {
-			b->failed = 1;
-			return;
-		}
-		b->data = grown;
-		b->cap = cap;
-	}
+	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void header(struct text_buf *b, const char *name, const char *type, const char *help)
+/* Opens a series of mapping M: its NAME and the labels that name M, up to
+ * where the caller adds its own labels or closes the braces. */
+static void series(struct strbuf *out, const char *name, const struct xdpfwd_mapping *m)
 {
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+	char addr[ADDR_STR_LEN];
 
-static void mapping_labels(char *buf, size_t len, const struct xdpfwd_mapping *m)
-{
-	char addr[ADDR_STR_LEN], ports[16];
-
+	strbuf_appendf(out, "%s{proto=\"%s\",family=\"%s\",port=\"%u", name, proto_name(m->proto),
+		       m->family == AF_INET ? "ipv4" : "ipv6", m->public_port);
 	if (m->port_count > 1)
-		snprintf(ports, sizeof(ports), "%u-%u", m->public_port,
-			 m->public_port + m->port_count - 1);
-	else
-		snprintf(ports, sizeof(ports), "%u", m->public_port);
+		strbuf_appendf(out, "-%u", m->public_port + m->port_count - 1);
+	strbuf_append(out, "\"");
 	format_addr(addr, sizeof(addr), m->family, &m->public_addr);
-	snprintf(buf, len, "proto=\"%s\",family=\"%s\",port=\"%s\"%s%s%s", proto_name(m->proto),
-		 m->family == AF_INET ? "ipv4" : "ipv6", ports, addr[0] ? ",addr=\"" : "", addr,
-		 addr[0] ? "\"" : "");
+	if (addr[0])
+		strbuf_appendf(out, ",addr=\"%s\"", addr);
 }
 
 /* Run time and run count of a pinned program, when the kernel keeps them. */
-static void program_stats(struct text_buf *b, const struct pindir *pd)
+static void program_stats(struct strbuf *b, const struct pindir *pd)
 {
 	static const char *const progs[] = {XDPFWD_PROG_IN, XDPFWD_PROG_OUT, XDPFWD_PROG_TO_TUNNEL,
 					    XDPFWD_PROG_FROM_TUNNEL};
@@ -93,18 +64,18 @@ static void program_stats(struct text_buf *b, const struct pindir *pd)
 	       "CPU time spent in the program while run-time statistics were enabled.");
 	for (int i = 0; i < N; i++)
 		if (have[i])
-			buf_printf(b, "xdpfwd_program_run_seconds_total{program=\"%s\"} %.9f\n",
-				   info[i].name, info[i].run_time_ns / 1e9);
+			strbuf_appendf(b, "xdpfwd_program_run_seconds_total{program=\"%s\"} %.9f\n",
+				       info[i].name, info[i].run_time_ns / 1e9);
 	header(b, "xdpfwd_program_runs_total", "counter",
 	       "Runs of the program while run-time statistics were enabled.");
 	for (int i = 0; i < N; i++)
 		if (have[i])
-			buf_printf(b, "xdpfwd_program_runs_total{program=\"%s\"} %llu\n",
-				   info[i].name, (unsigned long long)info[i].run_cnt);
+			strbuf_appendf(b, "xdpfwd_program_runs_total{program=\"%s\"} %llu\n",
+				       info[i].name, (unsigned long long)info[i].run_cnt);
 }
 
 /* Each mapping's policy: only the mappings that have the limit get a series. */
-static void policy_metrics(struct text_buf *out, const struct table_view *view)
+static void policy_metrics(struct strbuf *out, const struct table_view *view)
 {
 	static const struct {
 		const char *reason;
@@ -124,7 +95,6 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 	};
 	struct timespec real;
 	__u64 boot = boot_clock_ns();
-	char labels[160];
 
 	clock_gettime(CLOCK_REALTIME, &real);
 	header(out, "xdpfwd_mapping_dropped_packets_total", "counter",
@@ -139,14 +109,13 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 
 		if (!has[0] && !has[1])
 			continue;
-		mapping_labels(labels, sizeof(labels), m);
-		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++)
-			if (has[k])
-				buf_printf(
-				    out,
-				    "xdpfwd_mapping_dropped_packets_total{%s,reason=\"%s\"} %llu\n",
-				    labels, counts[k].reason,
-				    *(const unsigned long long *)(c + counts[k].off));
+		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+			if (!has[k])
+				continue;
+			series(out, "xdpfwd_mapping_dropped_packets_total", m);
+			strbuf_appendf(out, ",reason=\"%s\"} %llu\n", counts[k].reason,
+				       *(const unsigned long long *)(c + counts[k].off));
+		}
 	}
 	/* The rate and the burst of each limit a mapping has, by limit. */
 	for (size_t f = 0; f < sizeof(limits) / sizeof(limits[0]); f++) {
@@ -157,12 +126,14 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 
 			if (!m->rate.pps && !m->new_rate.pps)
 				continue;
-			mapping_labels(labels, sizeof(labels), m);
-			for (int k = 0; k < 2; k++)
-				if (r[k]->pps)
-					buf_printf(out, "%s{%s,limit=\"%s\"} %u\n", limits[f].name,
-						   labels, k ? "new_connections" : "packets",
-						   limits[f].burst ? r[k]->burst : r[k]->pps);
+			for (int k = 0; k < 2; k++) {
+				if (!r[k]->pps)
+					continue;
+				series(out, limits[f].name, m);
+				strbuf_appendf(out, ",limit=\"%s\"} %u\n",
+					       k ? "new_connections" : "packets",
+					       limits[f].burst ? r[k]->burst : r[k]->pps);
+			}
 		}
 	}
 	header(
@@ -173,8 +144,8 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 
 		if (!m->allow_count)
 			continue;
-		mapping_labels(labels, sizeof(labels), m);
-		buf_printf(out, "xdpfwd_mapping_allow_prefixes{%s} %u\n", labels, m->allow_count);
+		series(out, "xdpfwd_mapping_allow_prefixes", m);
+		strbuf_appendf(out, "} %u\n", m->allow_count);
 	}
 	header(out, "xdpfwd_mapping_expiry_timestamp_seconds", "gauge",
 	       "When the mapping's lease (--ttl) ends, as Unix time.");
@@ -185,14 +156,13 @@ static void policy_metrics(struct text_buf *out, const struct table_view *view)
 		if (!m->expires_ns)
 			continue;
 		left = ((double)m->expires_ns - (double)boot) / 1e9;
-		mapping_labels(labels, sizeof(labels), m);
-		buf_printf(out, "xdpfwd_mapping_expiry_timestamp_seconds{%s} %.3f\n", labels,
-			   real.tv_sec + real.tv_nsec / 1e9 + left);
+		series(out, "xdpfwd_mapping_expiry_timestamp_seconds", m);
+		strbuf_appendf(out, "} %.3f\n", real.tv_sec + real.tv_nsec / 1e9 + left);
 	}
 }
 
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
-		   __u64 expired, struct text_buf *out)
+		   __u64 expired, struct strbuf *out)
 {
 	static const struct {
 		const char *name, *help;
@@ -207,13 +177,11 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	};
 	const struct slot_mapping *list;
 	struct timespec start, end;
-	char labels[160];
 	size_t n;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	out->len = 0;
-	out->failed = 0;
+	strbuf_reset(out);
 	err = view_read(view, maps);
 	if (err)
 		return err;
@@ -225,12 +193,12 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 		for (size_t i = 0; i < n; i++) {
 			const char *c = (const char *)&view->by_slot[list[i].slot];
 
-			mapping_labels(labels, sizeof(labels), &list[i].m);
-			buf_printf(
-			    out, "%s{%s,direction=\"in\"} %llu\n%s{%s,direction=\"out\"} %llu\n",
-			    families[f].name, labels,
-			    *(const unsigned long long *)(c + families[f].in), families[f].name,
-			    labels, *(const unsigned long long *)(c + families[f].out));
+			series(out, families[f].name, &list[i].m);
+			strbuf_appendf(out, ",direction=\"in\"} %llu\n",
+				       *(const unsigned long long *)(c + families[f].in));
+			series(out, families[f].name, &list[i].m);
+			strbuf_appendf(out, ",direction=\"out\"} %llu\n",
+				       *(const unsigned long long *)(c + families[f].out));
 		}
 	}
 	header(
@@ -239,23 +207,23 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	for (int s = 0; s < XDPFWD_STAT_MAX; s++) {
 		const char *name = xdpfwd_stat_names[s];
 
-		buf_printf(out, "xdpfwd_packets_total{hook=\"%s\",outcome=\"%s\"} %llu\n",
-			   xdpfwd_stat_hooks[s], name + (name[0] == 'i' ? 3 : 4),
-			   (unsigned long long)view->stats[s]);
+		strbuf_appendf(out, "xdpfwd_packets_total{hook=\"%s\",outcome=\"%s\"} %llu\n",
+			       xdpfwd_stat_hooks[s], name + (name[0] == 'i' ? 3 : 4),
+			       (unsigned long long)view->stats[s]);
 	}
 	policy_metrics(out, view);
 	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");
-	buf_printf(out, "xdpfwd_mappings %zu\n", n);
+	strbuf_appendf(out, "xdpfwd_mappings %zu\n", n);
 	header(out, "xdpfwd_mappings_expired_total", "counter",
 	       "Mappings this daemon removed because their lease (--ttl) ended.");
-	buf_printf(out, "xdpfwd_mappings_expired_total %llu\n", (unsigned long long)expired);
+	strbuf_appendf(out, "xdpfwd_mappings_expired_total %llu\n", (unsigned long long)expired);
 	header(out, "xdpfwd_build_info", "gauge", "The running xdpfwd's version.");
-	buf_printf(out, "xdpfwd_build_info{version=\"%s\"} 1\n", XDPFWD_VERSION);
+	strbuf_appendf(out, "xdpfwd_build_info{version=\"%s\"} 1\n", XDPFWD_VERSION);
 	program_stats(out, pd);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	header(out, "xdpfwd_scrape_duration_seconds", "gauge",
 	       "Time this scrape took to read the maps and render.");
-	buf_printf(out, "xdpfwd_scrape_duration_seconds %.6f\n",
-		   (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
+	strbuf_appendf(out, "xdpfwd_scrape_duration_seconds %.6f\n",
+		       (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9);
 	return out->failed ? -ENOMEM : 0;
 }

@@ -8,23 +8,15 @@
 
 #include <stddef.h>
 #include "pindir.h"
+#include "strbuf.h"
 
-/* The text of one scrape. Series cost no allocation: the first one is sized by
- * HINT, the size of the last scrape, so a steady table costs one allocation
- * per scrape, whose buffer is handed to the HTTP server without a copy. */
-struct text_buf {
-	char *data;
-	size_t len, cap;
-	size_t hint;
-	int failed; /* out of memory: the scrape is answered with 500 */
-};
-
-void buf_printf(struct text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Writes every metric into OUT (cleared first), reading the maps into VIEW;
- * both keep their buffers for the next scrape. */
+/* Writes every metric into OUT (reset first), reading the maps into VIEW;
+ * both keep their buffers for the next scrape. Series cost no allocation:
+ * OUT's first allocation is sized by its hint, the size of the last scrape,
+ * so a steady table costs one allocation per scrape, whose buffer is handed
+ * to the HTTP server without a copy. -ENOMEM when OUT failed. */
 /* EXPIRED: mappings the daemon removed at the end of their lease. */
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
-		   __u64 expired, struct text_buf *out);
+		   __u64 expired, struct strbuf *out);
 
 #endif

@@ -20,11 +20,43 @@ int state_check(const char *path, char *err)
 	return ret;
 }
 
+int state_pending(const char *path, struct rule **rules, size_t *count, char *err)
+{
+	char first[32] = "";
+	struct saved_state s;
+	struct clocks now;
+	bool found;
+	FILE *f;
+
+	*rules = NULL;
+	*count = 0;
+	/* Only a version 2 file holds pending lines. */
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(first, sizeof(first), f))
+		first[0] = '\0';
+	fclose(f);
+	if (!strcmp(first, "xdpfwd-state 1\n"))
+		return 0;
+	clocks_now(&now);
+	if (state_load(path, &now, &s, &found, err))
+		return -1;
+	*rules = s.pending;
+	*count = s.npending;
+	s.pending = NULL;
+	state_free(&s);
+	return 0;
+}
+
 int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
-		size_t count, char *err)
+		size_t count, const struct pending_set *pending, char *err)
 {
 	struct saved_state s = {.rules = (struct rule *)rules, .count = count};
+	struct rule *carried = NULL;
 	struct clocks now;
+	size_t ncarried = 0;
+	int ret;
 
 	if (config->attached && if_indextoname(config->public_ifindex, s.iface) &&
 	    if_indextoname(config->tunnel_ifindex, s.tunnel)) {
@@ -34,8 +66,27 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
 		s.client_count = config->client_count;
 		memcpy(s.clients, config->clients, sizeof(s.clients));
 	}
+	if (pending) {
+		s.pending = (struct rule *)pending->rules;
+		s.npending = pending->count;
+	} else {
+		if (state_pending(path, &carried, &ncarried, err))
+			return -1;
+		/* A live mapping on the same public side took its place. */
+		for (size_t i = 0; i < ncarried; i++) {
+			bool live = false;
+
+			for (size_t k = 0; k < count && !live; k++)
+				live = same_public(&rules[k].m, &carried[i].m);
+			if (!live)
+				carried[s.npending++] = carried[i];
+		}
+		s.pending = carried;
+	}
 	clocks_now(&now);
-	return state_save(path, &s, &now, err);
+	ret = state_save(path, &s, &now, err);
+	free(carried);
+	return ret;
 }
 
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
@@ -50,7 +101,7 @@ int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xd
 			 strerror(-ret));
 		return -1;
 	}
-	ret = state_write(path, config, rules, count, err);
+	ret = state_write(path, config, rules, count, PENDING_CARRY, err);
 	free(rules);
 	return ret;
 }

@@ -3,6 +3,11 @@
  * persist.h - keeping the state file (state.h) in step with the maps. Every
  * command that changes them checks first that the file is one it can read,
  * and rewrites it after; all under the pin directory's lock.
+ *
+ * The file's pending mappings (those serve could not write yet) are never
+ * lost by a rewrite from the maps, which lack them: a writer either names
+ * what waits now or carries the file's pending mappings over, less those a
+ * live mapping now holds the public side of.
  */
 #ifndef XDPFWD_PERSIST_H
 #define XDPFWD_PERSIST_H
@@ -10,12 +15,25 @@
 #include "pindir.h"
 #include "state.h"
 
+/* What waits, for a write (PENDING_CARRY: the file's, carried over). */
+struct pending_set {
+	const struct rule *rules;
+	size_t count;
+};
+#define PENDING_CARRY ((const struct pending_set *)NULL)
+
 /* 0 when PATH is absent or readable; else -1, with the reason in err. */
 int state_check(const char *path, char *err);
-/* Writes RULES, the table just applied, and CONFIG's attachment to PATH. */
+/* The pending mappings of PATH (malloc'd, *COUNT of them; NULL and 0 when the
+ * file has none), or -1 with err. Reads only the first line of a file
+ * without any. */
+int state_pending(const char *path, struct rule **rules, size_t *count, char *err);
+/* Writes RULES, the table just applied, PENDING and CONFIG's attachment to
+ * PATH. */
 int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
-		size_t count, char *err);
-/* Writes what the maps hold (and CONFIG's attachment) to PATH. */
+		size_t count, const struct pending_set *pending, char *err);
+/* Writes what the maps hold (and CONFIG's attachment) to PATH, carrying the
+ * file's pending mappings over. */
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	       char *err);
 

@@ -6,6 +6,7 @@
  * for a signal.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,13 @@ struct server {
 	const char *config_file;
 	struct xdpfwd_maps maps;
 	struct table_view view;
-	struct text_buf text;
+	struct strbuf text;
 	__u64 expired;			/* written by the main thread, read by the polling one */
 	__u64 next_expiry, next_rescan; /* boot clock; 0: none known */
 	ino_t state_ino;		/* the state file as last seen */
 	struct timespec state_mtime;
+	struct rule *pending; /* the state file's mappings that wait for an address */
+	size_t npending;
 };
 
 /* Whether the state file was rewritten (by any command) since last looked. */
@@ -62,34 +65,33 @@ static bool state_changed(struct server *srv)
 	return changed;
 }
 
-/* The state file after a change: RULES when the caller has the table at
- * hand, else what the maps hold. The caller holds the lock. */
-static void sync_state(struct server *srv, const struct rule *rules, size_t count)
+/* The state file from what the maps hold, its pending mappings kept. The
+ * caller holds the lock. */
+static void sync_state(struct server *srv)
 {
 	struct xdpfwd_config config;
 	char err[ERR_LEN] = "cannot read the attachment";
 	__u32 zero = 0;
 
 	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
-	    (rules ? state_write(srv->state, &config, rules, count, err)
-		   : state_sync(srv->state, &srv->maps, &config, err)))
+	    state_sync(srv->state, &srv->maps, &config, err))
 		pr_warn("serve: the state file is behind the maps: %s\n", err);
 }
 
 /* Removes every mapping whose lease has ended, under the lock the CLI takes,
  * and reads the whole table only when one has. */
-static int expire_leases(struct server *srv)
+static int expire_leases(struct server *srv, bool changed)
 {
 	struct slot_mapping *list;
 	struct rule *have = NULL, *keep = NULL;
 	struct apply_summary sum;
+	struct txn t;
 	size_t n, kept = 0;
 	__u64 now = boot_clock_ns();
 	bool due = false;
 	int err;
 
-	if (!state_changed(srv) && (!srv->next_expiry || now < srv->next_expiry) &&
-	    now < srv->next_rescan)
+	if (!changed && (!srv->next_expiry || now < srv->next_expiry) && now < srv->next_rescan)
 		return 0;
 	err = table_read(&srv->maps, &list, &n);
 	srv->next_expiry = 0;
@@ -122,12 +124,28 @@ static int expire_leases(struct server *srv)
 		format_mapping(line, sizeof(line), &have[i].m);
 		printf("expired %s\n", line);
 	}
-	if (!err)
-		err = table_apply(&srv->maps, have, n, keep, kept, &sum);
-	if (!err)
+	/* The maps and the file together, or neither: the next look tries
+	 * again (the data path drops the mappings' packets meanwhile). */
+	txn_begin(&t);
+	err = err ?: txn_take_file(&t, srv->state);
+	err = err ?: table_apply(&srv->maps, have, n, keep, kept, &sum, &t);
+	if (!err) {
+		struct xdpfwd_config config;
+		char why[ERR_LEN] = "cannot read the attachment";
+		__u32 zero = 0;
+
+		if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
+		    state_write(srv->state, &config, keep, kept, PENDING_CARRY, why)) {
+			pr_warn("serve: removing expired mappings: %s\n", why);
+			err = -EIO;
+		}
+	}
+	if (err) {
+		report_undo("serve: removing expired mappings", txn_rollback(&t));
+	} else {
+		txn_commit(&t);
 		__atomic_add_fetch(&srv->expired, sum.removed, __ATOMIC_RELAXED);
-	if (!err)
-		sync_state(srv, keep, kept);
+	}
 	fflush(stdout);
 	pindir_unlock(srv->pd);
 	free(have);
@@ -154,7 +172,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 
 /* The buffer goes to libmicrohttpd, which frees it once sent: an earlier
  * response may still be in flight when the next scrape renders. */
-static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct text_buf *text)
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct strbuf *text)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -163,8 +181,8 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *conn, struct text_bu
 	if (!resp)
 		return MHD_NO; /* text stays ours and is reused */
 	text->hint = text->len + text->len / 8;
-	text->data = NULL;
-	text->cap = text->len = 0;
+	text->data = NULL; /* libmicrohttpd's now */
+	strbuf_free(text);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; version=0.0.4; charset=utf-8");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -216,14 +234,77 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		vfprintf(stderr, fmt, ap);
 }
 
-/* Maps gone, state file there: a reboot. Attach as recorded, then write the
- * recorded table (leases that ended meanwhile are already dropped). */
-static int rebuild(struct pindir *pd, const struct saved_state *saved)
+/* Whether R can be written with the public interface's addresses LOCAL; if
+ * not, WHY says what it waits for, without the target (a client's address). */
+static bool ready_now(const struct rule *r, const struct local_addrs *local, char *why, size_t len)
 {
+	struct rule one = *r;
+	char err[ERR_LEN], self[200];
+	const char *at;
+
+	if (!validate_table(&one, 1, local, err))
+		return true;
+	/* validate_table() names the mapping: "[line N: ]PROTO PUB -> TARGET: ..." */
+	format_mapping(self, sizeof(self), &r->m);
+	at = strstr(err, self);
+	snprintf(why, len, "%s",
+		 at && !strncmp(at + strlen(self), ": ", 2) ? at + strlen(self) + 2
+							    : "it is not valid on this host now");
+	return false;
+}
+
+/* Splits RULES into those LOCAL lets be written now (READY) and those that
+ * wait (WAITING); each waiting one is logged when LOG. */
+static int split_ready(const struct rule *rules, size_t n, const struct local_addrs *local,
+		       struct rule **ready, size_t *nready, struct rule **waiting, size_t *nwaiting,
+		       bool log)
+{
+	*ready = calloc(n + 1, sizeof(**ready));
+	*waiting = calloc(n + 1, sizeof(**waiting));
+	*nready = *nwaiting = 0;
+	if (!*ready || !*waiting) {
+		free(*ready);
+		free(*waiting);
+		*ready = *waiting = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char why[ERR_LEN], pub[200];
+
+		if (ready_now(&rules[i], local, why, sizeof(why))) {
+			(*ready)[(*nready)++] = rules[i];
+			continue;
+		}
+		(*waiting)[(*nwaiting)++] = rules[i];
+		if (log) {
+			format_public_side(pub, sizeof(pub), &rules[i].m);
+			pr_warn("serve: %s waits: %s; kept in the state file as pending, tried "
+				"again as the interface's addresses change\n",
+				pub, why);
+		}
+	}
+	return 0;
+}
+
+/* Maps gone, state file there: a reboot. Attach as recorded, then write the
+ * recorded table (leases that ended meanwhile are already dropped). A
+ * mapping the interface cannot take yet (a wildcard of a family it has no
+ * address of: SLAAC and DHCP come late) stays in the file as pending and is
+ * written once it can be; the rest forwards now. If any step fails, what was
+ * attached and pinned goes and the file stays as it was: the next start
+ * begins again from it. */
+static int rebuild(struct server *srv, const struct saved_state *saved)
+{
+	struct pindir *pd = srv->pd;
+	struct rule *all = NULL, *ready = NULL, *waiting = NULL;
+	size_t nready = 0, nwaiting = 0;
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
-	struct apply_summary sum;
-	int err;
+	struct local_addrs local;
+	struct apply_summary sum = {0};
+	char marker[PATH_MAX + 80];
+	struct txn t;
+	int err, fd;
 
 	if (!saved->attached) {
 		pr_warn("serve: no maps in %s, and the state file records no attachment: run "
@@ -231,29 +312,67 @@ static int rebuild(struct pindir *pd, const struct saved_state *saved)
 			pd->path);
 		return -ENOENT;
 	}
-	err = attach_cmd(pd, saved->iface, saved->tunnel,
-			 saved->generic ? XDP_MODE_SKB : XDP_MODE_NATIVE, saved->fast_path,
-			 saved->clients, saved->client_count, false);
-	if (err)
-		return err;
-	if (maps_open(pd, &maps, &config))
-		return -ENOENT;
-	/* What the state file holds was checked when it was written; a
-	 * conflict that has appeared since does not keep a port closed. */
-	err = apply(&maps, &config, NULL, 0, saved->rules, saved->count, false, NULL,
-		    "serve: rebuilding the table", &sum);
-	maps_close(&maps);
-	if (!err)
-		printf("rebuilt from the state file: %zu mappings\n", sum.added);
+	/* Marks a rebuild under way until the table is written: a start after
+	 * a kill half way must not adopt maps that lack the table. */
+	state_rebuild_marker(marker, sizeof(marker), srv->state);
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	txn_begin(&t);
+	err = txn_take_file(&t, srv->state);
+	err = err
+		  ?: attach_cmd(pd, saved->iface, saved->tunnel,
+				saved->generic ? XDP_MODE_SKB : XDP_MODE_NATIVE, saved->fast_path,
+				saved->clients, saved->client_count, false, &t);
+	if (!err && maps_open(pd, &maps, &config))
+		err = -ENOENT;
+	if (!err) {
+		all = calloc(saved->count + saved->npending + 1, sizeof(*all));
+		err = all ? 0 : -ENOMEM;
+		if (!err) {
+			memcpy(all, saved->rules, saved->count * sizeof(*all));
+			memcpy(all + saved->count, saved->pending, saved->npending * sizeof(*all));
+		}
+		if (local_addrs_read(config.public_ifindex, &local))
+			memset(&local, 0, sizeof(local));
+		err = err
+			  ?: split_ready(all, saved->count + saved->npending, &local, &ready,
+					 &nready, &waiting, &nwaiting, true);
+		/* What the state file holds was checked when it was written; a
+		 * conflict that has appeared since does not keep a port closed. */
+		err = err
+			  ?: apply(&maps, &config, NULL, 0, ready, nready,
+				   &(struct change){.what = "serve: rebuilding the table",
+						    .state = srv->state,
+						    .pending =
+							&(struct pending_set){waiting, nwaiting},
+						    .txn = &t},
+				   &sum);
+		maps_close(&maps);
+	}
+	if (err) {
+		report_undo("serve: rebuilding from the state file", txn_rollback(&t));
+	} else {
+		txn_note(&t, "rebuilt from the state file: %zu mappings\n", sum.added);
+		if (nwaiting)
+			txn_note(&t, "%zu mappings wait for the public interface's addresses\n",
+				 nwaiting);
+		txn_commit(&t);
+	}
+	unlink(marker);
+	free(all);
+	free(ready);
+	free(waiting);
 	return err;
 }
 
-/* Reads the state file and, when the maps are gone, rebuilds from it. */
-static int reconcile(struct server *srv)
+/* Reads the state file and, when the maps are gone, rebuilds from it
+ * (*REBUILT then true). */
+static int reconcile(struct server *srv, bool *rebuilt)
 {
 	struct saved_state saved;
 	struct clocks now;
-	char err[ERR_LEN], probe[PATH_MAX + 32];
+	char err[ERR_LEN], probe[PATH_MAX + 32], marker[PATH_MAX + 80];
 	bool found;
 	int ret;
 
@@ -264,6 +383,14 @@ static int reconcile(struct server *srv)
 	}
 	ret = pindir_lock(srv->pd);
 	pindir_file(srv->pd, XDPFWD_MAP_CONFIG, probe, sizeof(probe));
+	state_rebuild_marker(marker, sizeof(marker), srv->state);
+	if (!ret && found && saved.attached && !access(marker, F_OK) && !access(probe, F_OK)) {
+		/* A rebuild was killed half way: its maps lack the table, which
+		 * the untouched file still holds. Start it again. */
+		pr_warn("serve: a rebuild from the state file was interrupted; starting it "
+			"again\n");
+		ret = attach_clear(srv->pd, saved.iface, saved.tunnel);
+	}
 	if (!ret && access(probe, F_OK)) {
 		if (!found) {
 			pr_warn("serve: no xdpfwd state in %s nor in %s: run 'xdpfwd attach IFACE "
@@ -271,11 +398,77 @@ static int reconcile(struct server *srv)
 				srv->pd->path, srv->state);
 			ret = -ENOENT;
 		} else {
-			ret = rebuild(srv->pd, &saved);
+			ret = rebuild(srv, &saved);
+			*rebuilt = !ret;
 		}
 	}
 	state_free(&saved);
 	return ret;
+}
+
+/* The state file's pending mappings, read again after it changed. */
+static void load_pending(struct server *srv)
+{
+	char err[ERR_LEN];
+
+	free(srv->pending);
+	srv->pending = NULL;
+	srv->npending = 0;
+	if (state_pending(srv->state, &srv->pending, &srv->npending, err)) {
+		pr_warn("serve: %s\n", err);
+		srv->pending = NULL;
+		srv->npending = 0;
+	}
+}
+
+/* Writes the pending mappings the public interface can take now (its
+ * address came), with the file, all or nothing. */
+static void retry_pending(struct server *srv)
+{
+	struct rule *have = NULL, *want = NULL, *ready = NULL, *waiting = NULL;
+	size_t n, nready = 0, nwaiting = 0;
+	struct xdpfwd_config config;
+	struct local_addrs local;
+	struct apply_summary sum;
+	__u32 zero = 0;
+	int err;
+
+	if (!srv->npending || bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
+	    local_addrs_read(config.public_ifindex, &local))
+		return;
+	if (split_ready(srv->pending, srv->npending, &local, &ready, &nready, &waiting, &nwaiting,
+			false) ||
+	    !nready || pindir_lock(srv->pd))
+		goto out;
+	err = table_live(&srv->maps, &have, &n, 0);
+	want = err ? NULL : calloc(n + nready, sizeof(*want));
+	if (!err && !want)
+		err = -ENOMEM;
+	if (!err) {
+		memcpy(want, have, n * sizeof(*have));
+		memcpy(want + n, ready, nready * sizeof(*ready));
+		err = apply(&srv->maps, &config, have, n, want, n + nready,
+			    &(struct change){.what = "serve: writing pending mappings",
+					     .state = srv->state,
+					     .pending = &(struct pending_set){waiting, nwaiting}},
+			    &sum);
+	}
+	if (!err)
+		for (size_t i = 0; i < nready; i++) {
+			char pub[200];
+
+			format_public_side(pub, sizeof(pub), &ready[i].m);
+			printf("pending %s written: the public interface can take it now\n", pub);
+		}
+	fflush(stdout);
+	pindir_unlock(srv->pd);
+	if (!err)
+		load_pending(srv);
+out:
+	free(have);
+	free(want);
+	free(ready);
+	free(waiting);
 }
 
 static void reload(struct server *srv)
@@ -302,6 +495,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	struct sockaddr_storage addr;
 	struct MHD_Daemon *httpd;
 	char err[ERR_LEN];
+	bool rebuilt = false;
 	int sig, stats_fd;
 	sigset_t stop;
 
@@ -310,7 +504,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 		return -EINVAL;
 	}
 	state_path(srv.state, sizeof(srv.state), state_dir, pd->path);
-	if (reconcile(&srv)) {
+	if (reconcile(&srv, &rebuilt)) {
 		pindir_unlock(pd);
 		return -ENOENT;
 	}
@@ -319,8 +513,11 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 		return -ENOENT;
 	}
 	/* Adopted as they are: the file follows the maps, whatever a command
-	 * killed half way left. */
-	sync_state(&srv, NULL, 0);
+	 * killed half way left; its pending mappings stay. A rebuild has just
+	 * written both. */
+	if (!rebuilt)
+		sync_state(&srv);
+	load_pending(&srv);
 	pindir_unlock(pd);
 	if (config_file)
 		reload(&srv);
@@ -355,8 +552,13 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 
 	for (;;) {
 		struct timespec tick = {0, EXPIRY_CHECK_NS};
-		int err = expire_leases(&srv);
+		bool changed = state_changed(&srv);
+		int err;
 
+		if (changed)
+			load_pending(&srv);
+		retry_pending(&srv);
+		err = expire_leases(&srv, changed);
 		if (err)
 			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
 		sig = sigtimedwait(&stop, NULL, &tick);
@@ -368,7 +570,8 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);
 	maps_close(&srv.maps);
-	free(srv.text.data);
+	strbuf_free(&srv.text);
+	free(srv.pending);
 	view_free(&srv.view);
 	if (stats_fd >= 0)
 		close(stats_fd);

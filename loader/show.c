@@ -86,12 +86,18 @@ static void print_json(json_object *o)
 	json_object_put(o);
 }
 
+/* PUB: "203.0.113.10:40000", or "40000 (any IPv4)" for a wildcard. */
 static void text_row(const struct xdpfwd_mapping *m, char *pub, size_t plen, char *target,
 		     size_t tlen)
 {
-	format_endpoint(pub, plen, m->family, &m->public_addr, m->public_port, m->port_count);
-	if (!pub[strspn(pub, "0123456789-")])
-		snprintf(pub + strlen(pub), plen - strlen(pub), " (%s)",
+	char ports[ADDR_STR_LEN];
+
+	format_endpoint(ports, sizeof(ports), m->family, &m->public_addr, m->public_port,
+			m->port_count);
+	if (ports[strspn(ports, "0123456789-")])
+		snprintf(pub, plen, "%s", ports);
+	else
+		snprintf(pub, plen, "%s (%s)", ports,
 			 m->family == AF_INET ? "any IPv4" : "any IPv6");
 	format_endpoint(target, tlen, m->family, &m->target_addr, m->target_port, m->port_count);
 }
@@ -114,40 +120,48 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 			json_object_array_add(arr, json_mapping(&list[i].m, list[i].allow, now));
 		print_json(arr);
 	} else {
+		struct strbuf policy = STRBUF_INIT;
+
 		printf("%-5s %-36s %-26s %s\n", "PROTO", "PUBLIC", "TARGET", "POLICY");
 		for (size_t i = 0; i < n; i++) {
-			char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN], policy[1024];
+			char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 			double left = expires_in(&list[i].m, now);
 
 			text_row(&list[i].m, pub, sizeof(pub), target, sizeof(target));
-			format_policy(policy, sizeof(policy), &list[i]);
+			strbuf_reset(&policy);
+			format_policy(&policy, &list[i]);
 			printf("%-5s %-36s %-26s %s", proto_name(list[i].m.proto), pub, target,
-			       policy[0] ? policy : "-");
+			       policy.len ? strbuf_str(&policy) : "-");
 			if (left >= 0)
 				printf(" (expires in %.0f s)", left);
 			printf("\n");
 		}
+		if (policy.failed)
+			err = -ENOMEM;
+		strbuf_free(&policy);
 	}
 	free(list);
-	return 0;
+	if (err)
+		pr_warn("cannot show the mappings: %s\n", strerror(-err));
+	return err;
 }
 
-/* The policy where the allowlist was not read: "allow=2 rate=1000:1000 ttl=60 (41 s left)". */
-static void policy_brief(char *buf, size_t len, const struct xdpfwd_mapping *m, __u64 now)
+/* Appends the policy where the allowlist was not read to OUT:
+ * "allow=2 rate=1000:1000 ttl=60 (41 s left)", or "-" for none. */
+static void policy_brief(struct strbuf *out, const struct xdpfwd_mapping *m, __u64 now)
 {
 	struct rule r = {.m = *m};
 	double left = expires_in(m, now);
-	size_t at;
+	size_t start = out->len;
 
 	r.m.allow_count = 0;
-	format_policy(buf, len, &r);
-	at = strlen(buf);
+	format_policy(out, &r);
 	if (m->allow_count)
-		at += snprintf(buf + at, len - at, "%sallow=%u", at ? " " : "", m->allow_count);
-	if (left >= 0 && at < len)
-		at += snprintf(buf + at, len - at, " (%.0f s left)", left);
-	if (!at)
-		snprintf(buf, len, "-");
+		strbuf_appendf(out, "%sallow=%u", out->len > start ? " " : "", m->allow_count);
+	if (left >= 0)
+		strbuf_appendf(out, " (%.0f s left)", left);
+	if (out->len == start)
+		strbuf_append(out, "-");
 }
 
 static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
@@ -163,6 +177,7 @@ static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
 int show_stats(const struct xdpfwd_maps *maps, bool json)
 {
 	struct table_view v = {0};
+	struct strbuf policy = STRBUF_INIT;
 	json_object *arr = NULL;
 	__u64 now = boot_clock_ns();
 	int err = view_read(&v, maps);
@@ -180,7 +195,7 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 		       "RATE_LIMITED", "POLICY");
 	for (size_t i = 0; i < v.count; i++) {
 		const struct xdpfwd_counters *c = &v.by_slot[v.list[i].slot];
-		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN], policy[160];
+		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 
 		if (json) {
 			json_object *o = json_mapping(&v.list[i].m, NULL, now);
@@ -190,13 +205,14 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 			continue;
 		}
 		text_row(&v.list[i].m, pub, sizeof(pub), target, sizeof(target));
-		policy_brief(policy, sizeof(policy), &v.list[i].m, now);
+		strbuf_reset(&policy);
+		policy_brief(&policy, &v.list[i].m, now);
 		printf("%-5s %-36s %-26s %10llu %12llu %10llu %12llu %11llu %12llu %s\n",
 		       proto_name(v.list[i].m.proto), pub, target,
 		       (unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
 		       (unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes,
 		       (unsigned long long)c->not_allowed, (unsigned long long)c->rate_limited,
-		       policy);
+		       strbuf_str(&policy));
 	}
 
 	if (json) {
@@ -215,7 +231,11 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 			       (unsigned long long)v.stats[s]);
 	}
 	view_free(&v);
-	return 0;
+	err = policy.failed ? -ENOMEM : 0;
+	strbuf_free(&policy);
+	if (err)
+		pr_warn("cannot show the counters: %s\n", strerror(-err));
+	return err;
 }
 
 /* One mapping's traffic over the last interval of stats --watch. */

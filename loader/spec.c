@@ -367,26 +367,25 @@ __u16 policy_bits(const struct xdpfwd_mapping *m)
 	       (m->expires_ns ? XDPFWD_POLICY_EXPIRES : 0);
 }
 
-void format_policy(char *buf, size_t len, const struct rule *r)
+void format_policy(struct strbuf *out, const struct rule *r)
 {
 	const struct xdpfwd_mapping *m = &r->m;
-	size_t at = 0;
+	size_t start = out->len;
 
-	buf[0] = '\0';
-#define PUT(...) at += snprintf(buf + at, at < len ? len - at : 0, __VA_ARGS__)
-	for (__u32 i = 0; i < m->allow_count && at < len; i++) {
+	for (__u32 i = 0; i < m->allow_count; i++) {
 		char p[ADDR_STR_LEN];
 
 		format_prefix(p, sizeof(p), &r->allow[i]);
-		PUT("%s%s", i ? "," : "allow=", p);
+		strbuf_appendf(out, "%s%s", i ? "," : "allow=", p);
 	}
 	if (m->rate.pps)
-		PUT("%srate=%u:%u", at ? " " : "", m->rate.pps, m->rate.burst);
+		strbuf_appendf(out, "%srate=%u:%u", out->len > start ? " " : "", m->rate.pps,
+			       m->rate.burst);
 	if (m->new_rate.pps)
-		PUT("%snew-rate=%u:%u", at ? " " : "", m->new_rate.pps, m->new_rate.burst);
+		strbuf_appendf(out, "%snew-rate=%u:%u", out->len > start ? " " : "",
+			       m->new_rate.pps, m->new_rate.burst);
 	if (m->ttl)
-		PUT("%sttl=%u", at ? " " : "", m->ttl);
-#undef PUT
+		strbuf_appendf(out, "%sttl=%u", out->len > start ? " " : "", m->ttl);
 }
 
 int parse_rule(const char *proto, const char *pub, const char *target, struct rule out[2],
@@ -617,18 +616,30 @@ void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m)
 	snprintf(buf, len, "%s %s -> %s", proto_name(m->proto), pub, target);
 }
 
-void format_rule_line(char *buf, size_t len, const struct rule *r)
+void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m)
+{
+	char pub[ADDR_STR_LEN];
+
+	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
+			m->port_count);
+	snprintf(buf, len, "%s %s%s", proto_name(m->proto), pub,
+		 !addr_is_zero(&m->public_addr) ? ""
+		 : m->family == AF_INET		? " (any IPv4)"
+						: " (any IPv6)");
+}
+
+void format_rule_line(struct strbuf *out, const struct rule *r)
 {
 	const struct xdpfwd_mapping *m = &r->m;
-	char pub[ADDR_STR_LEN], target[ADDR_STR_LEN], policy[1024];
+	char pub[ADDR_STR_LEN], target[ADDR_STR_LEN];
+	bool policy = m->allow_count || m->rate.pps || m->new_rate.pps || m->ttl;
 
 	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
 			m->port_count);
 	format_endpoint(target, sizeof(target), m->family, &m->target_addr, m->target_port,
 			m->port_count);
-	format_policy(policy, sizeof(policy), r);
-	snprintf(buf, len, "%s %s %s%s%s", proto_name(m->proto), pub, target, policy[0] ? " " : "",
-		 policy);
+	strbuf_appendf(out, "%s %s %s%s", proto_name(m->proto), pub, target, policy ? " " : "");
+	format_policy(out, r);
 }
 
 /* Where a rule came from, for messages. */

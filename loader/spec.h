@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include "strbuf.h"
 #include "xdpfwd.h"
 
 #define ERR_LEN	     256
@@ -65,16 +66,18 @@ void format_prefix(char *buf, size_t len, const struct xdpfwd_prefix *p);
 void rate_bucket(const struct xdpfwd_rate *r, struct xdpfwd_bucket *b);
 /* XDPFWD_POLICY_* bits of a mapping's forward entries. */
 __u16 policy_bits(const struct xdpfwd_mapping *m);
-/* "rate=1000:1000 new-rate=10:10 ttl=60 allow=198.51.100.0/24,..." or "". */
-void format_policy(char *buf, size_t len, const struct rule *r);
+/* Appends "allow=198.51.100.0/24,... rate=1000:1000 new-rate=10:10 ttl=60",
+ * or nothing for a mapping without policy, to OUT. */
+void format_policy(struct strbuf *out, const struct rule *r);
 
 /* A whole config file's text. On success *rules (malloc'd) holds them. */
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
 /* The same, and with WITH_EXPIRY an expires=NS field (a lease's end in Unix
  * time), which only the state file writes. */
 int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err);
-/* RULE as a config-file line: "tcp 203.0.113.10:40000 10.8.0.2:40000 rate=...". */
-void format_rule_line(char *buf, size_t len, const struct rule *r);
+/* Appends RULE as a config-file line, without a newline, to OUT:
+ * "tcp 203.0.113.10:40000 10.8.0.2:40000 rate=...". */
+void format_rule_line(struct strbuf *out, const struct rule *r);
 
 /* Fills each wildcard rule's source address and checks the table as a whole:
  * targets, overlaps of public ranges and of target ranges, capacity. */
@@ -97,6 +100,9 @@ void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *ad
 /* "203.0.113.10:40000-40009", "[2001:db8::1]:443", "40000" for the wildcard. */
 void format_endpoint(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr, __u16 port,
 		     __u16 count);
+/* "udp 27015 (any IPv6)", "tcp 203.0.113.10:40000": the public side alone,
+ * for messages that must not name a client. */
+void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m);
 /* "tcp 40000 -> 10.8.0.2:40000" */
 void format_mapping(char *buf, size_t len, const struct xdpfwd_mapping *m);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <zlib.h>
+#include "failpoint.h"
 #include "state.h"
 #include "textfile.h"
 
@@ -32,8 +33,9 @@ void clocks_now(struct clocks *now)
 void state_free(struct saved_state *s)
 {
 	free(s->rules);
-	s->rules = NULL;
-	s->count = 0;
+	free(s->pending);
+	s->rules = s->pending = NULL;
+	s->count = s->npending = 0;
 }
 
 static __u32 checksum(const char *text, size_t len)
@@ -95,10 +97,13 @@ static int parse_attach(char *line, struct saved_state *s, char *err)
 int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err)
 {
 	const char *end_line, *body;
-	char *copy = NULL, *rules_text = NULL;
+	struct strbuf rules_text = STRBUF_INIT;
+	char *copy = NULL;
+	bool *pending = NULL; /* by file line */
+	unsigned int line_no = 1;
 	unsigned int version, records;
 	__u32 crc;
-	size_t len = strlen(text), kept = 0, nrules = 0, at = 0;
+	size_t len = strlen(text), kept = 0, nrules = 0;
 	int n = 0, ret = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -122,19 +127,24 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 
 	body = strchr(text, '\n') + 1;
 	copy = strndup(body, end_line - body);
-	rules_text = calloc(1, end_line - body + 2);
-	if (!copy || !rules_text) {
+	pending = calloc(end_line - body + 2, sizeof(*pending));
+	if (!copy || !pending || strbuf_reserve(&rules_text, end_line - body + 1)) {
 		snprintf(err, ERR_LEN, "out of memory");
 		goto out;
 	}
 	/* The attach record goes here; the mapping lines go to parse_rules()
 	 * with blanks for the other lines, so its messages name file lines. */
-	rules_text[at++] = '\n';
+	strbuf_append(&rules_text, "\n");
 	for (char *line = copy, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		if (!strncmp(line, "attach ", 7)) {
+		line_no++;
+		if (!strncmp(line, "pending ", 8)) {
+			pending[line_no] = true;
+			line += 8;
+		}
+		if (!strncmp(line, "attach ", 7) && !pending[line_no]) {
 			char sub[ERR_LEN];
 
 			if (out->attached || parse_attach(line, out, sub)) {
@@ -142,19 +152,28 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 					 out->attached ? "it has two attach records" : sub);
 				goto out;
 			}
-			rules_text[at++] = '\n';
+			strbuf_append(&rules_text, "\n");
 			continue;
 		}
 		nrules++;
-		at += sprintf(rules_text + at, "%s\n", line);
+		strbuf_appendf(&rules_text, "%s\n", line);
 	}
 	if (records != nrules + out->attached) {
 		snprintf(err, ERR_LEN, "it says %u records but holds %zu", records,
 			 nrules + out->attached);
 		goto out;
 	}
-	if (parse_rules(rules_text, true, &out->rules, &out->count, err))
+	if (rules_text.failed) {
+		snprintf(err, ERR_LEN, "out of memory");
 		goto out;
+	}
+	if (parse_rules(strbuf_str(&rules_text), true, &out->rules, &out->count, err))
+		goto out;
+	out->pending = calloc(out->count + 1, sizeof(*out->pending));
+	if (!out->pending) {
+		snprintf(err, ERR_LEN, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < out->count; i++) {
 		struct xdpfwd_mapping *m = &out->rules[i].m;
 
@@ -167,55 +186,63 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 			continue; /* ended while nobody was looking */
 		if (m->expires_ns)
 			m->expires_ns = now->boot_ns + (m->expires_ns - now->real_ns);
-		out->rules[kept++] = out->rules[i];
+		if (pending[out->rules[i].line])
+			out->pending[out->npending++] = out->rules[i];
+		else
+			out->rules[kept++] = out->rules[i];
 	}
 	out->count = kept;
 	ret = 0;
 out:
 	free(copy);
-	free(rules_text);
+	free(pending);
+	strbuf_free(&rules_text);
 	if (ret)
 		state_free(out);
 	return ret;
 }
 
-char *state_format(const struct saved_state *s, const struct clocks *now)
+static void format_rules(struct strbuf *text, const char *prefix, const struct rule *rules,
+			 size_t count, const struct clocks *now)
 {
-	size_t cap = 256 + s->count * 1400, len = 0;
-	char *text = malloc(cap);
-	unsigned int records = 0;
+	for (size_t i = 0; i < count; i++) {
+		const struct xdpfwd_mapping *m = &rules[i].m;
 
-	if (!text)
-		return NULL;
-#define PUT(...) len += snprintf(text + len, cap - len, __VA_ARGS__)
-	PUT("xdpfwd-state %d\n", XDPFWD_STATE_VERSION);
+		strbuf_append(text, prefix);
+		format_rule_line(text, &rules[i]);
+		if (m->expires_ns)
+			strbuf_appendf(
+			    text, " expires=%llu",
+			    (unsigned long long)(now->real_ns + (m->expires_ns - now->boot_ns)));
+		strbuf_append(text, "\n");
+	}
+}
+
+char *state_format(const struct saved_state *s, const struct clocks *now, size_t *len)
+{
+	struct strbuf text = STRBUF_INIT;
+	unsigned int records = s->attached + s->count + s->npending;
+
+	/* Version 1 while nothing waits: a file older builds still read. */
+	strbuf_appendf(&text, "xdpfwd-state %d\n", s->npending ? XDPFWD_STATE_VERSION : 1);
 	if (s->attached) {
-		PUT("attach %s tunnel=%s mode=%s fast-path=%s", s->iface, s->tunnel,
-		    s->generic ? "generic" : "native", s->fast_path ? "on" : "off");
+		strbuf_appendf(&text, "attach %s tunnel=%s mode=%s fast-path=%s", s->iface,
+			       s->tunnel, s->generic ? "generic" : "native",
+			       s->fast_path ? "on" : "off");
 		for (__u32 i = 0; i < s->client_count; i++) {
 			char p[ADDR_STR_LEN];
 
 			format_prefix(p, sizeof(p), &s->clients[i]);
-			PUT("%s%s", i ? "," : " clients=", p);
+			strbuf_appendf(&text, "%s%s", i ? "," : " clients=", p);
 		}
-		PUT("\n");
-		records++;
+		strbuf_append(&text, "\n");
 	}
-	for (size_t i = 0; i < s->count; i++) {
-		const struct xdpfwd_mapping *m = &s->rules[i].m;
-		char line[1200];
-
-		format_rule_line(line, sizeof(line), &s->rules[i]);
-		PUT("%s", line);
-		if (m->expires_ns)
-			PUT(" expires=%llu",
-			    (unsigned long long)(now->real_ns + (m->expires_ns - now->boot_ns)));
-		PUT("\n");
-		records++;
-	}
-	PUT("end %u crc32=%08x\n", records, checksum(text, len));
-#undef PUT
-	return text;
+	format_rules(&text, "", s->rules, s->count, now);
+	format_rules(&text, "pending ", s->pending, s->npending, now);
+	if (!text.failed)
+		strbuf_appendf(&text, "end %u crc32=%08x\n", records,
+			       checksum(text.data, text.len));
+	return strbuf_detach(&text, len);
 }
 
 void state_path(char *buf, size_t len, const char *dir, const char *pin_dir)
@@ -227,6 +254,11 @@ void state_path(char *buf, size_t len, const char *dir, const char *pin_dir)
 	if (!dir || !*dir)
 		dir = XDPFWD_DEFAULT_STATE_DIR;
 	snprintf(buf, len, "%s/%s.state", dir, base ? base + 1 : pin_dir);
+}
+
+void state_rebuild_marker(char *buf, size_t len, const char *state)
+{
+	snprintf(buf, len, "%s.rebuild", state);
 }
 
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
@@ -286,28 +318,23 @@ static void remove_stale_temporaries(const char *dir, const char *path)
 	closedir(d);
 }
 
-int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err)
+int file_write_atomic(const char *path, const char *text, size_t len, bool steps, char *err)
 {
 	char tmp[PATH_MAX], copy[PATH_MAX], dir[PATH_MAX];
-	char *text = state_format(s, now);
 	int fd, dfd, ok;
 
-	if (!text)
-		fail("state file %s: out of memory", path);
 	snprintf(copy, sizeof(copy), "%s", path);
 	snprintf(dir, sizeof(dir), "%s", dirname(copy));
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		free(text);
+	if (mkdir(dir, 0755) && errno != EEXIST)
 		fail("state directory %s: %s", dir, strerror(errno));
-	}
 	remove_stale_temporaries(dir, path);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ok = fd >= 0 && !write_all(fd, text, strlen(text)) && !fsync(fd);
+	ok = fd >= 0 && !(steps && failpoint("state-write")) && !write_all(fd, text, len) &&
+	     !(steps && failpoint("state-fsync")) && !fsync(fd);
 	if (fd >= 0 && close(fd))
 		ok = 0;
-	free(text);
-	if (!ok || rename(tmp, path)) {
+	if (!ok || (steps && failpoint("state-rename")) || rename(tmp, path)) {
 		int e = errno;
 
 		unlink(tmp);
@@ -315,11 +342,26 @@ int state_save(const char *path, const struct saved_state *s, const struct clock
 	}
 	/* The rename itself is durable only once the directory is. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd)) {
+	if (dfd < 0 || (steps && failpoint("state-dir-fsync")) || fsync(dfd)) {
+		int e = errno;
+
 		if (dfd >= 0)
 			close(dfd);
-		fail("state directory %s: cannot sync it: %s", dir, strerror(errno));
+		fail("state directory %s: cannot sync it: %s", dir, strerror(e));
 	}
 	close(dfd);
 	return 0;
+}
+
+int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err)
+{
+	size_t len;
+	char *text = state_format(s, now, &len);
+	int ret;
+
+	if (!text)
+		fail("state file %s: out of memory", path);
+	ret = file_write_atomic(path, text, len, true, err);
+	free(text);
+	return ret;
 }

@@ -12,8 +12,13 @@
  *   xdpfwd-state 1
  *   attach IFACE tunnel=IFACE mode=native|generic fast-path=on|off [clients=CIDR,...]
  *   PROTO PUBLIC TARGET [allow=...] [rate=...] [new-rate=...] [ttl=S expires=UNIX_NS]
+ *   pending PROTO PUBLIC TARGET ...
  *   end RECORDS crc32=HEX
  * Mapping lines are config-file lines (spec.h) with the lease's absolute end.
+ * A pending line is a mapping serve could not write to the maps yet (its
+ * wildcard needs an address the public interface does not have yet): it
+ * stays in the file, and serve writes it once it can. A file with pending
+ * lines is version 2; without, version 1, which older builds read.
  */
 #ifndef XDPFWD_STATE_H
 #define XDPFWD_STATE_H
@@ -21,7 +26,7 @@
 #include <net/if.h>
 #include "spec.h"
 
-#define XDPFWD_STATE_VERSION	 1
+#define XDPFWD_STATE_VERSION	 2
 #define XDPFWD_DEFAULT_STATE_DIR "/var/lib/xdpfwd"
 #define STATE_MAX_BYTES		 (256 << 20)
 
@@ -35,6 +40,8 @@ struct saved_state {
 	__u32 client_count;
 	struct rule *rules; /* malloc'd; expires_ns on the boot clock */
 	size_t count;
+	struct rule *pending; /* malloc'd: the mappings waiting to be written */
+	size_t npending;
 };
 
 /* The clocks a lease crosses: the file holds its end as Unix time, the maps
@@ -46,13 +53,18 @@ struct clocks {
 /* TEXT (NUL-terminated) into OUT. Pure: the fuzzer's target. A lease that
  * ended before CLOCKS' now is dropped. */
 int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err);
-/* OUT as the file's text (malloc'd, NUL-terminated), or NULL without memory. */
-char *state_format(const struct saved_state *s, const struct clocks *now);
+/* OUT as the file's text (malloc'd, NUL-terminated; LEN, unless NULL, gets
+ * its length), or NULL without memory. */
+char *state_format(const struct saved_state *s, const struct clocks *now, size_t *len);
 void state_free(struct saved_state *s);
 
 /* The file for a pin directory: DIR/<its last component>.state, with DIR
  * from --state-dir, else $XDPFWD_STATE_DIR, else the default. */
 void state_path(char *buf, size_t len, const char *dir, const char *pin_dir);
+/* The file that says serve's rebuild from STATE is under way (or was killed
+ * half way): its maps lack the table, so nothing may write the file from
+ * them until a rebuild finishes. */
+void state_rebuild_marker(char *buf, size_t len, const char *state);
 /* Reads PATH: 0 with *found false when there is no file; -1 with err when it
  * cannot be read or understood. */
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
@@ -60,6 +72,9 @@ int state_load(const char *path, const struct clocks *now, struct saved_state *o
 /* Writes PATH atomically: a temporary file, fsync, rename, fsync of the
  * directory. */
 int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err);
+/* Writes LEN bytes of TEXT to PATH so: the old file or the new one, never
+ * half of one. STEPS passes the failpoints (failpoint.h) of each step. */
+int file_write_atomic(const char *path, const char *text, size_t len, bool steps, char *err);
 
 void clocks_now(struct clocks *now);
 

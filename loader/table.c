@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include "log.h"
 #include "table.h"
+#include "txn.h"
 
 static int compare_slot_mappings(const void *pa, const void *pb)
 {
@@ -277,7 +278,8 @@ static void rev_entry(const struct xdpfwd_mapping *m, __u32 slot, __u16 i,
 typedef void (*entry_fn)(const struct xdpfwd_mapping *, __u32, __u16, struct xdpfwd_endpoint *,
 			 struct xdpfwd_nat *);
 
-static int write_entries(int fd, entry_fn entry, const struct xdpfwd_mapping *m, __u32 slot)
+static int write_entries(struct txn *t, int fd, entry_fn entry, const struct xdpfwd_mapping *m,
+			 __u32 slot)
 {
 	struct xdpfwd_endpoint key;
 	struct xdpfwd_nat val;
@@ -286,7 +288,7 @@ static int write_entries(int fd, entry_fn entry, const struct xdpfwd_mapping *m,
 		int err;
 
 		entry(m, slot, i, &key, &val);
-		err = bpf_map_update_elem(fd, &key, &val, BPF_ANY);
+		err = txn_map_update(t, fd, &key, &val, BPF_ANY);
 		if (err)
 			return err;
 	}
@@ -309,11 +311,12 @@ static bool writes_key(entry_fn entry, const struct xdpfwd_mapping *m,
 
 /* Removes the entries OLD wrote that still hold its values, except those that
  * KEEP (the same mapping's new version, or NULL) writes too. */
-static int erase_entries(int fd, entry_fn entry, const struct xdpfwd_mapping *old, __u32 slot,
-			 const struct xdpfwd_mapping *keep)
+static int erase_entries(struct txn *t, int fd, entry_fn entry, const struct xdpfwd_mapping *old,
+			 __u32 slot, const struct xdpfwd_mapping *keep)
 {
 	struct xdpfwd_endpoint key;
 	struct xdpfwd_nat val, cur;
+	int err;
 
 	for (__u16 i = 0; i < old->port_count; i++) {
 		entry(old, slot, i, &key, &val);
@@ -321,13 +324,14 @@ static int erase_entries(int fd, entry_fn entry, const struct xdpfwd_mapping *ol
 			continue;
 		if (bpf_map_lookup_elem(fd, &key, &cur) || memcmp(&cur, &val, sizeof(val)))
 			continue;
-		if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
-			return -errno;
+		err = txn_map_delete(t, fd, &key);
+		if (err && err != -ENOENT)
+			return err;
 	}
 	return 0;
 }
 
-static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
+static int zero_counters(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct xdpfwd_counters *zero;
@@ -338,7 +342,7 @@ static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
 	zero = calloc(ncpu, sizeof(*zero));
 	if (!zero)
 		return -ENOMEM;
-	err = bpf_map_update_elem(maps->counters, &slot, zero, BPF_ANY);
+	err = txn_map_update(t, maps->counters, &slot, zero, BPF_ANY);
 	free(zero);
 	return err;
 }
@@ -347,17 +351,20 @@ static int zero_counters(const struct xdpfwd_maps *maps, __u32 slot)
  * policy record. Each is replaced in one update, so a packet sees the old
  * list or the new one. A bucket whose rate stays keeps its state, so
  * renewing a lease does not hand out a fresh burst. */
-static int write_policy(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)
+static int write_policy(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+			const struct rule *r)
 {
 	struct xdpfwd_policy pol = {0}, cur;
+	int err;
 
 	if (r->m.allow_count) {
 		struct xdpfwd_allowlist list = {.count = r->m.allow_count};
 
 		for (__u32 i = 0; i < r->m.allow_count; i++)
 			prefix_entry(&r->allow[i], &list.entry[i]);
-		if (bpf_map_update_elem(maps->allow, &slot, &list, BPF_ANY))
-			return -errno;
+		err = txn_map_update(t, maps->allow, &slot, &list, BPF_ANY);
+		if (err)
+			return err;
 	}
 	pol.expires_ns = r->m.expires_ns;
 	rate_bucket(&r->m.rate, &pol.rate);
@@ -370,42 +377,47 @@ static int write_policy(const struct xdpfwd_maps *maps, __u32 slot, const struct
 		    cur.new_rate.limit_ns == pol.new_rate.limit_ns)
 			pol.new_rate.tat_ns = cur.new_rate.tat_ns;
 	}
-	return bpf_map_update_elem(maps->policy, &slot, &pol, BPF_ANY) ? -errno : 0;
+	return txn_map_update(t, maps->policy, &slot, &pol, BPF_ANY);
 }
 
 /* OLD's allowlist goes when the mapping's new version (KEEP, or NULL when
  * it is removed) has none: only once its forward entries no longer ask. */
-static int erase_allow(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *old,
-		       const struct rule *keep)
+static int erase_allow(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+		       const struct rule *old, const struct rule *keep)
 {
+	int err;
+
 	if (!old->m.allow_count || (keep && keep->m.allow_count))
 		return 0;
-	return bpf_map_delete_elem(maps->allow, &slot) && errno != ENOENT ? -errno : 0;
+	err = txn_map_delete(t, maps->allow, &slot);
+	return err == -ENOENT ? 0 : err;
 }
 
-static int write_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *r)
+static int write_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+			 const struct rule *r)
 {
 	const struct xdpfwd_mapping *m = &r->m;
 	int err;
 
-	err = write_policy(maps, slot, r);
-	err = err ?: bpf_map_update_elem(maps->mappings, &slot, m, BPF_ANY);
-	err = err ?: write_entries(maps->rev, rev_entry, m, slot);
-	return err ?: write_entries(maps->fwd, fwd_entry, m, slot);
+	err = write_policy(t, maps, slot, r);
+	err = err ?: txn_map_update(t, maps->mappings, &slot, m, BPF_ANY);
+	err = err ?: write_entries(t, maps->rev, rev_entry, m, slot);
+	return err ?: write_entries(t, maps->fwd, fwd_entry, m, slot);
 }
 
-static int erase_mapping(const struct xdpfwd_maps *maps, __u32 slot, const struct rule *old,
-			 const struct rule *keep)
+static int erase_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+			 const struct rule *old, const struct rule *keep)
 {
+	const struct xdpfwd_mapping *k = keep ? &keep->m : NULL;
 	int err;
 
-	err = erase_entries(maps->fwd, fwd_entry, &old->m, slot, keep ? &keep->m : NULL);
-	err = err ?: erase_entries(maps->rev, rev_entry, &old->m, slot, keep ? &keep->m : NULL);
-	return err ?: erase_allow(maps, slot, old, keep);
+	err = erase_entries(t, maps->fwd, fwd_entry, &old->m, slot, k);
+	err = err ?: erase_entries(t, maps->rev, rev_entry, &old->m, slot, k);
+	return err ?: erase_allow(t, maps, slot, old, keep);
 }
 
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
-		const struct rule *want, size_t count, struct apply_summary *summary)
+		const struct rule *want, size_t count, struct apply_summary *summary, struct txn *t)
 {
 	struct rule *sorted = NULL;
 	bool *have_matched = NULL;
@@ -440,8 +452,8 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t 
 				summary->kept++;
 				continue;
 			}
-			err = write_mapping(maps, have[h].slot, &sorted[w]);
-			err = err ?: erase_mapping(maps, have[h].slot, &have[h], &sorted[w]);
+			err = write_mapping(t, maps, have[h].slot, &sorted[w]);
+			err = err ?: erase_mapping(t, maps, have[h].slot, &have[h], &sorted[w]);
 			if (err)
 				goto out;
 			summary->changed++;
@@ -454,8 +466,8 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t 
 			goto out;
 		}
 		slot_used[next_free] = 1;
-		err = zero_counters(maps, next_free);
-		err = err ?: write_mapping(maps, next_free, &sorted[w]);
+		err = zero_counters(t, maps, next_free);
+		err = err ?: write_mapping(t, maps, next_free, &sorted[w]);
 		if (err)
 			goto out;
 		summary->added++;
@@ -463,9 +475,11 @@ int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t 
 	for (size_t i = 0; i < nhave; i++) {
 		if (have_matched[i])
 			continue;
-		err = erase_mapping(maps, have[i].slot, &have[i], NULL);
-		if (!err && bpf_map_delete_elem(maps->mappings, &have[i].slot) && errno != ENOENT)
-			err = -errno;
+		err = erase_mapping(t, maps, have[i].slot, &have[i], NULL);
+		if (!err) {
+			err = txn_map_delete(t, maps->mappings, &have[i].slot);
+			err = err == -ENOENT ? 0 : err;
+		}
 		if (err)
 			goto out;
 		summary->removed++;

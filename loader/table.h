@@ -63,9 +63,13 @@ int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
 /* Moves wildcard forward entries written under the all-zero address by
  * older builds to the address each answers from (see table.c). */
 int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase);
-/* Makes the table WANT out of HAVE, which table_live() read under the lock. */
+struct txn;
+/* Makes the table WANT out of HAVE, which table_live() read under the lock.
+ * With T, every entry written keeps its old value there (txn.h), so a caller
+ * can put the table back when this or a later step fails. */
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
-		const struct rule *want, size_t count, struct apply_summary *summary);
+		const struct rule *want, size_t count, struct apply_summary *summary,
+		struct txn *t);
 /* Now on the clock of expires_ns: CLOCK_BOOTTIME, which bpf_ktime_get_boot_ns()
  * reads too and which keeps counting through suspend. */
 __u64 boot_clock_ns(void);

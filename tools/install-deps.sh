@@ -9,6 +9,7 @@ packages=(
 	make gcc clang llvm pkg-config libc6-dev linux-libc-dev
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libjson-c-dev libmicrohttpd-dev bpftool
 	clang-format cppcheck libclang-rt-14-dev groff-base man-db iproute2 iputils-ping nftables wireguard-go wireguard-tools socat iperf3 ethtool jq curl prometheus
+	stress-ng # a busy machine for the tests: make test passes beside `stress-ng --cpu 1`
 )
 
 # The benchmark's plot and the conntrack flush between its runs.

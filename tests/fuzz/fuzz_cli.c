@@ -47,13 +47,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (!validate_table(&r[k], 1, &local, err)) {
 			struct rule *back = NULL;
 			size_t nback = 0;
-			char line[1400];
+			struct strbuf line = STRBUF_INIT;
 
-			format_rule_line(line, sizeof(line), &r[k]);
-			if (parse_config(line, &back, &nback, err) || nback != 1 ||
-			    validate_table(back, 1, &local, err) || !same_rule(&back[0], &r[k]))
+			format_rule_line(&line, &r[k]);
+			if (line.failed || parse_config(line.data, &back, &nback, err) ||
+			    nback != 1 || validate_table(back, 1, &local, err) ||
+			    !same_rule(&back[0], &r[k]))
 				abort(); /* a mapping that does not survive its own line */
 			free(back);
+			strbuf_free(&line);
 		}
 	}
 out:

@@ -12,8 +12,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	struct local_addrs local = {.count = 2};
 	struct rule *rules = NULL, *back = NULL;
-	size_t n = 0, nback = 0, len = 0;
-	char *text = malloc(size + 1), *again = NULL, err[ERR_LEN];
+	struct strbuf again = STRBUF_INIT;
+	size_t n = 0, nback = 0;
+	char *text = malloc(size + 1), err[ERR_LEN];
 
 	if (!text)
 		return 0;
@@ -26,17 +27,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	local.entry[1].addr.bytes[15] = 0x10;
 	if (parse_config(text, &rules, &n, err) || validate_table(rules, n, &local, err))
 		goto out;
-	again = malloc(n * 1400 + 1);
-	if (!again)
-		goto out;
-	again[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		format_rule_line(again + len, 1400, &rules[i]);
-		len += strlen(again + len);
-		again[len++] = '\n';
-		again[len] = '\0';
+		format_rule_line(&again, &rules[i]);
+		strbuf_append(&again, "\n");
 	}
-	if (parse_config(again, &back, &nback, err) || nback != n ||
+	if (again.failed)
+		goto out;
+	if (parse_config(strbuf_str(&again), &back, &nback, err) || nback != n ||
 	    validate_table(back, nback, &local, err))
 		abort();
 	for (size_t i = 0; i < n; i++)
@@ -44,7 +41,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			abort();
 out:
 	free(text);
-	free(again);
+	strbuf_free(&again);
 	free(rules);
 	free(back);
 	return 0;

@@ -21,13 +21,17 @@ static void parse_and_compare(const char *text)
 
 	if (state_parse(text, &now, &s, err))
 		return;
-	again = state_format(&s, &now);
+	again = state_format(&s, &now, NULL);
 	if (!again || state_parse(again, &now, &back, err) || back.count != s.count ||
-	    back.attached != s.attached || strcmp(back.iface, s.iface) ||
-	    strcmp(back.tunnel, s.tunnel) || back.client_count != s.client_count)
+	    back.npending != s.npending || back.attached != s.attached ||
+	    strcmp(back.iface, s.iface) || strcmp(back.tunnel, s.tunnel) ||
+	    back.client_count != s.client_count)
 		abort();
 	for (size_t i = 0; i < s.count; i++)
 		if (!same_rule(&back.rules[i], &s.rules[i]))
+			abort();
+	for (size_t i = 0; i < s.npending; i++)
+		if (!same_rule(&back.pending[i], &s.pending[i]))
 			abort();
 	free(again);
 	state_free(&s);

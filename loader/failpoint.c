@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "failpoint.h"
+
+static struct {
+	bool read; /* the environment */
+	bool trace;
+	unsigned long at; /* 0: no failure chosen */
+	char name[64];	  /* "": AT counts every step */
+	unsigned long steps, named;
+} fp;
+
+static void failpoint_setup(void)
+{
+	const char *at = getenv("XDPFWD_FAIL_AT"), *colon;
+	const char *trace = getenv("XDPFWD_FAIL_TRACE");
+
+	fp.read = true;
+	fp.trace = trace && *trace && strcmp(trace, "0");
+	if (!at || !*at)
+		return;
+	colon = strrchr(at, ':');
+	if (colon && (size_t)(colon - at) < sizeof(fp.name)) {
+		memcpy(fp.name, at, colon - at);
+		fp.name[colon - at] = '\0';
+		at = colon + 1;
+	}
+	fp.at = strtoul(at, NULL, 10);
+}
+
+int failpoint(const char *name)
+{
+	bool chosen;
+
+	if (!fp.read)
+		failpoint_setup();
+	if (!fp.at && !fp.trace)
+		return 0;
+	fp.steps++;
+	if (fp.name[0] && !strcmp(fp.name, name))
+		fp.named++;
+	if (fp.trace)
+		fprintf(stderr, "xdpfwd: step %lu: %s\n", fp.steps, name);
+	chosen =
+	    fp.at && (fp.name[0] ? !strcmp(fp.name, name) && fp.named == fp.at : fp.steps == fp.at);
+	if (!chosen)
+		return 0;
+	if (fp.trace)
+		fprintf(stderr, "xdpfwd: step %lu: %s fails, as XDPFWD_FAIL_AT asks\n", fp.steps,
+			name);
+	errno = EIO;
+	return -EIO;
+}

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include "failpoint.h"
+#include "log.h"
+#include "state.h"
+#include "txn.h"
+
+struct txn_pin {
+	char name[NAME_MAX + 1];
+	int fd;
+	__u32 id;
+};
+
+struct txn_hook {
+	bool xdp;
+	unsigned int ifindex;
+	enum bpf_tc_attach_point point;
+	__u32 handle, priority;
+	__u32 id;    /* the program there before; 0: none */
+	__u32 flags; /* XDP: the mode it ran in */
+	int fd;	     /* that program, held */
+};
+
+struct txn_map {
+	int fd;	 /* the caller's */
+	int dup; /* ours, valid until the end even if the caller closes its fd */
+	__u32 key_size, value_size;
+};
+
+struct txn_undo {
+	const struct txn_map *map;
+	void *key, *old; /* OLD NULL: there was no entry */
+};
+
+void txn_begin(struct txn *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+/* The id of a pinned object, map or program alike (both infos start with
+ * type and id). */
+static __u32 obj_id(int fd)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+int txn_take_pins(struct txn *t, const char *dir)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	struct dirent *e;
+	DIR *d;
+
+	if (t->pins_taken)
+		return 0;
+	t->pins_taken = true;
+	snprintf(t->pin_dir, sizeof(t->pin_dir), "%s", dir);
+	d = opendir(dir);
+	t->pin_dir_existed = d != NULL;
+	while (d && (e = readdir(d))) {
+		struct txn_pin *grown, *p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		grown = realloc(t->pins, (t->npins + 1) * sizeof(*t->pins));
+		if (!grown) {
+			t->failed = true;
+			break;
+		}
+		t->pins = grown;
+		p = &t->pins[t->npins];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		snprintf(p->name, sizeof(p->name), "%s", e->d_name);
+		p->fd = bpf_obj_get(path);
+		if (p->fd < 0) {
+			pr_debug("cannot hold %s: %s\n", path, strerror(errno));
+			continue; /* not a BPF object: not ours to put back */
+		}
+		p->id = obj_id(p->fd);
+		t->npins++;
+	}
+	if (d)
+		closedir(d);
+	return t->failed ? -ENOMEM : 0;
+}
+
+static struct txn_hook *new_hook(struct txn *t)
+{
+	struct txn_hook *grown = realloc(t->hooks, (t->nhooks + 1) * sizeof(*t->hooks));
+
+	if (!grown) {
+		t->failed = true;
+		return NULL;
+	}
+	t->hooks = grown;
+	memset(&t->hooks[t->nhooks], 0, sizeof(*t->hooks));
+	t->hooks[t->nhooks].fd = -1;
+	return &t->hooks[t->nhooks++];
+}
+
+static int xdp_now(unsigned int ifindex, __u32 *id, __u32 *flags)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	int err = bpf_xdp_query(ifindex, 0, &q);
+
+	*id = err ? 0 : q.prog_id;
+	*flags = q.attach_mode == XDP_ATTACHED_SKB  ? XDP_FLAGS_SKB_MODE
+		 : q.attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+						    : XDP_FLAGS_DRV_MODE;
+	return err;
+}
+
+int txn_take_xdp(struct txn *t, unsigned int ifindex)
+{
+	struct txn_hook *h;
+
+	for (size_t i = 0; i < t->nhooks; i++)
+		if (t->hooks[i].xdp && t->hooks[i].ifindex == ifindex)
+			return 0;
+	h = new_hook(t);
+	if (!h)
+		return -ENOMEM;
+	h->xdp = true;
+	h->ifindex = ifindex;
+	if (xdp_now(ifindex, &h->id, &h->flags))
+		return -errno;
+	if (h->id && (h->fd = bpf_prog_get_fd_by_id(h->id)) < 0) {
+		t->failed = true;
+		return -errno;
+	}
+	return 0;
+}
+
+static __u32 tc_now(unsigned int ifindex, enum bpf_tc_attach_point point, __u32 handle,
+		    __u32 priority)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
+
+	return bpf_tc_query(&hook, &opts) ? 0 : opts.prog_id;
+}
+
+int txn_take_tc(struct txn *t, unsigned int ifindex, enum bpf_tc_attach_point point, __u32 handle,
+		__u32 priority)
+{
+	struct txn_hook *h;
+
+	for (size_t i = 0; i < t->nhooks; i++)
+		if (!t->hooks[i].xdp && t->hooks[i].ifindex == ifindex &&
+		    t->hooks[i].point == point)
+			return 0;
+	h = new_hook(t);
+	if (!h)
+		return -ENOMEM;
+	h->ifindex = ifindex;
+	h->point = point;
+	h->handle = handle;
+	h->priority = priority;
+	h->id = tc_now(ifindex, point, handle, priority);
+	if (h->id && (h->fd = bpf_prog_get_fd_by_id(h->id)) < 0) {
+		t->failed = true;
+		return -errno;
+	}
+	return 0;
+}
+
+/* The whole file, or NULL with *LEN 0 when it is not there. */
+static int slurp(const char *path, char **text, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = 0;
+
+	*text = NULL;
+	*len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) || !(*text = malloc(st.st_size + 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (*len < (size_t)st.st_size && (got = read(fd, *text + *len, st.st_size - *len)) > 0)
+		*len += got;
+	close(fd);
+	if (got < 0) {
+		free(*text);
+		*text = NULL;
+		return -EIO;
+	}
+	(*text)[*len] = '\0';
+	return 0;
+}
+
+int txn_take_file(struct txn *t, const char *path)
+{
+	int err;
+
+	if (t->file_path)
+		return 0;
+	t->file_path = strdup(path);
+	if (!t->file_path) {
+		t->failed = true;
+		return -ENOMEM;
+	}
+	err = slurp(path, &t->file_old, &t->file_len);
+	if (err)
+		t->failed = true;
+	return err;
+}
+
+static const struct txn_map *map_of(struct txn *t, int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	struct txn_map *grown, *m;
+	int ncpu;
+
+	for (size_t i = 0; i < t->nmaps; i++)
+		if (t->maps[i].fd == fd)
+			return &t->maps[i];
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return NULL;
+	grown = realloc(t->maps, (t->nmaps + 1) * sizeof(*t->maps));
+	if (!grown)
+		return NULL;
+	t->maps = grown;
+	m = &t->maps[t->nmaps];
+	m->fd = fd;
+	m->key_size = info.key_size;
+	m->value_size = info.value_size;
+	if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_HASH ||
+	    info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+		ncpu = libbpf_num_possible_cpus();
+		if (ncpu < 0)
+			return NULL;
+		m->value_size = ((m->value_size + 7) & ~7U) * ncpu;
+	}
+	m->dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (m->dup < 0)
+		return NULL;
+	t->nmaps++;
+	return m;
+}
+
+/* Keeps KEY's value in FD before a write changes it. */
+static int remember(struct txn *t, int fd, const void *key)
+{
+	const struct txn_map *m = map_of(t, fd);
+	struct txn_undo *u;
+
+	if (!m) {
+		t->failed = true;
+		return -ENOMEM;
+	}
+	if (t->nundo == t->undo_cap) {
+		size_t cap = t->undo_cap ? 2 * t->undo_cap : 64;
+		struct txn_undo *grown = realloc(t->undo, cap * sizeof(*t->undo));
+
+		if (!grown) {
+			t->failed = true;
+			return -ENOMEM;
+		}
+		t->undo = grown;
+		t->undo_cap = cap;
+	}
+	u = &t->undo[t->nundo];
+	u->map = m;
+	u->key = malloc(m->key_size);
+	u->old = malloc(m->value_size);
+	if (!u->key || !u->old) {
+		free(u->key);
+		free(u->old);
+		t->failed = true;
+		return -ENOMEM;
+	}
+	memcpy(u->key, key, m->key_size);
+	if (bpf_map_lookup_elem(m->dup, key, u->old)) {
+		free(u->old);
+		u->old = NULL;
+	}
+	t->nundo++;
+	return 0;
+}
+
+int txn_map_update(struct txn *t, int fd, const void *key, const void *value, __u64 flags)
+{
+	int err = failpoint("map-update");
+
+	err = err ?: t ? remember(t, fd, key) : 0;
+	if (!err && bpf_map_update_elem(fd, key, value, flags))
+		err = -errno;
+	return err;
+}
+
+int txn_map_delete(struct txn *t, int fd, const void *key)
+{
+	int err = failpoint("map-delete");
+
+	err = err ?: t ? remember(t, fd, key) : 0;
+	if (!err && bpf_map_delete_elem(fd, key))
+		err = -errno;
+	return err;
+}
+
+void txn_note(struct txn *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vappendf(&t->notes, fmt, ap);
+	va_end(ap);
+}
+
+static void txn_free(struct txn *t)
+{
+	for (size_t i = 0; i < t->npins; i++)
+		close(t->pins[i].fd);
+	for (size_t i = 0; i < t->nhooks; i++)
+		if (t->hooks[i].fd >= 0)
+			close(t->hooks[i].fd);
+	for (size_t i = 0; i < t->nundo; i++) {
+		free(t->undo[i].key);
+		free(t->undo[i].old);
+	}
+	for (size_t i = 0; i < t->nmaps; i++)
+		close(t->maps[i].dup);
+	free(t->pins);
+	free(t->hooks);
+	free(t->undo);
+	free(t->maps);
+	free(t->file_path);
+	free(t->file_old);
+	strbuf_free(&t->notes);
+	memset(t, 0, sizeof(*t));
+}
+
+void txn_commit(struct txn *t)
+{
+	fputs(strbuf_str(&t->notes), stdout);
+	fflush(stdout);
+	txn_free(t);
+}
+
+/* Each undo_* returns 0 when nothing needed putting back, 1 when something
+ * was put back, or -errno. */
+static int undo_maps(struct txn *t)
+{
+	int ret = t->nundo ? 1 : 0;
+
+	for (size_t i = t->nundo; i-- > 0;) {
+		const struct txn_undo *u = &t->undo[i];
+		int err = u->old ? bpf_map_update_elem(u->map->dup, u->key, u->old, BPF_ANY)
+				 : bpf_map_delete_elem(u->map->dup, u->key);
+
+		if (err && (u->old || errno != ENOENT) && ret >= 0)
+			ret = -errno;
+	}
+	if (ret < 0)
+		pr_warn("putting the maps back failed: %s\n", strerror(-ret));
+	return ret;
+}
+
+static int undo_hook(const struct txn_hook *h)
+{
+	__u32 now, flags;
+
+	if (h->xdp) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+		int err;
+
+		xdp_now(h->ifindex, &now, &flags);
+		if (now == h->id)
+			return 0;
+		if (!h->id)
+			return bpf_xdp_detach(h->ifindex, flags, NULL) ?: 1;
+		if (!now)
+			return bpf_xdp_attach(h->ifindex, h->fd, h->flags, NULL) ?: 1;
+		opts.old_prog_fd = bpf_prog_get_fd_by_id(now);
+		if (opts.old_prog_fd < 0)
+			return -errno;
+		err = bpf_xdp_attach(h->ifindex, h->fd, h->flags | XDP_FLAGS_REPLACE, &opts);
+		close(opts.old_prog_fd);
+		return err ?: 1;
+	}
+	{
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = h->ifindex, .attach_point = h->point);
+		LIBBPF_OPTS(bpf_tc_opts, tc, .handle = h->handle, .priority = h->priority);
+		int err;
+
+		now = tc_now(h->ifindex, h->point, h->handle, h->priority);
+		if (now == h->id)
+			return 0;
+		if (!h->id)
+			return bpf_tc_detach(&hook, &tc) ?: 1;
+		err = bpf_tc_hook_create(&hook);
+		if (err && err != -EEXIST)
+			return err;
+		tc.prog_fd = h->fd;
+		tc.flags = BPF_TC_F_REPLACE;
+		return bpf_tc_attach(&hook, &tc) ?: 1;
+	}
+}
+
+static int undo_pins(struct txn *t)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	struct dirent *e;
+	int ret = 0;
+	DIR *d;
+
+	if (!t->pins_taken)
+		return 0;
+	if (t->pin_dir_existed) {
+		if (!mkdir(t->pin_dir, 0700))
+			ret = 1; /* detach --purge had removed it */
+		else if (errno != EEXIST)
+			return -errno;
+	}
+	/* What the operation pinned goes... */
+	d = opendir(t->pin_dir);
+	while (d && (e = readdir(d))) {
+		bool had = false;
+
+		if (e->d_name[0] == '.')
+			continue;
+		for (size_t i = 0; i < t->npins && !had; i++)
+			had = !strcmp(t->pins[i].name, e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", t->pin_dir, e->d_name);
+		if (had)
+			continue;
+		if (unlink(path) && ret >= 0)
+			ret = -errno;
+		else if (!ret)
+			ret = 1;
+	}
+	if (d)
+		closedir(d);
+	/* ...and what it unpinned or pinned over comes back. */
+	for (size_t i = 0; i < t->npins; i++) {
+		int cur;
+
+		snprintf(path, sizeof(path), "%s/%s", t->pin_dir, t->pins[i].name);
+		cur = bpf_obj_get(path);
+		if (cur >= 0) {
+			bool same = obj_id(cur) == t->pins[i].id;
+
+			close(cur);
+			if (same)
+				continue;
+			unlink(path);
+		}
+		if (bpf_obj_pin(t->pins[i].fd, path) && ret >= 0)
+			ret = -errno;
+		else if (!ret)
+			ret = 1;
+	}
+	if (!t->pin_dir_existed && !rmdir(t->pin_dir) && !ret)
+		ret = 1;
+	return ret;
+}
+
+static int undo_file(struct txn *t)
+{
+	char *now, err[ERR_LEN];
+	size_t len;
+	int ret;
+
+	if (!t->file_path)
+		return 0;
+	ret = slurp(t->file_path, &now, &len);
+	if (!ret && (now ? t->file_old && len == t->file_len && !memcmp(now, t->file_old, len)
+			 : !t->file_old)) {
+		free(now);
+		return 0;
+	}
+	free(now);
+	if (!t->file_old)
+		return unlink(t->file_path) && errno != ENOENT ? -errno : 1;
+	if (file_write_atomic(t->file_path, t->file_old, t->file_len, false, err)) {
+		pr_warn("%s\n", err);
+		return -EIO;
+	}
+	return 1;
+}
+
+int txn_rollback(struct txn *t)
+{
+	int ret = undo_maps(t), err;
+
+	for (size_t i = t->nhooks; i-- > 0;) {
+		err = undo_hook(&t->hooks[i]);
+		if (err < 0)
+			pr_warn("putting back the %s program on interface %u failed: %s\n",
+				t->hooks[i].xdp ? "XDP" : "tc", t->hooks[i].ifindex,
+				strerror(-err));
+		ret = ret < 0 ? ret : err < 0 ? err : ret | err;
+	}
+	err = undo_pins(t);
+	if (err < 0)
+		pr_warn("putting back the pins in %s failed: %s\n", t->pin_dir, strerror(-err));
+	ret = ret < 0 ? ret : err < 0 ? err : ret | err;
+	err = undo_file(t);
+	ret = ret < 0 ? ret : err < 0 ? err : ret | err;
+	if (t->failed && ret) {
+		pr_warn("not everything the operation could change was taken first: check "
+			"'xdpfwd list' and the interfaces\n");
+		ret = ret < 0 ? ret : -EIO;
+	}
+	txn_free(t);
+	return ret;
+}
