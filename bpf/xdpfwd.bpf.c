@@ -87,8 +87,13 @@ int xdpfwd_in(struct xdp_md *ctx)
 	rewrite_destination(&pkt, nat);
 	count_rx(nat->slot, pkt.ip_bytes);
 	count_stat(XDPFWD_STAT_IN_FORWARDED);
-	if (replay)
+	if (replay) {
+		frag_mark_via_stack(&note);
 		return frag_replay_exit(ctx, &note);
+	}
+	/* A follower of a replayed first goes where it went (frag.h). */
+	if (fast_path_on && (nat->policy & XDPFWD_NAT_VIA_STACK))
+		return stack_exit(XDPFWD_STAT_IN_STACK_FRAGMENT_REPLAY);
 	return send_inbound(ctx, &pkt);
 }
 

@@ -89,6 +89,11 @@ _Static_assert(sizeof(struct xdpfwd_nat) == 24, "xdpfwd_nat layout");
 #define XDPFWD_POLICY_RATE     0x2 /* packets pass xdpfwd_policy's rate bucket */
 #define XDPFWD_POLICY_NEW_RATE 0x4 /* new connections pass its new_rate bucket */
 #define XDPFWD_POLICY_EXPIRES  0x8 /* dropped from xdpfwd_policy's expires_ns on */
+/* Only in xdpfwd_frags: the datagram's first fragment was replayed through
+ * the stack with the fragments that came ahead of it (frag.h), so the ones
+ * after it go there too. With conntrack loaded, nf_defrag reassembles them at
+ * PREROUTING, which the fast path would skip: the datagram would be lost. */
+#define XDPFWD_NAT_VIA_STACK 0x8000
 
 /* A token bucket as the operator wrote it: PPS tokens a second, BURST deep. */
 struct xdpfwd_rate {

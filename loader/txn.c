@@ -33,13 +33,14 @@ struct txn_hook {
 };
 
 struct txn_map {
-	int fd;	 /* the caller's */
-	int dup; /* ours, valid until the end even if the caller closes its fd */
+	int fd;	  /* the caller's */
+	__u32 id; /* the map's: a closed fd's number may come back for another map */
+	int dup;  /* ours, valid until the end even if the caller closes its fd */
 	__u32 key_size, value_size;
 };
 
 struct txn_undo {
-	const struct txn_map *map;
+	size_t map;	 /* index in txn->maps, which grows (and moves) */
 	void *key, *old; /* OLD NULL: there was no entry */
 };
 
@@ -229,18 +230,19 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	struct txn_map *grown, *m;
 	int ncpu;
 
-	for (size_t i = 0; i < t->nmaps; i++)
-		if (t->maps[i].fd == fd)
-			return &t->maps[i];
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return NULL;
+	for (size_t i = 0; i < t->nmaps; i++)
+		if (t->maps[i].fd == fd && t->maps[i].id == info.id)
+			return &t->maps[i];
 	grown = realloc(t->maps, (t->nmaps + 1) * sizeof(*t->maps));
 	if (!grown)
 		return NULL;
 	t->maps = grown;
 	m = &t->maps[t->nmaps];
 	m->fd = fd;
+	m->id = info.id;
 	m->key_size = info.key_size;
 	m->value_size = info.value_size;
 	if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_HASH ||
@@ -279,7 +281,7 @@ static int remember(struct txn *t, int fd, const void *key)
 		t->undo_cap = cap;
 	}
 	u = &t->undo[t->nundo];
-	u->map = m;
+	u->map = (size_t)(m - t->maps);
 	u->key = malloc(m->key_size);
 	u->old = malloc(m->value_size);
 	if (!u->key || !u->old) {
@@ -364,8 +366,9 @@ static int undo_maps(struct txn *t)
 
 	for (size_t i = t->nundo; i-- > 0;) {
 		const struct txn_undo *u = &t->undo[i];
-		int err = u->old ? bpf_map_update_elem(u->map->dup, u->key, u->old, BPF_ANY)
-				 : bpf_map_delete_elem(u->map->dup, u->key);
+		const struct txn_map *m = &t->maps[u->map];
+		int err = u->old ? bpf_map_update_elem(m->dup, u->key, u->old, BPF_ANY)
+				 : bpf_map_delete_elem(m->dup, u->key);
 
 		if (err && (u->old || errno != ENOENT) && ret >= 0)
 			ret = -errno;

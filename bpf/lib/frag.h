@@ -197,6 +197,17 @@ static __always_inline int frag_ahead(const struct packet *pkt, __u32 slot,
 	return 1;
 }
 
+/* The first of a replayed datagram goes through the stack, so its followers
+ * must too: with conntrack loaded, nf_defrag reassembles them at PREROUTING,
+ * which the fast path would skip, and the datagram would never complete. */
+static __always_inline void frag_mark_via_stack(const struct xdpfwd_replay *note)
+{
+	struct xdpfwd_nat *nat = bpf_map_lookup_elem(&xdpfwd_frags, &note->dgram);
+
+	if (nat)
+		nat->policy |= XDPFWD_NAT_VIA_STACK;
+}
+
 /* The translated first fragment leaves XDP for tc ingress with NOTE; both
  * fast-path modes: the replay goes through the stack. */
 static __always_inline int frag_replay_exit(struct xdp_md *ctx, const struct xdpfwd_replay *note)
