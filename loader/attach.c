@@ -273,10 +273,9 @@ static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, co
 	}
 	err = failpoint("bpf-load") ?: xdpfwd_bpf__load(skel);
 	if (err) {
-		pr_warn(
-		    "attach --replace: cannot load the new programs over the maps in %s: %s "
-		    "(-vv shows why; a build whose maps differ needs detach --purge and attach)\n",
-		    pd->path, strerror(-err));
+		pr_warn("attach --replace: cannot load the new programs over the maps in %s: %s "
+			"(-vv shows the verifier's reasons)\n",
+			pd->path, strerror(-err));
 		return err;
 	}
 	err = migrate_copy(mg, why, sizeof(why));
@@ -415,6 +414,14 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	{
 		DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel->obj,
 				    .prog_name = "xdpfwd_in");
+		char why[ERR_LEN];
+
+		/* Maps kept by detach from an older build: copied, as --replace. */
+		err = migrate_plan(skel->obj, &mg, why, sizeof(why));
+		if (err) {
+			pr_warn("attach: %s\n", why);
+			goto out;
+		}
 
 		xdp_prog = xdp_program__create(&opts);
 	}
@@ -436,6 +443,15 @@ int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xd
 	}
 	mp = xdp_multiprog__get_from_ifindex(ifindex);
 	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
+	{
+		char why[ERR_LEN];
+
+		err = migrate_copy(&mg, why, sizeof(why));
+		if (err) {
+			pr_warn("attach: %s\n", why);
+			goto out;
+		}
+	}
 
 	for (; tc_attached < TC_ATTACHED(fast_path); tc_attached++) {
 		int i = tc_attached;

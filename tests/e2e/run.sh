@@ -1274,7 +1274,23 @@ test_upgrade_from_previous_release_keeps_table() {
 	# The same build again: nothing to migrate.
 	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "second replace: $out"
 	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
-	xdpfwd del udp 8200 >/dev/null && xdpfwd del tcp 8201-8203 >/dev/null || fail "del"
+	# detach by the previous release, which keeps the maps, then a plain
+	# attach of this build over them: migrated the same way.
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
+		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
+		fail "attach over the previous release's maps: $out"
+	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
+	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
+	xdpfwd del udp 8200 >/dev/null || fail "del"
 }
 
 # --- failure paths --------------------------------------------------------------
