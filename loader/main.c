@@ -673,7 +673,7 @@ static const struct cli_command commands[] = {
 			   "file stay, so a later attach forwards the same table."),
     DEFINE_COMMAND(add, add_args, struct add_opts, NULL,
 		   .help = "Forward PROTO (tcp, udp or both) to the public PORT, or range, of "
-			   "ADDR (or of every address of the public interface) to TARGET (the "
+			   "ADDR (or of the public interface's address, a wildcard) to TARGET (the "
 			   "same ports unless given). Adding a mapping again renews its lease and "
 			   "replaces its policy. Refused when it overlaps another mapping or, "
 			   "without --force, when it meets a conflict check.",
