@@ -535,6 +535,25 @@ out:
 	return err;
 }
 
+/* The id of the XDP program pinned in PD; 0 when its pin is gone. */
+static __u32 pinned_prog_id(const struct pindir *pd)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info), id = 0;
+	char path[PATH_MAX + 32];
+	int fd;
+
+	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		id = info.id;
+	close(fd);
+	return id;
+}
+
 /* Whether program ID is xdpfwd's XDP program: the one pinned as PINNED_ID,
  * or one that carries its name (an interrupted attach --replace can leave
  * the interface running a program whose pin is gone). */
@@ -645,7 +664,7 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge, struct txn *t)
 	char path[PATH_MAX + 32];
 	unsigned int ifindex;
 	__u32 zero = 0, pinned_id = 0;
-	int err, fd;
+	int err;
 
 	err = resolve_iface(iface, "interface", &ifindex);
 	err = err ?: pindir_lock(pd);
@@ -661,17 +680,7 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge, struct txn *t)
 	if (err)
 		goto out;
 
-	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		struct bpf_prog_info info;
-		__u32 len = sizeof(info);
-
-		memset(&info, 0, sizeof(info));
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-			pinned_id = info.id;
-		close(fd);
-	}
+	pinned_id = pinned_prog_id(pd);
 	err = xdp_detach_ours(iface, ifindex, pinned_id);
 	if (err)
 		goto out;
@@ -730,20 +739,10 @@ int attach_clear(struct pindir *pd, const char *iface, const char *tunnel)
 	char path[PATH_MAX + 32];
 	__u32 pinned_id = 0;
 	struct dirent *e;
-	int err = 0, fd;
+	int err = 0;
 	DIR *dir;
 
-	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		struct bpf_prog_info info;
-		__u32 len = sizeof(info);
-
-		memset(&info, 0, sizeof(info));
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-			pinned_id = info.id;
-		close(fd);
-	}
+	pinned_id = pinned_prog_id(pd);
 	if (ifindex)
 		err = xdp_detach_ours(iface, ifindex, pinned_id);
 	for (int i = 0; !err && i < TC_PROGRAMS; i++) {
