@@ -48,6 +48,7 @@ struct server {
 	struct timespec state_mtime;
 	struct rule *pending; /* the state file's mappings that wait for an address */
 	size_t npending;
+	bool pending_refused; /* writing them failed: not again until the file changes */
 };
 
 /* Whether the state file was rewritten (by any command) since last looked. */
@@ -414,6 +415,7 @@ static void load_pending(struct server *srv)
 	free(srv->pending);
 	srv->pending = NULL;
 	srv->npending = 0;
+	srv->pending_refused = false;
 	if (state_pending(srv->state, &srv->pending, &srv->npending, err)) {
 		pr_warn("serve: %s\n", err);
 		srv->pending = NULL;
@@ -433,7 +435,8 @@ static void retry_pending(struct server *srv)
 	__u32 zero = 0;
 	int err;
 
-	if (!srv->npending || bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
+	if (!srv->npending || srv->pending_refused ||
+	    bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
 	    local_addrs_read(config.public_ifindex, &local))
 		return;
 	if (split_ready(srv->pending, srv->npending, &local, &ready, &nready, &waiting, &nwaiting,
@@ -464,6 +467,8 @@ static void retry_pending(struct server *srv)
 	pindir_unlock(srv->pd);
 	if (!err)
 		load_pending(srv);
+	else /* its message said why; once, until the file changes */
+		srv->pending_refused = true;
 out:
 	free(have);
 	free(want);

@@ -1304,7 +1304,7 @@ state_snapshot() {
 	local m
 	for m in fwd rev mappings policy allow config; do
 		[ -e "$XDPFWD_PIN_DIR/xdpfwd_$m" ] &&
-			echo "$m $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_$m" | sha256sum)"
+			echo "$m $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_$m" | jq -c 'sort_by(.key)' | sha256sum)"
 	done
 	if [ -e "$(state_file)" ]; then sha256sum <"$(state_file)"; else echo "no state file"; fi
 	ls "$XDPFWD_STATE_DIR"
@@ -1326,6 +1326,7 @@ fail_each_step() { # WHAT COMMAND...
 		out=$(XDPFWD_FAIL_AT=$n XDPFWD_FAIL_TRACE=1 "$@" 2>&1) && break
 		grep -q "step $n: .* fails, as XDPFWD_FAIL_AT asks" <<<"$out" ||
 			fail "$what: step $n did not fail as asked, yet it failed: $(tail -3 <<<"$out")"
+		grep -q "undoing it failed too" <<<"$out" && fail "$what: step $n: $(grep -B3 "undoing it failed" <<<"$out")"
 		after=$(state_snapshot)
 		[ "$after" = "$before" ] ||
 			fail "$what: with step $n failing ($(grep -o "step $n: [a-z-]*" <<<"$out")) the state changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
