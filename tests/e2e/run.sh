@@ -1302,10 +1302,18 @@ state_snapshot() {
 	ls "$XDPFWD_PIN_DIR" 2>/dev/null
 	# The maps list does not show whole: what a half-written mapping left.
 	local m
-	for m in fwd rev mappings policy allow config; do
+	for m in fwd rev mappings allow config; do
 		[ -e "$XDPFWD_PIN_DIR/xdpfwd_$m" ] &&
 			echo "$m $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_$m" | jq -c 'sort_by(.key)' | sha256sum)"
 	done
+	# An array of 131,072 entries: a whole dump takes 14 s, so the slots of
+	# the mappings only (a stray forward entry shows in xdpfwd_fwd's dump).
+	local slot
+	[ -e "$XDPFWD_PIN_DIR/xdpfwd_mappings" ] &&
+		for slot in $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_mappings" | jq -r '.[].formatted.key' | sort -n); do
+			echo "policy $slot $(bpftool map lookup pinned "$XDPFWD_PIN_DIR/xdpfwd_policy" \
+				key $((slot & 255)) $((slot >> 8 & 255)) $((slot >> 16 & 255)) $((slot >> 24)) | sha256sum)"
+		done
 	if [ -e "$(state_file)" ]; then sha256sum <"$(state_file)"; else echo "no state file"; fi
 	ls "$XDPFWD_STATE_DIR"
 	in_vpn ip -d link show pub0 | grep -o 'prog/xdp id [0-9]*'
