@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "failpoint.h"
 
 static struct {
@@ -12,6 +14,7 @@ static struct {
 	unsigned long at; /* 0: no failure chosen */
 	char name[64];	  /* "": AT counts every step */
 	unsigned long steps, named;
+	const char *pause; /* XDPFWD_PAUSE_AT: stop once before this step */
 } fp;
 
 static void failpoint_setup(void)
@@ -21,6 +24,9 @@ static void failpoint_setup(void)
 
 	fp.read = true;
 	fp.trace = trace && *trace && strcmp(trace, "0");
+	fp.pause = getenv("XDPFWD_PAUSE_AT");
+	if (fp.pause && !*fp.pause)
+		fp.pause = NULL;
 	if (!at || !*at)
 		return;
 	colon = strrchr(at, ':');
@@ -38,6 +44,11 @@ int failpoint(const char *name)
 
 	if (!fp.read)
 		failpoint_setup();
+	if (fp.pause && !strcmp(fp.pause, name)) {
+		fprintf(stderr, "xdpfwd: paused before %s (pid %ld)\n", name, (long)getpid());
+		fp.pause = NULL;
+		raise(SIGSTOP);
+	}
 	if (!fp.at && !fp.trace)
 		return 0;
 	fp.steps++;

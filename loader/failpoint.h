@@ -10,6 +10,10 @@
  *   XDPFWD_FAIL_AT=N          the Nth step of the process fails (from 1)
  *   XDPFWD_FAIL_AT=NAME:N     the Nth step called NAME fails
  *   XDPFWD_FAIL_TRACE=1       every step is logged: "xdpfwd: step N: NAME"
+ *   XDPFWD_PAUSE_AT=NAME      before the first step called NAME, the process
+ *                             prints "xdpfwd: paused before NAME (pid PID)"
+ *                             and stops itself (SIGSTOP) until SIGCONT, so a
+ *                             test can act in the middle of an operation
  *
  * A test runs an operation with the trace to count its steps, then once for
  * each N with XDPFWD_FAIL_AT=N. Unset (production), a failpoint costs one

@@ -85,6 +85,11 @@ int migrate_plan(struct bpf_object *obj, struct migration *mg, char *err, size_t
 	return 0;
 }
 
+static bool is_array(__u32 type)
+{
+	return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+
 static bool all_zero(const unsigned char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -93,11 +98,50 @@ static bool all_zero(const unsigned char *p, size_t len)
 	return true;
 }
 
+/* One more entry in the snapshot: KEY and its per-CPU values as copied. */
+static int snapshot_add(struct migrated_map *m, size_t entry, size_t *cap, const void *key,
+			const void *values)
+{
+	unsigned char *at;
+
+	if ((m->snapshot_len + 1) * entry > *cap) {
+		void *grown = realloc(m->snapshot, (*cap = *cap * 2 + 64 * entry));
+
+		if (!grown)
+			return -ENOMEM;
+		m->snapshot = grown;
+	}
+	at = (unsigned char *)m->snapshot + m->snapshot_len++ * entry;
+	memcpy(at, key, m->old.key_size);
+	memcpy(at + m->old.key_size, values, entry - m->old.key_size);
+	return 0;
+}
+
+/* NEWV += OLDV, 64-bit word by word, on each of CPUS values: the counters
+ * of a per-CPU map (struct xdpfwd_counters and the stats are __u64 only). */
+static void add_counts(unsigned char *newv, size_t new_stride, const unsigned char *oldv,
+		       size_t old_stride, size_t words, size_t cpus)
+{
+	for (size_t c = 0; c < cpus; c++)
+		for (size_t w = 0; w < words; w++) {
+			__u64 a, n;
+
+			memcpy(&a, oldv + c * old_stride + w * 8, 8);
+			memcpy(&n, newv + c * new_stride + w * 8, 8);
+			n += a;
+			memcpy(newv + c * new_stride + w * 8, &n, 8);
+		}
+}
+
 /* Every entry of the old map into the new one, value by value (per CPU). A
- * per-CPU map's values are kept in the snapshot for migrate_commit. */
+ * per-CPU map holds counters: they are added to what the new map already
+ * counted (a plain attach runs the new XDP program before the copy), and kept
+ * in the snapshot, zero ones included, for migrate_commit to add what the old
+ * programs count until the swap. */
 static int copy_map(struct migrated_map *m, int ncpu)
 {
-	size_t cpus = is_percpu(m->old.type) ? (size_t)ncpu : 1;
+	bool percpu = is_percpu(m->old.type), array = is_array(m->old.type);
+	size_t cpus = percpu ? (size_t)ncpu : 1;
 	size_t old_stride = value_stride(m->old.type, m->old.value_size);
 	size_t new_stride = value_stride(m->old.type, bpf_map__value_size(m->map));
 	size_t entry = m->old.key_size + cpus * old_stride, cap = 0;
@@ -109,40 +153,28 @@ static int copy_map(struct migrated_map *m, int ncpu)
 	if (!key || !next || !oldv || !newv)
 		err = -ENOMEM;
 	while (!err && !bpf_map_get_next_key(m->old_fd, first ? NULL : key, next)) {
+		bool zero;
+
 		first = false;
 		memcpy(key, next, m->old.key_size);
 		if (bpf_map_lookup_elem(m->old_fd, key, oldv))
 			continue; /* gone meanwhile (LRU) */
-		if (m->old.type == BPF_MAP_TYPE_ARRAY || m->old.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
-			if (all_zero(oldv, cpus * old_stride))
-				continue; /* the new array starts zeroed */
-			if (*(__u32 *)key >= bpf_map__max_entries(m->map)) {
-				err = -E2BIG; /* a count this build has no room for */
-				break;
-			}
+		zero = array && all_zero(oldv, cpus * old_stride);
+		if (array && *(__u32 *)key >= bpf_map__max_entries(m->map)) {
+			err = zero ? 0 : -E2BIG; /* a count this build has no room for */
+			continue;
 		}
 		memset(newv, 0, cpus * new_stride);
-		for (size_t c = 0; c < cpus; c++)
-			memcpy(newv + c * new_stride, oldv + c * old_stride, m->old.value_size);
-		if (bpf_map_update_elem(fd, key, newv, BPF_ANY))
+		if (!percpu)
+			memcpy(newv, oldv, m->old.value_size);
+		else if (!zero && bpf_map_lookup_elem(fd, key, newv) && errno != ENOENT)
 			err = -errno;
-		if (!err && is_percpu(m->old.type)) {
-			if ((m->snapshot_len + 1) * entry > cap) {
-				void *grown = realloc(m->snapshot, (cap = cap * 2 + 64 * entry));
-
-				if (!grown) {
-					err = -ENOMEM;
-					break;
-				}
-				m->snapshot = grown;
-			}
-			memcpy((unsigned char *)m->snapshot + m->snapshot_len * entry, key,
-			       m->old.key_size);
-			memcpy((unsigned char *)m->snapshot + m->snapshot_len * entry +
-				   m->old.key_size,
-			       oldv, cpus * old_stride);
-			m->snapshot_len++;
-		}
+		else
+			add_counts(newv, new_stride, oldv, old_stride, m->old.value_size / 8, cpus);
+		if (!err && !zero && bpf_map_update_elem(fd, key, newv, BPF_ANY))
+			err = -errno;
+		if (!err && percpu)
+			err = snapshot_add(m, entry, &cap, key, oldv);
 	}
 	free(key);
 	free(next);

@@ -1293,6 +1293,30 @@ test_upgrade_from_previous_release_keeps_table() {
 	xdpfwd del udp 8200 >/dev/null || fail "del"
 }
 
+# What the old programs count between the copy of a migrated map and the swap
+# of the programs is added to the new map, also for a counter that was still
+# zero when copied.
+test_upgrade_counts_what_arrives_during_the_swap() {
+	local old=${XDPFWD_PREVIOUS:-} log="$LAB_TMP/pause.log" pid bg n=10
+	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "the previous release does not attach"
+	# 203.0.113.20 is not allowed: every datagram is an in_drop_not_allowed.
+	in_vpn "$old" add udp 8210 10.8.0.2 --allow 203.0.113.99/32 >/dev/null || fail "add"
+	XDPFWD_PAUSE_AT=xdp-replace xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace >"$log" 2>&1 &
+	bg=$!
+	wait_for 30 grep -q "paused before xdp-replace" "$log" || fail "replace did not reach the swap: $(cat "$log")"
+	pid=$(sed -n 's/.*paused before xdp-replace (pid \([0-9]*\)).*/\1/p' "$log")
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8210; done
+	[ -n "$pid" ] && kill -CONT "$pid"
+	wait "$bg" || fail "replace: $(cat "$log")"
+	grep -q "^migrated" "$log" || fail "nothing migrated: $(cat "$log")"
+	[ "$(global_of in_drop_not_allowed)" = $n ] ||
+		fail "in_drop_not_allowed is $(global_of in_drop_not_allowed) after $n drops during the swap"
+	xdpfwd del udp 8210 >/dev/null || fail "del"
+}
+
 # --- failure paths --------------------------------------------------------------
 
 # What an operation may change: the table, the pins, the state file, and the
@@ -1492,7 +1516,7 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
 		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
 		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
-		test_upgrade_from_previous_release_keeps_table; do
+		test_upgrade_from_previous_release_keeps_table test_upgrade_counts_what_arrives_during_the_swap; do
 		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
