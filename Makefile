@@ -29,7 +29,7 @@ CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Iinclude 
 	      -DXDPFWD_VERSION='"$(VERSION)"'
 LDLIBS     := -lxdp -lbpf -ljson-c -lmicrohttpd -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -Iinclude \
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Wshadow -Werror -Iinclude \
 	      -I/usr/include/$(shell gcc -dumpmachine)
 
 # A build of its own, so sanitized and plain objects never mix.

@@ -394,7 +394,8 @@ _Static_assert(sizeof(struct xdpfwd_replay) == 64, "xdpfwd_replay layout");
  * "tc_egress" xdpfwd_out on its egress, "tc_tunnel" xdpfwd_from_tun on the
  * tunnel's ingress. in_forwarded counts every translated packet; each of them
  * then takes one exit: in_fast_* or in_stack_* (the reason it went the slow
- * way). The IN_PASS and OUT_PASS reasons stay parallel (see parse.h).
+ * way). Why a packet was not parsed is counted per hook (parse_reason_in() and
+ * parse_reason_out() in bpf/lib/parse.h): no two counters need stay parallel.
  */
 #define XDPFWD_STATS(X)                                                \
 	X(IN_FORWARDED, "in_forwarded", "xdp")                         \

@@ -25,6 +25,7 @@
 #define XDPFWD_FASTPATH_H
 
 #include <linux/pkt_cls.h>
+#include "consts.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -37,10 +38,6 @@ const volatile __u32 public_ifindex = 0;
  * MACs. 0: an L3 device (WireGuard, TUN, GRE, PPP): packets start at the IP
  * header. Attach reads it from the device's type. */
 const volatile __u32 tunnel_ethernet = 0;
-/* The tunnel's own addresses (zero: none of that family): the source a client
- * reaching its own mapped port is given, so the answer comes back here. */
-const volatile union xdpfwd_addr tunnel_addr4 = {};
-const volatile union xdpfwd_addr tunnel_addr6 = {};
 
 /* ifindex -> ifindex of the Ethernet devices XDP may redirect to. */
 struct {
@@ -50,17 +47,36 @@ struct {
 	__type(value, __u32);
 } xdpfwd_egress SEC(".maps");
 
-/* The own-port hairpin flows (struct xdpfwd_hairpin_key): written when a
- * client's packet to its own public endpoint is given the tunnel's address as
- * source, read when a mapped client sends to the tunnel's address. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, XDPFWD_MAX_HAIRPIN_FLOWS);
-	__type(key, struct xdpfwd_hairpin_key);
-	__type(value, __u32); /* the mapping's slot */
-} xdpfwd_hairpin SEC(".maps");
-
-#define IPV6_FLOWINFO_MASK bpf_htonl(0x0fffffff)
+/*
+ * FIB lookup parameters for PKT as the stack would route it: entering at
+ * IFINDEX (what ip rules match as iif), with TOT_LEN IP bytes (0: no MTU
+ * check; else the FIB answers BPF_FIB_LKUP_RET_FRAG_NEEDED above the route's
+ * MTU), the ports for multipath hashing when the packet has them, and IPv4's
+ * TOS or IPv6's flow information. As bpf_ipv4_fib_lookup() and
+ * bpf_ipv6_fib_lookup() in net/core/filter.c read struct bpf_fib_lookup.
+ */
+static __always_inline void fib_params(struct bpf_fib_lookup *fib, const struct packet *pkt,
+				       __u16 tot_len, __u32 ifindex)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = pkt->family;
+	fib->l4_protocol = pkt->proto;
+	if (pkt->sport && pkt->dport) { /* a later fragment has no ports */
+		fib->sport = *pkt->sport;
+		fib->dport = *pkt->dport;
+	}
+	fib->tot_len = tot_len;
+	fib->ifindex = ifindex;
+	if (pkt->family == AF_INET) {
+		fib->tos = ((struct iphdr *)pkt->l3)->tos;
+		fib->ipv4_src = pkt->saddr[0];
+		fib->ipv4_dst = pkt->daddr[0];
+	} else {
+		fib->flowinfo = *(__be32 *)pkt->l3 & IPV6_FLOWINFO_MASK;
+		__builtin_memcpy(fib->ipv6_src, pkt->saddr, 16);
+		__builtin_memcpy(fib->ipv6_dst, pkt->daddr, 16);
+	}
+}
 
 static __always_inline __u8 *hop_limit(const struct packet *pkt)
 {
@@ -101,28 +117,8 @@ static __always_inline int send_inbound(struct xdp_md *ctx, struct packet *pkt)
 	if (*hop_limit(pkt) <= 1)
 		return stack_exit(XDPFWD_STAT_IN_STACK_TTL); /* the stack sends time exceeded */
 
-	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = pkt->family;
-	fib.l4_protocol = pkt->proto;
-	if (pkt->sport && pkt->dport) { /* a later fragment has no ports */
-		fib.sport = *pkt->sport;
-		fib.dport = *pkt->dport;
-	}
-	fib.tot_len = pkt->ip_bytes; /* the FIB answers FRAG_NEEDED above the egress MTU */
-	fib.ifindex = ctx->ingress_ifindex;
-	if (pkt->family == AF_INET) {
-		struct iphdr *ip = pkt->l3;
-
-		fib.tos = ip->tos;
-		fib.ipv4_src = ip->saddr;
-		fib.ipv4_dst = ip->daddr;
-	} else {
-		struct ipv6hdr *ip6 = pkt->l3;
-
-		fib.flowinfo = *(__be32 *)ip6 & IPV6_FLOWINFO_MASK;
-		__builtin_memcpy(fib.ipv6_src, pkt->saddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, pkt->daddr, 16);
-	}
+	/* The FIB answers FRAG_NEEDED above the egress MTU. */
+	fib_params(&fib, pkt, pkt->ip_bytes, ctx->ingress_ifindex);
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 
 	/* A NOARP device has a neighbour only once the stack sent through it. */

@@ -29,6 +29,8 @@
 #define XDPFWD_FRAG_H
 
 #include <linux/pkt_cls.h>
+#include "addr.h"
+#include "consts.h"
 #include "csum.h"
 #include "maps.h"
 #include "parse.h"
@@ -48,15 +50,8 @@ static __always_inline void frag_key_of(struct xdpfwd_frag_key *key, const struc
 	key->proto = pkt->proto;
 	key->outbound = outbound;
 	key->id = pkt->frag_id;
-	key->saddr.v4 = pkt->saddr[0];
-	key->daddr.v4 = pkt->daddr[0];
-	if (pkt->family == AF_INET6) {
-#pragma unroll
-		for (int i = 1; i < 4; i++) {
-			key->saddr.v6_words[i] = pkt->saddr[i];
-			key->daddr.v6_words[i] = pkt->daddr[i];
-		}
-	}
+	addr_copy(&key->saddr, pkt->family, pkt->saddr);
+	addr_copy(&key->daddr, pkt->family, pkt->daddr);
 }
 
 /* Before the first fragment is rewritten: its addresses as they arrived. */
@@ -228,7 +223,7 @@ struct replay_ctx {
 	struct __sk_buff *skb;
 	struct xdpfwd_held_key hk;
 	__u64 since_ns;
-	__be32 daddr[4]; /* the first fragment's, translated */
+	union xdpfwd_addr daddr; /* the first fragment's, translated */
 	__u32 l3_off;
 	__u32 slot;
 };
@@ -247,23 +242,23 @@ static long replay_one(__u32 index, void *arg)
 		goto lost;
 	len = h->len;
 	l3 = h->l3_off;
-	if (h->since_ns != c->since_ns || l3 != c->l3_off || l3 > 22 || len > XDPFWD_HELD_BYTES ||
-	    len < l3 + sizeof(struct ipv6hdr))
+	if (h->since_ns != c->since_ns || l3 != c->l3_off || l3 > XDPFWD_MAX_L3_OFF ||
+	    len > XDPFWD_HELD_BYTES || len < l3 + sizeof(struct ipv6hdr))
 		goto lost;
 	if (h->family == AF_INET) {
 		struct iphdr *ip = (void *)h->frame + l3;
 		__u32 acc = csum_start(ip->check);
 
-		acc = csum_replace32(acc, ip->daddr, c->daddr[0]);
+		acc = csum_replace32(acc, ip->daddr, c->daddr.v4);
 		ip->check = csum_finish(acc);
-		ip->daddr = c->daddr[0];
+		ip->daddr = c->daddr.v4;
 	} else {
 		struct ipv6hdr *ip6 = (void *)h->frame + l3;
 
-		__builtin_memcpy(ip6->daddr.in6_u.u6_addr32, c->daddr, 16);
+		__builtin_memcpy(ip6->daddr.in6_u.u6_addr32, c->daddr.v6_words, 16);
 	}
 	size = len - l3;
-	if (size > XDPFWD_HELD_BYTES - 22)
+	if (size > XDPFWD_HELD_BYTES - XDPFWD_MAX_L3_OFF)
 		goto lost;
 	/* Both keep a CHECKSUM_COMPLETE sum right: the stack may check it. */
 	if (bpf_skb_change_tail(c->skb, len, 0) ||
@@ -304,16 +299,10 @@ static __always_inline int frag_replay(struct __sk_buff *skb)
 	c.slot = note->slot;
 	c.since_ns = note->since_ns;
 	c.hk.dgram = note->dgram;
-	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt) !=
-	    XDPFWD_STAT_IN_FORWARDED)
+	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, &pkt) != PARSE_OK)
 		return TC_ACT_UNSPEC;
 	c.l3_off = pkt.l3 - (void *)(long)skb->data;
-	c.daddr[0] = pkt.daddr[0];
-	if (pkt.family == AF_INET6) {
-		c.daddr[1] = pkt.daddr[1];
-		c.daddr[2] = pkt.daddr[2];
-		c.daddr[3] = pkt.daddr[3];
-	}
+	addr_copy(&c.daddr, pkt.family, pkt.daddr);
 	if (bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS))
 		return TC_ACT_UNSPEC; /* the first goes on alone, as before */
 	if (count > XDPFWD_MAX_HELD_PER_DGRAM)

@@ -18,20 +18,10 @@
 #ifndef XDPFWD_ICMP_H
 #define XDPFWD_ICMP_H
 
+#include "addr.h"
+#include "consts.h"
 #include "csum.h"
 #include "nat.h"
-
-/* The error types (linux/icmp.h would pull in libc headers). */
-#define ICMP_DEST_UNREACH   3
-#define ICMP_TIME_EXCEEDED  11
-#define ICMP_PARAMETERPROB  12
-#define ICMPV6_DEST_UNREACH 1
-#define ICMPV6_PKT_TOOBIG   2
-#define ICMPV6_TIME_EXCEED  3
-#define ICMPV6_PARAMPROB    4
-#ifndef IPPROTO_ICMPV6
-#define IPPROTO_ICMPV6 58
-#endif
 
 /* ICMP and ICMPv6 errors share this header; the quote follows it. */
 struct icmp_error_hdr {
@@ -96,7 +86,8 @@ static __always_inline int parse_icmp_error(const struct packet *pkt, void *data
 		if (q->proto == IPPROTO_FRAGMENT) {
 			struct ipv6_frag_hdr *fh = l4;
 
-			if ((void *)(fh + 1) > data_end || fh->frag_off & bpf_htons(0xfff8))
+			if ((void *)(fh + 1) > data_end ||
+			    fh->frag_off & bpf_htons(IPV6_FRAG_OFFSET))
 				return -1;
 			q->proto = fh->nexthdr;
 			l4 = fh + 1;
@@ -104,15 +95,15 @@ static __always_inline int parse_icmp_error(const struct packet *pkt, void *data
 	}
 	if (q->proto != IPPROTO_TCP && q->proto != IPPROTO_UDP)
 		return -1;
-	if (l4 + 8 > data_end) /* RFC 792: the quote holds at least 8 bytes of it */
+	if (l4 + ICMP_QUOTE_MIN_L4 > data_end)
 		return -1;
 	q->sport = l4;
 	q->dport = l4 + 2;
 	q->l4_check = NULL;
 	if (q->proto == IPPROTO_UDP)
-		q->l4_check = l4 + 6;
-	else if (l4 + 18 <= data_end)
-		q->l4_check = l4 + 16;
+		q->l4_check = l4 + offsetof(struct udphdr, check);
+	else if (l4 + offsetof(struct tcphdr, check) + sizeof(__sum16) <= data_end)
+		q->l4_check = l4 + offsetof(struct tcphdr, check);
 	return 0;
 }
 
@@ -122,15 +113,9 @@ static __always_inline int parse_icmp_error(const struct packet *pkt, void *data
 static __always_inline struct xdpfwd_nat *icmp_lookup(const struct packet *pkt,
 						      const struct icmp_quote *q, bool outbound)
 {
-	struct xdpfwd_endpoint key;
-	struct packet quoted = {.family = pkt->family, .proto = q->proto};
-
-	if (outbound) {
-		endpoint_from(&key, &quoted, q->daddr, *q->dport);
-		return bpf_map_lookup_elem(&xdpfwd_rev, &key);
-	}
-	endpoint_from(&key, &quoted, q->saddr, *q->sport);
-	return bpf_map_lookup_elem(&xdpfwd_fwd, &key);
+	if (outbound)
+		return nat_lookup(true, pkt->family, q->proto, q->daddr, *q->dport);
+	return nat_lookup(false, pkt->family, q->proto, q->saddr, *q->sport);
 }
 
 /* Replaces the address at ADDR (1 or 4 words) with NEW, feeding every changed
@@ -175,12 +160,8 @@ static __always_inline void translate_icmp_error(struct packet *pkt, struct icmp
 
 	/* Outbound, the outer source is the client only when it sent the error
 	 * itself; an error from this server keeps its address. */
-	if (outbound) {
-		outer_too = outer[0] == quoted_addr[0];
-		if (!v4)
-			outer_too = outer_too && outer[1] == quoted_addr[1] &&
-				    outer[2] == quoted_addr[2] && outer[3] == quoted_addr[3];
-	}
+	if (outbound)
+		outer_too = addr_equal(pkt->family, outer, quoted_addr);
 	if (outer_too) {
 		if (v4) {
 			struct iphdr *iph = pkt->l3;

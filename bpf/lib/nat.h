@@ -11,49 +11,51 @@
 #define XDPFWD_NAT_H
 
 #include <linux/pkt_cls.h>
+#include "addr.h"
 #include "csum.h"
 #include "frag.h"
 #include "maps.h"
 #include "parse.h"
 
-static __always_inline void endpoint_from(struct xdpfwd_endpoint *ep, const struct packet *pkt,
-					  const __be32 *addr, __be16 port)
-{
-	__builtin_memset(ep, 0, sizeof(*ep));
-	ep->family = pkt->family;
-	ep->proto = pkt->proto;
-	ep->port = port;
-	ep->addr.v4 = addr[0];
-	if (pkt->family == AF_INET6) {
-		ep->addr.v6_words[1] = addr[1];
-		ep->addr.v6_words[2] = addr[2];
-		ep->addr.v6_words[3] = addr[3];
-	}
-}
-
-/* The mapping for the packet's destination address and port: one lookup,
- * since a wildcard mapping's entries are keyed by the address it answers
- * from. Any other destination (transit, broadcast, multicast, another address
- * of the server) matches nothing. A later fragment takes its first
- * fragment's. */
-static __always_inline struct xdpfwd_nat *lookup_inbound(const struct packet *pkt)
+/*
+ * The entry of a mapped endpoint: FAMILY and PROTO (IPPROTO_TCP or
+ * IPPROTO_UDP), ADDR (1 or 4 network-order words) and PORT (network order).
+ * Outbound false: xdpfwd_fwd, by the public endpoint a packet is sent to;
+ * true: xdpfwd_rev, by the client endpoint a packet comes from. One lookup
+ * either way, since a wildcard mapping's entries are keyed by the address it
+ * answers from. NULL: no mapping.
+ */
+static __always_inline struct xdpfwd_nat *nat_lookup(bool outbound, __u8 family, __u8 proto,
+						     const __be32 *addr, __be16 port)
 {
 	struct xdpfwd_endpoint key;
 
-	if (pkt->frag == FRAG_LATER || !pkt->dport)
-		return frag_lookup(pkt, false);
-	endpoint_from(&key, pkt, pkt->daddr, *pkt->dport);
+	__builtin_memset(&key, 0, sizeof(key));
+	key.family = family;
+	key.proto = proto;
+	key.port = port;
+	addr_copy(&key.addr, family, addr);
+	if (outbound)
+		return bpf_map_lookup_elem(&xdpfwd_rev, &key);
 	return bpf_map_lookup_elem(&xdpfwd_fwd, &key);
 }
 
+/* The mapping for the packet's destination address and port. Any other
+ * destination (transit, broadcast, multicast, another address of the server)
+ * matches nothing. A later fragment takes its first fragment's. */
+static __always_inline struct xdpfwd_nat *lookup_inbound(const struct packet *pkt)
+{
+	if (pkt->frag == FRAG_LATER || !pkt->dport)
+		return frag_lookup(pkt, false);
+	return nat_lookup(false, pkt->family, pkt->proto, pkt->daddr, *pkt->dport);
+}
+
+/* The mapping for the packet's source address and port (a client's). */
 static __always_inline struct xdpfwd_nat *lookup_outbound(const struct packet *pkt)
 {
-	struct xdpfwd_endpoint key;
-
 	if (pkt->frag == FRAG_LATER || !pkt->sport)
 		return frag_lookup(pkt, true);
-	endpoint_from(&key, pkt, pkt->saddr, *pkt->sport);
-	return bpf_map_lookup_elem(&xdpfwd_rev, &key);
+	return nat_lookup(true, pkt->family, pkt->proto, pkt->saddr, *pkt->sport);
 }
 
 /* UDP checksum 0 means "none" on IPv4: it stays 0. A UDP checksum that comes

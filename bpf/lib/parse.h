@@ -5,9 +5,10 @@
  * Contract: parse_packet() reads only between data and data_end and never
  * writes. It accepts Ethernet with up to two VLAN tags (802.1Q, 802.1ad),
  * IPv4 with any header length, IPv6 with up to XDPFWD_MAX_EXT_HEADERS
- * extension headers, then TCP or UDP. It returns XDPFWD_STAT_IN_FORWARDED when
- * the packet can be translated, otherwise the IN_PASS_* reason it cannot; the
- * tc side adds XDPFWD_STAT_OUT_OFFSET to get its own reason.
+ * extension headers, then TCP or UDP. It returns an enum parse_result, the
+ * same whichever way the packet goes: PARSE_OK when the packet can be
+ * translated, otherwise why not. Each hook counts that under its own counter
+ * (parse_reason_in(), parse_reason_out()).
  *
  * Fragments: a first fragment (offset 0) is parsed like any packet and marked
  * FRAG_FIRST; a later one has no transport header, so parsing stops at the IP
@@ -25,23 +26,17 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include "consts.h"
 #include "xdpfwd.h"
 
-#ifndef AF_INET
-#define AF_INET	 2
-#define AF_INET6 10
-#endif
-
-/* Deep enough for hop-by-hop, routing, destination options and AH together,
- * small enough to keep the verifier's unrolled loop short. */
-#define XDPFWD_MAX_EXT_HEADERS 6
-#define IPV4_MF		       0x2000
-#define IPV4_OFFSET	       0x1fff
-
-#define XDPFWD_STAT_OUT_OFFSET (XDPFWD_STAT_OUT_REWRITTEN - XDPFWD_STAT_IN_FORWARDED)
-_Static_assert(XDPFWD_STAT_OUT_PASS_EXT_HEADERS - XDPFWD_STAT_OUT_REWRITTEN ==
-		   XDPFWD_STAT_IN_PASS_EXT_HEADERS - XDPFWD_STAT_IN_FORWARDED,
-	       "in and out reasons must stay parallel");
+/* What parse_packet() found, whichever way the packet goes. */
+enum parse_result {
+	PARSE_OK,	   /* TCP or UDP with both ports, or a later fragment of either */
+	PARSE_NOT_IP,	   /* neither IPv4 nor IPv6, or a bad version or header length */
+	PARSE_NOT_TCP_UDP, /* IP of another protocol (pkt->proto), ICMP among them */
+	PARSE_TRUNCATED,   /* a header runs past data_end */
+	PARSE_EXT_HEADERS, /* more than XDPFWD_MAX_EXT_HEADERS IPv6 extension headers */
+};
 
 struct vlan_tag {
 	__be16 tci;
@@ -88,13 +83,13 @@ static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *n
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
 			if ((void *)(opt + 1) > data_end)
-				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+				return PARSE_TRUNCATED;
 			*nexthdr = opt->nexthdr;
 			cur += (opt->hdrlen + 1) * 8;
 			break;
 		case IPPROTO_AH:
 			if ((void *)(opt + 1) > data_end)
-				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+				return PARSE_TRUNCATED;
 			*nexthdr = opt->nexthdr;
 			cur += (opt->hdrlen + 2) * 4;
 			break;
@@ -102,23 +97,24 @@ static __always_inline int parse_ipv6_ext(void **cursor, void *data_end, __u8 *n
 			struct ipv6_frag_hdr *fh = cur;
 
 			if ((void *)(fh + 1) > data_end)
-				return XDPFWD_STAT_IN_PASS_TRUNCATED;
+				return PARSE_TRUNCATED;
 			*nexthdr = fh->nexthdr;
 			pkt->frag_id = fh->identification;
-			pkt->frag = fh->frag_off & bpf_htons(0xfff8) ? FRAG_LATER : FRAG_FIRST;
+			pkt->frag =
+			    fh->frag_off & bpf_htons(IPV6_FRAG_OFFSET) ? FRAG_LATER : FRAG_FIRST;
 			cur += sizeof(*fh);
 			if (pkt->frag == FRAG_LATER) {
 				*cursor = cur;
-				return XDPFWD_STAT_IN_FORWARDED;
+				return PARSE_OK;
 			}
 			break;
 		}
 		default:
 			*cursor = cur;
-			return XDPFWD_STAT_IN_FORWARDED;
+			return PARSE_OK;
 		}
 	}
-	return XDPFWD_STAT_IN_PASS_EXT_HEADERS;
+	return PARSE_EXT_HEADERS;
 }
 
 /* From the IP header at CUR on, ETHERTYPE saying which. L3 devices (the
@@ -136,12 +132,12 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 		__u32 ihl;
 
 		if ((void *)(ip + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		ihl = ip->ihl * 4;
 		if (ip->version != 4 || ihl < sizeof(*ip))
-			return XDPFWD_STAT_IN_PASS_NOT_IP;
+			return PARSE_NOT_IP;
 		if (cur + ihl > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		pkt->family = AF_INET;
 		pkt->saddr = &ip->saddr;
 		pkt->daddr = &ip->daddr;
@@ -157,9 +153,9 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 		int ret;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		if (ip6->version != 6)
-			return XDPFWD_STAT_IN_PASS_NOT_IP;
+			return PARSE_NOT_IP;
 		pkt->family = AF_INET6;
 		pkt->saddr = ip6->saddr.in6_u.u6_addr32;
 		pkt->daddr = ip6->daddr.in6_u.u6_addr32;
@@ -167,37 +163,35 @@ static __always_inline int parse_ip(void *cur, void *data_end, __be16 ethertype,
 		proto = ip6->nexthdr;
 		cur = ip6 + 1;
 		ret = parse_ipv6_ext(&cur, data_end, &proto, pkt);
-		if (ret != XDPFWD_STAT_IN_FORWARDED)
+		if (ret != PARSE_OK)
 			return ret;
 	} else {
-		return XDPFWD_STAT_IN_PASS_NOT_IP;
+		return PARSE_NOT_IP;
 	}
 
 	pkt->l4 = cur;
 	pkt->proto = proto;
 	if (pkt->frag == FRAG_LATER)
-		return proto == IPPROTO_TCP || proto == IPPROTO_UDP
-			   ? XDPFWD_STAT_IN_FORWARDED
-			   : XDPFWD_STAT_IN_PASS_NOT_TCP_UDP;
+		return proto == IPPROTO_TCP || proto == IPPROTO_UDP ? PARSE_OK : PARSE_NOT_TCP_UDP;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = cur;
 
 		if ((void *)(tcp + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		pkt->l4_check = &tcp->check;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *udp = cur;
 
 		if ((void *)(udp + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		pkt->l4_check = &udp->check;
 	} else {
-		return XDPFWD_STAT_IN_PASS_NOT_TCP_UDP;
+		return PARSE_NOT_TCP_UDP;
 	}
 	/* TCP and UDP both open with source port, then destination port. */
 	pkt->sport = cur;
 	pkt->dport = cur + sizeof(__be16);
-	return XDPFWD_STAT_IN_FORWARDED;
+	return PARSE_OK;
 }
 
 static __always_inline int parse_packet(void *data, void *data_end, struct packet *pkt)
@@ -207,23 +201,53 @@ static __always_inline int parse_packet(void *data, void *data_end, struct packe
 	__be16 ethertype;
 
 	if (cur > data_end)
-		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+		return PARSE_TRUNCATED;
 	ethertype = eth->h_proto;
 
 #pragma unroll
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < XDPFWD_MAX_VLAN_TAGS; i++) {
 		struct vlan_tag *tag = cur;
 
 		if (ethertype != bpf_htons(ETH_P_8021Q) && ethertype != bpf_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(tag + 1) > data_end)
-			return XDPFWD_STAT_IN_PASS_TRUNCATED;
+			return PARSE_TRUNCATED;
 		ethertype = tag->encapsulated_proto;
 		cur = tag + 1;
 	}
 
 	pkt->vlan_tagged = cur != eth + 1;
 	return parse_ip(cur, data_end, ethertype, pkt);
+}
+
+/* The counter of a packet xdpfwd_in leaves alone, by why (RES, not PARSE_OK). */
+static __always_inline __u32 parse_reason_in(int res)
+{
+	switch (res) {
+	case PARSE_NOT_IP:
+		return XDPFWD_STAT_IN_PASS_NOT_IP;
+	case PARSE_NOT_TCP_UDP:
+		return XDPFWD_STAT_IN_PASS_NOT_TCP_UDP;
+	case PARSE_TRUNCATED:
+		return XDPFWD_STAT_IN_PASS_TRUNCATED;
+	default:
+		return XDPFWD_STAT_IN_PASS_EXT_HEADERS;
+	}
+}
+
+/* The same for xdpfwd_out. */
+static __always_inline __u32 parse_reason_out(int res)
+{
+	switch (res) {
+	case PARSE_NOT_IP:
+		return XDPFWD_STAT_OUT_PASS_NOT_IP;
+	case PARSE_NOT_TCP_UDP:
+		return XDPFWD_STAT_OUT_PASS_NOT_TCP_UDP;
+	case PARSE_TRUNCATED:
+		return XDPFWD_STAT_OUT_PASS_TRUNCATED;
+	default:
+		return XDPFWD_STAT_OUT_PASS_EXT_HEADERS;
+	}
 }
 
 #endif /* XDPFWD_PARSE_H */

@@ -10,7 +10,9 @@
 #ifndef XDPFWD_POLICY_H
 #define XDPFWD_POLICY_H
 
+#include "addr.h"
 #include "bucket.h"
+#include "consts.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -49,24 +51,21 @@ static __always_inline __u64 policy_now(void)
 static __always_inline bool source_allowed(__u32 slot, __u8 family, const __be32 *saddr)
 {
 	struct xdpfwd_allowlist *list = bpf_map_lookup_elem(&xdpfwd_allow, &slot);
-	__be32 src[4] = {saddr[0], 0, 0, 0};
+	union xdpfwd_addr src = {};
 
 	if (!list)
 		return false;
-	if (family == AF_INET6) {
-		src[1] = saddr[1];
-		src[2] = saddr[2];
-		src[3] = saddr[3];
-	}
+	addr_copy(&src, family, saddr);
 #pragma unroll
 	for (int i = 0; i < XDPFWD_MAX_ALLOW; i++) {
 		const struct xdpfwd_allow_entry *e = &list->entry[i];
 
 		if ((__u32)i >= list->count)
 			break;
-		if (!((src[0] ^ e->addr[0]) & e->mask[0]) &&
-		    !((src[1] ^ e->addr[1]) & e->mask[1]) &&
-		    !((src[2] ^ e->addr[2]) & e->mask[2]) && !((src[3] ^ e->addr[3]) & e->mask[3]))
+		if (!((src.v6_words[0] ^ e->addr[0]) & e->mask[0]) &&
+		    !((src.v6_words[1] ^ e->addr[1]) & e->mask[1]) &&
+		    !((src.v6_words[2] ^ e->addr[2]) & e->mask[2]) &&
+		    !((src.v6_words[3] ^ e->addr[3]) & e->mask[3]))
 			return true;
 	}
 	return false;
@@ -111,14 +110,10 @@ static __always_inline int connection_state(const struct packet *pkt, __u32 slot
 	flow->slot = slot;
 	flow->sport = *sport;
 	flow->dport = *dport;
-	__builtin_memcpy(flow->saddr.bytes, pkt->saddr, 4);
-	if (pkt->family == AF_INET6)
-		__builtin_memcpy(flow->saddr.bytes + 4, pkt->saddr + 1, 12);
+	addr_copy(&flow->saddr, pkt->family, pkt->saddr);
 	seen = bpf_map_lookup_elem(&xdpfwd_flows, flow);
 	if (seen && now - *seen < XDPFWD_FLOW_IDLE_NS) {
-		/* Refresh at most once a second: a shared line written per
-		 * packet would bounce between CPUs. */
-		if (now - *seen > 1000000000ULL)
+		if (now - *seen > XDPFWD_REFRESH_NS)
 			*seen = now;
 		return CONN_OLD;
 	}

@@ -22,6 +22,8 @@
 #ifndef XDPFWD_STACK_H
 #define XDPFWD_STACK_H
 
+#include "addr.h"
+#include "consts.h"
 #include "icmp.h"
 #include "maps.h"
 #include "parse.h"
@@ -41,21 +43,6 @@ struct {
 	__type(value, __u64);
 } xdpfwd_owned SEC(".maps");
 
-/* Refresh a last-seen time at most once a second: a shared line written per
- * packet would bounce between CPUs. */
-#define STACK_REFRESH_NS 1000000000ULL
-
-static __always_inline void copy_addr(union xdpfwd_addr *to, const struct packet *pkt,
-				      const __be32 *addr)
-{
-	to->v4 = addr[0];
-	if (pkt->family == AF_INET6) {
-		to->v6_words[1] = addr[1];
-		to->v6_words[2] = addr[2];
-		to->v6_words[3] = addr[3];
-	}
-}
-
 /* The flow of PKT as xdpfwd_stack keys it: LOCAL is the public side. */
 static __always_inline void stack_key_of(struct xdpfwd_stack_key *key, const struct packet *pkt,
 					 const __be32 *local, __be16 local_port, const __be32 *peer,
@@ -66,8 +53,8 @@ static __always_inline void stack_key_of(struct xdpfwd_stack_key *key, const str
 	key->proto = pkt->proto;
 	key->local_port = local_port;
 	key->peer_port = peer_port;
-	copy_addr(&key->local_addr, pkt, local);
-	copy_addr(&key->peer_addr, pkt, peer);
+	addr_copy(&key->local_addr, pkt->family, local);
+	addr_copy(&key->peer_addr, pkt->family, peer);
 }
 
 /* What stack_flow_in() is asked. */
@@ -96,14 +83,14 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 	struct packet pkt;
 	__u64 *owned, *seen, now;
 	bool syn = false;
-	int stat;
+	int res;
 
 	owned = bpf_map_lookup_elem(&xdpfwd_owned, &slot);
 	if (!owned || !*owned)
 		return 0;
-	stat = parse_packet(data, data_end, &pkt);
+	res = parse_packet(data, data_end, &pkt);
 	if (what == STACK_OWNS_ICMP_QUOTE) {
-		if (stat != XDPFWD_STAT_IN_PASS_NOT_TCP_UDP || !is_icmp(&pkt) ||
+		if (res != PARSE_NOT_TCP_UDP || !is_icmp(&pkt) ||
 		    parse_icmp_error(&pkt, data_end, &q))
 			return 0;
 		stack_key_of(&key, &pkt, q.saddr, *q.sport, q.daddr, *q.dport);
@@ -111,7 +98,7 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 	} else {
 		__be16 *sport = pkt.sport, *dport = pkt.dport;
 
-		if (stat != XDPFWD_STAT_IN_FORWARDED || !sport)
+		if (res != PARSE_OK || !sport)
 			return 0;
 		asm volatile("" : "+r"(dport)); /* tested on its own (see policy.h) */
 		if (!dport)
@@ -136,7 +123,7 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 	now = policy_now();
 	if (key.proto == IPPROTO_UDP && now - *seen >= XDPFWD_STACK_UDP_IDLE_NS)
 		return 0;
-	if (now - *seen > STACK_REFRESH_NS)
+	if (now - *seen > XDPFWD_REFRESH_NS)
 		*seen = now;
 	return 1;
 }
@@ -149,7 +136,6 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 static __always_inline bool stack_learn_outbound(const struct packet *pkt)
 {
 	struct xdpfwd_stack_key key;
-	struct xdpfwd_endpoint ep;
 	struct xdpfwd_nat *nat;
 	__u64 *seen, *owned, now;
 	__be16 *sport = pkt->sport, *dport = pkt->dport;
@@ -160,12 +146,7 @@ static __always_inline bool stack_learn_outbound(const struct packet *pkt)
 	asm volatile("" : "+r"(dport));
 	if (!dport)
 		return false;
-	__builtin_memset(&ep, 0, sizeof(ep));
-	ep.family = pkt->family;
-	ep.proto = pkt->proto;
-	ep.port = *sport;
-	copy_addr(&ep.addr, pkt, pkt->saddr);
-	nat = bpf_map_lookup_elem(&xdpfwd_fwd, &ep);
+	nat = nat_lookup(false, pkt->family, pkt->proto, pkt->saddr, *sport);
 	if (!nat)
 		return false;
 	slot = nat->slot;
@@ -174,10 +155,10 @@ static __always_inline bool stack_learn_outbound(const struct packet *pkt)
 	seen = bpf_map_lookup_elem(&xdpfwd_stack, &key);
 	if (!seen)
 		bpf_map_update_elem(&xdpfwd_stack, &key, &now, BPF_ANY);
-	else if (now - *seen > STACK_REFRESH_NS)
+	else if (now - *seen > XDPFWD_REFRESH_NS)
 		*seen = now;
 	owned = bpf_map_lookup_elem(&xdpfwd_owned, &slot);
-	if (owned && now - *owned > STACK_REFRESH_NS)
+	if (owned && now - *owned > XDPFWD_REFRESH_NS)
 		*owned = now;
 	return true;
 }
