@@ -29,7 +29,7 @@ static void series(struct strbuf *out, const char *name, const struct xdpfwd_map
 	char addr[ADDR_STR_LEN];
 
 	strbuf_appendf(out, "%s{proto=\"%s\",family=\"%s\",port=\"%u", name, proto_name(m->proto),
-		       m->family == AF_INET ? "ipv4" : "ipv6", m->public_port);
+		       family_label(m->family), m->public_port);
 	if (m->port_count > 1)
 		strbuf_appendf(out, "-%u", m->public_port + m->port_count - 1);
 	strbuf_append(out, "\"");

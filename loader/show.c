@@ -48,8 +48,7 @@ static json_object *json_mapping(const struct xdpfwd_mapping *m, const struct xd
 	double left = expires_in(m, now);
 
 	json_object_object_add(o, "proto", json_object_new_string(proto_name(m->proto)));
-	json_object_object_add(o, "family",
-			       json_object_new_string(m->family == AF_INET ? "ipv4" : "ipv6"));
+	json_object_object_add(o, "family", json_object_new_string(family_label(m->family)));
 	json_object_object_add(o, "public_addr", json_addr(m->family, &m->public_addr));
 	json_object_object_add(o, "public_port", json_object_new_int(m->public_port));
 	json_object_object_add(o, "public_port_end",
@@ -97,8 +96,7 @@ static void text_row(const struct xdpfwd_mapping *m, char *pub, size_t plen, cha
 	if (ports[strspn(ports, "0123456789-")])
 		snprintf(pub, plen, "%s", ports);
 	else
-		snprintf(pub, plen, "%s (%s)", ports,
-			 m->family == AF_INET ? "any IPv4" : "any IPv6");
+		snprintf(pub, plen, "%s (any %s)", ports, family_name(m->family));
 	format_endpoint(target, tlen, m->family, &m->target_addr, m->target_port, m->port_count);
 }
 

@@ -22,7 +22,7 @@
 		return -1;                           \
 	} while (0)
 
-static bool addr_is_zero(const union xdpfwd_addr *a)
+bool addr_is_zero(const union xdpfwd_addr *a)
 {
 	static const union xdpfwd_addr zero;
 
@@ -183,8 +183,7 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 		     s, why);
 	if (m->family && m->family != family)
 		fail("target '%s' is %s but the public address is %s: both must be the same family",
-		     s, family == AF_INET ? "IPv4" : "IPv6",
-		     m->family == AF_INET ? "IPv4" : "IPv6");
+		     s, family_name(family), family_name(m->family));
 	m->family = family;
 	if (!ports) {
 		m->target_port = m->public_port;
@@ -319,8 +318,7 @@ int parse_policy(struct rule *r, const char *key, const char *value, char *err)
 			return -1;
 		if (m->family && p.family != m->family)
 			fail("allow prefix '%s' is %s but the mapping is %s", value,
-			     p.family == AF_INET ? "IPv4" : "IPv6",
-			     m->family == AF_INET ? "IPv4" : "IPv6");
+			     family_name(p.family), family_name(m->family));
 		for (__u32 i = 0; i < m->allow_count; i++)
 			if (!compare_prefixes(&r->allow[i], &p))
 				fail("allow prefix '%s' is given twice", value);
@@ -616,6 +614,16 @@ const char *proto_name(__u8 proto)
 	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
 }
 
+const char *family_name(__u8 family)
+{
+	return family == AF_INET ? "IPv4" : family == AF_INET6 ? "IPv6" : "?";
+}
+
+const char *family_label(__u8 family)
+{
+	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "?";
+}
+
 void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr)
 {
 	if (addr_is_zero(addr) || !inet_ntop(family, addr->bytes, buf, len))
@@ -656,10 +664,11 @@ void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m)
 
 	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
 			m->port_count);
-	snprintf(buf, len, "%s %s%s", proto_name(m->proto), pub,
-		 !addr_is_zero(&m->public_addr) ? ""
-		 : m->family == AF_INET		? " (any IPv4)"
-						: " (any IPv6)");
+	if (addr_is_zero(&m->public_addr))
+		snprintf(buf, len, "%s %s (any %s)", proto_name(m->proto), pub,
+			 family_name(m->family));
+	else
+		snprintf(buf, len, "%s %s", proto_name(m->proto), pub);
 }
 
 void format_rule_line(struct strbuf *out, const struct rule *r)
@@ -803,7 +812,7 @@ static int wildcard_source(struct rule *r, const struct local_addrs *local, cons
 			   char *err)
 {
 	struct xdpfwd_mapping *m = &r->m;
-	const char *fam = m->family == AF_INET ? "IPv4" : "IPv6";
+	const char *fam = family_name(m->family);
 	union xdpfwd_addr last = {0};
 	char name[ADDR_STR_LEN];
 	size_t found = 0;
