@@ -25,7 +25,7 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 CFLAGS     ?= -O2 -g
-CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
+CFLAGS     += -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
 	      -DXDPFWD_VERSION='"$(VERSION)"'
 LDLIBS     := -lxdp -lbpf -ljson-c -lmicrohttpd -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
