@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -13,7 +12,6 @@
 #include "spec.h"
 
 #define MAX_OPTIONS 64
-#define LINE_LEN    2048
 
 /* What the command line said for one option, before the command is known
  * (options may come before it): given or not, its text, its values. */
@@ -33,18 +31,6 @@ struct cli_parse {
 	const char *pin_dir, *state_dir;
 };
 
-void cli_append(char *buf, size_t len, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-
-	if (used + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, len - used, fmt, ap);
-	va_end(ap);
-}
-
 bool cli_takes(const struct cli_command *cmd, int id)
 {
 	for (int i = 0; i < cmd->noptions; i++)
@@ -61,9 +47,10 @@ static const struct cli_command *find_command(const struct cli_program *prog, co
 	return NULL;
 }
 
-/* "a", "a and b", "a, b and c": the names of the commands that take option
- * ID, or (COMMANDS false) of the options of refuse group GROUP, "--" before. */
-static void join_names(const struct cli_program *prog, bool commands, int id, char *buf, size_t len)
+/* "a", "a and b", "a, b and c" onto OUT: the names of the commands that take
+ * option ID, or (COMMANDS false) of the options of refuse group ID, "--"
+ * before. */
+static void join_names(const struct cli_program *prog, bool commands, int id, struct strbuf *out)
 {
 	const char *names[MAX_OPTIONS];
 	int n = 0;
@@ -77,50 +64,46 @@ static void join_names(const struct cli_program *prog, bool commands, int id, ch
 			if (prog->options[i].refuse_group == id)
 				names[n++] = prog->options[i].name;
 	}
-	buf[0] = '\0';
 	for (int i = 0; i < n; i++)
-		cli_append(buf, len, "%s%s%s",
-			   i == 0	? ""
-			   : i == n - 1 ? " and "
-					: ", ",
-			   commands ? "" : "--", names[i]);
+		strbuf_appendf(out, "%s%s%s",
+			       i == 0	    ? ""
+			       : i == n - 1 ? " and "
+					    : ", ",
+			       commands ? "" : "--", names[i]);
 }
 
-/* The values of an enum, "native|generic" (SEP "|") or "native, generic". */
-static void join_values(const struct cli_value *v, const char *sep, char *buf, size_t len)
+/* The values of an enum onto OUT, "native|generic" (SEP "|") or "native,
+ * generic". */
+static void join_values(const struct cli_value *v, const char *sep, struct strbuf *out)
 {
-	buf[0] = '\0';
 	for (int i = 0; v[i].name; i++)
-		cli_append(buf, len, "%s%s", i ? sep : "", v[i].name);
+		strbuf_appendf(out, "%s%s", i ? sep : "", v[i].name);
 }
 
 /* "--mode native|generic", "--watch [SECONDS]", "--clients CIDR[,CIDR]...";
  * FULL adds the "..." of a list. */
-void cli_option_form(const struct cli_option *o, bool full, char *buf, size_t len)
+void cli_option_form(const struct cli_option *o, bool full, struct strbuf *out)
 {
-	char values[256];
-
-	snprintf(buf, len, "--%s", o->name);
+	strbuf_appendf(out, "--%s", o->name);
 	if (o->type == CLI_ENUM) {
-		join_values(o->values, "|", values, sizeof(values));
-		cli_append(buf, len, " %s", values);
+		strbuf_append(out, " ");
+		join_values(o->values, "|", out);
 	} else if (o->type == CLI_SECONDS) {
-		cli_append(buf, len, " [%s]", o->metavar);
+		strbuf_appendf(out, " [%s]", o->metavar);
 	} else if (o->metavar) {
-		cli_append(buf, len, " %s%s", o->metavar,
-			   full && o->type == CLI_PREFIXES ? "..." : "");
+		strbuf_appendf(out, " %s%s", o->metavar,
+			       full && o->type == CLI_PREFIXES ? "..." : "");
 	}
 }
 
 void cli_synopsis(const struct cli_program *prog, const struct cli_command *cmd, bool full,
-		  int indent, char *buf, size_t len)
+		  int indent, struct strbuf *out)
 {
 	const char *label = NULL;
-	char form[256];
+	size_t start = out->len;
 
-	buf[0] = '\0';
 	for (int i = 0; i < cmd->nargs; i++)
-		cli_append(buf, len, "%s%s", i ? " " : "", cmd->args[i].metavar);
+		strbuf_appendf(out, "%s%s", i ? " " : "", cmd->args[i].metavar);
 	for (int i = 0; i < cmd->noptions; i++) {
 		const struct cli_bind *b = &cmd->options[i];
 		const struct cli_option *o = &prog->options[b->option];
@@ -130,24 +113,25 @@ void cli_synopsis(const struct cli_program *prog, const struct cli_command *cmd,
 		if (o->label && label && !strcmp(o->label, label))
 			continue;
 		label = o->label;
-		if (o->label)
-			snprintf(form, sizeof(form), "%s", o->label);
-		else
-			cli_option_form(o, full, form, sizeof(form));
 		if (indent && o->usage_break && !o->label)
-			cli_append(buf, len, "\n%*s", indent - 1, "");
-		cli_append(buf, len, "%s%s%s%s", buf[0] ? " " : "", b->required ? "" : "[", form,
-			   b->required ? "" : "]");
+			strbuf_appendf(out, "\n%*s", indent - 1, "");
+		strbuf_appendf(out, "%s%s", out->len > start ? " " : "", b->required ? "" : "[");
+		if (o->label)
+			strbuf_append(out, o->label);
+		else
+			cli_option_form(o, full, out);
+		strbuf_append(out, b->required ? "" : "]");
 	}
 }
 
 static int usage_error(const struct cli_program *prog, const struct cli_command *cmd)
 {
-	char synopsis[LINE_LEN];
+	struct strbuf synopsis = STRBUF_INIT;
 
-	cli_synopsis(prog, cmd, false, 0, synopsis, sizeof(synopsis));
-	pr_warn("%s: expected '%s %s' (see %s --help)\n", cmd->name, cmd->name, synopsis,
-		prog->name);
+	cli_synopsis(prog, cmd, false, 0, &synopsis);
+	pr_warn("%s: expected '%s %s' (see %s --help)\n", cmd->name, cmd->name,
+		strbuf_str(&synopsis), prog->name);
+	strbuf_free(&synopsis);
 	return 2;
 }
 
@@ -290,12 +274,28 @@ static int parse_options(const struct cli_program *prog, struct cli_parse *p, in
 	return 0;
 }
 
+/* "add: --a and --b apply to x and y only (hint)": options of refuse group
+ * GROUP, FIRST the first of them, given to CMD, which takes none. Returns 2. */
+static int refuse_group(const struct cli_program *prog, const struct cli_command *cmd, int group,
+			int first)
+{
+	struct strbuf names = STRBUF_INIT, commands = STRBUF_INIT;
+	const char *hint = prog->options[first].refuse_hint;
+
+	join_names(prog, false, group, &names);
+	join_names(prog, true, first, &commands);
+	pr_warn("%s: %s %s to %s only%s%s%s\n", cmd->name, strbuf_str(&names),
+		strchr(strbuf_str(&names), ' ') ? "apply" : "applies", strbuf_str(&commands),
+		hint ? " (" : "", hint ?: "", hint ? ")" : "");
+	strbuf_free(&names);
+	strbuf_free(&commands);
+	return 2;
+}
+
 /* The options given that CMD does not take, by refuse group. */
 static int refuse_options(const struct cli_program *prog, const struct cli_command *cmd,
 			  const struct cli_parse *p)
 {
-	char names[512], commands[512];
-
 	for (int group = 1; group < MAX_OPTIONS; group++) {
 		int first = -1;
 		bool refused = false;
@@ -307,16 +307,8 @@ static int refuse_options(const struct cli_program *prog, const struct cli_comma
 				first = i;
 			refused |= p->raw[i].set && !cli_takes(cmd, i);
 		}
-		if (!refused)
-			continue;
-		join_names(prog, false, group, names, sizeof(names));
-		join_names(prog, true, first, commands, sizeof(commands));
-		pr_warn("%s: %s %s to %s only%s%s%s\n", cmd->name, names,
-			strchr(names, ' ') ? "apply" : "applies", commands,
-			prog->options[first].refuse_hint ? " (" : "",
-			prog->options[first].refuse_hint ?: "",
-			prog->options[first].refuse_hint ? ")" : "");
-		return 2;
+		if (refused)
+			return refuse_group(prog, cmd, group, first);
 	}
 	return 0;
 }
@@ -354,7 +346,7 @@ static int parse_prefixes(const char *cmd, const struct cli_option *o, const cha
 static int convert(const struct cli_command *cmd, const struct cli_option *o,
 		   const struct cli_raw *r, void *field)
 {
-	char values[256];
+	struct strbuf values = STRBUF_INIT;
 
 	switch (o->type) {
 	case CLI_FLAG:
@@ -377,9 +369,10 @@ static int convert(const struct cli_command *cmd, const struct cli_option *o,
 				*(int *)field = o->values[i].value;
 				return 0;
 			}
-		join_values(o->values, ", ", values, sizeof(values));
+		join_values(o->values, ", ", &values);
 		pr_warn("%s: --%s '%s' is unknown: allowed %s\n", cmd->name, o->name, r->value,
-			values);
+			strbuf_str(&values));
+		strbuf_free(&values);
 		return -1;
 	default:
 		return -1;
@@ -440,11 +433,12 @@ static int help_command(const struct cli_program *prog, int argc, char **argv)
 
 static void unknown_command(const struct cli_program *prog, const char *name)
 {
-	char names[512] = "";
+	struct strbuf names = STRBUF_INIT;
 
 	for (int i = 0; i < prog->ncommands; i++)
-		cli_append(names, sizeof(names), "%s%s", i ? ", " : "", prog->commands[i].name);
-	pr_warn("unknown command '%s': allowed %s\n", name, names);
+		strbuf_appendf(&names, "%s%s", i ? ", " : "", prog->commands[i].name);
+	pr_warn("unknown command '%s': allowed %s\n", name, strbuf_str(&names));
+	strbuf_free(&names);
 }
 
 int cli_main(const struct cli_program *prog, int argc, char **argv)

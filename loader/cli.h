@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "strbuf.h"
 #include "xdpfwd.h"
 
 /* Most values a repeatable option (CLI_STRINGS) keeps. */
@@ -176,14 +177,14 @@ void cli_man_synopsis(const struct cli_program *prog, FILE *out);
 void cli_man_options(const struct cli_program *prog, FILE *out);
 void cli_bash_completion(const struct cli_program *prog, FILE *out);
 
-/* CMD's arguments and options: the short form a usage error quotes, or
- * (FULL) every one; with INDENT, a new line and INDENT spaces where the table
- * asks for one (the usage text). */
+/* CMD's arguments and options, appended to OUT: the short form a usage error
+ * quotes, or (FULL) every one; with INDENT, a new line and INDENT spaces
+ * where the table asks for one (the usage text). */
 void cli_synopsis(const struct cli_program *prog, const struct cli_command *cmd, bool full,
-		  int indent, char *buf, size_t len);
-/* "--mode native|generic", "--watch [SECONDS]"; FULL: "--clients CIDR[,CIDR]...". */
-void cli_option_form(const struct cli_option *o, bool full, char *buf, size_t len);
-void cli_append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		  int indent, struct strbuf *out);
+/* "--mode native|generic", "--watch [SECONDS]"; FULL: "--clients CIDR[,CIDR]...";
+ * appended to OUT. */
+void cli_option_form(const struct cli_option *o, bool full, struct strbuf *out);
 /* Whether CMD takes option index ID. */
 bool cli_takes(const struct cli_command *cmd, int id);
 

@@ -9,8 +9,7 @@
 #include <string.h>
 #include "cli.h"
 
-#define LINE_LEN 2048
-#define WIDTH	 80
+#define WIDTH 80
 
 /* TEXT filled to WIDTH columns, the first line INDENT spaces in, the others
  * HANG. */
@@ -45,7 +44,7 @@ static void usage_label(const struct cli_program *prog, const struct cli_command
 			FILE *out)
 {
 	const char *label = NULL;
-	char form[256];
+	struct strbuf form = STRBUF_INIT;
 
 	for (int i = 0; i < cmd->noptions; i++) {
 		const struct cli_option *o = &prog->options[cmd->options[i].option];
@@ -57,20 +56,24 @@ static void usage_label(const struct cli_program *prog, const struct cli_command
 		else
 			fprintf(out, o->usage_break ? ",\n%*s" : ", ", indent, "");
 		label = o->label;
-		cli_option_form(o, true, form, sizeof(form));
-		fprintf(out, "%s%s", form, o->type == CLI_STRINGS ? " (repeatable)" : "");
+		strbuf_reset(&form);
+		cli_option_form(o, true, &form);
+		fprintf(out, "%s%s", strbuf_str(&form),
+			o->type == CLI_STRINGS ? " (repeatable)" : "");
 	}
 	if (label)
 		fprintf(out, "%s\n", cmd->label_note ?: "");
+	strbuf_free(&form);
 }
 
 static void usage_command(const struct cli_program *prog, const struct cli_command *cmd, FILE *out)
 {
 	int indent = 2 + (int)strlen(cmd->name) + 1;
-	char synopsis[LINE_LEN];
+	struct strbuf synopsis = STRBUF_INIT;
 
-	cli_synopsis(prog, cmd, true, indent, synopsis, sizeof(synopsis));
-	fprintf(out, "  %s%s%s", cmd->name, synopsis[0] ? " " : "", synopsis);
+	cli_synopsis(prog, cmd, true, indent, &synopsis);
+	fprintf(out, "  %s%s%s", cmd->name, synopsis.len ? " " : "", strbuf_str(&synopsis));
+	strbuf_free(&synopsis);
 	if (cmd->note)
 		fputs("   ", out);
 	for (const char *c = cmd->note ?: ""; *c; c++)
@@ -83,17 +86,27 @@ static void usage_command(const struct cli_program *prog, const struct cli_comma
 }
 
 /* "--pin-dir DIR (default ...)", or the option's own usage text. */
-static void global_form(const struct cli_option *o, char *buf, size_t len)
+static void global_form(const struct cli_option *o, FILE *out)
 {
 	if (o->usage) {
-		snprintf(buf, len, "%s", o->usage);
+		fputs(o->usage, out);
 		return;
 	}
-	snprintf(buf, len, "--%s", o->name);
+	fprintf(out, "--%s", o->name);
 	if (o->metavar)
-		cli_append(buf, len, " %s", o->metavar);
+		fprintf(out, " %s", o->metavar);
 	if (o->brief)
-		cli_append(buf, len, " (%s)", o->brief);
+		fprintf(out, " (%s)", o->brief);
+}
+
+/* "-v", "--pin-dir DIR": a global option as a command's help names it,
+ * appended to OUT. */
+static void global_short_form(const struct cli_option *o, struct strbuf *out)
+{
+	if (o->short_name)
+		strbuf_appendf(out, "-%c", o->short_name);
+	else
+		strbuf_appendf(out, "--%s%s%s", o->name, o->metavar ? " " : "", o->metavar ?: "");
 }
 
 static const struct cli_option *global_option(const struct cli_program *prog, int global)
@@ -106,8 +119,6 @@ static const struct cli_option *global_option(const struct cli_program *prog, in
 
 void cli_usage(const struct cli_program *prog, FILE *out)
 {
-	char form[256];
-
 	fprintf(out, "Usage: %s [OPTIONS] COMMAND ...\n", prog->name);
 	for (int i = 0; i < prog->ncommands; i++)
 		usage_command(prog, &prog->commands[i], out);
@@ -120,19 +131,18 @@ void cli_usage(const struct cli_program *prog, FILE *out)
 			continue;
 		if (g != CLI_GLOBAL_PIN_DIR)
 			fputs(o->usage_break ? ",\n         " : ", ", out);
-		global_form(o, form, sizeof(form));
-		fputs(form, out);
+		global_form(o, out);
 	}
 	fputc('\n', out);
 }
 
 void cli_command_help(const struct cli_program *prog, const struct cli_command *cmd, FILE *out)
 {
-	char line[LINE_LEN], form[256];
+	struct strbuf line = STRBUF_INIT;
 
-	snprintf(line, sizeof(line), "Usage: %s [OPTIONS] %s ", prog->name, cmd->name);
-	cli_synopsis(prog, cmd, true, 0, line + strlen(line), sizeof(line) - strlen(line));
-	fill(out, line, 0, 8);
+	strbuf_appendf(&line, "Usage: %s [OPTIONS] %s ", prog->name, cmd->name);
+	cli_synopsis(prog, cmd, true, 0, &line);
+	fill(out, strbuf_str(&line), 0, 8);
 	fputc('\n', out);
 	fill(out, cmd->help, 0, 0);
 	if (cmd->noptions)
@@ -140,25 +150,25 @@ void cli_command_help(const struct cli_program *prog, const struct cli_command *
 	for (int i = 0; i < cmd->noptions; i++) {
 		const struct cli_option *o = &prog->options[cmd->options[i].option];
 
-		cli_option_form(o, true, form, sizeof(form));
-		fprintf(out, "  %s%s\n", form, cmd->options[i].required ? " (required)" : "");
+		strbuf_reset(&line);
+		cli_option_form(o, true, &line);
+		fprintf(out, "  %s%s\n", strbuf_str(&line),
+			cmd->options[i].required ? " (required)" : "");
 		fill(out, o->help, 6, 6);
 	}
 	fputc('\n', out);
-	snprintf(line, sizeof(line), "Global options (see %s --help):", prog->name);
+	strbuf_reset(&line);
+	strbuf_appendf(&line, "Global options (see %s --help):", prog->name);
 	for (int g = CLI_GLOBAL_PIN_DIR; g < CLI_GLOBAL_END; g++) {
 		const struct cli_option *o = global_option(prog, g);
 
 		if (!o)
 			continue;
-		if (o->short_name)
-			snprintf(form, sizeof(form), "-%c", o->short_name);
-		else
-			snprintf(form, sizeof(form), "--%s%s%s", o->name, o->metavar ? " " : "",
-				 o->metavar ?: "");
-		cli_append(line, sizeof(line), "%s %s", g == CLI_GLOBAL_PIN_DIR ? "" : ",", form);
+		strbuf_append(&line, g == CLI_GLOBAL_PIN_DIR ? " " : ", ");
+		global_short_form(o, &line);
 	}
-	fill(out, line, 0, 2);
+	fill(out, strbuf_str(&line), 0, 2);
+	strbuf_free(&line);
 }
 
 /* A synopsis in roff: "--name" and lower-case words (values) bold, upper-case
@@ -209,13 +219,14 @@ static void roff_text(FILE *out, const char *s)
 static void man_synopsis_of(const struct cli_program *prog, const struct cli_command *cmd,
 			    FILE *out)
 {
-	char line[LINE_LEN];
+	struct strbuf line = STRBUF_INIT;
 
-	snprintf(line, sizeof(line), "%s ", cmd->name);
-	cli_synopsis(prog, cmd, true, 0, line + strlen(line), sizeof(line) - strlen(line));
+	strbuf_appendf(&line, "%s ", cmd->name);
+	cli_synopsis(prog, cmd, true, 0, &line);
 	fprintf(out, ".SY %s\n.RI [ OPTIONS ]\n", prog->name);
-	roff_words(out, line);
+	roff_words(out, strbuf_str(&line));
 	fputs(".YS\n", out);
+	strbuf_free(&line);
 }
 
 void cli_man_synopsis(const struct cli_program *prog, FILE *out)
@@ -227,17 +238,17 @@ void cli_man_synopsis(const struct cli_program *prog, FILE *out)
 
 static void man_option(const struct cli_option *o, bool required, FILE *out)
 {
-	char form[256];
+	struct strbuf form = STRBUF_INIT;
 
 	if (o->type == CLI_GLOBAL && o->short_name)
-		snprintf(form, sizeof(form), "-%c, --%s", o->short_name, o->name);
+		strbuf_appendf(&form, "-%c, --%s", o->short_name, o->name);
 	else if (o->type == CLI_GLOBAL)
-		snprintf(form, sizeof(form), "--%s%s%s", o->name, o->metavar ? " " : "",
-			 o->metavar ?: "");
+		global_short_form(o, &form);
 	else
-		cli_option_form(o, true, form, sizeof(form));
+		cli_option_form(o, true, &form);
 	fputs(".TP\n", out);
-	roff_words(out, form);
+	roff_words(out, strbuf_str(&form));
+	strbuf_free(&form);
 	roff_text(out, o->help);
 	if (required)
 		fputs("Required.\n", out);
@@ -307,7 +318,7 @@ static void valued_options(const struct cli_program *prog, FILE *out)
 
 static void completion_values(const struct cli_program *prog, FILE *out)
 {
-	char values[256];
+	struct strbuf values = STRBUF_INIT;
 
 	fputs("\tcase $prev in\n", out);
 	for (int i = 0; i < prog->noptions; i++) {
@@ -316,14 +327,15 @@ static void completion_values(const struct cli_program *prog, FILE *out)
 		if (o->type == CLI_FLAG || o->type == CLI_SECONDS ||
 		    (o->type == CLI_GLOBAL && !o->metavar))
 			continue;
-		values[0] = '\0';
+		strbuf_reset(&values);
 		for (int k = 0; o->values && o->values[k].name; k++)
-			cli_append(values, sizeof(values), "%s%s", k ? " " : "", o->values[k].name);
+			strbuf_appendf(&values, "%s%s", k ? " " : "", o->values[k].name);
 		fprintf(out, "\t--%s)\n\t\t", o->name);
-		complete_words(o->complete, values, out);
+		complete_words(o->complete, strbuf_str(&values), out);
 		fputs("\n\t\treturn ;;\n", out);
 	}
 	fputs("\tesac\n", out);
+	strbuf_free(&values);
 }
 
 static void completion_command(const struct cli_program *prog, const struct cli_command *cmd,
@@ -346,15 +358,18 @@ static void completion_command(const struct cli_program *prog, const struct cli_
 
 void cli_bash_completion(const struct cli_program *prog, FILE *out)
 {
-	char globals[256] = "", commands[256] = "";
+	struct strbuf g = STRBUF_INIT, c = STRBUF_INIT;
+	const char *globals, *commands;
 
-	for (int g = CLI_GLOBAL_PIN_DIR; g < CLI_GLOBAL_END; g++)
-		if (global_option(prog, g))
-			cli_append(globals, sizeof(globals), "%s--%s", globals[0] ? " " : "",
-				   global_option(prog, g)->name);
+	for (int k = CLI_GLOBAL_PIN_DIR; k < CLI_GLOBAL_END; k++)
+		if (global_option(prog, k))
+			strbuf_appendf(&g, "%s--%s", g.len ? " " : "",
+				       global_option(prog, k)->name);
 	for (int i = 0; i < prog->ncommands; i++)
-		cli_append(commands, sizeof(commands), "%s ", prog->commands[i].name);
-	cli_append(commands, sizeof(commands), "help");
+		strbuf_appendf(&c, "%s ", prog->commands[i].name);
+	strbuf_append(&c, "help");
+	globals = strbuf_str(&g);
+	commands = strbuf_str(&c);
 	fprintf(out,
 		"# bash completion for %s. Made from its command table by `%s help\n"
 		"# bash-completion` (make completion): edit the table, not this file.\n"
@@ -385,4 +400,6 @@ void cli_bash_completion(const struct cli_program *prog, FILE *out)
 		"\thelp)\n\t\t[ \"$nargs\" != 0 ] || COMPREPLY=($(compgen -W \"%s\" -- "
 		"\"$cur\")) ;;\n\tesac\n}\ncomplete -F _%s %s\n",
 		commands, prog->name, prog->name);
+	strbuf_free(&g);
+	strbuf_free(&c);
 }

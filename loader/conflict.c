@@ -126,13 +126,6 @@ void host_ports_free(struct host_ports *host)
 	host->listener_count = 0;
 }
 
-static bool addr_zero(const union xdpfwd_addr *a)
-{
-	static const union xdpfwd_addr zero;
-
-	return !memcmp(a, &zero, sizeof(zero));
-}
-
 static bool loopback(const struct listener *l)
 {
 	static const __u8 v6_loopback[16] = {[15] = 1};
@@ -148,11 +141,11 @@ static bool listener_meets(const struct listener *l, const struct xdpfwd_mapping
 	if (l->proto != m->proto || l->port < m->public_port ||
 	    l->port > m->public_port + m->port_count - 1 || loopback(l))
 		return false;
-	if (addr_zero(&l->addr))
+	if (addr_is_zero(&l->addr))
 		return l->family == m->family || l->family == AF_INET6;
 	if (l->family != m->family)
 		return false;
-	return addr_zero(&m->public_addr) || !memcmp(&l->addr, &m->public_addr, sizeof(l->addr));
+	return addr_is_zero(&m->public_addr) || !memcmp(&l->addr, &m->public_addr, sizeof(l->addr));
 }
 
 /* Whether HAVE (sorted, live) holds R's public side, and WITH_TARGET its
@@ -228,8 +221,8 @@ int check_conflicts(const struct rule *want, size_t count, const struct rule *ha
 			fail(
 			    "%s%s: public port %u is in use by a %s socket listening on %s%s: use another port, or --force",
 			    where, what, l->port, proto_name(l->proto),
-			    addr_zero(&l->addr) ? (l->family == AF_INET ? "0.0.0.0:" : "[::]:")
-						: "",
+			    addr_is_zero(&l->addr) ? (l->family == AF_INET ? "0.0.0.0:" : "[::]:")
+						   : "",
 			    addr);
 		}
 	}

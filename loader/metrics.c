@@ -29,7 +29,7 @@ static void series(struct strbuf *out, const char *name, const struct xdpfwd_map
 	char addr[ADDR_STR_LEN];
 
 	strbuf_appendf(out, "%s{proto=\"%s\",family=\"%s\",port=\"%u", name, proto_name(m->proto),
-		       m->family == AF_INET ? "ipv4" : "ipv6", m->public_port);
+		       family_label(m->family), m->public_port);
 	if (m->port_count > 1)
 		strbuf_appendf(out, "-%u", m->public_port + m->port_count - 1);
 	strbuf_append(out, "\"");
@@ -74,8 +74,10 @@ static void program_stats(struct strbuf *b, const struct pindir *pd)
 				       info[i].name, (unsigned long long)info[i].run_cnt);
 }
 
-/* Each mapping's policy: only the mappings that have the limit get a series. */
-static void policy_metrics(struct strbuf *out, const struct table_view *view)
+/* Drops by each mapping's policy, by reason: a series only where a drop can
+ * happen (an allowlist, a rate limit), so a table without policy scrapes as
+ * fast as before it. */
+static void policy_drops(struct strbuf *out, const struct table_view *view)
 {
 	static const struct {
 		const char *reason;
@@ -84,6 +86,28 @@ static void policy_metrics(struct strbuf *out, const struct table_view *view)
 	    {"not_allowed", offsetof(struct xdpfwd_counters, not_allowed)},
 	    {"rate_limited", offsetof(struct xdpfwd_counters, rate_limited)},
 	};
+
+	header(out, "xdpfwd_mapping_dropped_packets_total", "counter",
+	       "Packets to the mapping dropped by its policy, by reason (for the reasons its "
+	       "policy has).");
+	for (size_t i = 0; i < view->count; i++) {
+		const struct xdpfwd_mapping *m = &view->list[i].m;
+		const char *c = (const char *)&view->by_slot[view->list[i].slot];
+		bool has[] = {m->allow_count != 0, m->rate.pps || m->new_rate.pps};
+
+		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+			if (!has[k])
+				continue;
+			series(out, "xdpfwd_mapping_dropped_packets_total", m);
+			strbuf_appendf(out, ",reason=\"%s\"} %llu\n", counts[k].reason,
+				       *(const unsigned long long *)(c + counts[k].off));
+		}
+	}
+}
+
+/* The rate and the burst of each limit a mapping has, by limit. */
+static void policy_limits(struct strbuf *out, const struct table_view *view)
+{
 	static const struct {
 		const char *name, *help;
 		bool burst;
@@ -93,39 +117,13 @@ static void policy_metrics(struct strbuf *out, const struct table_view *view)
 	    {"xdpfwd_mapping_rate_burst", "The burst of the mapping's --rate and --new-rate.",
 	     true},
 	};
-	struct timespec real;
-	__u64 boot = boot_clock_ns();
 
-	clock_gettime(CLOCK_REALTIME, &real);
-	header(out, "xdpfwd_mapping_dropped_packets_total", "counter",
-	       "Packets to the mapping dropped by its policy, by reason (for the reasons its "
-	       "policy has).");
-	for (size_t i = 0; i < view->count; i++) {
-		const struct xdpfwd_mapping *m = &view->list[i].m;
-		const char *c = (const char *)&view->by_slot[view->list[i].slot];
-		/* A series only where a drop can happen: a table without policy
-		 * scrapes as fast as before it. */
-		bool has[] = {m->allow_count != 0, m->rate.pps || m->new_rate.pps};
-
-		if (!has[0] && !has[1])
-			continue;
-		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
-			if (!has[k])
-				continue;
-			series(out, "xdpfwd_mapping_dropped_packets_total", m);
-			strbuf_appendf(out, ",reason=\"%s\"} %llu\n", counts[k].reason,
-				       *(const unsigned long long *)(c + counts[k].off));
-		}
-	}
-	/* The rate and the burst of each limit a mapping has, by limit. */
 	for (size_t f = 0; f < sizeof(limits) / sizeof(limits[0]); f++) {
 		header(out, limits[f].name, "gauge", limits[f].help);
 		for (size_t i = 0; i < view->count; i++) {
 			const struct xdpfwd_mapping *m = &view->list[i].m;
 			const struct xdpfwd_rate *r[] = {&m->rate, &m->new_rate};
 
-			if (!m->rate.pps && !m->new_rate.pps)
-				continue;
 			for (int k = 0; k < 2; k++) {
 				if (!r[k]->pps)
 					continue;
@@ -136,6 +134,11 @@ static void policy_metrics(struct strbuf *out, const struct table_view *view)
 			}
 		}
 	}
+}
+
+/* The size of each allowlist, for the mappings that have one. */
+static void policy_allowlists(struct strbuf *out, const struct table_view *view)
+{
 	header(
 	    out, "xdpfwd_mapping_allow_prefixes", "gauge",
 	    "Source prefixes in the mapping's allowlist (mappings without one admit every source).");
@@ -147,6 +150,16 @@ static void policy_metrics(struct strbuf *out, const struct table_view *view)
 		series(out, "xdpfwd_mapping_allow_prefixes", m);
 		strbuf_appendf(out, "} %u\n", m->allow_count);
 	}
+}
+
+/* When each lease ends, as Unix time: its end in CLOCK_BOOTTIME moved onto
+ * CLOCK_REALTIME by the two clocks' readings now. */
+static void policy_expiry(struct strbuf *out, const struct table_view *view)
+{
+	struct timespec real;
+	__u64 boot = boot_clock_ns();
+
+	clock_gettime(CLOCK_REALTIME, &real);
 	header(out, "xdpfwd_mapping_expiry_timestamp_seconds", "gauge",
 	       "When the mapping's lease (--ttl) ends, as Unix time.");
 	for (size_t i = 0; i < view->count; i++) {
@@ -159,6 +172,15 @@ static void policy_metrics(struct strbuf *out, const struct table_view *view)
 		series(out, "xdpfwd_mapping_expiry_timestamp_seconds", m);
 		strbuf_appendf(out, "} %.3f\n", real.tv_sec + real.tv_nsec / 1e9 + left);
 	}
+}
+
+/* Each mapping's policy: only the mappings that have the limit get a series. */
+static void policy_metrics(struct strbuf *out, const struct table_view *view)
+{
+	policy_drops(out, view);
+	policy_limits(out, view);
+	policy_allowlists(out, view);
+	policy_expiry(out, view);
 }
 
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,

@@ -493,14 +493,80 @@ static void reload(struct server *srv)
 	pindir_unlock(srv->pd);
 }
 
+/* The table the daemon starts from, with the pin directory locked (and
+ * unlocked on return): the maps rebuilt from the state file when they were
+ * lost, opened, and the file made to follow them. 0, or -ENOENT. */
+static int serve_adopt(struct server *srv, const char *state_dir)
+{
+	struct xdpfwd_config config;
+	bool rebuilt = false;
+
+	state_path(srv->state, sizeof(srv->state), state_dir, srv->pd->path);
+	if (reconcile(srv, &rebuilt) || maps_open(srv->pd, &srv->maps, &config)) {
+		pindir_unlock(srv->pd);
+		return -ENOENT;
+	}
+	/* Adopted as they are: the file follows the maps, whatever a command
+	 * killed half way left; its pending mappings stay. A rebuild has just
+	 * written both. */
+	if (!rebuilt)
+		sync_state(srv);
+	load_pending(srv);
+	pindir_unlock(srv->pd);
+	return 0;
+}
+
+/* The /metrics endpoint on ADDR, answered from its own polling thread; NULL
+ * (errno says why) when it cannot listen. */
+static struct MHD_Daemon *serve_metrics(struct server *srv, const struct sockaddr_storage *addr)
+{
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+				    (addr->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, addr,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+}
+
+/* Every EXPIRY_CHECK_NS: pending mappings and leases; SIGHUP reloads the
+ * config file. Returns the signal (SIGTERM or SIGINT) that ended it. */
+static int serve_loop(struct server *srv, const sigset_t *stop)
+{
+	for (;;) {
+		struct timespec tick = {0, EXPIRY_CHECK_NS};
+		bool changed = state_changed(srv);
+		int sig, err;
+
+		if (changed)
+			load_pending(srv);
+		retry_pending(srv);
+		err = expire_leases(srv, changed);
+		if (err)
+			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
+		sig = sigtimedwait(stop, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+		if (sig == SIGHUP)
+			reload(srv);
+	}
+}
+
+static void serve_free(struct server *srv, int stats_fd)
+{
+	maps_close(&srv->maps);
+	strbuf_free(&srv->text);
+	free(srv->pending);
+	view_free(&srv->view);
+	if (stats_fd >= 0)
+		close(stats_fd);
+}
+
 int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config_file)
 {
 	struct server srv = {.pd = pd, .config_file = config_file};
-	struct xdpfwd_config config;
 	struct sockaddr_storage addr;
 	struct MHD_Daemon *httpd;
 	char err[ERR_LEN];
-	bool rebuilt = false;
 	int sig, stats_fd;
 	sigset_t stop;
 
@@ -508,22 +574,8 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 		pr_warn("serve: --metrics: %s\n", err);
 		return -EINVAL;
 	}
-	state_path(srv.state, sizeof(srv.state), state_dir, pd->path);
-	if (reconcile(&srv, &rebuilt)) {
-		pindir_unlock(pd);
+	if (serve_adopt(&srv, state_dir))
 		return -ENOENT;
-	}
-	if (maps_open(pd, &srv.maps, &config)) {
-		pindir_unlock(pd);
-		return -ENOENT;
-	}
-	/* Adopted as they are: the file follows the maps, whatever a command
-	 * killed half way left; its pending mappings stay. A rebuild has just
-	 * written both. */
-	if (!rebuilt)
-		sync_state(&srv);
-	load_pending(&srv);
-	pindir_unlock(pd);
 	if (config_file)
 		reload(&srv);
 	/* Keeps run-time statistics on for as long as this fd is open. */
@@ -539,46 +591,17 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-				     (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-				 0, NULL, NULL, handle, &srv, MHD_OPTION_SOCK_ADDR, &addr,
-				 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
-				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	httpd = serve_metrics(&srv, &addr);
 	if (!httpd) {
 		pr_warn("serve: cannot listen on %s: %s\n", listen, strerror(errno));
-		maps_close(&srv.maps);
-		if (stats_fd >= 0)
-			close(stats_fd);
+		serve_free(&srv, stats_fd);
 		return -EADDRINUSE;
 	}
 	printf("serving metrics on http://%s/metrics (state in %s)\n", listen, pd->path);
 	fflush(stdout);
-
-	for (;;) {
-		struct timespec tick = {0, EXPIRY_CHECK_NS};
-		bool changed = state_changed(&srv);
-		int err;
-
-		if (changed)
-			load_pending(&srv);
-		retry_pending(&srv);
-		err = expire_leases(&srv, changed);
-		if (err)
-			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
-		sig = sigtimedwait(&stop, NULL, &tick);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP)
-			reload(&srv);
-	}
+	sig = serve_loop(&srv, &stop);
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);
-	maps_close(&srv.maps);
-	strbuf_free(&srv.text);
-	free(srv.pending);
-	view_free(&srv.view);
-	if (stats_fd >= 0)
-		close(stats_fd);
+	serve_free(&srv, stats_fd);
 	return 0;
 }

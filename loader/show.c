@@ -48,8 +48,7 @@ static json_object *json_mapping(const struct xdpfwd_mapping *m, const struct xd
 	double left = expires_in(m, now);
 
 	json_object_object_add(o, "proto", json_object_new_string(proto_name(m->proto)));
-	json_object_object_add(o, "family",
-			       json_object_new_string(m->family == AF_INET ? "ipv4" : "ipv6"));
+	json_object_object_add(o, "family", json_object_new_string(family_label(m->family)));
 	json_object_object_add(o, "public_addr", json_addr(m->family, &m->public_addr));
 	json_object_object_add(o, "public_port", json_object_new_int(m->public_port));
 	json_object_object_add(o, "public_port_end",
@@ -97,8 +96,7 @@ static void text_row(const struct xdpfwd_mapping *m, char *pub, size_t plen, cha
 	if (ports[strspn(ports, "0123456789-")])
 		snprintf(pub, plen, "%s", ports);
 	else
-		snprintf(pub, plen, "%s (%s)", ports,
-			 m->family == AF_INET ? "any IPv4" : "any IPv6");
+		snprintf(pub, plen, "%s (any %s)", ports, family_name(m->family));
 	format_endpoint(target, tlen, m->family, &m->target_addr, m->target_port, m->port_count);
 }
 
@@ -342,14 +340,70 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
 	return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* What one frame of the watch needs from the one before: each slot's
+ * counters then, and the rows of the rates since. */
+struct watch {
+	struct xdpfwd_counters *before; /* by slot; NULL before the first read */
+	size_t before_cap;		/* slots in BEFORE */
+	struct rate_row *rows;		/* one per mapping of the latest read */
+	size_t rows_cap;
+};
+
+/* The rates of each mapping of V since the last frame, SECS ago, busiest
+ * first, in W->rows: 0 or -ENOMEM. */
+static int watch_rates(struct watch *w, const struct table_view *v, double secs)
+{
+	if (v->count > w->rows_cap) {
+		free(w->rows);
+		w->rows_cap = v->count;
+		w->rows = malloc(v->count * sizeof(*w->rows));
+		if (!w->rows)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->count; i++) {
+		__u32 slot = v->list[i].slot;
+		const struct xdpfwd_counters *c = &v->by_slot[slot];
+		struct xdpfwd_counters b = {0};
+
+		if (slot < w->before_cap)
+			b = w->before[slot];
+		w->rows[i] = (struct rate_row){
+		    .sm = &v->list[i],
+		    .rx_pps = rate(c->rx_packets, b.rx_packets, secs),
+		    .rx_bps = 8 * rate(c->rx_bytes, b.rx_bytes, secs),
+		    .tx_pps = rate(c->tx_packets, b.tx_packets, secs),
+		    .tx_bps = 8 * rate(c->tx_bytes, b.tx_bytes, secs),
+		};
+	}
+	if (v->count)
+		qsort(w->rows, v->count, sizeof(*w->rows), compare_rows_by_traffic);
+	return 0;
+}
+
+/* V's counters, by slot, for the next frame's rates: 0 or -ENOMEM. Counters
+ * of slots not in the table read as zero: a mapping added before the next
+ * frame starts from zero too. */
+static int watch_remember(struct watch *w, const struct table_view *v)
+{
+	if (!w->before || v->slots_cap > w->before_cap) {
+		free(w->before);
+		w->before_cap = v->slots_cap;
+		w->before = calloc(w->before_cap, sizeof(*w->before));
+		if (!w->before)
+			return -ENOMEM;
+	}
+	memset(w->before, 0, w->before_cap * sizeof(*w->before));
+	for (size_t i = 0; i < v->count; i++)
+		w->before[v->list[i].slot] = v->by_slot[v->list[i].slot];
+	return 0;
+}
+
 int show_watch(const struct xdpfwd_maps *maps, double interval, bool json)
 {
-	struct xdpfwd_counters *before = NULL;
 	struct timespec wait = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
 	struct timespec then, now;
 	struct table_view v = {0};
-	struct rate_row *rows = NULL;
-	size_t before_cap = 0, rows_cap = 0;
+	struct watch w = {0};
 	bool tty = isatty(STDOUT_FILENO);
 	sigset_t stop;
 	int err;
@@ -365,63 +419,28 @@ int show_watch(const struct xdpfwd_maps *maps, double interval, bool json)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (err)
 			break;
-		if (before) {
+		if (w.before) {
 			double secs = seconds_between(&then, &now);
-			size_t n = v.count;
 
-			if (n > rows_cap) {
-				free(rows);
-				rows_cap = n;
-				rows = malloc(n * sizeof(*rows));
-				if (!rows) {
-					err = -ENOMEM;
-					break;
-				}
-			}
-			for (size_t i = 0; i < n; i++) {
-				__u32 slot = v.list[i].slot;
-				const struct xdpfwd_counters *c = &v.by_slot[slot];
-				struct xdpfwd_counters b = {0};
-
-				if (slot < before_cap)
-					b = before[slot];
-				rows[i] = (struct rate_row){
-				    .sm = &v.list[i],
-				    .rx_pps = rate(c->rx_packets, b.rx_packets, secs),
-				    .rx_bps = 8 * rate(c->rx_bytes, b.rx_bytes, secs),
-				    .tx_pps = rate(c->tx_packets, b.tx_packets, secs),
-				    .tx_bps = 8 * rate(c->tx_bytes, b.tx_bytes, secs),
-				};
-			}
-			if (n)
-				qsort(rows, n, sizeof(*rows), compare_rows_by_traffic);
-			if (json)
-				print_frame_json(rows, n, secs);
-			else
-				print_frame_text(rows, n, interval, tty);
-		}
-		/* Counters of slots not in the table read as zero: a mapping
-		 * added before the next frame starts from zero too. */
-		if (!before || v.slots_cap > before_cap) {
-			free(before);
-			before_cap = v.slots_cap;
-			before = calloc(before_cap, sizeof(*before));
-			if (!before) {
-				err = -ENOMEM;
+			err = watch_rates(&w, &v, secs);
+			if (err)
 				break;
-			}
+			if (json)
+				print_frame_json(w.rows, v.count, secs);
+			else
+				print_frame_text(w.rows, v.count, interval, tty);
 		}
-		memset(before, 0, before_cap * sizeof(*before));
-		for (size_t i = 0; i < v.count; i++)
-			before[v.list[i].slot] = v.by_slot[v.list[i].slot];
+		err = watch_remember(&w, &v);
+		if (err)
+			break;
 		then = now;
 		if (sigtimedwait(&stop, NULL, &wait) >= 0)
 			break;
 	}
 	if (err)
 		pr_warn("stats: cannot read the counters: %s\n", strerror(-err));
-	free(before);
-	free(rows);
+	free(w.before);
+	free(w.rows);
 	view_free(&v);
 	return err;
 }

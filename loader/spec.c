@@ -22,7 +22,7 @@
 		return -1;                           \
 	} while (0)
 
-static bool addr_is_zero(const union xdpfwd_addr *a)
+bool addr_is_zero(const union xdpfwd_addr *a)
 {
 	static const union xdpfwd_addr zero;
 
@@ -183,8 +183,7 @@ int parse_target(const char *s, struct xdpfwd_mapping *m, char *err)
 		     s, why);
 	if (m->family && m->family != family)
 		fail("target '%s' is %s but the public address is %s: both must be the same family",
-		     s, family == AF_INET ? "IPv4" : "IPv6",
-		     m->family == AF_INET ? "IPv4" : "IPv6");
+		     s, family_name(family), family_name(m->family));
 	m->family = family;
 	if (!ports) {
 		m->target_port = m->public_port;
@@ -319,8 +318,7 @@ int parse_policy(struct rule *r, const char *key, const char *value, char *err)
 			return -1;
 		if (m->family && p.family != m->family)
 			fail("allow prefix '%s' is %s but the mapping is %s", value,
-			     p.family == AF_INET ? "IPv4" : "IPv6",
-			     m->family == AF_INET ? "IPv4" : "IPv6");
+			     family_name(p.family), family_name(m->family));
 		for (__u32 i = 0; i < m->allow_count; i++)
 			if (!compare_prefixes(&r->allow[i], &p))
 				fail("allow prefix '%s' is given twice", value);
@@ -419,6 +417,117 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
 	return parse_rules(text, false, rules, count, err);
 }
 
+/* The line at *P (up to its '\n') into BUF without its comment, and *P
+ * past it. 0, or -1 (ERR says why) for a line that does not fit BUF. */
+static int next_line(const char **p, char *buf, size_t size, unsigned int line, char *err)
+{
+	const char *eol = strchr(*p, '\n');
+	size_t len = eol ? (size_t)(eol - *p) : strlen(*p);
+	char *hash;
+
+	if (len >= size)
+		fail("line %u: longer than %zu characters", line, size - 1);
+	memcpy(buf, *p, len);
+	buf[len] = '\0';
+	*p += len + (eol ? 1 : 0);
+	hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+	return 0;
+}
+
+/* BUF's blank-separated fields into TOK (MAX_FIELDS + 1 of them): their
+ * count, 0 for a blank line, or -1 (ERR says why) for too few or too many. */
+static int split_fields(char *buf, char **tok, unsigned int line, char *err)
+{
+	char *save = NULL;
+	int ntok = 0;
+
+	for (char *t = strtok_r(buf, " \t\r", &save); t && ntok <= MAX_FIELDS;
+	     t = strtok_r(NULL, " \t\r", &save))
+		tok[ntok++] = t;
+	if (ntok && (ntok < 3 || ntok > MAX_FIELDS))
+		fail(
+		    "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [KEY=VALUE]...', found %s fields",
+		    line,
+		    ntok > MAX_FIELDS ? "too many"
+		    : ntok == 2	      ? "2"
+				      : "1");
+	return ntok;
+}
+
+/* Room in *OUT (CAP rules, N used) for the two rules of one line: 0, or -1. */
+static int reserve_rules(struct rule **out, size_t *cap, size_t n, unsigned int line, char *err)
+{
+	struct rule *grown;
+
+	if (n + 2 <= *cap)
+		return 0;
+	grown = realloc(*out, (*cap ? *cap * 2 : 64) * sizeof(**out));
+	if (!grown)
+		fail("line %u: out of memory", line);
+	*cap = *cap ? *cap * 2 : 64;
+	*out = grown;
+	return 0;
+}
+
+/* expires=NS (state files only): the lease's end, in CLOCK_BOOTTIME
+ * nanoseconds, into the GOT rules of the line. */
+static int parse_expiry(struct rule *r, int got, const char *value, unsigned int line, char *err)
+{
+	unsigned long long at;
+	char *end;
+
+	errno = 0;
+	at = strtoull(value, &end, 10);
+	if (errno || *end || end == value || !at)
+		fail("line %u: expires '%s' is not a time", line, value);
+	for (int i = 0; i < got; i++)
+		r[i].m.expires_ns = at;
+	return 0;
+}
+
+/* One KEY=VALUE field into the GOT rules of its line (allow=A,B is the same
+ * as allow=A allow=B). Cuts FIELD at its '='. 0, or -1 and ERR. */
+static int parse_field(struct rule *r, int got, char *field, bool with_expiry, unsigned int line,
+		       char *err)
+{
+	char *eq = strchr(field, '='), *save = NULL, sub[ERR_LEN];
+
+	if (!eq)
+		fail("line %u: field '%s' is not KEY=VALUE: allowed allow=CIDR, "
+		     "rate=PPS[:BURST], new-rate=PPS[:BURST], ttl=SECONDS",
+		     line, field);
+	*eq = '\0';
+	if (with_expiry && !strcmp(field, "expires"))
+		return parse_expiry(r, got, eq + 1, line, err);
+	for (char *v = strtok_r(eq + 1, ",", &save); v; v = strtok_r(NULL, ",", &save))
+		for (int i = 0; i < got; i++)
+			if (parse_policy(&r[i], field, v, sub))
+				fail("line %u: %s", line, sub);
+	if (!eq[1])
+		fail("line %u: %s= has no value", line, field);
+	return 0;
+}
+
+/* The NTOK fields of one line into OUT (room for two): the number of rules
+ * it makes (2 for "both"), or -1 and ERR. */
+static int parse_line(char **tok, int ntok, bool with_expiry, struct rule *out, unsigned int line,
+		      char *err)
+{
+	char sub[ERR_LEN];
+	int got = parse_rule(tok[0], tok[1], tok[2], out, sub);
+
+	if (got < 0)
+		fail("line %u: %s", line, sub);
+	for (int i = 0; i < got; i++)
+		out[i].line = line;
+	for (int f = 3; f < ntok; f++)
+		if (parse_field(out, got, tok[f], with_expiry, line, err))
+			return -1;
+	return got;
+}
+
 int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err)
 {
 	struct rule *out = NULL;
@@ -427,98 +536,21 @@ int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t 
 	const char *p = text;
 
 	while (*p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		char buf[1024], *tok[MAX_FIELDS + 1], *save = NULL, *hash;
-		char sub[ERR_LEN];
-		int ntok = 0, got;
+		char buf[1024], *tok[MAX_FIELDS + 1];
+		int ntok, got;
 
-		line++;
-		if (len >= sizeof(buf)) {
-			snprintf(err, ERR_LEN, "line %u: longer than %zu characters", line,
-				 sizeof(buf) - 1);
+		if (next_line(&p, buf, sizeof(buf), ++line, err))
 			goto fail;
-		}
-		memcpy(buf, p, len);
-		buf[len] = '\0';
-		p += len + (eol ? 1 : 0);
-		hash = strchr(buf, '#');
-		if (hash)
-			*hash = '\0';
-		for (char *t = strtok_r(buf, " \t\r", &save); t && ntok <= MAX_FIELDS;
-		     t = strtok_r(NULL, " \t\r", &save))
-			tok[ntok++] = t;
+		ntok = split_fields(buf, tok, line, err);
+		if (ntok < 0)
+			goto fail;
 		if (ntok == 0)
 			continue;
-		if (ntok < 3 || ntok > MAX_FIELDS) {
-			snprintf(
-			    err, ERR_LEN,
-			    "line %u: expected 'PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [KEY=VALUE]...', found %s fields",
-			    line,
-			    ntok > MAX_FIELDS ? "too many"
-			    : ntok == 2	      ? "2"
-					      : "1");
+		if (reserve_rules(&out, &cap, n, line, err))
 			goto fail;
-		}
-		if (n + 2 > cap) {
-			struct rule *grown;
-
-			cap = cap ? cap * 2 : 64;
-			grown = realloc(out, cap * sizeof(*out));
-			if (!grown) {
-				snprintf(err, ERR_LEN, "line %u: out of memory", line);
-				goto fail;
-			}
-			out = grown;
-		}
-		got = parse_rule(tok[0], tok[1], tok[2], out + n, sub);
-		if (got < 0) {
-			snprintf(err, ERR_LEN, "line %u: %s", line, sub);
+		got = parse_line(tok, ntok, with_expiry, out + n, line, err);
+		if (got < 0)
 			goto fail;
-		}
-		for (int i = 0; i < got; i++)
-			out[n + i].line = line;
-		for (int f = 3; f < ntok; f++) {
-			char *eq = strchr(tok[f], '=');
-
-			if (!eq) {
-				snprintf(
-				    err, ERR_LEN,
-				    "line %u: field '%s' is not KEY=VALUE: allowed allow=CIDR, "
-				    "rate=PPS[:BURST], new-rate=PPS[:BURST], ttl=SECONDS",
-				    line, tok[f]);
-				goto fail;
-			}
-			*eq = '\0';
-			if (with_expiry && !strcmp(tok[f], "expires")) {
-				unsigned long long at;
-				char *end;
-
-				errno = 0;
-				at = strtoull(eq + 1, &end, 10);
-				if (errno || *end || end == eq + 1 || !at) {
-					snprintf(err, ERR_LEN,
-						 "line %u: expires '%s' is not a time", line,
-						 eq + 1);
-					goto fail;
-				}
-				for (int i = 0; i < got; i++)
-					out[n + i].m.expires_ns = at;
-				continue;
-			}
-			/* allow=A,B is the same as allow=A allow=B */
-			for (char *v = strtok_r(eq + 1, ",", &save); v;
-			     v = strtok_r(NULL, ",", &save))
-				for (int i = 0; i < got; i++)
-					if (parse_policy(&out[n + i], tok[f], v, sub)) {
-						snprintf(err, ERR_LEN, "line %u: %s", line, sub);
-						goto fail;
-					}
-			if (!eq[1]) {
-				snprintf(err, ERR_LEN, "line %u: %s= has no value", line, tok[f]);
-				goto fail;
-			}
-		}
 		n += got;
 	}
 	*rules = out;
@@ -582,6 +614,16 @@ const char *proto_name(__u8 proto)
 	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
 }
 
+const char *family_name(__u8 family)
+{
+	return family == AF_INET ? "IPv4" : family == AF_INET6 ? "IPv6" : "?";
+}
+
+const char *family_label(__u8 family)
+{
+	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "?";
+}
+
 void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr)
 {
 	if (addr_is_zero(addr) || !inet_ntop(family, addr->bytes, buf, len))
@@ -622,10 +664,11 @@ void format_public_side(char *buf, size_t len, const struct xdpfwd_mapping *m)
 
 	format_endpoint(pub, sizeof(pub), m->family, &m->public_addr, m->public_port,
 			m->port_count);
-	snprintf(buf, len, "%s %s%s", proto_name(m->proto), pub,
-		 !addr_is_zero(&m->public_addr) ? ""
-		 : m->family == AF_INET		? " (any IPv4)"
-						: " (any IPv6)");
+	if (addr_is_zero(&m->public_addr))
+		snprintf(buf, len, "%s %s (any %s)", proto_name(m->proto), pub,
+			 family_name(m->family));
+	else
+		snprintf(buf, len, "%s %s", proto_name(m->proto), pub);
 }
 
 void format_rule_line(struct strbuf *out, const struct rule *r)
@@ -769,7 +812,7 @@ static int wildcard_source(struct rule *r, const struct local_addrs *local, cons
 			   char *err)
 {
 	struct xdpfwd_mapping *m = &r->m;
-	const char *fam = m->family == AF_INET ? "IPv4" : "IPv6";
+	const char *fam = family_name(m->family);
 	union xdpfwd_addr last = {0};
 	char name[ADDR_STR_LEN];
 	size_t found = 0;

@@ -94,7 +94,16 @@ bool same_target(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b)
 /* Same mapping with the same policy and allowlist: nothing to write. */
 bool same_rule(const struct rule *a, const struct rule *b);
 
+/* "tcp", "udp"; "?" for another protocol. */
 const char *proto_name(__u8 proto);
+/* "IPv4", "IPv6" (AF_INET, AF_INET6), as messages name a family; "?" for
+ * another. */
+const char *family_name(__u8 family);
+/* "ipv4", "ipv6": the family as a JSON value or a metrics label; "?" for
+ * another. */
+const char *family_label(__u8 family);
+/* Whether A is all zero: the wildcard public address, or no address. */
+bool addr_is_zero(const union xdpfwd_addr *a);
 /* "203.0.113.10", "2001:db8::1"; "" for an all-zero address. */
 void format_addr(char *buf, size_t len, __u8 family, const union xdpfwd_addr *addr);
 /* "203.0.113.10:40000-40009", "[2001:db8::1]:443", "40000" for the wildcard. */

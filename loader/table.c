@@ -549,7 +549,6 @@ int stats_read(const struct xdpfwd_maps *maps, __u64 stats[XDPFWD_STAT_MAX])
  */
 int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase)
 {
-	static const union xdpfwd_addr zero_addr;
 	struct slot_mapping *list = NULL;
 	size_t n = 0;
 	int err = table_read(maps, &list, &n);
@@ -560,7 +559,7 @@ int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase)
 		struct xdpfwd_nat val, cur;
 		bool taken = false;
 
-		if (memcmp(&m->public_addr, &zero_addr, sizeof(m->public_addr)))
+		if (!addr_is_zero(&m->public_addr))
 			continue;
 		for (__u16 i = 0; !err && i < m->port_count; i++) {
 			fwd_entry(m, list[k].slot, i, &key, &val);

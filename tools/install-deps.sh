@@ -10,6 +10,7 @@ packages=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev libjson-c-dev libmicrohttpd-dev bpftool
 	clang-format cppcheck libclang-rt-14-dev groff-base man-db iproute2 iputils-ping nftables wireguard-go wireguard-tools socat iperf3 ethtool jq curl prometheus
 	stress-ng # a busy machine for the tests: make test passes beside `stress-ng --cpu 1`
+	pmccabe   # make check: the length of every function (tools/funclen.sh)
 )
 
 # The benchmark's plot and the conntrack flush between its runs.
