@@ -16,6 +16,7 @@
 #include "failpoint.h"
 #include "txn.h"
 #include "persist.h"
+#include "pinned_maps.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
@@ -103,7 +104,7 @@ static void table_close(struct table *t)
 
 static int table_open(const struct cli_context *ctx, bool writes, struct table *t)
 {
-	if (pindir_open(&t->pd, ctx->pin_dir, false))
+	if (pindir_open(&t->pd, ctx->pin_dir, PINDIR_EXISTING))
 		return -1;
 	if (maps_open(&t->pd, &t->maps, &t->config)) {
 		pindir_close(&t->pd);
@@ -440,7 +441,7 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 	struct txn t;
 	int ret;
 
-	if (pindir_open(&pd, ctx->pin_dir, aopt != NULL))
+	if (pindir_open(&pd, ctx->pin_dir, aopt ? PINDIR_CREATE : PINDIR_EXISTING))
 		return 1;
 	state_path(state, sizeof(state), ctx->state_dir, pd.path);
 	if (pindir_lock(&pd) || (!purge && refuse_unreadable_state(cmd, state))) {
@@ -483,7 +484,7 @@ static int cmd_serve(const struct cli_context *ctx, const void *opts, char **arg
 	int ret = 1;
 
 	(void)argv;
-	if (!pindir_open(&pd, ctx->pin_dir, true))
+	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE))
 		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config) ? 1 : 0;
 	pindir_close(&pd);
 	return ret;

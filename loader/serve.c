@@ -17,9 +17,11 @@
 #include <microhttpd.h>
 #include "attach.h"
 #include "change.h"
+#include "localaddr.h"
 #include "log.h"
 #include "metrics.h"
 #include "persist.h"
+#include "pinned_maps.h"
 #include "serve.h"
 
 /* Enough for Prometheus and a few curious humans; more wait or are refused. */

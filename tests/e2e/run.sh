@@ -1397,6 +1397,31 @@ test_a_failed_step_changes_nothing() {
 	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after detach --purge"
 }
 
+# Commands that only use what is pinned (list, stats, stats --watch, and the
+# writers of an existing table: add, del, load, detach) never mount a bpffs:
+# given a pin directory whose parent is not one, each says in one line that
+# nothing is pinned there and exits 1, and /proc/mounts is as it was. Run in
+# a mount namespace of their own (unshare), so that a mount would show in
+# the same namespace the check reads.
+test_readers_never_mount_a_bpffs() {
+	local dir="$LAB_TMP/notbpffs" out cmd
+	mkdir -p "$dir"
+	for cmd in "list" "list --json" "stats" "stats --json" "stats --watch 1" "add udp 7100 10.8.0.2" \
+		"del udp 7100" "load /dev/null" "detach pub0"; do
+		# shellcheck disable=SC2086
+		out=$(unshare -m --propagation private sh -c \
+			'"$1" --pin-dir "$2/pins" $3 2>&1; echo "exit $?"; grep -c " $2 " /proc/self/mounts' \
+			sh "$XDPFWD" "$dir" "$cmd")
+		[ "$(sed -n 1p <<<"$out")" = "xdpfwd: no xdpfwd state in $dir/pins: $dir is not a bpffs, so nothing is pinned there: run 'xdpfwd attach IFACE --tunnel IFACE' first" ] ||
+			fail "$cmd said: $out"
+		[ "$(sed -n 2p <<<"$out")" = "exit 1" ] || fail "$cmd: $(sed -n 2p <<<"$out")"
+		[ "$(sed -n 3p <<<"$out")" = 0 ] || fail "$cmd mounted a bpffs at $dir"
+		[ -e "$dir/pins" ] && fail "$cmd created $dir/pins"
+	done
+	grep -q " $dir " /proc/mounts && fail "a bpffs at $dir in the host's mount namespace"
+	rmdir "$dir"
+}
+
 # With the XDP program's pin gone (an interrupted attach --replace can leave
 # that), detach still finds the programs by the interface and removes them;
 # a detach that cannot remove one says so and exits non-zero, changing
@@ -1492,6 +1517,7 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
 		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
 		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
+		test_readers_never_mount_a_bpffs \
 		test_upgrade_from_previous_release_keeps_table; do
 		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
