@@ -48,7 +48,7 @@ endif
 
 LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c persist.c change.c textfile.c)
 LOADER_LIB += loader/ifkind.c loader/pinned_maps.c loader/localaddr.c loader/bpfload.c
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c cli.c cli_doc.c attach.c migrate.c show.c serve.c metrics.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c cli.c cli_doc.c attach.c restore.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h
