@@ -314,7 +314,7 @@ static int step_open(struct attach_run *a)
 
 	a->skel = err ? NULL : xdpfwd_bpf__open();
 	if (!a->skel) {
-		err = -errno;
+		err = errno ? -errno : -ENOMEM;
 		pr_warn("%s: cannot open the BPF object: %s\n", a->cmd, strerror(-err));
 		return err;
 	}
@@ -332,7 +332,7 @@ static int step_open(struct attach_run *a)
  * source a client reaching its own mapped port is given. */
 static int step_rodata(struct attach_run *a)
 {
-	struct xdpfwd_bpf__rodata *ro = a->skel->rodata;
+	struct xdpfwd_bpf__rodata *ro = a->skel ? a->skel->rodata : NULL;
 	struct local_addrs own;
 
 	if (!ro) {

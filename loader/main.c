@@ -406,6 +406,10 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 			  const struct detach_opts *dopt, const char *iface)
 {
 	const char *cmd = ctx->cmd->name;
+	enum detach_purge purge = !dopt		      ? DETACH_KEEP_MAPS
+				  : dopt->purge_state ? DETACH_PURGE_STATE
+				  : dopt->purge	      ? DETACH_PURGE_MAPS
+						      : DETACH_KEEP_MAPS;
 	char state[PATH_MAX + 64];
 	struct pindir pd;
 	struct txn t;
@@ -431,11 +435,7 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 						      aopt->clients.count},
 				 aopt->replace, state, &t);
 	else
-		ret = detach_cmd(&pd, iface,
-				 dopt->purge_state ? DETACH_PURGE_STATE
-				 : dopt->purge	   ? DETACH_PURGE_MAPS
-						   : DETACH_KEEP_MAPS,
-				 state, &t);
+		ret = detach_cmd(&pd, iface, purge, state, &t);
 	if (ret) {
 		undo = txn_rollback(&t);
 		report_undo(cmd, undo);
