@@ -9,10 +9,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "bpfload.h"
 #include "failpoint.h"
 #include "ifkind.h"
+#include "localaddr.h"
 #include "log.h"
 #include "migrate.h"
+#include "persist.h"
+#include "pinned_maps.h"
+#include "restore.h"
 #include "table.h"
 #include "txn.h"
 #include "xdpfwd.skel.h"
@@ -167,51 +172,69 @@ static int fill_egress(int map_fd, unsigned int tunnel_ifindex)
 	return n;
 }
 
+/* One attach in progress: what each step leaves for the next. */
+struct attach_run {
+	struct pindir *pd;
+	struct txn *t;
+	const char *cmd; /* "attach" or "attach --replace": messages start with it */
+	struct attach_req req;
+	bool fast_path;
+	unsigned int ifindex, tunnel_ifindex;
+	enum tunnel_kind kind;
+	__u32 old_id; /* the XDP program running on the interface, 0: none */
+	struct xdpfwd_bpf *skel;
+	struct bpf_program *tc[TC_PROGRAMS];
+	struct bpf_load_log log;
+	struct migration mg;
+	bool legacy; /* XDP runs as a single program, not behind libxdp's dispatcher */
+	int egress;  /* devices XDP may redirect to */
+};
+
 /*
  * attach --replace: the running programs give way to this build's, each in
  * one atomic step (XDP_FLAGS_REPLACE naming the old program, then
  * BPF_TC_F_REPLACE on each filter), over the same pinned maps, so no packet
  * meets a moment without a program and no mapping or counter is lost. Only
- * the single-program attachment libxdp falls back to here can be swapped so.
+ * the single-program attachment libxdp falls back to can be swapped so.
+ * Checks that xdpfwd is attached here as asked and takes the fast path and
+ * mode it was attached with (CUR: the attachment recorded).
  */
-static int check_replace(struct pindir *pd, const char *iface, unsigned int ifindex,
-			 unsigned int tunnel_ifindex, __u32 prog_id, int *fast_path,
-			 enum xdp_attach_mode *mode, struct xdpfwd_config *cur)
+static int check_replace(struct attach_run *a, struct xdpfwd_config *cur)
 {
 	struct xdp_multiprog *mp;
 	struct xdpfwd_maps maps;
 	bool legacy;
 
-	if (!prog_id) {
+	if (!a->old_id) {
 		pr_warn("attach --replace: '%s' has no XDP program: attach it without --replace\n",
-			iface);
+			a->req.iface);
 		return -ENOENT;
 	}
-	if (maps_open(pd, &maps, cur))
+	if (maps_open(a->pd, &maps, cur))
 		return -ENOENT;
 	maps_close(&maps);
-	if (!cur->attached || cur->public_ifindex != ifindex ||
-	    cur->tunnel_ifindex != tunnel_ifindex) {
+	if (!cur->attached || cur->public_ifindex != a->ifindex ||
+	    cur->tunnel_ifindex != a->tunnel_ifindex) {
 		pr_warn("attach --replace: xdpfwd in %s is not attached to '%s' with this tunnel\n",
-			pd->path, iface);
+			a->pd->path, a->req.iface);
 		return -EINVAL;
 	}
-	if (*fast_path >= 0 && *fast_path != (int)cur->fast_path) {
+	if (a->req.fast_path >= 0 && a->req.fast_path != (int)cur->fast_path) {
 		pr_warn("attach --replace: keeps --fast-path %s as attached: detach and attach to "
 			"change it\n",
 			cur->fast_path ? "on" : "off");
 		return -EINVAL;
 	}
-	*fast_path = cur->fast_path;
-	*mode = cur->xdp_mode;
-	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	a->fast_path = cur->fast_path;
+	a->req.mode = cur->xdp_mode;
+	mp = xdp_multiprog__get_from_ifindex(a->ifindex);
 	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
 	if (mp && !libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
 	if (!legacy) {
 		pr_warn("attach --replace: '%s' runs its XDP programs through libxdp's dispatcher; "
 			"only a single program can be swapped in place\n",
-			iface);
+			a->req.iface);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -256,282 +279,380 @@ static int replace_xdp(struct xdpfwd_bpf *skel, unsigned int ifindex, __u32 old_
 	return err;
 }
 
-/* Loads SKEL over the pinned maps, fills its devmap, then swaps XDP and each
- * tc filter in turn. A failure half way is undone by the caller's
- * transaction: the old programs go back in place, each again in one step. */
-static int replace_programs(struct xdpfwd_bpf *skel, const struct pindir *pd, const char *iface,
-			    const char *tunnel, unsigned int ifindex, unsigned int tunnel_ifindex,
-			    __u32 old_id, enum xdp_attach_mode mode, bool fast_path,
-			    struct bpf_program **tc_progs, int *egress, struct migration *mg)
+/* The interfaces named, the tunnel's kind, the pin directory locked and the
+ * XDP program the interface runs now. */
+static int step_resolve(struct attach_run *a, struct pindir *pd, const struct attach_req *req,
+			struct txn *t, const char *cmd)
 {
-	char why[ERR_LEN];
-	int err = migrate_plan(skel->obj, mg, why, sizeof(why));
+	int err;
 
-	if (err) {
-		pr_warn("attach --replace: %s; the old programs still run\n", why);
+	memset(a, 0, sizeof(*a));
+	a->pd = pd;
+	a->t = t;
+	a->cmd = cmd;
+	a->req = *req;
+	err = resolve_iface(req->iface, "interface", &a->ifindex);
+	err = err ?: resolve_iface(req->tunnel, "tunnel", &a->tunnel_ifindex);
+	if (err)
+		return err;
+	if (a->ifindex == a->tunnel_ifindex) {
+		pr_warn("tunnel '%s' is the public interface itself: name the VPN tunnel device\n",
+			req->tunnel);
+		return -EINVAL;
+	}
+	err = tunnel_kind_of(req->tunnel, &a->kind) ?: pindir_lock(pd);
+	if (!err && bpf_xdp_query_id(a->ifindex, 0, &a->old_id))
+		a->old_id = 0;
+	return err;
+}
+
+/* Open: the object parsed, its programs watched by the load log, its maps
+ * given their pins (so the load reuses those there). */
+static int step_open(struct attach_run *a)
+{
+	int err = failpoint("bpf-open");
+
+	a->skel = err ? NULL : xdpfwd_bpf__open();
+	if (!a->skel) {
+		err = errno ? -errno : -ENOMEM;
+		pr_warn("%s: cannot open the BPF object: %s\n", a->cmd, strerror(-err));
 		return err;
 	}
-	err = failpoint("bpf-load") ?: xdpfwd_bpf__load(skel);
-	if (err) {
-		pr_warn("attach --replace: cannot load the new programs over the maps in %s: %s "
-			"(-vv shows the verifier's reasons)\n",
-			pd->path, strerror(-err));
-		return err;
+	a->tc[TC_OUT] = a->skel->progs.xdpfwd_out;
+	a->tc[TC_TO_TUNNEL] = a->skel->progs.xdpfwd_to_tun;
+	a->tc[TC_FROM_TUNNEL] = a->skel->progs.xdpfwd_from_tun;
+	err = bpf_load_log_attach(&a->log, a->skel->obj) ?: pin_maps_at(a->skel, a->pd);
+	if (err)
+		pr_warn("%s: cannot prepare the BPF object: %s\n", a->cmd, strerror(-err));
+	return err;
+}
+
+/* Read-only data: what the verifier prunes by (the fast path, the devices,
+ * the tunnel's kind) and the tunnel's first address of each family, the
+ * source a client reaching its own mapped port is given. */
+static int step_rodata(struct attach_run *a)
+{
+	struct xdpfwd_bpf__rodata *ro = a->skel ? a->skel->rodata : NULL;
+	struct local_addrs own;
+
+	if (!ro) {
+		pr_warn("%s: the BPF object has no read-only data to set\n", a->cmd);
+		return -ENOENT;
 	}
-	err = migrate_copy(mg, why, sizeof(why));
-	if (err) {
-		pr_warn("attach --replace: %s; the old programs still run\n", why);
-		return err;
-	}
-	if (fast_path) {
-		*egress = fill_egress(bpf_map__fd(skel->maps.xdpfwd_egress), tunnel_ifindex);
-		if (*egress < 0) {
-			pr_warn("cannot list the interfaces: %s\n", strerror(-*egress));
-			return *egress;
-		}
-	}
-	err = replace_xdp(skel, ifindex, old_id, mode);
-	if (err) {
-		pr_warn("attach --replace: swapping the XDP program on '%s' failed: %s; the old "
-			"programs still run\n",
-			iface, strerror(-err));
-		return err;
-	}
-	for (int i = 0; i < TC_ATTACHED(fast_path); i++) {
-		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
-				    tc_slots[i].point, bpf_program__fd(tc_progs[i]), true);
-		if (err) {
-			pr_warn("attach --replace: swapping the tc program on the %s of '%s' "
-				"failed: %s\n",
-				tc_slots[i].where, tc_slots[i].on_tunnel ? tunnel : iface,
-				strerror(-err));
-			return err;
-		}
+	ro->fast_path_on = a->fast_path;
+	ro->tunnel_ifindex = a->tunnel_ifindex;
+	ro->public_ifindex = a->ifindex;
+	ro->tunnel_ethernet = a->kind == TUNNEL_ETHERNET;
+	if (local_addrs_read(a->tunnel_ifindex, &own))
+		return 0; /* no address: hairpin to a client's own port has no source */
+	for (size_t i = own.count; i-- > 0;) {
+		if (own.entry[i].family == AF_INET)
+			memcpy((void *)&ro->tunnel_addr4, &own.entry[i].addr,
+			       sizeof(own.entry[i].addr));
+		else
+			memcpy((void *)&ro->tunnel_addr6, &own.entry[i].addr,
+			       sizeof(own.entry[i].addr));
 	}
 	return 0;
 }
 
-int attach_cmd(struct pindir *pd, const char *iface, const char *tunnel, enum xdp_attach_mode mode,
-	       int fast_path_opt, const struct xdpfwd_prefix *clients, __u32 nclients, bool replace,
-	       struct txn *t)
+/* Load: maps an older build pinned with another layout are planned for
+ * migration (migrate.h), the programs verified and loaded over the pinned
+ * maps, then the old entries copied into the migrated maps. */
+static int step_load(struct attach_run *a)
 {
-	struct xdpfwd_config cur = {0};
-	int fast_path = fast_path_opt;
-	struct xdpfwd_config config = {0};
-	struct xdp_program *xdp_prog = NULL;
-	struct xdp_multiprog *mp = NULL;
-	struct xdpfwd_bpf *skel = NULL;
-	unsigned int ifindex, tunnel_ifindex;
-	struct bpf_program *tc_progs[TC_PROGRAMS];
-	struct migration mg = {0};
-	enum tunnel_kind kind;
-	int tc_attached = 0, egress = 0;
-	char path[PATH_MAX + 32];
-	__u32 prog_id = 0, zero = 0;
-	bool legacy;
-	int err;
+	struct strbuf why = STRBUF_INIT;
+	char reason[ERR_LEN];
+	int err = migrate_plan(a->skel->obj, &a->mg, reason, sizeof(reason));
 
-	err = resolve_iface(iface, "interface", &ifindex);
-	err = err ?: resolve_iface(tunnel, "tunnel", &tunnel_ifindex);
-	if (err)
-		return err;
-	if (ifindex == tunnel_ifindex) {
-		pr_warn("tunnel '%s' is the public interface itself: name the VPN tunnel device\n",
-			tunnel);
-		return -EINVAL;
-	}
-	err = tunnel_kind_of(tunnel, &kind);
-	if (err)
-		return err;
-	err = pindir_lock(pd);
-	if (err)
-		return err;
-
-	if (bpf_xdp_query_id(ifindex, 0, &prog_id))
-		prog_id = 0;
-	if (replace) {
-		err = check_replace(pd, iface, ifindex, tunnel_ifindex, prog_id, &fast_path, &mode,
-				    &cur);
-		if (err)
-			return err;
-		if (!nclients) { /* the client networks stay as declared */
-			clients = cur.clients;
-			nclients = cur.client_count;
-		}
-		rekey_wildcards(pd, false); /* the old programs still run */
-	} else if (prog_id) {
-		pr_warn(
-		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's, or attach --replace to upgrade it\n",
-		    iface, prog_id, iface);
-		return -EEXIST;
-	} else if (fast_path < 0) {
-		fast_path = 1; /* the default */
-	}
-	err = take_hooks(t, pd, ifindex, tunnel_ifindex);
-	if (err)
-		return err;
-
-	skel = xdpfwd_bpf__open();
-	if (!skel) {
-		pr_warn("cannot open the BPF object: %s\n", strerror(errno));
-		return -errno;
-	}
-	skel->rodata->fast_path_on = fast_path;
-	skel->rodata->tunnel_ifindex = tunnel_ifindex;
-	skel->rodata->public_ifindex = ifindex;
-	skel->rodata->tunnel_ethernet = kind == TUNNEL_ETHERNET;
-	{
-		struct local_addrs own;
-
-		/* The first address of each family the tunnel has: the source a
-		 * client reaching its own mapped port is given. */
-		if (!local_addrs_read(tunnel_ifindex, &own))
-			for (size_t i = own.count; i-- > 0;) {
-				if (own.entry[i].family == AF_INET)
-					memcpy((void *)&skel->rodata->tunnel_addr4,
-					       &own.entry[i].addr, sizeof(own.entry[i].addr));
-				else
-					memcpy((void *)&skel->rodata->tunnel_addr6,
-					       &own.entry[i].addr, sizeof(own.entry[i].addr));
-			}
-	}
-	tc_progs[TC_OUT] = skel->progs.xdpfwd_out;
-	tc_progs[TC_TO_TUNNEL] = skel->progs.xdpfwd_to_tun;
-	tc_progs[TC_FROM_TUNNEL] = skel->progs.xdpfwd_from_tun;
-	err = pin_maps_at(skel, pd);
-	if (err)
-		goto out;
-	if (replace) {
-		err = replace_programs(skel, pd, iface, tunnel, ifindex, tunnel_ifindex, prog_id,
-				       mode, fast_path, tc_progs, &egress, &mg);
-		if (err)
-			goto out;
-		legacy = true;
-		tc_attached = TC_ATTACHED(fast_path);
-		goto pin;
-	}
-
-	{
-		DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel->obj,
-				    .prog_name = "xdpfwd_in");
-		char why[ERR_LEN];
-
-		/* Maps kept by detach from an older build: copied, as --replace. */
-		err = migrate_plan(skel->obj, &mg, why, sizeof(why));
-		if (err) {
-			pr_warn("attach: %s\n", why);
-			goto out;
-		}
-
-		xdp_prog = xdp_program__create(&opts);
-	}
-	err = libxdp_get_error(xdp_prog);
 	if (err) {
-		xdp_prog = NULL;
-		pr_warn("cannot prepare the XDP program: %s\n", strerror(-err));
-		goto out;
+		pr_warn("%s: %s%s\n", a->cmd, reason,
+			a->old_id ? "; the old programs still run" : "");
+		return err;
 	}
-	/* Loads the object too: the maps this build adds are pinned now. */
-	err = failpoint("xdp-attach") ?: xdp_program__attach(xdp_prog, ifindex, mode, 0);
+	err = failpoint("bpf-load");
+	if (err)
+		strbuf_append(&why, strerror(-err));
+	else
+		err = bpf_load_reported(a->skel->obj, &a->log, &why);
+	if (err)
+		pr_warn("%s: loading the programs over the maps in %s failed: %s\n", a->cmd,
+			a->pd->path, strbuf_str(&why));
+	strbuf_free(&why);
+	if (err)
+		return err;
+	err = migrate_copy(&a->mg, reason, sizeof(reason));
+	if (err)
+		pr_warn("%s: %s%s\n", a->cmd, reason,
+			a->old_id ? "; the old programs still run" : "");
+	return err;
+}
+
+/* The devmap this load made, filled with the devices XDP may redirect to
+ * (with the fast path; without, XDP redirects nowhere). */
+static int step_egress(struct attach_run *a)
+{
+	if (!a->fast_path)
+		return 0;
+	a->egress = fill_egress(bpf_map__fd(a->skel->maps.xdpfwd_egress), a->tunnel_ifindex);
+	if (a->egress < 0)
+		pr_warn("cannot list the interfaces: %s\n", strerror(-a->egress));
+	return a->egress < 0 ? a->egress : 0;
+}
+
+/* XDP on an interface that has none, through libxdp, which runs it behind
+ * its dispatcher where the kernel allows and else as the single program
+ * (the program is loaded already, as XDP: libxdp then falls back to the
+ * single-program attach, xdp_program__attach_multi() in libxdp.c). */
+static int step_attach_xdp(struct attach_run *a)
+{
+	struct xdp_program *prog = NULL;
+	struct xdp_multiprog *mp;
+	int err = failpoint("xdp-attach");
+
+	if (!err) {
+		prog = xdp_program__from_fd(bpf_program__fd(a->skel->progs.xdpfwd_in));
+		err = libxdp_get_error(prog);
+	}
+	err = err ?: xdp_program__attach(prog, a->ifindex, a->req.mode, 0);
+	if (!libxdp_get_error(prog))
+		xdp_program__close(prog);
 	if (err) {
-		pr_warn("cannot attach XDP to '%s' in %s mode: %s%s\n", iface, mode_name(mode),
-			strerror(-err),
-			mode == XDP_MODE_NATIVE
+		pr_warn("cannot attach XDP to '%s' in %s mode: %s%s\n", a->req.iface,
+			mode_name(a->req.mode), strerror(-err),
+			a->req.mode == XDP_MODE_NATIVE
 			    ? " (try --mode generic; -vv shows libxdp's reasons)"
 			    : "");
-		goto out;
+		return err;
 	}
-	mp = xdp_multiprog__get_from_ifindex(ifindex);
-	legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
-	{
-		char why[ERR_LEN];
-
-		err = migrate_copy(&mg, why, sizeof(why));
-		if (err) {
-			pr_warn("attach: %s\n", why);
-			goto out;
-		}
-	}
-
-	for (; tc_attached < TC_ATTACHED(fast_path); tc_attached++) {
-		int i = tc_attached;
-
-		err = tc_attach_one(tc_slots[i].on_tunnel ? tunnel_ifindex : ifindex,
-				    tc_slots[i].point, bpf_program__fd(tc_progs[i]), false);
-		if (err) {
-			pr_warn("cannot attach tc to the %s of '%s': %s\n", tc_slots[i].where,
-				tc_slots[i].on_tunnel ? tunnel : iface, strerror(-err));
-			goto out;
-		}
-	}
-	if (fast_path) {
-		egress = fill_egress(bpf_map__fd(skel->maps.xdpfwd_egress), tunnel_ifindex);
-		if (egress < 0) {
-			err = egress;
-			pr_warn("cannot list the interfaces: %s\n", strerror(-err));
-			goto out;
-		}
-	}
-
-pin:
-	err = unpin_programs(pd);
-	pindir_file(pd, XDPFWD_PROG_IN, path, sizeof(path));
-	err = err ?: failpoint("pin") ?: bpf_program__pin(skel->progs.xdpfwd_in, path);
-	for (int i = 0; !err && i < tc_attached; i++) {
-		pindir_file(pd, tc_slots[i].pin, path, sizeof(path));
-		err = failpoint("pin") ?: bpf_program__pin(tc_progs[i], path);
-	}
-	if (err) {
-		pr_warn("cannot pin the programs in %s: %s\n", pd->path, strerror(-err));
-		goto out;
-	}
-
-	config.public_ifindex = ifindex;
-	config.tunnel_ifindex = tunnel_ifindex;
-	config.netns_ino = current_netns_ino();
-	config.xdp_mode = mode;
-	config.tc_handle = XDPFWD_TC_HANDLE;
-	config.tc_priority = XDPFWD_TC_PRIORITY;
-	config.attached = 1;
-	config.fast_path = fast_path;
-	config.client_count = nclients;
-	memcpy(config.clients, clients, nclients * sizeof(*clients));
-	err = txn_map_update(t, bpf_map__fd(skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
-	if (err) {
-		pr_warn("cannot record the attachment: %s\n", strerror(-err));
-		goto out;
-	}
-	if (mg.count) {
-		/* Last: until now a failure puts the old programs back, and they
-		 * find their maps under the pins as they left them. */
-		char why[ERR_LEN];
-
-		err = migrate_commit(&mg, why, sizeof(why));
-		if (err) {
-			pr_warn("attach --replace: %s\n", why);
-			goto out;
-		}
-		txn_note(t, "migrated %zu map%s to this build's layout\n", mg.count,
-			 mg.count == 1 ? "" : "s");
-	}
-	rekey_wildcards(pd, true);
-	txn_note(t, "%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n",
-		 replace ? "replaced the programs on" : "attached to", iface, mode_name(mode),
-		 legacy ? ", single program: libxdp's dispatcher is not usable on this kernel" : "",
-		 tunnel, fast_path ? "on" : "off", pd->path);
-	if (fast_path)
-		txn_note(
-		    t,
-		    "XDP redirects to %d Ethernet device%s; other targets go through the stack\n",
-		    egress, egress == 1 ? "" : "s");
-out:
-	if (err)
-		migrate_abort(&mg);
-	migrate_free(&mg);
+	mp = xdp_multiprog__get_from_ifindex(a->ifindex);
+	a->legacy = !libxdp_get_error(mp) && xdp_multiprog__is_legacy(mp);
 	if (mp && !libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
-	xdp_program__close(xdp_prog);
-	xdpfwd_bpf__destroy(skel);
+	return 0;
+}
+
+/* XDP swapped in one step: XDP_FLAGS_REPLACE naming the old program. */
+static int step_replace_xdp(struct attach_run *a)
+{
+	int err = replace_xdp(a->skel, a->ifindex, a->old_id, a->req.mode);
+
+	if (err)
+		pr_warn("attach --replace: swapping the XDP program on '%s' failed: %s; the old "
+			"programs still run\n",
+			a->req.iface, strerror(-err));
+	a->legacy = true;
+	return err;
+}
+
+/* Our filter on each tc hook: added, or (REPLACE) its program swapped in one
+ * step (BPF_TC_F_REPLACE). */
+static int step_tc(struct attach_run *a, bool replace)
+{
+	for (int i = 0; i < TC_ATTACHED(a->fast_path); i++) {
+		const char *dev = tc_slots[i].on_tunnel ? a->req.tunnel : a->req.iface;
+		int err = tc_attach_one(tc_slots[i].on_tunnel ? a->tunnel_ifindex : a->ifindex,
+					tc_slots[i].point, bpf_program__fd(a->tc[i]), replace);
+
+		if (err && replace)
+			pr_warn("attach --replace: swapping the tc program on the %s of '%s' "
+				"failed: %s\n",
+				tc_slots[i].where, dev, strerror(-err));
+		else if (err)
+			pr_warn("cannot attach tc to the %s of '%s': %s\n", tc_slots[i].where, dev,
+				strerror(-err));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The programs pinned in PD, in place of the old pins. */
+static int step_pin(struct attach_run *a)
+{
+	char path[PATH_MAX + 32];
+	int err = unpin_programs(a->pd);
+
+	pindir_file(a->pd, XDPFWD_PROG_IN, path, sizeof(path));
+	err = err ?: failpoint("pin") ?: bpf_program__pin(a->skel->progs.xdpfwd_in, path);
+	for (int i = 0; !err && i < TC_ATTACHED(a->fast_path); i++) {
+		pindir_file(a->pd, tc_slots[i].pin, path, sizeof(path));
+		err = failpoint("pin") ?: bpf_program__pin(a->tc[i], path);
+	}
+	if (err)
+		pr_warn("cannot pin the programs in %s: %s\n", a->pd->path, strerror(-err));
+	return err;
+}
+
+/* Record: the attachment in the config map; then, last, the migrated maps
+ * take the old pins' names (until now a failure puts the old programs back,
+ * and they find their maps as they left them); wildcard entries an older
+ * build keyed by the zero address move to their address. */
+static int step_record(struct attach_run *a)
+{
+	struct xdpfwd_config config = {
+	    .public_ifindex = a->ifindex,
+	    .tunnel_ifindex = a->tunnel_ifindex,
+	    .netns_ino = current_netns_ino(),
+	    .xdp_mode = a->req.mode,
+	    .tc_handle = XDPFWD_TC_HANDLE,
+	    .tc_priority = XDPFWD_TC_PRIORITY,
+	    .attached = 1,
+	    .fast_path = a->fast_path,
+	    .client_count = a->req.nclients,
+	};
+	char why[ERR_LEN];
+	__u32 zero = 0;
+	int err;
+
+	memcpy(config.clients, a->req.clients, a->req.nclients * sizeof(*a->req.clients));
+	err =
+	    txn_map_update(a->t, bpf_map__fd(a->skel->maps.xdpfwd_config), &zero, &config, BPF_ANY);
+	if (err) {
+		pr_warn("cannot record the attachment: %s\n", strerror(-err));
+		return err;
+	}
+	if (a->mg.count) {
+		err = migrate_commit(&a->mg, why, sizeof(why));
+		if (err) {
+			pr_warn("attach --replace: %s\n", why);
+			return err;
+		}
+		txn_note(a->t, "migrated %zu map%s to this build's layout\n", a->mg.count,
+			 a->mg.count == 1 ? "" : "s");
+	}
+	rekey_wildcards(a->pd, true);
+	return 0;
+}
+
+/* What was done, for stdout once the caller commits. */
+static void note_done(struct attach_run *a, const char *done)
+{
+	txn_note(a->t, "%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n", done,
+		 a->req.iface, mode_name(a->req.mode),
+		 a->legacy ? ", single program: libxdp's dispatcher is not usable on this kernel"
+			   : "",
+		 a->req.tunnel, a->fast_path ? "on" : "off", a->pd->path);
+	if (a->fast_path)
+		txn_note(
+		    a->t,
+		    "XDP redirects to %d Ethernet device%s; other targets go through the stack\n",
+		    a->egress, a->egress == 1 ? "" : "s");
+}
+
+static int run_end(struct attach_run *a, int err)
+{
+	if (err)
+		migrate_abort(&a->mg);
+	migrate_free(&a->mg);
+	bpf_load_log_free(&a->log);
+	xdpfwd_bpf__destroy(a->skel);
+	return err;
+}
+
+int attach_new(struct pindir *pd, const struct attach_req *req, struct txn *t)
+{
+	struct attach_run a;
+	int err = step_resolve(&a, pd, req, t, "attach");
+
+	if (!err && a.old_id) {
+		pr_warn(
+		    "interface '%s' already has an XDP program (id %u): run 'xdpfwd detach %s' if it is xdpfwd's, or attach --replace to upgrade it\n",
+		    req->iface, a.old_id, req->iface);
+		return -EEXIST;
+	}
+	if (err)
+		return err;
+	a.fast_path = req->fast_path != 0; /* on unless off */
+	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
+	err = err ?: step_open(&a) ?: step_rodata(&a) ?: step_load(&a) ?: step_egress(&a);
+	err = err ?: step_attach_xdp(&a) ?: step_tc(&a, false) ?: step_pin(&a) ?: step_record(&a);
+	if (!err)
+		note_done(&a, "attached to");
+	return run_end(&a, err);
+}
+
+int attach_replace(struct pindir *pd, const struct attach_req *req, struct txn *t)
+{
+	struct xdpfwd_config cur = {0};
+	struct attach_run a;
+	int err = step_resolve(&a, pd, req, t, "attach --replace");
+
+	err = err ?: check_replace(&a, &cur);
+	if (err)
+		return err;
+	if (!req->nclients) { /* the client networks stay as declared */
+		a.req.clients = cur.clients;
+		a.req.nclients = cur.client_count;
+	}
+	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
+	if (!err)
+		rekey_wildcards(pd, false); /* the old programs still run */
+	err = err ?: step_open(&a) ?: step_rodata(&a) ?: step_load(&a) ?: step_egress(&a);
+	err = err ?: step_replace_xdp(&a) ?: step_tc(&a, true) ?: step_pin(&a) ?: step_record(&a);
+	if (!err)
+		note_done(&a, "replaced the programs on");
+	return run_end(&a, err);
+}
+/* The state file from what the maps hold (and the attachment they record),
+ * its pending mappings carried over. */
+static int sync_state(const char *cmd, const struct pindir *pd, const char *state)
+{
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	char err[ERR_LEN];
+	int ret = maps_open(pd, &maps, &config);
+
+	if (ret)
+		return ret;
+	ret = state_sync(state, &maps, &config, err) ? -EIO : 0;
+	if (ret)
+		pr_warn("%s: %s\n", cmd, err);
+	maps_close(&maps);
+	return ret;
+}
+
+/* Whether a plain attach must write the state file's table back: no maps
+ * are pinned (none kept by detach, which the file follows) and the file
+ * holds mappings. SAVED is filled then (state_free() it). */
+static int table_to_restore(const struct pindir *pd, const char *state, struct saved_state *saved,
+			    bool *restore)
+{
+	char probe[PATH_MAX + 32], err[ERR_LEN];
+	struct clocks now;
+	bool found;
+
+	*restore = false;
+	pindir_file(pd, XDPFWD_MAP_CONFIG, probe, sizeof(probe));
+	if (!access(probe, F_OK))
+		return 0;
+	clocks_now(&now);
+	if (state_load(state, &now, saved, &found, err)) {
+		pr_warn("attach: %s; nothing was changed: repair the file or move it away\n", err);
+		return -EINVAL;
+	}
+	*restore = found && saved->count + saved->npending > 0;
+	if (found && !*restore)
+		state_free(saved);
+	return 0;
+}
+
+int attach_cmd(struct pindir *pd, const struct attach_req *req, bool replace, const char *state,
+	       struct txn *t)
+{
+	struct saved_state saved;
+	bool restore;
+	int err;
+
+	if (replace)
+		return attach_replace(pd, req, t) ?: sync_state("attach", pd, state);
+	err = table_to_restore(pd, state, &saved, &restore);
+	if (err)
+		return err;
+	if (!restore)
+		return attach_new(pd, req, t) ?: sync_state("attach", pd, state);
+	err = restore_attach(pd, req, &saved, state, "attach", t);
+	state_free(&saved);
 	return err;
 }
 
@@ -657,13 +778,82 @@ static int verify_detached(const char *iface, unsigned int ifindex, unsigned int
 	return err;
 }
 
-int detach_cmd(struct pindir *pd, const char *iface, bool purge, struct txn *t)
+/* Removes xdpfwd's programs from IFACE and the tunnel CONFIG names, checks
+ * that none stayed, and records the detachment in the config map (MAPS). */
+static int detach_programs(struct pindir *pd, const char *iface, unsigned int ifindex,
+			   const struct xdpfwd_maps *maps, struct xdpfwd_config *config,
+			   struct txn *t)
+{
+	__u32 zero = 0, pinned_id = pinned_prog_id(pd);
+	int err = xdp_detach_ours(iface, ifindex, pinned_id);
+
+	/* Every tc hook, whatever the fast path: a filter a half-done
+	 * operation left is found too. */
+	for (int i = 0; !err && i < TC_PROGRAMS; i++) {
+		unsigned int dev = tc_slots[i].on_tunnel ? config->tunnel_ifindex : ifindex;
+
+		if (!tc_prog_id(dev, tc_slots[i].point))
+			continue;
+		err = tc_detach_one(dev, tc_slots[i].point);
+		if (err)
+			pr_warn("cannot remove the tc filter from the %s of %s\n",
+				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface);
+	}
+	err = err ?: verify_detached(iface, ifindex, config->tunnel_ifindex, pinned_id);
+	err = err ?: unpin_programs(pd);
+	if (err)
+		return err;
+	config->attached = 0;
+	err = txn_map_update(t, maps->config, &zero, config, BPF_ANY);
+	if (err)
+		pr_warn("cannot record the detachment: %s\n", strerror(-err));
+	return err;
+}
+
+/* --purge: every pinned map goes (all are ours, whatever this build knows by
+ * name), then the pin directory if empty. */
+static int purge_maps(const struct pindir *pd)
+{
+	char path[PATH_MAX + 32];
+	DIR *dir = opendir(pd->path);
+	struct dirent *e;
+	int err = 0;
+
+	while (!err && dir && (e = readdir(dir)))
+		if (!strncmp(e->d_name, "xdpfwd_", 7)) {
+			pindir_file(pd, e->d_name, path, sizeof(path));
+			err = failpoint("unpin") ?: unlink(path) ? -errno : 0;
+		}
+	if (dir)
+		closedir(dir);
+	if (err) {
+		pr_warn("cannot remove the maps from %s: %s\n", pd->path, strerror(-err));
+		return err;
+	}
+	rmdir(pd->path);
+	return 0;
+}
+
+/* --purge-state: the state file goes too, and a stale rebuild marker. */
+static int purge_state(const char *state)
+{
+	char marker[PATH_MAX + 80];
+
+	if ((failpoint("state-remove") || unlink(state)) && errno != ENOENT) {
+		pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
+		return -errno;
+	}
+	state_rebuild_marker(marker, sizeof(marker), state);
+	unlink(marker);
+	return 0;
+}
+
+int detach_cmd(struct pindir *pd, const char *iface, enum detach_purge purge, const char *state,
+	       struct txn *t)
 {
 	struct xdpfwd_config config;
 	struct xdpfwd_maps maps;
-	char path[PATH_MAX + 32];
 	unsigned int ifindex;
-	__u32 zero = 0, pinned_id = 0;
 	int err;
 
 	err = resolve_iface(iface, "interface", &ifindex);
@@ -674,62 +864,31 @@ int detach_cmd(struct pindir *pd, const char *iface, bool purge, struct txn *t)
 	if (!config.attached || config.public_ifindex != ifindex) {
 		pr_warn("xdpfwd is not attached to '%s' (pin dir %s)\n", iface, pd->path);
 		err = -ENOENT;
-		goto out;
 	}
-	err = take_hooks(t, pd, ifindex, config.tunnel_ifindex);
-	if (err)
-		goto out;
-
-	pinned_id = pinned_prog_id(pd);
-	err = xdp_detach_ours(iface, ifindex, pinned_id);
-	if (err)
-		goto out;
-	/* Every tc hook, whatever the fast path: a filter a half-done
-	 * operation left is found too. */
-	for (int i = 0; i < TC_PROGRAMS; i++) {
-		unsigned int dev = tc_slots[i].on_tunnel ? config.tunnel_ifindex : ifindex;
-
-		if (!tc_prog_id(dev, tc_slots[i].point))
-			continue;
-		err = tc_detach_one(dev, tc_slots[i].point);
-		if (err) {
-			pr_warn("cannot remove the tc filter from the %s of %s\n",
-				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface);
-			goto out;
-		}
-	}
-	err = verify_detached(iface, ifindex, config.tunnel_ifindex, pinned_id);
-	err = err ?: unpin_programs(pd);
-	if (err)
-		goto out;
-	config.attached = 0;
-	err = txn_map_update(t, maps.config, &zero, &config, BPF_ANY);
-	if (err) {
-		pr_warn("cannot record the detachment: %s\n", strerror(-err));
-		goto out;
-	}
-	if (purge) {
-		/* Every pinned map is ours: all of them go, whatever this build
-		 * knows by name. */
-		DIR *dir = opendir(pd->path);
-		struct dirent *e;
-
-		while (!err && dir && (e = readdir(dir)))
-			if (!strncmp(e->d_name, "xdpfwd_", 7)) {
-				pindir_file(pd, e->d_name, path, sizeof(path));
-				err = failpoint("unpin") ?: unlink(path) ? -errno : 0;
-			}
-		if (dir)
-			closedir(dir);
-		if (err) {
-			pr_warn("cannot remove the maps from %s: %s\n", pd->path, strerror(-err));
-			goto out;
-		}
-		rmdir(pd->path);
-	}
-	txn_note(t, "detached from %s%s\n", iface, purge ? ", state removed" : ", mappings kept");
-out:
+	err = err ?: take_hooks(t, pd, ifindex, config.tunnel_ifindex);
+	err = err ?: detach_programs(pd, iface, ifindex, &maps, &config, t);
 	maps_close(&maps);
+	/* The file holds the table the maps held before any of them goes. */
+	if (purge != DETACH_PURGE_STATE)
+		err = err ?: sync_state("detach", pd, state);
+	if (err)
+		return err;
+	if (purge == DETACH_KEEP_MAPS) {
+		txn_note(t, "detached from %s, mappings kept\n", iface);
+		return 0;
+	}
+	err = purge_maps(pd);
+	if (!err && purge == DETACH_PURGE_MAPS)
+		txn_note(t,
+			 "detached from %s, maps and counters removed; the table stays in the "
+			 "state file %s, which a later attach restores (--purge-state removes "
+			 "it too)\n",
+			 iface, state);
+	err = err ?: (purge == DETACH_PURGE_STATE ? purge_state(state) : 0);
+	if (!err && purge == DETACH_PURGE_STATE)
+		txn_note(t,
+			 "detached from %s, state removed: maps, counters and the state file %s\n",
+			 iface, state);
 	return err;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "change.h"
 #include "conflict.h"
+#include "localaddr.h"
 #include "log.h"
 #include "persist.h"
 #include "textfile.h"

@@ -13,9 +13,10 @@
 #include "attach.h"
 #include "change.h"
 #include "cli.h"
-#include "failpoint.h"
 #include "txn.h"
 #include "persist.h"
+#include "restore.h"
+#include "pinned_maps.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
@@ -37,7 +38,7 @@ struct attach_opts {
 };
 
 struct detach_opts {
-	bool purge;
+	bool purge, purge_state;
 };
 
 /* add's policy stays text until the rule it applies to is parsed: an allow
@@ -103,7 +104,7 @@ static void table_close(struct table *t)
 
 static int table_open(const struct cli_context *ctx, bool writes, struct table *t)
 {
-	if (pindir_open(&t->pd, ctx->pin_dir, false))
+	if (pindir_open(&t->pd, ctx->pin_dir, PINDIR_EXISTING))
 		return -1;
 	if (maps_open(&t->pd, &t->maps, &t->config)) {
 		pindir_close(&t->pd);
@@ -400,50 +401,25 @@ static int cmd_stats(const struct cli_context *ctx, const void *opts, char **arg
 
 /* attach and detach, all of it or nothing (txn.h): the pin directory locked
  * and the state file readable before, the state file saying what they left
- * after; detach --purge removes the file instead. */
-static int attachment_finish(const char *cmd, const struct pindir *pd, const char *state,
-			     bool purge)
-{
-	struct xdpfwd_config config;
-	struct xdpfwd_maps maps;
-	char err[ERR_LEN], marker[PATH_MAX + 80];
-	int ret;
-
-	if (purge) {
-		ret = 0;
-		if ((failpoint("state-remove") || unlink(state)) && errno != ENOENT) {
-			ret = -errno;
-			pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
-		}
-		state_rebuild_marker(marker, sizeof(marker), state);
-		if (!ret)
-			unlink(marker);
-		return ret;
-	}
-	ret = maps_open(pd, &maps, &config);
-	if (!ret) {
-		ret = state_sync(state, &maps, &config, err) ? -EIO : 0;
-		if (ret)
-			pr_warn("%s: %s\n", cmd, err);
-		maps_close(&maps);
-	}
-	return ret;
-}
-
+ * after (attach.h). */
 static int attachment_run(const struct cli_context *ctx, const struct attach_opts *aopt,
 			  const struct detach_opts *dopt, const char *iface)
 {
 	const char *cmd = ctx->cmd->name;
-	bool purge = dopt && dopt->purge;
+	enum detach_purge purge = !dopt		      ? DETACH_KEEP_MAPS
+				  : dopt->purge_state ? DETACH_PURGE_STATE
+				  : dopt->purge	      ? DETACH_PURGE_MAPS
+						      : DETACH_KEEP_MAPS;
 	char state[PATH_MAX + 64];
 	struct pindir pd;
 	struct txn t;
-	int ret;
+	int ret, undo = 0;
 
-	if (pindir_open(&pd, ctx->pin_dir, aopt != NULL))
+	if (pindir_open(&pd, ctx->pin_dir, aopt ? PINDIR_CREATE : PINDIR_EXISTING))
 		return 1;
 	state_path(state, sizeof(state), ctx->state_dir, pd.path);
-	if (pindir_lock(&pd) || (!purge && refuse_unreadable_state(cmd, state))) {
+	if (pindir_lock(&pd) ||
+	    (!(dopt && dopt->purge_state) && refuse_unreadable_state(cmd, state))) {
 		pindir_close(&pd);
 		return 1;
 	}
@@ -453,15 +429,21 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 		pr_warn("%s: cannot read the state file %s first: %s\n", cmd, state,
 			strerror(-ret));
 	else if (aopt)
-		ret = attach_cmd(&pd, iface, aopt->tunnel, aopt->mode, aopt->fast_path,
-				 aopt->clients.net, aopt->clients.count, aopt->replace, &t);
+		ret = attach_cmd(&pd,
+				 &(struct attach_req){iface, aopt->tunnel, aopt->mode,
+						      aopt->fast_path, aopt->clients.net,
+						      aopt->clients.count},
+				 aopt->replace, state, &t);
 	else
-		ret = detach_cmd(&pd, iface, purge, &t);
-	ret = ret ?: attachment_finish(cmd, &pd, state, purge);
-	if (ret)
-		report_undo(cmd, txn_rollback(&t));
-	else
+		ret = detach_cmd(&pd, iface, purge, state, &t);
+	if (ret) {
+		undo = txn_rollback(&t);
+		report_undo(cmd, undo);
+	} else {
 		txn_commit(&t);
+	}
+	if (aopt)
+		restore_finish(state, undo);
 	pindir_close(&pd);
 	return ret ? 1 : 0;
 }
@@ -483,7 +465,7 @@ static int cmd_serve(const struct cli_context *ctx, const void *opts, char **arg
 	int ret = 1;
 
 	(void)argv;
-	if (!pindir_open(&pd, ctx->pin_dir, true))
+	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE))
 		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config) ? 1 : 0;
 	pindir_close(&pd);
 	return ret;
@@ -497,6 +479,7 @@ enum {
 	O_MODE,
 	O_JSON,
 	O_PURGE,
+	O_PURGE_STATE,
 	O_METRICS,
 	O_VERBOSE,
 	O_HELP,
@@ -580,8 +563,12 @@ static const struct cli_option options[O_COUNT] = {
 			   "mappings and counters stay.",
 		   .refuse_group = R_ATTACH_MORE, .modifier = true},
     [O_PURGE] = {"purge", 0, CLI_FLAG,
-		 .help = "Remove the maps and the state file too: the table is gone.",
+		 .help = "Remove the maps and counters too. The state file keeps the table (detach "
+			 "says where), and a later attach writes it back.",
 		 .refuse_group = R_PURGE},
+    [O_PURGE_STATE] = {"purge-state", 0, CLI_FLAG,
+		       .help = "What --purge removes, and the state file: the table is gone.",
+		       .refuse_group = R_PURGE},
     [O_ALLOW] = {"allow", 0, CLI_STRINGS, .metavar = "CIDR", .max = CLI_MAX_REPEAT,
 		 .help = "Forward only packets from this source network; repeatable, at most " STR(
 		     XDPFWD_MAX_ALLOW) " prefixes per mapping, of the mapping's family.",
@@ -638,7 +625,10 @@ static const struct cli_bind attach_options[] = {
     DEFINE_OPTION(O_CLIENTS, struct attach_opts, clients),
     DEFINE_OPTION(O_REPLACE, struct attach_opts, replace),
 };
-static const struct cli_bind detach_options[] = {DEFINE_OPTION(O_PURGE, struct detach_opts, purge)};
+static const struct cli_bind detach_options[] = {
+    DEFINE_OPTION(O_PURGE, struct detach_opts, purge),
+    DEFINE_OPTION(O_PURGE_STATE, struct detach_opts, purge_state),
+};
 static const struct cli_bind add_options[] = {
     DEFINE_OPTION(O_ALLOW, struct add_opts, allow),
     DEFINE_OPTION(O_RATE, struct add_opts, rate),
@@ -666,11 +656,14 @@ static const struct cli_command commands[] = {
 		   .help = "Load the programs and attach XDP to IFACE, the public interface, and "
 			   "tc to IFACE's egress and (with the fast path) to IFACE's and the "
 			   "tunnel's ingress; pin them and the maps in the pin directory. Maps "
-			   "already pinned there are reused, so mappings and counters survive.",
+			   "already pinned there are reused, so mappings and counters survive; "
+			   "with none, a table the state file holds (after a reboot or detach "
+			   "--purge) is written back.",
 		   .note = "(--replace: new programs, same maps)"),
     DEFINE_COMMAND(detach, iface_arg, struct detach_opts, NULL,
 		   .help = "Remove the programs from IFACE and the tunnel. The maps and the state "
-			   "file stay, so a later attach forwards the same table."),
+			   "file stay, so a later attach forwards the same table; the state file "
+			   "stays with --purge too, and a later attach writes its table back."),
     DEFINE_COMMAND(add, add_args, struct add_opts, NULL,
 		   .help = "Forward PROTO (tcp, udp or both) to the public PORT, or range, of "
 			   "ADDR (or of the public interface's address, a wildcard) to TARGET (the "

@@ -21,22 +21,26 @@ struct pindir {
 	int lock_fd;
 };
 
-/* --pin-dir, else $XDPFWD_PIN_DIR, else the default; makes sure a bpffs is
- * there (see pindir.c for the ip netns exec case). */
-int pindir_open(struct pindir *pd, const char *requested, bool create);
+/* How a command uses the pin directory. */
+enum pindir_use {
+	/* What is pinned there, if anything: never mounts a bpffs nor creates
+	 * the directory (list, stats, add, del, load, detach). */
+	PINDIR_EXISTING,
+	/* attach and serve, which pin: a bpffs is mounted at the parent when
+	 * none is there (see pindir.c for the ip netns exec case), and the
+	 * directory is created. */
+	PINDIR_CREATE,
+};
+
+/* --pin-dir, else $XDPFWD_PIN_DIR, else the default, used as USE says. 0, or
+ * -errno after one line naming the directory: not absolute, too long, (with
+ * PINDIR_EXISTING) no bpffs at its parent, or (PINDIR_CREATE) no bpffs could
+ * be mounted or the directory not created. */
+int pindir_open(struct pindir *pd, const char *requested, enum pindir_use use);
 void pindir_close(struct pindir *pd);
 /* Serialises writers: one command changes the table at a time. */
 int pindir_lock(struct pindir *pd);
 void pindir_unlock(struct pindir *pd);
 void pindir_file(const struct pindir *pd, const char *name, char *buf, size_t len);
-
-/* Opens the pinned maps; fails with a hint when attach never ran here or ran
- * in another network namespace. */
-int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_config *config);
-void maps_close(struct xdpfwd_maps *maps);
-
-__u64 current_netns_ino(void);
-/* The addresses of an interface, IPv4 first, for wildcard mappings. */
-int local_addrs_read(unsigned int ifindex, struct local_addrs *out);
 
 #endif

@@ -6,7 +6,6 @@
  * for a signal.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +16,12 @@
 #include <microhttpd.h>
 #include "attach.h"
 #include "change.h"
+#include "localaddr.h"
 #include "log.h"
 #include "metrics.h"
 #include "persist.h"
+#include "pinned_maps.h"
+#include "restore.h"
 #include "serve.h"
 
 /* Enough for Prometheus and a few curious humans; more wait or are refused. */
@@ -235,136 +237,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		vfprintf(stderr, fmt, ap);
 }
 
-/* Whether R can be written with the public interface's addresses LOCAL; if
- * not, WHY says what it waits for, without the target (a client's address). */
-static bool ready_now(const struct rule *r, const struct local_addrs *local, char *why, size_t len)
-{
-	struct rule one = *r;
-	char err[ERR_LEN], self[200];
-	const char *at;
-
-	if (!validate_table(&one, 1, local, err))
-		return true;
-	/* validate_table() names the mapping: "[line N: ]PROTO PUB -> TARGET: ..." */
-	format_mapping(self, sizeof(self), &r->m);
-	at = strstr(err, self);
-	snprintf(why, len, "%s",
-		 at && !strncmp(at + strlen(self), ": ", 2) ? at + strlen(self) + 2
-							    : "it is not valid on this host now");
-	return false;
-}
-
-/* Splits RULES into those LOCAL lets be written now (READY) and those that
- * wait (WAITING); each waiting one is logged when LOG. */
-static int split_ready(const struct rule *rules, size_t n, const struct local_addrs *local,
-		       struct rule **ready, size_t *nready, struct rule **waiting, size_t *nwaiting,
-		       bool log)
-{
-	*ready = calloc(n + 1, sizeof(**ready));
-	*waiting = calloc(n + 1, sizeof(**waiting));
-	*nready = *nwaiting = 0;
-	if (!*ready || !*waiting) {
-		free(*ready);
-		free(*waiting);
-		*ready = *waiting = NULL;
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char why[ERR_LEN], pub[200];
-
-		if (ready_now(&rules[i], local, why, sizeof(why))) {
-			(*ready)[(*nready)++] = rules[i];
-			continue;
-		}
-		(*waiting)[(*nwaiting)++] = rules[i];
-		if (log) {
-			format_public_side(pub, sizeof(pub), &rules[i].m);
-			pr_warn("serve: %s waits: %s; kept in the state file as pending, tried "
-				"again as the interface's addresses change\n",
-				pub, why);
-		}
-	}
-	return 0;
-}
-
-/* Maps gone, state file there: a reboot. Attach as recorded, then write the
- * recorded table (leases that ended meanwhile are already dropped). A
- * mapping the interface cannot take yet (a wildcard of a family it has no
- * address of: SLAAC and DHCP come late) stays in the file as pending and is
- * written once it can be; the rest forwards now. If any step fails, what was
- * attached and pinned goes and the file stays as it was: the next start
- * begins again from it. */
+/* Maps gone, state file there: a reboot. Attach as recorded and write the
+ * recorded table back (attach_rebuild(), restore.h). */
 static int rebuild(struct server *srv, const struct saved_state *saved)
 {
-	struct pindir *pd = srv->pd;
-	struct rule *all = NULL, *ready = NULL, *waiting = NULL;
-	size_t nready = 0, nwaiting = 0;
-	struct xdpfwd_config config;
-	struct xdpfwd_maps maps;
-	struct local_addrs local;
-	struct apply_summary sum = {0};
-	char marker[PATH_MAX + 80];
-	struct txn t;
-	int err, fd;
-
 	if (!saved->attached) {
 		pr_warn("serve: no maps in %s, and the state file records no attachment: run "
 			"'xdpfwd attach IFACE --tunnel IFACE'\n",
-			pd->path);
+			srv->pd->path);
 		return -ENOENT;
 	}
-	/* Marks a rebuild under way until the table is written: a start after
-	 * a kill half way must not adopt maps that lack the table. */
-	state_rebuild_marker(marker, sizeof(marker), srv->state);
-	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	txn_begin(&t);
-	err = txn_take_file(&t, srv->state);
-	err = err
-		  ?: attach_cmd(pd, saved->iface, saved->tunnel,
-				saved->generic ? XDP_MODE_SKB : XDP_MODE_NATIVE, saved->fast_path,
-				saved->clients, saved->client_count, false, &t);
-	if (!err && maps_open(pd, &maps, &config))
-		err = -ENOENT;
-	if (!err) {
-		all = calloc(saved->count + saved->npending + 1, sizeof(*all));
-		err = all ? 0 : -ENOMEM;
-		if (!err) {
-			memcpy(all, saved->rules, saved->count * sizeof(*all));
-			memcpy(all + saved->count, saved->pending, saved->npending * sizeof(*all));
-		}
-		if (local_addrs_read(config.public_ifindex, &local))
-			memset(&local, 0, sizeof(local));
-		err = err
-			  ?: split_ready(all, saved->count + saved->npending, &local, &ready,
-					 &nready, &waiting, &nwaiting, true);
-		/* What the state file holds was checked when it was written; a
-		 * conflict that has appeared since does not keep a port closed. */
-		err = err
-			  ?: apply(&maps, &config, NULL, 0, ready, nready,
-				   &(struct change){.what = "serve: rebuilding the table",
-						    .state = srv->state,
-						    .pending =
-							&(struct pending_set){waiting, nwaiting},
-						    .txn = &t},
-				   &sum);
-		maps_close(&maps);
-	}
-	if (err) {
-		report_undo("serve: rebuilding from the state file", txn_rollback(&t));
-	} else {
-		txn_note(&t, "rebuilt from the state file: %zu mappings\n", sum.added);
-		if (nwaiting)
-			txn_note(&t, "%zu mappings wait for the public interface's addresses\n",
-				 nwaiting);
-		txn_commit(&t);
-	}
-	unlink(marker);
-	free(all);
-	free(ready);
-	free(waiting);
-	return err;
+	return attach_rebuild(srv->pd, saved, srv->state);
 }
 
 /* Reads the state file and, when the maps are gone, rebuilds from it
@@ -440,7 +323,7 @@ static void retry_pending(struct server *srv)
 	    local_addrs_read(config.public_ifindex, &local))
 		return;
 	if (split_ready(srv->pending, srv->npending, &local, &ready, &nready, &waiting, &nwaiting,
-			false) ||
+			NULL) ||
 	    !nready || pindir_lock(srv->pd))
 		goto out;
 	err = table_live(&srv->maps, &have, &n, 0);

@@ -71,7 +71,7 @@ _xdpfwd() {
 		esac ;;
 	detach)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--purge --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "--purge --purge-state --pin-dir --state-dir --verbose --version --help" -- "$cur"))
 			return
 		fi
 		case $nargs in

@@ -1246,7 +1246,7 @@ CASES
 test_upgrade_from_previous_release_keeps_table() {
 	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
 	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
-	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
 	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
 		fail "the previous release does not attach"
 	in_vpn "$old" add udp 8200 10.8.0.2 --rate 100000 --ttl 3600 >/dev/null &&
@@ -1276,7 +1276,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
 	# detach by the previous release, which keeps the maps, then a plain
 	# attach of this build over them: migrated the same way.
-	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge"
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach --purge-state"
 	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
 		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
@@ -1299,7 +1299,7 @@ test_upgrade_from_previous_release_keeps_table() {
 test_upgrade_counts_what_arrives_during_the_swap() {
 	local old=${XDPFWD_PREVIOUS:-} log="$LAB_TMP/pause.log" pid bg n=10
 	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
-	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
 	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
 		fail "the previous release does not attach"
 	# 203.0.113.20 is not allowed: every datagram is an in_drop_not_allowed.
@@ -1396,8 +1396,9 @@ reboot_lab() {
 	rm -rf "$XDPFWD_PIN_DIR"
 }
 
-# Every step of attach, attach --replace, detach (with and without --purge),
-# serve's rebuild and each change of the table (add, del, load), made to
+# Every step of attach (over kept maps, restoring the state file's table,
+# afresh), attach --replace, detach (alone, --purge, --purge-state), serve's
+# rebuild and each change of the table (add, del, load), made to
 # fail in turn: nothing changes, not the maps, pins, state file or programs.
 # Once, with the fast path on (its steps are a superset of those with it off):
 # about 90 runs load the BPF programs, a few seconds each on a busy machine.
@@ -1417,8 +1418,114 @@ test_a_failed_step_changes_nothing() {
 	fail_each_step "serve's rebuild after a reboot" serve_until_up
 	grep -q "^udp 7994 \[fd00:8::2\]:7994$" "$(state_file)" || fail "the rebuild lost a mapping"
 	fail_each_step "detach --purge" xdpfwd detach pub0 --purge
+	fail_each_step "attach restoring the state file's table" xdpfwd "${attach[@]}"
+	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "attach after detach --purge restored nothing"
+	fail_each_step "detach --purge-state" xdpfwd detach pub0 --purge-state
 	fail_each_step "attach afresh" xdpfwd "${attach[@]}"
-	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after detach --purge"
+	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after detach --purge-state"
+}
+
+# Commands that only use what is pinned (list, stats, stats --watch, and the
+# writers of an existing table: add, del, load, detach) never mount a bpffs:
+# given a pin directory whose parent is not one, each says in one line that
+# nothing is pinned there and exits 1, and /proc/mounts is as it was. Run in
+# a mount namespace of their own (unshare), so that a mount would show in
+# the same namespace the check reads.
+test_readers_never_mount_a_bpffs() {
+	local dir="$LAB_TMP/notbpffs" out cmd
+	mkdir -p "$dir"
+	for cmd in "list" "list --json" "stats" "stats --json" "stats --watch 1" "add udp 7100 10.8.0.2" \
+		"del udp 7100" "load /dev/null" "detach pub0"; do
+		# shellcheck disable=SC2086
+		out=$(unshare -m --propagation private sh -c \
+			'"$1" --pin-dir "$2/pins" $3 2>&1; echo "exit $?"; grep -c " $2 " /proc/self/mounts' \
+			sh "$XDPFWD" "$dir" "$cmd")
+		[ "$(sed -n 1p <<<"$out")" = "xdpfwd: no xdpfwd state in $dir/pins: $dir is not a bpffs, so nothing is pinned there: run 'xdpfwd attach IFACE --tunnel IFACE' first" ] ||
+			fail "$cmd said: $out"
+		[ "$(sed -n 2p <<<"$out")" = "exit 1" ] || fail "$cmd: $(sed -n 2p <<<"$out")"
+		[ "$(sed -n 3p <<<"$out")" = 0 ] || fail "$cmd mounted a bpffs at $dir"
+		[ -e "$dir/pins" ] && fail "$cmd created $dir/pins"
+	done
+	grep -q " $dir " /proc/mounts && fail "a bpffs at $dir in the host's mount namespace"
+	rmdir "$dir"
+}
+
+# detach --purge removes maps and counters but keeps the state file, and
+# says where; the next attach, finding no maps, writes the file's table back
+# (as serve does after a reboot) instead of rewriting the file from empty
+# maps. So does an attach after a reboot without serve. Only --purge-state
+# removes the file, and says so.
+test_purge_keeps_the_table_for_the_next_attach() {
+	local f n out before attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
+	f=$(state_file)
+	xdpfwd add udp 7960 10.8.0.2 --ttl 3600 >/dev/null && xdpfwd add tcp 7961-7962 10.8.0.2 --allow 203.0.113.0/24 >/dev/null ||
+		fail "add"
+	serve_udp 10.8.0.2 7960 || fail "no listener"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	n=$(jq length <<<"$before")
+	out=$(xdpfwd detach pub0 --purge 2>&1) || fail "detach --purge: $out"
+	[ "$out" = "detached from pub0, maps and counters removed; the table stays in the state file $f, which a later attach restores (--purge-state removes it too)" ] ||
+		fail "detach --purge said: $out"
+	ls "$XDPFWD_PIN_DIR" 2>/dev/null | grep -q xdpfwd_ && fail "maps left: $(ls "$XDPFWD_PIN_DIR")"
+	grep -q "^udp 7960 10.8.0.2:7960 ttl=3600 expires=" "$f" || fail "the state file lost the table: $(cat "$f")"
+	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach: $out"
+	grep -qx "restored $n mappings from the state file $f" <<<"$out" || fail "attach said: $out"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "the table differs after attach"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 7960) | .expires_in > 3500' >/dev/null ||
+		fail "the lease did not survive"
+	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7960)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded after the restoring attach: '$out'"
+	grep -q "^udp 7960 " "$f" || fail "the attach emptied the state file"
+	# A reboot, then attach by hand: the same.
+	reboot_lab
+	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach after a reboot: $out"
+	grep -qx "restored $n mappings from the state file $f" <<<"$out" || fail "attach after a reboot said: $out"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "the table differs after the reboot"
+	# --purge-state: the table is gone, and the next attach starts empty.
+	out=$(xdpfwd detach pub0 --purge-state 2>&1) || fail "detach --purge-state: $out"
+	[ "$out" = "detached from pub0, state removed: maps, counters and the state file $f" ] ||
+		fail "detach --purge-state said: $out"
+	[ -e "$f" ] && fail "the state file is still there"
+	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach afresh: $out"
+	grep -q "restored" <<<"$out" && fail "attach afresh said: $out"
+	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after --purge-state"
+}
+
+# Each step of attach and attach --replace that fails says which, in a line
+# of its own, and changes nothing (test_a_failed_step_changes_nothing proves
+# that for every step); a failed load is not blamed on the XDP attach.
+test_attach_steps_say_which_failed() {
+	local step want out before attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
+	xdpfwd detach pub0 >/dev/null || fail "detach"
+	before=$(state_snapshot)
+	while IFS='|' read -r step want; do
+		out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd "${attach[@]}" 2>&1 | sed 's|/proc/[0-9]*/root||g'; exit "${PIPESTATUS[0]}") &&
+			fail "attach succeeded with $step failing"
+		grep -qF "xdpfwd: $want" <<<"$out" || fail "with $step failing, attach said: $out"
+		[ "$step" != xdp-attach ] && grep -q "try --mode generic" <<<"$out" && fail "$step failing blamed the XDP attach: $out"
+		[ "$(state_snapshot)" = "$before" ] || fail "with $step failing, the state changed"
+	done <<STEPS
+bpf-open|attach: cannot open the BPF object: Input/output error
+bpf-load|attach: loading the programs over the maps in $XDPFWD_PIN_DIR failed: Input/output error
+xdp-attach|cannot attach XDP to 'pub0' in native mode: Input/output error (try --mode generic
+tc-attach|cannot attach tc to the egress of 'pub0': Input/output error
+pin|cannot pin the programs in $XDPFWD_PIN_DIR: Input/output error
+map-update|cannot record the attachment: Input/output error
+STEPS
+	xdpfwd "${attach[@]}" >/dev/null || fail "attach"
+	before=$(state_snapshot)
+	while IFS='|' read -r step want; do
+		out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1 |
+			sed 's|/proc/[0-9]*/root||g'; exit "${PIPESTATUS[0]}") && fail "replace succeeded with $step failing"
+		grep -qF "xdpfwd: $want" <<<"$out" || fail "with $step failing, replace said: $out"
+		[ "$(state_snapshot)" = "$before" ] || fail "with $step failing, replace changed the state"
+	done <<STEPS
+bpf-open|attach --replace: cannot open the BPF object: Input/output error
+bpf-load|attach --replace: loading the programs over the maps in $XDPFWD_PIN_DIR failed: Input/output error
+xdp-replace|attach --replace: swapping the XDP program on 'pub0' failed: Input/output error; the old programs still run
+tc-replace|attach --replace: swapping the tc program on the egress of 'pub0' failed: Input/output error
+pin|cannot pin the programs in $XDPFWD_PIN_DIR: Input/output error
+STEPS
 }
 
 # With the XDP program's pin gone (an interrupted attach --replace can leave
@@ -1516,12 +1623,14 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
 		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
 		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
+		test_readers_never_mount_a_bpffs test_purge_keeps_the_table_for_the_next_attach \
+		test_attach_steps_say_which_failed \
 		test_upgrade_from_previous_release_keeps_table test_upgrade_counts_what_arrives_during_the_swap; do
 		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
 	done
-	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
+	xdpfwd detach pub0 --purge-state >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 	# The services the tests started, so the next mode starts clean.
 	lab_stop_since "$lab_processes"
 	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/3000 "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
