@@ -20,12 +20,16 @@ fail() {
 	return 1
 }
 
+# Runs one test, then removes what it left behind (cleanup_after_test): each
+# test stands alone, sets up what it needs, and E2E_ONLY=NAME runs it by
+# itself.
 run_test() {
-	local name=$1
+	local name=$1 procs=${#LAB_PIDS[@]}
 	printf '  %-60s ' "$name"
 	test_failed=0
 	"$name" >"$LAB_TMP/$name.log" 2>&1
 	local rc=$?
+	cleanup_after_test "$procs" >>"$LAB_TMP/$name.log" 2>&1 || test_failed=1
 	if ((rc == SKIP && test_failed == 0)); then
 		echo "skipped: $(tail -1 "$LAB_TMP/$name.log")"
 		skipped=$((skipped + 1))
@@ -40,6 +44,25 @@ run_test() {
 	fi
 	# E2E_LOG_DIR=DIR keeps every test's output, to read its figures.
 	[ -z "${E2E_LOG_DIR:-}" ] || cp "$LAB_TMP/$name.log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
+}
+
+# What a test leaves behind, removed before the next one starts: the
+# processes it spawned (services, sinks, serve), its mappings, and an
+# attachment other than the mode's (a test that detached, or attached to
+# another tunnel, and failed before it attached back).
+cleanup_after_test() { # N: how many lab processes there were before the test
+	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS"
+	lab_stop_since "$1"
+	if ! in_vpn ip -d link show pub0 | grep -q prog/xdp || ! grep -qx "$want" "$(state_file)" 2>/dev/null; then
+		echo "cleanup: attaching pub0 again as --fast-path $FAST_PATH wants"
+		xdpfwd detach pub0 >/dev/null 2>&1
+		xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+			{ echo "cleanup: cannot attach pub0 again"; return 1; }
+	fi
+	: >"$LAB_TMP/cleanup.conf"
+	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
+		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { echo "cleanup: cannot empty the table"; return 1; }
+	fi
 }
 
 # --- helpers ---------------------------------------------------------------
@@ -148,13 +171,15 @@ test_ipv6_tcp_udp_through_wireguard() {
 	exchange_test ipv6 "[2001:db8:1::10]" "[fd00:8::2]" "[2001:0db8:0001:0000:0000:0000:0000:0020]"
 }
 
-# The client's own packets from a mapped port leave with the public endpoint.
+# The client's own packets from a mapped port (udp 5353 -> CLIENT_ADDR:53)
+# leave with the public endpoint.
 outbound_test() { # PUBLIC_ADDR CLIENT_ADDR INET_LISTEN INET_CONNECT
 	local got="$LAB_TMP/peer.$RANDOM"
+	xdpfwd add udp 5353 "$2:53" >/dev/null || fail "add"
 	lab_spawn "$NS_INET" socat -u "UDP$(v "$3")-RECVFROM:9999,bind=$3,reuseaddr" \
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
 	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9999 '"
-	# reuseaddr: the UDP service of the exchange test holds port 53 too.
+	# reuseaddr: a UDP service on the client may hold port 53 too.
 	echo hello | in_cli socat -u - "UDP$(v "$4"):$4:9999,sourceport=53,bind=$2,reuseaddr"
 	wait_for 5 test -s "$got" || fail "nothing arrived"
 	[ "$(cat "$got")" = "$1 5353" ] || fail "the internet host saw '$(cat "$got")', want '$1 5353'"
@@ -171,6 +196,7 @@ test_ipv6_client_outbound_shows_public_endpoint() {
 # Exactly N datagrams of known size: the mapping counts exactly those.
 test_counters_match_what_was_sent() {
 	local n=25 size=100 file="$LAB_TMP/sink6000" rx rb
+	: >"$file"
 	xdpfwd add udp 6000 10.8.0.2:6100 >/dev/null || fail "add"
 	sink_udp 6100 "$file"
 	for ((i = 0; i < n; i++)); do
@@ -187,6 +213,8 @@ test_counters_match_what_was_sent() {
 
 test_replies_are_counted_on_the_way_out() {
 	local before after
+	xdpfwd add udp 203.0.113.10:5353 10.8.0.2:53 >/dev/null || fail "add"
+	serve_udp 10.8.0.2 53 || fail "no UDP listener"
 	before=$(stats_of udp 5353 tx_packets)
 	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 >/dev/null
 	after=$(stats_of udp 5353 tx_packets)
@@ -195,7 +223,17 @@ test_replies_are_counted_on_the_way_out() {
 }
 
 test_del_stops_forwarding() {
-	local file="$LAB_TMP/sink6000" had no_map
+	local file="$LAB_TMP/sink6000" had no_map out
+	: >"$file"
+	xdpfwd add udp 6000 10.8.0.2:6100 >/dev/null && xdpfwd add tcp 203.0.113.10:40000 10.8.0.2 >/dev/null ||
+		fail "add"
+	sink_udp 6100 "$file"
+	serve_tcp 10.8.0.2 40000 || fail "no TCP listener"
+	# Both forward before the del.
+	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
+	wait_for 5 test -s "$file" || fail "UDP not forwarded before del"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:40000)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded before del: '$out'"
 	had=$(wc -l <"$file")
 	xdpfwd del udp 6000 >/dev/null || fail "del"
 	no_map=$(global_of in_pass_no_mapping)
@@ -266,6 +304,8 @@ test_load_keeps_staying_mappings() {
 }
 
 test_detach_removes_programs_keeps_table() {
+	xdpfwd add udp 203.0.113.10:5353 10.8.0.2:53 >/dev/null || fail "add"
+	serve_udp 10.8.0.2 53 || fail "no UDP listener"
 	xdpfwd detach pub0 >/dev/null || fail "detach"
 	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP program still attached"
 	in_vpn tc filter show dev pub0 egress | grep -q xdpfwd && fail "tc filter still there"
@@ -852,9 +892,6 @@ test_second_public_address() {
 	in_vpn ip addr del 203.0.113.11/24 dev pub0
 }
 
-# --- run -------------------------------------------------------------------
-
-((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
 # --- policy -----------------------------------------------------------------
 
 # A named counter "seen" of UDP packets to PORTS at HOOK (input or output) in
@@ -1239,60 +1276,6 @@ CASES
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
 }
 
-# An upgrade: the previous release (built from git by make e2e, as
-# XDPFWD_PREVIOUS) attaches and forwards, then this build replaces its
-# programs. Its stats map was smaller (no room for new counters), so the map
-# is migrated: every mapping, lease and counter stays, and traffic goes on.
-test_upgrade_from_previous_release_keeps_table() {
-	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
-	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
-	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
-	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
-		fail "the previous release does not attach"
-	in_vpn "$old" add udp 8200 10.8.0.2 --rate 100000 --ttl 3600 >/dev/null &&
-		in_vpn "$old" add tcp 8201-8203 10.8.0.2:8301 --allow 203.0.113.0/24 >/dev/null || fail "add with the previous release"
-	sink_udp 8200 "$file"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
-	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	rx0=$(stats_of udp 8200 rx_packets)
-	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "replace: $out"
-	echo "$out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "no migration reported: $out"
-	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
-	xdpfwd list --json | jq -e '.[] | select(.public_port == 8200) | .expires_in > 3500' >/dev/null ||
-		fail "the lease did not survive"
-	[ "$(stats_of udp 8200 rx_packets)" = "$rx0" ] || fail "the counter went from $rx0 to $(stats_of udp 8200 rx_packets)"
-	[ "$(global_of in_forwarded)" -ge $n ] || fail "the global counters restarted: in_forwarded $(global_of in_forwarded)"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
-	rx1=$(stats_of udp 8200 rx_packets)
-	[ "$rx1" = $((2 * n)) ] || fail "counted $rx1 of $((2 * n)) across the upgrade"
-	ls "$XDPFWD_PIN_DIR" | grep -q '__migrating$' && fail "staging pins left: $(ls "$XDPFWD_PIN_DIR")"
-	# The same build again: nothing to migrate.
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "second replace: $out"
-	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
-	# detach by the previous release, which keeps the maps, then a plain
-	# attach of this build over them: migrated the same way.
-	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge"
-	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
-		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
-	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
-		fail "attach over the previous release's maps: $out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
-	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
-	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
-	xdpfwd del udp 8200 >/dev/null || fail "del"
-}
-
 # --- failure paths --------------------------------------------------------------
 
 # What an operation may change: the table, the pins, the state file, and the
@@ -1462,6 +1445,75 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	xdpfwd del udp 7996 >/dev/null && xdpfwd del tcp 7997 >/dev/null || fail "del"
 }
 
+# An upgrade: the previous release (built from git by make e2e, as
+# XDPFWD_PREVIOUS) attaches and forwards, then this build replaces its
+# programs. Its stats map was smaller (no room for new counters), so the map
+# is migrated: every mapping, lease and counter stays, and traffic goes on.
+test_upgrade_from_previous_release_keeps_table() {
+	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
+	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "the previous release does not attach"
+	in_vpn "$old" add udp 8200 10.8.0.2 --rate 100000 --ttl 3600 >/dev/null &&
+		in_vpn "$old" add tcp 8201-8203 10.8.0.2:8301 --allow 203.0.113.0/24 >/dev/null || fail "add with the previous release"
+	sink_udp 8200 "$file"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	rx0=$(stats_of udp 8200 rx_packets)
+	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "replace: $out"
+	echo "$out"
+	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "no migration reported: $out"
+	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 8200) | .expires_in > 3500' >/dev/null ||
+		fail "the lease did not survive"
+	[ "$(stats_of udp 8200 rx_packets)" = "$rx0" ] || fail "the counter went from $rx0 to $(stats_of udp 8200 rx_packets)"
+	[ "$(global_of in_forwarded)" -ge $n ] || fail "the global counters restarted: in_forwarded $(global_of in_forwarded)"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
+	rx1=$(stats_of udp 8200 rx_packets)
+	[ "$rx1" = $((2 * n)) ] || fail "counted $rx1 of $((2 * n)) across the upgrade"
+	ls "$XDPFWD_PIN_DIR" | grep -q '__migrating$' && fail "staging pins left: $(ls "$XDPFWD_PIN_DIR")"
+	# The same build again: nothing to migrate.
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "second replace: $out"
+	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
+	# detach by the previous release, which keeps the maps, then a plain
+	# attach of this build over them: migrated the same way.
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
+		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
+		fail "attach over the previous release's maps: $out"
+	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
+	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
+	xdpfwd del udp 8200 >/dev/null || fail "del"
+}
+
+# --- run -------------------------------------------------------------------
+
+((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
+# The tests: every function named test_*, in the order this file defines
+# them. The durability tests, the failure paths and the upgrade come last:
+# they detach, reboot the lab and load whole tables. E2E_ONLY="test_a
+# test_b" runs just those, while working on them.
+tests=()
+while read -r t; do tests+=("$t"); done < <(
+	shopt -s extdebug
+	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
+)
+for t in ${E2E_ONLY:-}; do
+	[[ " ${tests[*]} " == *" $t "* ]] || { echo "e2e: E2E_ONLY names no test '$t'" >&2; exit 2; }
+done
 echo "e2e: building the lab"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
 # Everything twice: with the fast path (XDP and tc redirects) and without it
@@ -1471,30 +1523,7 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 	echo "e2e: --fast-path $FAST_PATH"
 	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH --clients "$LAB_CLIENTS" >/dev/null ||
 		{ echo "e2e: attach failed" >&2; exit 1; }
-	for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
-		test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
-		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
-		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
-		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
-		test_fragmented_datagram_arrives_whole test_reordered_fragments_arrive_whole \
-		test_icmp_error_reaches_the_client \
-		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
-		test_outbound_respects_the_public_mtu test_mapped_client_follows_the_routing_table \
-		test_veth_tunnel test_tap_tunnel test_attach_refuses_a_tunnel_it_cannot_carry \
-		test_wildcard_takes_only_its_address test_stack_flows_keep_their_replies \
-		test_second_public_address \
-		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
-		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
-		test_del_stops_forwarding test_load_keeps_staying_mappings \
-		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
-		test_prometheus_scrapes_exact_counts \
-		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
-		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
-		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
-		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
-		test_upgrade_from_previous_release_keeps_table; do
-		# The durability tests come last: they load whole tables.
-		# E2E_ONLY="test_a test_b" runs just those, while working on them.
+	for t in "${tests[@]}"; do
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
 	done
 	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
