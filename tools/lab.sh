@@ -58,7 +58,7 @@ lab_stop_since() { # N
 	LAB_PIDS=("${LAB_PIDS[@]:0:$1}")
 }
 
-lab_down() {
+lab_down() { # [--keep-tmp]: keep LAB_TMP (the runner's logs) for the next lab_up
 	local pid
 	for pid in "${LAB_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
@@ -71,9 +71,28 @@ lab_down() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
+	if [ "${1:-}" = --keep-tmp ]; then
+		rm -rf "${XDPFWD_STATE_DIR:-/nonexistent}"
+		return 0
+	fi
 	[ -n "$LAB_TMP" ] && rm -rf "$LAB_TMP"
 	LAB_TMP=
 	return 0
+}
+
+# What a test may not leave changed, one line each: the namespaces' links
+# (name, MTU, state), addresses, routes of every table, policy rules and
+# nftables rulesets. The e2e runner compares it before and after each test.
+lab_fingerprint() {
+	local ns
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+		echo "== $ns"
+		ip -n "$ns" -j link show | jq -r '.[] | "link \(.ifname) mtu \(.mtu) \(.operstate)"'
+		ip -n "$ns" -j addr show | jq -r '.[] | .ifname as $d | .addr_info[] | "addr \($d) \(.local)/\(.prefixlen)"' | sort
+		{ ip -n "$ns" -4 route show table all; ip -n "$ns" -6 route show table all; } | sed 's/^/route /' | sort
+		{ ip -n "$ns" -4 rule; ip -n "$ns" -6 rule; } | sed 's/^/rule /'
+		ip netns exec "$ns" nft list ruleset | sed 's/^/nft /'
+	done 2>&1
 }
 
 wait_for() { # SECONDS COMMAND...: poll until the command succeeds
@@ -99,7 +118,7 @@ lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOIN
 
 lab_up() {
 	set -e
-	LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
+	[ -n "$LAB_TMP" ] || LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
 	# The state file goes with the lab, not to /var/lib/xdpfwd.
 	export XDPFWD_STATE_DIR=$LAB_TMP/state
 	umask 077

@@ -9,58 +9,108 @@ source tools/lab.sh
 
 SKIP=77
 passed=0 failed=0 skipped=0 failures=()
+TEST_PID=
 trap 'lab_down' EXIT
-trap 'exit 130' INT TERM
+# A signal ends the running test first (it stops what it started), then the lab.
+on_signal() {
+	[ -n "$TEST_PID" ] && kill -TERM "$TEST_PID" 2>/dev/null && wait "$TEST_PID" 2>/dev/null
+	exit 130
+}
+trap on_signal INT TERM
 
 # A failed check marks the test failed even when the test goes on to its
-# next check (tests run in this shell, without errexit).
+# next check (tests run without errexit).
 fail() {
 	echo "    $*" >&2
 	test_failed=1
 	return 1
 }
 
-# Runs one test, then removes what it left behind (cleanup_after_test): each
-# test stands alone, sets up what it needs, and E2E_ONLY=NAME runs it by
-# itself.
+# A test that cannot run here says why and returns SKIP (77): the runner
+# reports "skipped: REASON" and the run does not fail. Use as
+# `needs CMD... || return`, `needs_kernel PATH WHAT || return`.
+needs() { # CMD...: every command must be installed
+	local c
+	for c; do
+		command -v "$c" >/dev/null || { echo "needs $c, which is not installed"; return $SKIP; }
+	done
+}
+needs_kernel() { # PATH WHAT: a kernel feature, present when PATH exists
+	[ -e "$1" ] || { echo "needs $2 in the kernel (no $1)"; return $SKIP; }
+}
+
+# Runs one test in a subshell of its own, in a directory of its own
+# ($LAB_TMP is the test's while it runs): what it spawns with lab_spawn is
+# stopped when it ends, however it ends, and its variables and functions
+# go with it. Then cleanup_after_test puts the lab back as the mode wants
+# it, so every test starts from the same lab and E2E_ONLY=NAME runs it
+# alone.
 run_test() {
-	local name=$1 procs=${#LAB_PIDS[@]}
+	local name=$1 log rc
+	log=$LAB_TMP/$name.log
 	printf '  %-60s ' "$name"
-	test_failed=0
-	"$name" >"$LAB_TMP/$name.log" 2>&1
-	local rc=$?
-	cleanup_after_test "$procs" >>"$LAB_TMP/$name.log" 2>&1 || test_failed=1
-	if ((rc == SKIP && test_failed == 0)); then
-		echo "skipped: $(tail -1 "$LAB_TMP/$name.log")"
+	(
+		procs=${#LAB_PIDS[@]}
+		trap 'lab_stop_since "$procs"' EXIT
+		trap 'exit 130' INT TERM
+		LAB_TMP=$LAB_TMP/$name.tmp
+		mkdir -p "$LAB_TMP"
+		test_failed=0
+		"$name"
+		rc=$?
+		((test_failed)) && rc=1
+		exit "$rc"
+	) >"$log" 2>&1 </dev/null &
+	TEST_PID=$!
+	wait "$TEST_PID"
+	rc=$?
+	TEST_PID=
+	rm -rf "$LAB_TMP/$name.tmp"
+	# A test that cannot be cleaned up after fails, even one that skipped.
+	cleanup_after_test >>"$log" 2>&1 || rc=1
+	if ((rc == SKIP)); then
+		echo "skipped: $(tail -1 "$log")"
 		skipped=$((skipped + 1))
-	elif ((rc == 0 && test_failed == 0)); then
+	elif ((rc == 0)); then
 		echo ok
 		passed=$((passed + 1))
 	else
 		echo FAIL
-		sed 's/^/    | /' "$LAB_TMP/$name.log"
+		sed 's/^/    | /' "$log"
 		failed=$((failed + 1))
 		failures+=("$name")
 	fi
 	# E2E_LOG_DIR=DIR keeps every test's output, to read its figures.
-	[ -z "${E2E_LOG_DIR:-}" ] || cp "$LAB_TMP/$name.log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
+	[ -z "${E2E_LOG_DIR:-}" ] || cp "$log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
 }
 
-# What a test leaves behind, removed before the next one starts: the
-# processes it spawned (services, sinks, serve), its mappings, and an
-# attachment other than the mode's (a test that detached, or attached to
-# another tunnel, and failed before it attached back).
-cleanup_after_test() { # N: how many lab processes there were before the test
-	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS"
-	lab_stop_since "$1"
+# Attaches pub0 to the WireGuard tunnel as the mode wants.
+attach_for_mode() {
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null
+}
+
+# After each test: the lab as the mode wants it, whatever the test did or
+# failed to undo. A test that changed the lab's network (addresses, routes,
+# links, MTUs, nftables, rules) fails, and the lab is built anew; one that
+# left pub0 detached or attached otherwise, or left mappings, is put right.
+cleanup_after_test() {
+	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" now
+	now=$(lab_fingerprint)
+	if [ "$now" != "$LAB_FINGERPRINT" ]; then
+		echo "cleanup: the test left the lab changed; building it anew:"
+		diff <(echo "$LAB_FINGERPRINT") <(echo "$now") | grep '^[<>]'
+		lab_down --keep-tmp
+		{ lab_up && attach_for_mode; } || { echo "cleanup: cannot build the lab again"; exit 1; }
+		LAB_FINGERPRINT=$(lab_fingerprint)
+		return 1
+	fi
 	if ! in_vpn ip -d link show pub0 | grep -q prog/xdp || ! grep -qx "$want" "$(state_file)" 2>/dev/null; then
 		echo "cleanup: attaching pub0 again as --fast-path $FAST_PATH wants"
 		xdpfwd detach pub0 >/dev/null 2>&1
-		xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
-			{ echo "cleanup: cannot attach pub0 again"; return 1; }
+		attach_for_mode || { echo "cleanup: cannot attach pub0 again"; return 1; }
 	fi
-	: >"$LAB_TMP/cleanup.conf"
 	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
+		: >"$LAB_TMP/cleanup.conf"
 		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { echo "cleanup: cannot empty the table"; return 1; }
 	fi
 }
@@ -269,6 +319,7 @@ before_xdp_drops() {
 test_load_keeps_staying_mappings() {
 	local conf="$LAB_TMP/table.conf" report="$LAB_TMP/iperf.json" lost sent
 	local nomap0 rx0 drops0 pre0 nomap rx drops pre
+	needs iperf3 nstat || return
 	printf 'both 5201 10.8.0.2\nudp 203.0.113.10:5353 10.8.0.2:53\n' >"$conf"
 	xdpfwd load "$conf" || fail "load"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 5201 -1
@@ -319,6 +370,7 @@ test_detach_removes_programs_keeps_table() {
 # A real Prometheus scrapes `xdpfwd serve` and finds exactly what was sent.
 test_prometheus_scrapes_exact_counts() {
 	local metrics=http://127.0.0.1:9977/metrics prom=http://127.0.0.1:9090 serve_pid q i
+	needs prometheus promtool curl || return
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
 	serve_pid=${LAB_PIDS[-1]}
 	wait_for 5 in_vpn curl -sf "$metrics" || fail "serve does not answer"
@@ -496,6 +548,7 @@ test_fragmented_datagram_arrives_whole() {
 # copies and the first into the stack: the client gets the datagram whole.
 test_reordered_fragments_arrive_whole() {
 	local b_held b_replay b_replayed b_lost
+	needs python3 || return
 	xdpfwd add udp 6810 10.8.0.2 >/dev/null && xdpfwd add udp 6810 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6810,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr4"
 	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6810,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr6"
@@ -767,7 +820,10 @@ ethernet_tunnel_test() { # veth|tap
 		fail "$kind: re-attach to the WireGuard tunnel"
 }
 test_veth_tunnel() { ethernet_tunnel_test veth; }
-test_tap_tunnel() { ethernet_tunnel_test tap; }
+test_tap_tunnel() {
+	needs_kernel /dev/net/tun "TUN/TAP (CONFIG_TUN)" || return
+	ethernet_tunnel_test tap
+}
 
 # attach refuses a tunnel whose link type the data path cannot carry, in one
 # line, and changes nothing.
@@ -963,6 +1019,7 @@ test_allowlist_admits_only_listed_sources() {
 # measured at the client is a benchmark, bench/rate.sh, not a verdict.
 test_rate_limit_holds_a_flood_to_the_rate() {
 	local rate=2000 burst=1000 pids=() t0 t1 bound sent rx limited rl0 got metrics p cpu
+	needs iperf3 taskset promtool curl || return
 	xdpfwd add tcp 7400-7401 10.8.0.2 >/dev/null && # iperf3's control connections
 		xdpfwd add udp 7400-7401 10.8.0.2 --rate $rate:$burst >/dev/null || fail "add"
 	xdpfwd list | grep -qE "^udp +7400-7401 .*rate=$rate:$burst$" || fail "list: $(xdpfwd list)"
@@ -1025,6 +1082,7 @@ gone_after() { # PORT END: waits until PORT leaves list; prints the seconds past
 }
 test_lease_ends_under_serve() {
 	local metrics=http://127.0.0.1:9978/metrics out serve_pid end0 end1 end1b took
+	needs curl || return
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9978 >'$LAB_TMP/serve-lease.log'"
 	serve_pid=${LAB_PIDS[-1]}
 	wait_for 30 in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
@@ -1134,6 +1192,7 @@ test_state_file_follows_every_change() {
 # numbers at the client, and not one may be missing.
 test_restart_and_replace_lose_no_packet() {
 	local report="$LAB_TMP/steady.json" sent lost rx0 rx i client nomap0 nomap pre0 pre drops0 drops
+	needs iperf3 nstat curl || return
 	xdpfwd add tcp 7800 10.8.0.2 >/dev/null && xdpfwd add udp 7800 10.8.0.2 >/dev/null || fail "add"
 	start_serve || fail "serve does not start"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 7800 -1
@@ -1362,7 +1421,7 @@ reboot_lab() {
 # about 90 runs load the BPF programs, a few seconds each on a busy machine.
 test_a_failed_step_changes_nothing() {
 	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
-	[ "$FAST_PATH" = on ] || { echo "skipped with the fast path off: the same steps, fewer hooks"; return 0; }
+	[ "$FAST_PATH" = on ] || { echo "runs with the fast path on only: the same steps, fewer hooks off"; return $SKIP; }
 	xdpfwd add tcp 7990 10.8.0.2 >/dev/null || fail "setup add"
 	fail_each_step "add" xdpfwd add udp 7991 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600
 	fail_each_step "add (renewal, new policy)" xdpfwd add udp 7991 10.8.0.2 --new-rate 50 --ttl 900
@@ -1451,7 +1510,7 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 # is migrated: every mapping, lease and counter stays, and traffic goes on.
 test_upgrade_from_previous_release_keeps_table() {
 	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
-	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
+	[ -x "$old" ] || { echo "no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
 	xdpfwd detach pub0 --purge >/dev/null || fail "detach"
 	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
 		fail "the previous release does not attach"
@@ -1501,35 +1560,76 @@ test_upgrade_from_previous_release_keeps_table() {
 
 # --- run -------------------------------------------------------------------
 
-((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
+((EUID == 0)) || { echo "e2e: skipped: needs root (network namespaces, XDP)"; exit $SKIP; }
+for c in ip wg wireguard-go socat jq ethtool nft bpftool; do
+	command -v $c >/dev/null || { echo "e2e: skipped: the lab needs $c, which is not installed"; exit $SKIP; }
+done
+[ -c /dev/net/tun ] || { echo "e2e: skipped: wireguard-go needs TUN (/dev/net/tun)"; exit $SKIP; }
+
 # The tests: every function named test_*, in the order this file defines
 # them. The durability tests, the failure paths and the upgrade come last:
 # they detach, reboot the lab and load whole tables. E2E_ONLY="test_a
-# test_b" runs just those, while working on them.
-tests=()
-while read -r t; do tests+=("$t"); done < <(
+# test_b*" runs those named or matched (shell patterns), in file order.
+set -f # E2E_ONLY's patterns are matched against test names, not files
+only=(${E2E_ONLY:-})
+set +f
+selected() { # NAME: whether E2E_ONLY (empty: all) names or matches it
+	local pat
+	((${#only[@]})) || return 0
+	# shellcheck disable=SC2053
+	for pat in "${only[@]}"; do [[ $1 == $pat ]] && return 0; done
+	return 1
+}
+all_tests=() tests=()
+while read -r t; do
+	all_tests+=("$t")
+	selected "$t" && tests+=("$t")
+done < <(
 	shopt -s extdebug
 	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
 )
-for t in ${E2E_ONLY:-}; do
-	[[ " ${tests[*]} " == *" $t "* ]] || { echo "e2e: E2E_ONLY names no test '$t'" >&2; exit 2; }
+for pat in "${only[@]}"; do
+	found=
+	# shellcheck disable=SC2053
+	for t in "${all_tests[@]}"; do [[ $t == $pat ]] && found=1; done
+	[ -n "$found" ] || { echo "e2e: E2E_ONLY: no test is named '$pat'" >&2; exit 2; }
 done
-echo "e2e: building the lab"
-lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
-# Everything twice: with the fast path (XDP and tc redirects) and without it
-# (XDP rewrites, the stack forwards).
-lab_processes=${#LAB_PIDS[@]} # the tunnel's
-for FAST_PATH in ${E2E_MODES:-on off}; do
-	echo "e2e: --fast-path $FAST_PATH"
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH --clients "$LAB_CLIENTS" >/dev/null ||
-		{ echo "e2e: attach failed" >&2; exit 1; }
-	for t in "${tests[@]}"; do
-		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
+
+# Each fast-path mode in a lab of its own, the labs at the same time
+# (E2E_JOBS, 2 unless told; 1 runs the modes one after the other in one lab).
+# Each lab's output is printed whole when it ends.
+modes=(${E2E_MODES:-on off})
+if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
+	declare -A lab_of=()
+	out_dir=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
+	trap 'rm -rf "$out_dir"' EXIT
+	trap 'for p in "${!lab_of[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait; exit 130' INT TERM
+	for m in "${modes[@]}"; do
+		E2E_MODES=$m LAB_ID=$LAB_ID$m tests/e2e/run.sh >"$out_dir/$m" 2>&1 </dev/null &
+		lab_of[$!]=$m
 	done
+	rc=0 failed_modes=()
+	while ((${#lab_of[@]})); do
+		wait -n -p done_pid
+		st=$?
+		m=${lab_of[$done_pid]}
+		unset "lab_of[$done_pid]"
+		echo "=== e2e --fast-path $m: exit $st"
+		cat "$out_dir/$m"
+		((st == 0)) || rc=1 failed_modes+=("$m")
+	done
+	echo "e2e: ${#modes[@]} modes, $((${#modes[@]} - ${#failed_modes[@]})) passed${failed_modes[*]:+; failed: ${failed_modes[*]}}"
+	exit $rc
+fi
+
+echo "e2e: building the lab ($LAB_ID)"
+lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
+LAB_FINGERPRINT=$(lab_fingerprint)
+for FAST_PATH in "${modes[@]}"; do
+	echo "e2e: --fast-path $FAST_PATH"
+	attach_for_mode || { echo "e2e: attach failed" >&2; exit 1; }
+	for t in "${tests[@]}"; do run_test "$t"; done
 	xdpfwd detach pub0 --purge >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
-	# The services the tests started, so the next mode starts clean.
-	lab_stop_since "$lab_processes"
-	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/3000 "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
 done
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
 ((failed == 0))
