@@ -58,6 +58,26 @@ lab_stop_since() { # N
 	LAB_PIDS=("${LAB_PIDS[@]:0:$1}")
 }
 
+# Stops every process in the lab's namespaces but the lab's own (LAB_PIDS):
+# what was started other than by lab_spawn, or left by an interrupted
+# test. Says what it stopped, one line each.
+lab_sweep() {
+	local ns pid i keep=" ${LAB_PIDS[*]} " left=()
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			[[ $keep == *" $pid "* ]] && continue
+			echo "stopped pid $pid in $ns: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+			kill "$pid" 2>/dev/null && left+=("$pid")
+		done
+	done
+	# Not children of this shell: wait until they are gone (5 s, then KILL).
+	for pid in "${left[@]}"; do
+		for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	return 0
+}
+
 lab_down() { # [--keep-tmp]: keep LAB_TMP (the runner's logs) for the next lab_up
 	local pid
 	for pid in "${LAB_PIDS[@]}"; do
@@ -67,6 +87,7 @@ lab_down() { # [--keep-tmp]: keep LAB_TMP (the runner's logs) for the next lab_u
 		wait "$pid" 2>/dev/null
 	done
 	LAB_PIDS=()
+	lab_sweep >/dev/null
 	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
 		ip netns del "$ns" 2>/dev/null
 	done

@@ -41,23 +41,23 @@ needs_kernel() { # PATH WHAT: a kernel feature, present when PATH exists
 
 # Runs one test in a subshell of its own, in a directory of its own
 # ($LAB_TMP is the test's while it runs): what it spawns with lab_spawn is
-# stopped when it ends, however it ends, and its variables and functions
-# go with it. Then cleanup_after_test puts the lab back as the mode wants
-# it, so every test starts from the same lab and E2E_ONLY=NAME runs it
-# alone.
+# stopped when it ends, and its variables and functions go with it. Then
+# cleanup_after_test puts the lab back as the mode wants it, so every test
+# starts from the same lab and E2E_ONLY=NAME runs it alone.
 run_test() {
 	local name=$1 log rc
 	log=$LAB_TMP/$name.log
 	printf '  %-60s ' "$name"
+	# No trap in the subshell: with one, bash keeps a shell between it and
+	# each process it spawns, and lab_spawn's pid would not be the process.
 	(
 		procs=${#LAB_PIDS[@]}
-		trap 'lab_stop_since "$procs"' EXIT
-		trap 'exit 130' INT TERM
 		LAB_TMP=$LAB_TMP/$name.tmp
 		mkdir -p "$LAB_TMP"
 		test_failed=0
 		"$name"
 		rc=$?
+		lab_stop_since "$procs"
 		((test_failed)) && rc=1
 		exit "$rc"
 	) >"$log" 2>&1 </dev/null &
@@ -90,11 +90,14 @@ attach_for_mode() {
 }
 
 # After each test: the lab as the mode wants it, whatever the test did or
-# failed to undo. A test that changed the lab's network (addresses, routes,
+# failed to undo. Processes left in the lab's namespaces are stopped. A
+# test that changed the lab's network (addresses, routes,
 # links, MTUs, nftables, rules) fails, and the lab is built anew; one that
 # left pub0 detached or attached otherwise, or left mappings, is put right.
 cleanup_after_test() {
 	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" now
+	# What the test started other than by lab_spawn, or left interrupted.
+	lab_sweep | sed 's/^/cleanup: /'
 	now=$(lab_fingerprint)
 	if [ "$now" != "$LAB_FINGERPRINT" ]; then
 		echo "cleanup: the test left the lab changed; building it anew:"
