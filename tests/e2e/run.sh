@@ -45,7 +45,7 @@ needs_kernel() { # PATH WHAT: a kernel feature, present when PATH exists
 # cleanup_after_test puts the lab back as the mode wants it, so every test
 # starts from the same lab and E2E_ONLY=NAME runs it alone.
 run_test() {
-	local name=$1 log rc
+	local name=$1 log rc reason
 	log=$LAB_TMP/$name.log
 	printf '  %-60s ' "$name"
 	# No trap in the subshell: with one, bash keeps a shell between it and
@@ -65,11 +65,12 @@ run_test() {
 	wait "$TEST_PID"
 	rc=$?
 	TEST_PID=
+	reason=$(tail -1 "$log") # a skipping test's last line says why
 	rm -rf "$LAB_TMP/$name.tmp"
 	# A test that cannot be cleaned up after fails, even one that skipped.
 	cleanup_after_test >>"$log" 2>&1 || rc=1
 	if ((rc == SKIP)); then
-		echo "skipped: $(tail -1 "$log")"
+		echo "skipped: $reason"
 		skipped=$((skipped + 1))
 	elif ((rc == 0)); then
 		echo ok
