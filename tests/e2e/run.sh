@@ -139,6 +139,16 @@ serve_udp() { # ADDR PORT [NS]
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
 	wait_for 5 ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
 }
+# Sends LINE (ping unless told) in one datagram from NS to ADDR:PORT on a
+# connected socket, which takes answers from ADDR:PORT only, and prints the
+# first line of the answer: as soon as it comes, or nothing after SECONDS
+# (10 unless told). No fixed wait for an answer that came, and time for
+# one on a loaded machine.
+udp_ask() { # NS ADDR PORT [LINE] [SECONDS]
+	local addr=${2#[}
+	ip netns exec "$1" bash -c 'exec 3<>"/dev/udp/$1/$2" && echo "$3" >&3 && timeout "$4" head -n1 <&3' \
+		_ "${addr%]}" "$3" "${4:-ping}" "${5:-10}"
+}
 # Counts the datagrams arriving at a client port into a file, one line each.
 sink_udp() { # PORT FILE
 	lab_spawn "$NS_CLI" socat -u "UDP-RECVFROM:$1,reuseaddr,fork" SYSTEM:"cat >/dev/null; echo x >>$2"
@@ -212,7 +222,7 @@ exchange_test() { # FAMILY PUB_ADDR CLIENT_ADDR INET_ADDR
 	serve_udp "$cli" 53 || fail "no UDP listener"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - "TCP:$pub:40000")
 	[ "$out" = "got ping from $inet" ] || fail "TCP $fam: got '$out'"
-	out=$(echo ping | in_inet timeout 5 socat -t2 - "UDP:$pub:5353")
+	out=$(udp_ask "$NS_INET" "$pub" 5353)
 	[ "$out" = "got ping from $inet" ] || fail "UDP $fam: got '$out'"
 }
 
@@ -270,7 +280,7 @@ test_replies_are_counted_on_the_way_out() {
 	xdpfwd add udp 203.0.113.10:5353 10.8.0.2:53 >/dev/null || fail "add"
 	serve_udp 10.8.0.2 53 || fail "no UDP listener"
 	before=$(stats_of udp 5353 tx_packets)
-	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 >/dev/null
+	udp_ask "$NS_INET" 203.0.113.10 5353 >/dev/null
 	after=$(stats_of udp 5353 tx_packets)
 	[ "$((after - before))" = 1 ] || fail "tx_packets grew by $((after - before)), want 1"
 	[ "$(stats_of udp 5353 tx_bytes)" -gt 0 ] || fail "tx_bytes 0"
@@ -367,7 +377,7 @@ test_detach_removes_programs_keeps_table() {
 	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "mappings lost on detach"
 	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
 		fail "re-attach"
-	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 | grep -q "got ping" ||
+	udp_ask "$NS_INET" 203.0.113.10 5353 | grep -q "got ping" ||
 		fail "no forwarding after re-attach"
 }
 
@@ -470,7 +480,7 @@ test_exits_match_the_fast_path_mode() {
 	before_neigh=$(global_of out_fast_redirect)
 	before_nomap=$(global_of out_pass_no_mapping)
 	for ((i = 0; i < n; i++)); do
-		echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6600 | grep -q "got ping$i" ||
+		udp_ask "$NS_INET" 203.0.113.10 6600 "ping$i" | grep -q "got ping$i" ||
 			fail "no answer to datagram $i"
 	done
 	fwd_count=$(in_vpn nft -j list table inet xf_probe | jq '[.nftables[].rule? // empty | .expr[] | .counter? // empty | .packets] | add')
@@ -499,10 +509,10 @@ test_ethernet_target_is_redirected_by_xdp() {
 	xdpfwd add udp 6700 198.51.100.2 >/dev/null || fail "add"
 	serve_udp 198.51.100.2 6700 "$NS_LAN" || fail "no listener"
 	# The first packet may find no neighbour yet: the stack resolves it.
-	echo warmup | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700 >/dev/null
+	udp_ask "$NS_INET" 203.0.113.10 6700 warmup >/dev/null
 	before=$(global_of in_fast_redirect)
 	for ((i = 0; i < n; i++)); do
-		out=$(echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700)
+		out=$(udp_ask "$NS_INET" 203.0.113.10 6700 "ping$i")
 		[ "$out" = "got ping$i from 203.0.113.20" ] || fail "datagram $i: got '$out'"
 	done
 	if [ "$FAST_PATH" = on ]; then
@@ -672,7 +682,7 @@ test_hairpin_between_clients() {
 	before_out=$(global_of out_hairpin)
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7100)
 	[ "$out" = "got ping from 10.8.0.2" ] || fail "TCP IPv4: got '$out'"
-	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7100)
+	out=$(udp_ask "$NS_CLI" 203.0.113.10 7100)
 	[ "$out" = "got ping from 10.8.0.2" ] || fail "UDP IPv4: got '$out'"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7100)
 	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0002]" ] || fail "TCP IPv6: got '$out'"
@@ -691,7 +701,7 @@ test_hairpin_to_own_port() {
 		fail "no listeners"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7200)
 	[ "$out" = "got ping from 10.8.0.1" ] || fail "TCP IPv4: got '$out'"
-	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7200)
+	out=$(udp_ask "$NS_CLI" 203.0.113.10 7200)
 	[ "$out" = "got ping from 10.8.0.1" ] || fail "UDP IPv4: got '$out'"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7200)
 	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0001]" ] || fail "TCP IPv6: got '$out'"
@@ -801,7 +811,7 @@ ethernet_tunnel_test() { # veth|tap
 	tun0=$(global_of in_fast_tunnel) redir0=$(global_of in_tunnel_redirected) out0=$(global_of out_fast_redirect)
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7150)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: TCP IPv4: got '$out'"
-	out=$(echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:7150)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7150)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: UDP IPv4: got '$out'"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7150)
 	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] || fail "$kind: TCP IPv6: got '$out'"
@@ -1102,16 +1112,16 @@ test_lease_ends_under_serve() {
 	xdpfwd add udp 7501 10.8.0.2 --ttl 60 | grep -q "^renewed udp 7501 -> 10.8.0.2:7501 ttl=60$" || fail "not renewed"
 	end1b=$(lease_end "$metrics" 7501)
 	awk -v a="$end1" -v b="$end1b" 'BEGIN { exit !(b >= a + 57) }' || fail "the renewal moved the end from $end1 to $end1b"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7501)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7501)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded during the lease: '$out'"
 	# From its end on, the data path drops the mapping's packets, and serve
 	# removes it.
 	sleep_until "$end0" 0.01
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7500)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7500 ping 3)
 	[ -z "$out" ] || fail "forwarded after the lease's end: '$out'"
 	took=$(gone_after 7500 "$end0") || fail "udp 7500 still listed 10 s after its lease ended"
 	echo "udp 7500 left the table ${took} s after its lease's end"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7501)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7501)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "the renewed lease ended with the first one: '$out'"
 	# A renewal to a shorter lease ends it sooner.
 	xdpfwd add udp 7501 10.8.0.2 --ttl 1 >/dev/null || fail "renew to 1 s"
@@ -1278,7 +1288,7 @@ test_reboot_rebuilds_from_state() {
 	in_vpn tc qdisc del dev pub0 clsact
 	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact
 	rm -rf "$XDPFWD_PIN_DIR"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7900 ping 3)
 	[ -z "$out" ] || fail "forwarded with nothing attached: '$out'"
 	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
 	grep -q "rebuilt from the state file: " "$LAB_TMP/serve.log" || fail "serve said: $(tail -3 "$LAB_TMP/serve.log")"
@@ -1286,7 +1296,7 @@ test_reboot_rebuilds_from_state() {
 	xdpfwd list --json | jq -e '.[] | select(.public_port == 7901) | .expires_in > 3500' >/dev/null ||
 		fail "the lease did not survive"
 	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "no XDP program after the rebuild"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7900)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "UDP not forwarded after the rebuild: '$out'"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7901)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded after the rebuild: '$out'"
@@ -1487,7 +1497,7 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	grep -q "serve: udp 7996 (any IPv6) waits: the public interface has no IPv6 address" "$LAB_TMP/serve.log" ||
 		fail "no line for the waiting mapping: $(tail -4 "$LAB_TMP/serve.log")"
 	grep -q "fd00:8::2" "$LAB_TMP/serve.log" && fail "a client address in the log"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7996)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7996)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "IPv4 not forwarded while IPv6 waits: '$out'"
 	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" || fail "the IPv6 mapping left the file: $(cat "$f")"
 	# systemd restarts serve, or an operator adds a mapping: still there.
@@ -1500,7 +1510,7 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
 		fail "the IPv6 mapping was not written once the address came"
 	grep -q "^pending" "$f" && fail "still pending: $(cat "$f")"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - "UDP6:[2001:db8:1::10]:7996")
+	out=$(udp_ask "$NS_INET" "[2001:db8:1::10]" 7996)
 	# socat writes IPv6 peers in full
 	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] ||
 		fail "IPv6 not forwarded once written: '$out'"
