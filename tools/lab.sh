@@ -116,6 +116,9 @@ lab_fingerprint() {
 	done 2>&1
 }
 
+# How long to wait for what should come (a listener, a tunnel, an answer):
+# long, for a loaded machine, since a wait ends as soon as it is there.
+LAB_WAIT=${LAB_WAIT:-30}
 wait_for() { # SECONDS COMMAND...: poll until the command succeeds
 	local deadline=$((SECONDS + $1))
 	shift
@@ -128,7 +131,7 @@ wait_for() { # SECONDS COMMAND...: poll until the command succeeds
 lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOINT]
 	local ns=$1 dev=$2 a4=$3 a6=$4 key=$5 port=$6 peer=$7 allowed=$8 endpoint=${9:-}
 	WG_PROCESS_FOREGROUND=1 lab_spawn "$ns" wireguard-go -f "$dev" >>"$LAB_TMP/wireguard-go.log" 2>&1
-	wait_for 5 ip -n "$ns" link show "$dev" || { echo "lab: wireguard-go made no $dev" >&2; return 1; }
+	wait_for "$LAB_WAIT" ip -n "$ns" link show "$dev" || { echo "lab: wireguard-go made no $dev" >&2; return 1; }
 	ip netns exec "$ns" wg set "$dev" private-key "$key" listen-port "$port" \
 		peer "$peer" allowed-ips "$allowed" ${endpoint:+endpoint "$endpoint"} \
 		persistent-keepalive 0 || return 1
@@ -192,7 +195,7 @@ lab_up() {
 	# The client reaches the internet through the tunnel, as a VPN client does.
 	ip -n "$NS_CLI" route add 203.0.113.0/24 dev "$LAB_WG_CLI"
 	ip -n "$NS_CLI" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CLI"
-	wait_for 10 in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
+	wait_for "$LAB_WAIT" in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
 
 	# A second client, on its own underlay, for client-to-client (hairpin).
 	ip -n "$NS_VPN" link add und1 type veth peer name und1 netns "$NS_CL2"
@@ -208,7 +211,7 @@ lab_up() {
 		"$(cat "$LAB_TMP/vpn.pub")" 0.0.0.0/0,::/0 192.0.2.65:51820
 	ip -n "$NS_CL2" route add 203.0.113.0/24 dev "$LAB_WG_CL2"
 	ip -n "$NS_CL2" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CL2"
-	wait_for 10 in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
+	wait_for "$LAB_WAIT" in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
 	set +e
 }
 
@@ -238,7 +241,7 @@ lab_ethernet_tunnel_up() { # veth|tap
 			lab_spawn "$ns" socat "TUN,tun-type=tap,tun-name=$dev,no-pi" \
 				"UDP:$peer:5555,bind=$local_addr:5555"
 		done
-		wait_for 5 ip -n "$NS_VPN" link show "$dev" && wait_for 5 ip -n "$NS_CL2" link show "$dev" ||
+		wait_for "$LAB_WAIT" ip -n "$NS_VPN" link show "$dev" && wait_for "$LAB_WAIT" ip -n "$NS_CL2" link show "$dev" ||
 			{ echo "lab: socat made no $dev" >&2; return 1; }
 		;;
 	*) return 1 ;;
@@ -256,7 +259,7 @@ lab_ethernet_tunnel_up() { # veth|tap
 	# Partial checksums on veth, as on the internet host (README, "Checksums").
 	in_cl2 ethtool -K "$dev" tx off >/dev/null 2>&1
 	LAB_ETH_TUN=$dev
-	wait_for 5 in_cl2 ping -c1 -W1 -I 10.9.0.2 10.9.0.1 ||
+	wait_for "$LAB_WAIT" in_cl2 ping -c1 -W1 -I 10.9.0.2 10.9.0.1 ||
 		{ echo "lab: the Ethernet tunnel $dev does not carry" >&2; return 1; }
 }
 lab_ethernet_tunnel_down() {

@@ -130,14 +130,14 @@ serve_tcp() { # ADDR PORT [NS]
 	local ns=${3:-$NS_CLI}
 	lab_spawn "$ns" socat "TCP$(v "$1")-LISTEN:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 ip netns exec "$ns" sh -c "ss -Htln | grep -qF '$1:$2 '"
+	wait_for "$LAB_WAIT" ip netns exec "$ns" sh -c "ss -Htln | grep -qF '$1:$2 '"
 }
 # A UDP service that answers the same way to each datagram.
 serve_udp() { # ADDR PORT [NS]
 	local ns=${3:-$NS_CLI}
 	lab_spawn "$ns" socat "UDP$(v "$1")-RECVFROM:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
+	wait_for "$LAB_WAIT" ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
 }
 # Sends LINE (ping unless told) in one datagram from NS to ADDR:PORT on a
 # connected socket, which takes answers from ADDR:PORT only, and prints the
@@ -152,7 +152,7 @@ udp_ask() { # NS ADDR PORT [LINE] [SECONDS]
 # Counts the datagrams arriving at a client port into a file, one line each.
 sink_udp() { # PORT FILE
 	lab_spawn "$NS_CLI" socat -u "UDP-RECVFROM:$1,reuseaddr,fork" SYSTEM:"cat >/dev/null; echo x >>$2"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -q ':$1 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -q ':$1 '"
 }
 stats_of() { # PROTO PUBLIC_PORT FIELD [FAMILY]: a mapping's counter from stats --json
 	xdpfwd stats --json | jq -r --arg p "$1" --argjson port "$2" --arg f "$3" --arg fam "${4:-ipv4}" \
@@ -242,10 +242,10 @@ outbound_test() { # PUBLIC_ADDR CLIENT_ADDR INET_LISTEN INET_CONNECT
 	xdpfwd add udp 5353 "$2:53" >/dev/null || fail "add"
 	lab_spawn "$NS_INET" socat -u "UDP$(v "$3")-RECVFROM:9999,bind=$3,reuseaddr" \
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9999 '"
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -q ':9999 '"
 	# reuseaddr: a UDP service on the client may hold port 53 too.
 	echo hello | in_cli socat -u - "UDP$(v "$4"):$4:9999,sourceport=53,bind=$2,reuseaddr"
-	wait_for 5 test -s "$got" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" test -s "$got" || fail "nothing arrived"
 	[ "$(cat "$got")" = "$1 5353" ] || fail "the internet host saw '$(cat "$got")', want '$1 5353'"
 }
 
@@ -266,7 +266,7 @@ test_counters_match_what_was_sent() {
 	for ((i = 0; i < n; i++)); do
 		head -c $size /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
 	done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "client got $(wc -l <"$file") of $n"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "client got $(wc -l <"$file") of $n"
 	rx=$(stats_of udp 6000 rx_packets)
 	rb=$(stats_of udp 6000 rx_bytes)
 	[ "$rx" = $n ] || fail "rx_packets $rx, want $n"
@@ -295,7 +295,7 @@ test_del_stops_forwarding() {
 	serve_tcp 10.8.0.2 40000 || fail "no TCP listener"
 	# Both forward before the del.
 	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
-	wait_for 5 test -s "$file" || fail "UDP not forwarded before del"
+	wait_for "$LAB_WAIT" test -s "$file" || fail "UDP not forwarded before del"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:40000)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded before del: '$out'"
 	had=$(wc -l <"$file")
@@ -337,7 +337,7 @@ test_load_keeps_staying_mappings() {
 	printf 'both 5201 10.8.0.2\nudp 203.0.113.10:5353 10.8.0.2:53\n' >"$conf"
 	xdpfwd load "$conf" || fail "load"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 5201 -1
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':5201 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q ':5201 '"
 	nomap0=$(global_of in_pass_no_mapping)
 	rx0=$(stats_of udp 5201 rx_packets)
 	drops0=$(tunnel_drops)
@@ -387,7 +387,7 @@ test_prometheus_scrapes_exact_counts() {
 	needs prometheus promtool curl || return
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
 	serve_pid=${LAB_PIDS[-1]}
-	wait_for 5 in_vpn curl -sf "$metrics" || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf "$metrics" || fail "serve does not answer"
 	xdpfwd add udp 6200 10.8.0.2 >/dev/null && xdpfwd add udp 203.0.113.10:6300 10.8.0.2 >/dev/null ||
 		fail "add"
 	sink_udp 6200 "$LAB_TMP/s6200"
@@ -410,7 +410,7 @@ test_prometheus_scrapes_exact_counts() {
 		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
 	query() { in_vpn curl -sf "$prom/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
 	q='xdpfwd_mapping_packets_total{port="6200",direction="in"}'
-	wait_for 30 sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
 		fail "Prometheus has '$(query "$q")' for port 6200, want 7"
 	[ "$(query 'xdpfwd_mapping_packets_total{port="6300",addr="203.0.113.10",direction="in"}')" = 11 ] ||
 		fail "port 6300 packets: $(query 'xdpfwd_mapping_packets_total{port="6300",direction="in"}')"
@@ -425,11 +425,11 @@ test_prometheus_scrapes_exact_counts() {
 	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9977/nope)" = 404 ] || fail "unknown path not 404"
 	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' -X POST "$metrics")" = 405 ] || fail "POST not 405"
 	for ((i = 0; i < 200; i++)); do in_vpn curl -s -m 3 -o /dev/null "$metrics" & done
-	wait_for 15 in_vpn curl -sf -m 2 -o /dev/null "$metrics" || fail "not serving after a flood of 200 connections"
+	wait_for "$LAB_WAIT" in_vpn curl -sf -m 2 -o /dev/null "$metrics" || fail "not serving after a flood of 200 connections"
 
 	kill "$serve_pid" && wait "$serve_pid" || fail "serve did not exit cleanly on SIGTERM"
 	head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6200
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
 }
 
 test_stats_watch_shows_rates_busiest_first() {
@@ -440,11 +440,11 @@ test_stats_watch_shows_rates_busiest_first() {
 	lab_spawn "$NS_VPN" "$XDPFWD" stats --watch 0.5 --json >"$LAB_TMP/watch.json"
 	watch_pid=${LAB_PIDS[-1]}
 	# A first frame means its baseline was read: everything after counts.
-	wait_for 30 test -s "$LAB_TMP/watch.json" || fail "no frame from stats --watch"
+	wait_for "$LAB_WAIT" test -s "$LAB_TMP/watch.json" || fail "no frame from stats --watch"
 	for ((i = 0; i < 20; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6400; done
 	for ((i = 0; i < 3; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6500; done
 	# Until the frames have seen every packet (or 30 s): however slow the machine.
-	wait_for 30 sh -c "jq -se '[.[] | .seconds as \$s | .mappings[] | select(.public_port == 6400 or .public_port == 6500) | .rx_pps * \$s] | add | round >= 23' <'$LAB_TMP/watch.json'" ||
+	wait_for "$LAB_WAIT" sh -c "jq -se '[.[] | .seconds as \$s | .mappings[] | select(.public_port == 6400 or .public_port == 6500) | .rx_pps * \$s] | add | round >= 23' <'$LAB_TMP/watch.json'" ||
 		fail "the frames did not see the 23 packets in 30 s"
 	kill -INT "$watch_pid" && wait "$watch_pid" || fail "stats --watch did not end cleanly on SIGINT"
 	frames=$(wc -l <"$LAB_TMP/watch.json")
@@ -532,7 +532,7 @@ test_fragmented_datagram_arrives_whole() {
 	xdpfwd add udp 6800 10.8.0.2 >/dev/null && xdpfwd add udp 6800 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6800,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag4"
 	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6800,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag6"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
 	before=$(global_of in_fragment_followed)
 	head -c 4000 /dev/urandom >"$LAB_TMP/4000"
 	in_inet ip -6 route flush cache 2>/dev/null
@@ -544,7 +544,7 @@ test_fragmented_datagram_arrives_whole() {
 	(cat "$LAB_TMP/4000"; sleep 1) | in_inet socat -u - UDP6:[2001:db8:1::10]:6800
 	wait_for 2 test -s "$LAB_TMP/frag6" ||
 		in_inet socat -u "OPEN:$LAB_TMP/4000" UDP6:[2001:db8:1::10]:6800
-	wait_for 5 sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag4")" = 4000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/frag4") bytes, want 4000"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag6")" = 4000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/frag6") bytes, want 4000"
 	# Three fragments each way: the two after the first were followed.
@@ -566,7 +566,7 @@ test_reordered_fragments_arrive_whole() {
 	xdpfwd add udp 6810 10.8.0.2 >/dev/null && xdpfwd add udp 6810 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6810,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr4"
 	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6810,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr6"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6810 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -c ':6810 ' | grep -q 2" || fail "no listeners"
 	b_held=$(global_of in_fragment_held) b_replay=$(global_of in_stack_fragment_replay)
 	b_replayed=$(global_of in_fragment_replayed) b_lost=$(global_of in_fragment_lost)
 	head -c 3000 /dev/urandom >"$LAB_TMP/3000"
@@ -575,7 +575,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 reverse ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
 		fail "the datagrams sent last fragment first did not arrive (IPv4: $(cat "$LAB_TMP/fragr4" 2>/dev/null), IPv6: $(cat "$LAB_TMP/fragr6" 2>/dev/null))"
 		xdpfwd del udp 6810 >/dev/null
 		return 1
@@ -584,7 +584,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,2,0 ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 2 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 2 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 2 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 2 ]" ||
 		fail "the datagrams sent in the order 1, 2, 0 did not arrive"
 	[ "$(tr -d ' ' <"$LAB_TMP/fragr4" | sort -u)" = 3000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/fragr4") bytes, want 3000 twice"
 	[ "$(tr -d ' ' <"$LAB_TMP/fragr6" | sort -u)" = 3000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/fragr6") bytes, want 3000 twice"
@@ -611,7 +611,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,0,2 ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 3 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 3 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 3 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 3 ]" ||
 		fail "with conntrack, the datagrams sent in the order 1, 0, 2 did not arrive"
 	in_vpn nft delete table inet xf_ct
 	[ "$(global_of in_fragment_lost)" -eq "$b_lost" ] || fail "in_fragment_lost grew"
@@ -658,10 +658,10 @@ test_path_mtu_through_the_tunnel() {
 	xdpfwd add tcp 6902 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u TCP-LISTEN:6902,bind=10.8.0.2,reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk.sum"
 	lab_spawn "$NS_CLI" socat -u TCP6-LISTEN:6902,bind=[fd00:8::2],reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk6.sum"
-	wait_for 5 in_cli sh -c "ss -Htln | grep -c ':6902 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -c ':6902 ' | grep -q 2" || fail "no listeners"
 	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP:203.0.113.10:6902 || fail "the IPv4 transfer failed"
 	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP6:[2001:db8:1::10]:6902 || fail "the IPv6 transfer failed"
-	wait_for 10 sh -c "[ -s $LAB_TMP/bulk.sum ] && [ -s $LAB_TMP/bulk6.sum ]" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/bulk.sum ] && [ -s $LAB_TMP/bulk6.sum ]" || fail "nothing arrived"
 	sum_got=$(cat "$LAB_TMP/bulk.sum")
 	[ "$sum_got" = "$sum_sent" ] || fail "IPv4: 3 MB arrived different"
 	sum_got=$(cat "$LAB_TMP/bulk6.sum")
@@ -725,7 +725,7 @@ test_outbound_respects_the_public_mtu() {
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
 	lab_spawn "$NS_INET" socat -u UDP6-RECVFROM:9951,reuseaddr,fork \
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -c ':995[01] ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -c ':995[01] ' | grep -q 2" || fail "no listeners"
 	in_vpn ip link set pub0 mtu 1400
 	in_cli ip route flush cache
 	in_cli ip -6 route flush cache
@@ -733,18 +733,18 @@ test_outbound_respects_the_public_mtu() {
 	head -c 1392 /dev/zero >"$LAB_TMP/1420"
 	head -c 1372 /dev/zero >"$LAB_TMP/1420v6"
 	in_cli socat -u "OPEN:$LAB_TMP/1420" UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=0
-	wait_for 5 grep -q . "$got" || fail "IPv4 without DF: nothing arrived"
+	wait_for "$LAB_WAIT" grep -q . "$got" || fail "IPv4 without DF: nothing arrived"
 	[ "$(cat "$got")" = "203.0.113.10 6950 1392" ] || fail "IPv4 without DF: the host got '$(cat "$got")'"
 	# The error finds the socket only while it is open.
 	(cat "$LAB_TMP/1420"; sleep 1) | in_cli socat -u - UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=2
-	wait_for 5 sh -c "ip netns exec $NS_CLI ip route get 203.0.113.20 from 10.8.0.2 | grep -q 'mtu 1400'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_CLI ip route get 203.0.113.20 from 10.8.0.2 | grep -q 'mtu 1400'" ||
 		fail "IPv4 with DF: the client learnt no MTU 1400: $(in_cli ip route get 203.0.113.20 from 10.8.0.2 | tr '\n' ' ')"
 	[ "$(wc -l <"$got")" = 1 ] || fail "IPv4 with DF: a datagram too big arrived: $(cat "$got")"
 	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
-	wait_for 5 sh -c "ip netns exec $NS_CLI ip -6 route get 2001:db8:1::20 from fd00:8::2 | grep -q 'mtu 1400'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_CLI ip -6 route get 2001:db8:1::20 from fd00:8::2 | grep -q 'mtu 1400'" ||
 		fail "IPv6: the client learnt no MTU 1400: $(in_cli ip -6 route get 2001:db8:1::20 from fd00:8::2 | tr '\n' ' ')"
 	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
-	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 2 ]" || fail "IPv6: nothing arrived after the packet too big"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$got) -ge 2 ]" || fail "IPv6: nothing arrived after the packet too big"
 	[ "$(sed -n 2p "$got")" = "[2001:0db8:0001:0000:0000:0000:0000:0010] 6950 1372" ] ||
 		fail "IPv6: the host got '$(sed -n 2p "$got")'"
 	if [ "$FAST_PATH" = on ]; then
@@ -771,8 +771,8 @@ test_mapped_client_follows_the_routing_table() {
 	lab_spawn "$NS_VPN" socat -u UDP6-RECVFROM:9961,bind=[fd00:8::1],reuseaddr,fork \
 		SYSTEM:"echo server6 \$SOCAT_PEERADDR \$SOCAT_PEERPORT >>$got"
 	serve_tcp 10.8.0.1 9962 "$NS_VPN" || fail "no TCP listener on the server"
-	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':9960 '" &&
-		wait_for 5 in_vpn sh -c "ss -Huln | grep -c ':9961 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_lan sh -c "ss -Huln | grep -q ':9960 '" &&
+		wait_for "$LAB_WAIT" in_vpn sh -c "ss -Huln | grep -c ':9961 ' | grep -q 2" || fail "no listeners"
 	# The client sends the LAN's traffic into the tunnel, as a VPN client does.
 	in_cli ip route add 198.51.100.0/24 dev "$LAB_WG_CLI"
 	before_local=$(counter_or_0 out_stack_local)
@@ -780,7 +780,7 @@ test_mapped_client_follows_the_routing_table() {
 	echo x | in_cli socat -u - UDP:198.51.100.2:9960,bind=10.8.0.2:6960,reuseaddr
 	echo x | in_cli socat -u - UDP:10.8.0.1:9961,bind=10.8.0.2:6960,reuseaddr
 	echo x | in_cli socat -u - UDP6:[fd00:8::1]:9961,bind=[fd00:8::2]:6960,reuseaddr
-	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 3 ]" || fail "only $(wc -l <"$got") of 3 datagrams arrived: $(cat "$got")"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$got) -ge 3 ]" || fail "only $(wc -l <"$got") of 3 datagrams arrived: $(cat "$got")"
 	grep -qx "lan 10.8.0.2 6960" "$got" || fail "the LAN host: $(grep lan "$got")"
 	grep -qx "server 10.8.0.2 6960" "$got" || fail "the server's socket: $(grep 'server ' "$got")"
 	grep -qx "server6 \[fd00:0008:0000:0000:0000:0000:0000:0002\] 6960" "$got" ||
@@ -816,9 +816,9 @@ ethernet_tunnel_test() { # veth|tap
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7150)
 	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] || fail "$kind: TCP IPv6: got '$out'"
 	lab_spawn "$NS_INET" socat -u UDP-RECVFROM:9970,reuseaddr SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9970 '"
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -q ':9970 '"
 	echo hello | in_cl2 socat -u - UDP:203.0.113.20:9970,bind=10.9.0.2:7150,reuseaddr
-	wait_for 5 test -s "$got" || fail "$kind: the client's own datagram did not arrive"
+	wait_for "$LAB_WAIT" test -s "$got" || fail "$kind: the client's own datagram did not arrive"
 	[ "$(cat "$got" 2>/dev/null)" = "203.0.113.10 7150" ] || fail "$kind: the internet host saw '$(cat "$got" 2>/dev/null)'"
 	out=$(echo ping | in_cl2 timeout 5 socat -t2 - TCP:203.0.113.10:7150,bind=10.9.0.2)
 	[ "$out" = "got ping from 10.9.0.1" ] || fail "$kind: hairpin to its own port: got '$out'"
@@ -865,18 +865,18 @@ test_wildcard_takes_only_its_address() {
 	sink_udp 27015 "$cli" || fail "no sink on the client"
 	lab_spawn "$NS_LAN" socat -u UDP-RECVFROM:27015,reuseaddr,fork \
 		SYSTEM:"echo \"\$SOCAT_PEERADDR \$(cat)\" >>$lan"
-	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':27015 '" || fail "no listener on the LAN host"
+	wait_for "$LAB_WAIT" in_lan sh -c "ss -Huln | grep -q ':27015 '" || fail "no listener on the LAN host"
 	in_inet ip route add 198.51.100.0/24 via 203.0.113.10
 	in_inet ip route add 224.0.0.0/4 dev inet0
 	echo transit | in_inet socat -u - UDP-DATAGRAM:198.51.100.2:27015
 	echo broadcast | in_inet socat -u - UDP-DATAGRAM:203.0.113.255:27015,broadcast
 	echo multicast | in_inet socat -u - UDP-DATAGRAM:239.1.2.3:27015
-	wait_for 5 test -s "$lan" || fail "the transit datagram did not reach the LAN host"
+	wait_for "$LAB_WAIT" test -s "$lan" || fail "the transit datagram did not reach the LAN host"
 	sleep 0.5
 	[ "$(cat "$lan")" = "203.0.113.20 transit" ] || fail "the LAN host got: $(cat "$lan")"
 	[ ! -s "$cli" ] || fail "the client got $(wc -l <"$cli") datagrams not addressed to the server"
 	echo mapped | in_inet socat -u - UDP-DATAGRAM:203.0.113.10:27015
-	wait_for 5 test -s "$cli" || fail "the datagram to the public address did not arrive"
+	wait_for "$LAB_WAIT" test -s "$cli" || fail "the datagram to the public address did not arrive"
 	sleep 0.3
 	[ "$(wc -l <"$cli")" = 1 ] || fail "the client got $(wc -l <"$cli") datagrams, want 1"
 	[ "$(stats_of udp 27015 rx_packets)" = 1 ] || fail "rx_packets $(stats_of udp 27015 rx_packets), want 1"
@@ -1041,7 +1041,7 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	count_udp "$NS_CLI" input 7400-7401
 	rl0=$(global_of in_drop_rate_limited)
 	for p in 7400 7401; do lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p $p -1; done
-	wait_for 10 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7401 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7401 '"
 	t0=$(date +%s%N)
 	for cpu in 0 1; do
 		in_inet taskset -c $cpu iperf3 -c 203.0.113.10 -p $((7400 + cpu)) -u -b 4M -l 100 -t 6 \
@@ -1065,7 +1065,7 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	[ "$got" -le "$rx" ] || fail "the client got $got, more than the $rx forwarded"
 	# The same figures and the policy in /metrics.
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9978
-	wait_for 5 in_vpn curl -sf http://127.0.0.1:9978/metrics >/dev/null || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9978/metrics >/dev/null || fail "serve does not answer"
 	metrics=$(in_vpn curl -sf http://127.0.0.1:9978/metrics)
 	kill "${LAB_PIDS[-1]}" && wait "${LAB_PIDS[-1]}" 2>/dev/null
 	unset 'LAB_PIDS[-1]'
@@ -1086,12 +1086,12 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 # verdicts are xdpfwd's own clock: a lease's end is read back from /metrics
 # (Unix time), the data path must drop from that end on, and serve must then
 # remove the mapping (within 250 ms on an idle machine; the test waits up to
-# 10 s, for a loaded one, and says how long it took).
+# $LAB_WAIT s, 30 unless told, for a loaded one, and says how long it took).
 lease_end() { # PORT: the lease's end as Unix time, from /metrics
 	in_vpn curl -sf "$1" | awk -v p="port=\"$2\"" 'index($0, "xdpfwd_mapping_expiry_timestamp_seconds{") == 1 && index($0, p) { print $2 }'
 }
 gone_after() { # PORT END: waits until PORT leaves list; prints the seconds past END it took
-	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'all(.public_port != $1)'" || return 1
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'all(.public_port != $1)'" || return 1
 	awk -v e="$2" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - e }'
 }
 test_lease_ends_under_serve() {
@@ -1099,7 +1099,7 @@ test_lease_ends_under_serve() {
 	needs curl || return
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9978 >'$LAB_TMP/serve-lease.log'"
 	serve_pid=${LAB_PIDS[-1]}
-	wait_for 30 in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
 	serve_udp 10.8.0.2 7500 && serve_udp 10.8.0.2 7501 || fail "no listeners"
 	xdpfwd add udp 7500 10.8.0.2 --ttl 5 >/dev/null && xdpfwd add udp 7501 10.8.0.2 --ttl 3 >/dev/null || fail "add"
 	xdpfwd list | grep -qE "^udp +7500 .*ttl=5 \(expires in [0-5] s\)$" || fail "list: $(xdpfwd list)"
@@ -1119,7 +1119,7 @@ test_lease_ends_under_serve() {
 	sleep_until "$end0" 0.01
 	out=$(udp_ask "$NS_INET" 203.0.113.10 7500 ping 3)
 	[ -z "$out" ] || fail "forwarded after the lease's end: '$out'"
-	took=$(gone_after 7500 "$end0") || fail "udp 7500 still listed 10 s after its lease ended"
+	took=$(gone_after 7500 "$end0") || fail "udp 7500 still listed $LAB_WAIT s after its lease ended"
 	echo "udp 7500 left the table ${took} s after its lease's end"
 	out=$(udp_ask "$NS_INET" 203.0.113.10 7501)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "the renewed lease ended with the first one: '$out'"
@@ -1127,7 +1127,7 @@ test_lease_ends_under_serve() {
 	xdpfwd add udp 7501 10.8.0.2 --ttl 1 >/dev/null || fail "renew to 1 s"
 	end1=$(lease_end "$metrics" 7501)
 	sleep_until "$end1" 0.01
-	took=$(gone_after 7501 "$end1") || fail "udp 7501 still listed 10 s after its lease ended"
+	took=$(gone_after 7501 "$end1") || fail "udp 7501 still listed $LAB_WAIT s after its lease ended"
 	echo "udp 7501 left the table ${took} s after its lease's end"
 	in_vpn curl -sf "$metrics" | grep -qx 'xdpfwd_mappings_expired_total 2' || fail "expiries not counted"
 	grep -qx "expired udp 7500 -> 10.8.0.2:7500" "$LAB_TMP/serve-lease.log" || fail "serve did not log the expiry"
@@ -1139,7 +1139,7 @@ test_lease_ends_under_serve() {
 test_conflicts_refuse_and_change_nothing() {
 	local before out args want m
 	lab_spawn "$NS_VPN" socat TCP-LISTEN:7600,reuseaddr,fork SYSTEM:true
-	wait_for 5 in_vpn sh -c "ss -Htln | grep -q '0.0.0.0:7600 '" || fail "no listener on the server"
+	wait_for "$LAB_WAIT" in_vpn sh -c "ss -Htln | grep -q '0.0.0.0:7600 '" || fail "no listener on the server"
 	xdpfwd add udp 7602-7610 10.8.0.2 >/dev/null || fail "setup add"
 	printf 'udp 7602-7610 10.8.0.2\nudp 55000 10.8.0.2\n' >"$LAB_TMP/conflict.conf"
 	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
@@ -1173,7 +1173,7 @@ state_file() { echo "$XDPFWD_STATE_DIR/$(basename "$XDPFWD_PIN_DIR").state"; }
 start_serve() { # [ARGS...]
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9979 $* >>'$LAB_TMP/serve.log' 2>&1"
 	SERVE_PID=${LAB_PIDS[-1]}
-	wait_for 30 in_vpn curl -sf http://127.0.0.1:9979/metrics
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9979/metrics
 }
 stop_serve() {
 	kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
@@ -1210,7 +1210,7 @@ test_restart_and_replace_lose_no_packet() {
 	xdpfwd add tcp 7800 10.8.0.2 >/dev/null && xdpfwd add udp 7800 10.8.0.2 >/dev/null || fail "add"
 	start_serve || fail "serve does not start"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 7800 -1
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7800 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7800 '"
 	rx0=$(stats_of udp 7800 rx_packets)
 	nomap0=$(global_of in_pass_no_mapping)
 	pre0=$(before_xdp_drops)
@@ -1335,12 +1335,12 @@ CASES
 	before=$(xdpfwd list --json)
 	printf 'udp 7950 10.8.0.2\nudp 7954 10.8.0.2:99999\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
 	kill -HUP "$SERVE_PID"
-	wait_for 5 grep -q "line 2: target port '99999' is out of range" "$LAB_TMP/serve.log" ||
+	wait_for "$LAB_WAIT" grep -q "line 2: target port '99999' is out of range" "$LAB_TMP/serve.log" ||
 		fail "no message for the bad line: $(tail -3 "$LAB_TMP/serve.log")"
 	[ "$(xdpfwd list --json)" = "$before" ] || fail "a bad config changed the table"
 	printf 'udp 7950 10.8.0.2\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
 	kill -HUP "$SERVE_PID"
-	wait_for 5 in_vpn sh -c "'$XDPFWD' list | grep -q '^udp  *7955 '" ||
+	wait_for "$LAB_WAIT" in_vpn sh -c "'$XDPFWD' list | grep -q '^udp  *7955 '" ||
 		fail "the fixed config was not applied on SIGHUP"
 	xdpfwd list --json | jq -e 'all(.public_port != 7953)' >/dev/null || fail "reload was not a diff"
 	grep -q "^udp 7955 " "$(state_file)" || fail "the reload was not saved"
@@ -1507,7 +1507,7 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" && grep -q "^udp 7996 10.8.0.2:7996$" "$f" ||
 		fail "a restart or an add dropped a mapping: $(cat "$f")"
 	in_vpn ip -6 addr add 2001:db8:1::10/64 dev pub0 nodad
-	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
 		fail "the IPv6 mapping was not written once the address came"
 	grep -q "^pending" "$f" && fail "still pending: $(cat "$f")"
 	out=$(udp_ask "$NS_INET" "[2001:db8:1::10]" 7996)
@@ -1532,7 +1532,7 @@ test_upgrade_from_previous_release_keeps_table() {
 		in_vpn "$old" add tcp 8201-8203 10.8.0.2:8301 --allow 203.0.113.0/24 >/dev/null || fail "add with the previous release"
 	sink_udp 8200 "$file"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
 	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
 	rx0=$(stats_of udp 8200 rx_packets)
 	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
@@ -1546,7 +1546,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	[ "$(stats_of udp 8200 rx_packets)" = "$rx0" ] || fail "the counter went from $rx0 to $(stats_of udp 8200 rx_packets)"
 	[ "$(global_of in_forwarded)" -ge $n ] || fail "the global counters restarted: in_forwarded $(global_of in_forwarded)"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
 	rx1=$(stats_of udp 8200 rx_packets)
 	[ "$rx1" = $((2 * n)) ] || fail "counted $rx1 of $((2 * n)) across the upgrade"
 	ls "$XDPFWD_PIN_DIR" | grep -q '__migrating$' && fail "staging pins left: $(ls "$XDPFWD_PIN_DIR")"
@@ -1559,7 +1559,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
 		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
 	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
 	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
 	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
@@ -1568,7 +1568,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
 	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
 	xdpfwd del udp 8200 >/dev/null || fail "del"
 }
 
