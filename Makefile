@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 # make            build build/xdpfwd (the BPF object is embedded through its skeleton)
-# make test       install what is missing, build, run check, unit and e2e tests (root)
+# make test       install what is missing, build, run check, unit, fuzz-replay, install and
+#                 e2e tests at the same time (root; TEST_JOBS=1: one after another)
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
 # make check      clang-format, cppcheck, clang's analyzer, the command line's outputs
 #                 (tests/cli), and the man page and completion against the command table
@@ -78,9 +79,17 @@ $(BUILD)/unit_tests: $(UNIT_SRC) $(LOADER_LIB) $(HDRS) $(wildcard tests/unit/*.h
 deps:
 	$(Q)tools/install-deps.sh
 
+# The parts at the same time, each part's output printed whole when it ends
+# (e2e runs its two fast-path modes as two labs at once, tests/e2e/run.sh),
+# every part run even when another fails, and make test fails if any did.
+# TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 5
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen
-	$(Q)$(MAKE) --no-print-directory check unit fuzz-replay install-test e2e
+	$(Q)start=$$(date +%s); \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test; \
+	rc=$$?; echo "  make test: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(($$(date +%s) - start)) s"; \
+	exit $$rc
 
 unit: $(BUILD)/unit_tests
 	$(Q)$(BUILD)/unit_tests

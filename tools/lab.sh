@@ -58,7 +58,27 @@ lab_stop_since() { # N
 	LAB_PIDS=("${LAB_PIDS[@]:0:$1}")
 }
 
-lab_down() {
+# Stops every process in the lab's namespaces but the lab's own (LAB_PIDS):
+# what was started other than by lab_spawn, or left by an interrupted
+# test. Says what it stopped, one line each.
+lab_sweep() {
+	local ns pid i keep=" ${LAB_PIDS[*]} " left=()
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			[[ $keep == *" $pid "* ]] && continue
+			echo "stopped pid $pid in $ns: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+			kill "$pid" 2>/dev/null && left+=("$pid")
+		done
+	done
+	# Not children of this shell: wait until they are gone (5 s, then KILL).
+	for pid in "${left[@]}"; do
+		for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+lab_down() { # [--keep-tmp]: keep LAB_TMP (the runner's logs) for the next lab_up
 	local pid
 	for pid in "${LAB_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
@@ -67,15 +87,38 @@ lab_down() {
 		wait "$pid" 2>/dev/null
 	done
 	LAB_PIDS=()
+	lab_sweep >/dev/null
 	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
+	if [ "${1:-}" = --keep-tmp ]; then
+		rm -rf "${XDPFWD_STATE_DIR:-/nonexistent}"
+		return 0
+	fi
 	[ -n "$LAB_TMP" ] && rm -rf "$LAB_TMP"
 	LAB_TMP=
 	return 0
 }
 
+# What a test may not leave changed, one line each: the namespaces' links
+# (name, MTU, state), addresses, routes of every table, policy rules and
+# nftables rulesets. The e2e runner compares it before and after each test.
+lab_fingerprint() {
+	local ns
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+		echo "== $ns"
+		ip -n "$ns" -j link show | jq -r '.[] | "link \(.ifname) mtu \(.mtu) \(.operstate)"'
+		ip -n "$ns" -j addr show | jq -r '.[] | .ifname as $d | .addr_info[] | "addr \($d) \(.local)/\(.prefixlen)"' | sort
+		{ ip -n "$ns" -4 route show table all; ip -n "$ns" -6 route show table all; } | sed 's/^/route /' | sort
+		{ ip -n "$ns" -4 rule; ip -n "$ns" -6 rule; } | sed 's/^/rule /'
+		ip netns exec "$ns" nft list ruleset | sed 's/^/nft /'
+	done 2>&1
+}
+
+# How long to wait for what should come (a listener, a tunnel, an answer):
+# long, for a loaded machine, since a wait ends as soon as it is there.
+LAB_WAIT=${LAB_WAIT:-30}
 wait_for() { # SECONDS COMMAND...: poll until the command succeeds
 	local deadline=$((SECONDS + $1))
 	shift
@@ -88,7 +131,7 @@ wait_for() { # SECONDS COMMAND...: poll until the command succeeds
 lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOINT]
 	local ns=$1 dev=$2 a4=$3 a6=$4 key=$5 port=$6 peer=$7 allowed=$8 endpoint=${9:-}
 	WG_PROCESS_FOREGROUND=1 lab_spawn "$ns" wireguard-go -f "$dev" >>"$LAB_TMP/wireguard-go.log" 2>&1
-	wait_for 5 ip -n "$ns" link show "$dev" || { echo "lab: wireguard-go made no $dev" >&2; return 1; }
+	wait_for "$LAB_WAIT" ip -n "$ns" link show "$dev" || { echo "lab: wireguard-go made no $dev" >&2; return 1; }
 	ip netns exec "$ns" wg set "$dev" private-key "$key" listen-port "$port" \
 		peer "$peer" allowed-ips "$allowed" ${endpoint:+endpoint "$endpoint"} \
 		persistent-keepalive 0 || return 1
@@ -99,7 +142,7 @@ lab_wireguard() { # NS IFACE ADDR4 ADDR6 KEY PORT PEER_PUB PEER_ALLOWED [ENDPOIN
 
 lab_up() {
 	set -e
-	LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
+	[ -n "$LAB_TMP" ] || LAB_TMP=$(mktemp -d /tmp/xdpfwd-lab.XXXXXX)
 	# The state file goes with the lab, not to /var/lib/xdpfwd.
 	export XDPFWD_STATE_DIR=$LAB_TMP/state
 	umask 077
@@ -152,7 +195,7 @@ lab_up() {
 	# The client reaches the internet through the tunnel, as a VPN client does.
 	ip -n "$NS_CLI" route add 203.0.113.0/24 dev "$LAB_WG_CLI"
 	ip -n "$NS_CLI" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CLI"
-	wait_for 10 in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
+	wait_for "$LAB_WAIT" in_cli ping -c1 -W1 10.8.0.1 || { echo "lab: the WireGuard tunnel does not come up" >&2; return 1; }
 
 	# A second client, on its own underlay, for client-to-client (hairpin).
 	ip -n "$NS_VPN" link add und1 type veth peer name und1 netns "$NS_CL2"
@@ -168,7 +211,7 @@ lab_up() {
 		"$(cat "$LAB_TMP/vpn.pub")" 0.0.0.0/0,::/0 192.0.2.65:51820
 	ip -n "$NS_CL2" route add 203.0.113.0/24 dev "$LAB_WG_CL2"
 	ip -n "$NS_CL2" -6 route add 2001:db8:1::/64 dev "$LAB_WG_CL2"
-	wait_for 10 in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
+	wait_for "$LAB_WAIT" in_cl2 ping -c1 -W1 10.8.0.1 || { echo "lab: the second client's tunnel does not come up" >&2; return 1; }
 	set +e
 }
 
@@ -198,7 +241,7 @@ lab_ethernet_tunnel_up() { # veth|tap
 			lab_spawn "$ns" socat "TUN,tun-type=tap,tun-name=$dev,no-pi" \
 				"UDP:$peer:5555,bind=$local_addr:5555"
 		done
-		wait_for 5 ip -n "$NS_VPN" link show "$dev" && wait_for 5 ip -n "$NS_CL2" link show "$dev" ||
+		wait_for "$LAB_WAIT" ip -n "$NS_VPN" link show "$dev" && wait_for "$LAB_WAIT" ip -n "$NS_CL2" link show "$dev" ||
 			{ echo "lab: socat made no $dev" >&2; return 1; }
 		;;
 	*) return 1 ;;
@@ -216,7 +259,7 @@ lab_ethernet_tunnel_up() { # veth|tap
 	# Partial checksums on veth, as on the internet host (README, "Checksums").
 	in_cl2 ethtool -K "$dev" tx off >/dev/null 2>&1
 	LAB_ETH_TUN=$dev
-	wait_for 5 in_cl2 ping -c1 -W1 -I 10.9.0.2 10.9.0.1 ||
+	wait_for "$LAB_WAIT" in_cl2 ping -c1 -W1 -I 10.9.0.2 10.9.0.1 ||
 		{ echo "lab: the Ethernet tunnel $dev does not carry" >&2; return 1; }
 }
 lab_ethernet_tunnel_down() {

@@ -9,37 +9,114 @@ source tools/lab.sh
 
 SKIP=77
 passed=0 failed=0 skipped=0 failures=()
+TEST_PID=
 trap 'lab_down' EXIT
-trap 'exit 130' INT TERM
+# A signal ends the running test first (it stops what it started), then the lab.
+on_signal() {
+	[ -n "$TEST_PID" ] && kill -TERM "$TEST_PID" 2>/dev/null && wait "$TEST_PID" 2>/dev/null
+	exit 130
+}
+trap on_signal INT TERM
 
 # A failed check marks the test failed even when the test goes on to its
-# next check (tests run in this shell, without errexit).
+# next check (tests run without errexit).
 fail() {
 	echo "    $*" >&2
 	test_failed=1
 	return 1
 }
 
+# A test that cannot run here says why and returns SKIP (77): the runner
+# reports "skipped: REASON" and the run does not fail. Use as
+# `needs CMD... || return`, `needs_kernel PATH WHAT || return`.
+needs() { # CMD...: every command must be installed
+	local c
+	for c; do
+		command -v "$c" >/dev/null || { echo "needs $c, which is not installed"; return $SKIP; }
+	done
+}
+needs_kernel() { # PATH WHAT: a kernel feature, present when PATH exists
+	[ -e "$1" ] || { echo "needs $2 in the kernel (no $1)"; return $SKIP; }
+}
+
+# Runs one test in a subshell of its own, in a directory of its own
+# ($LAB_TMP is the test's while it runs): what it spawns with lab_spawn is
+# stopped when it ends, and its variables and functions go with it. Then
+# cleanup_after_test puts the lab back as the mode wants it, so every test
+# starts from the same lab and E2E_ONLY=NAME runs it alone.
 run_test() {
-	local name=$1
+	local name=$1 log rc reason
+	log=$LAB_TMP/$name.log
 	printf '  %-60s ' "$name"
-	test_failed=0
-	"$name" >"$LAB_TMP/$name.log" 2>&1
-	local rc=$?
-	if ((rc == SKIP && test_failed == 0)); then
-		echo "skipped: $(tail -1 "$LAB_TMP/$name.log")"
+	# No trap in the subshell: with one, bash keeps a shell between it and
+	# each process it spawns, and lab_spawn's pid would not be the process.
+	(
+		procs=${#LAB_PIDS[@]}
+		LAB_TMP=$LAB_TMP/$name.tmp
+		mkdir -p "$LAB_TMP"
+		test_failed=0
+		"$name"
+		rc=$?
+		lab_stop_since "$procs"
+		((test_failed)) && rc=1
+		exit "$rc"
+	) >"$log" 2>&1 </dev/null &
+	TEST_PID=$!
+	wait "$TEST_PID"
+	rc=$?
+	TEST_PID=
+	reason=$(tail -1 "$log") # a skipping test's last line says why
+	rm -rf "$LAB_TMP/$name.tmp"
+	# A test that cannot be cleaned up after fails, even one that skipped.
+	cleanup_after_test >>"$log" 2>&1 || rc=1
+	if ((rc == SKIP)); then
+		echo "skipped: $reason"
 		skipped=$((skipped + 1))
-	elif ((rc == 0 && test_failed == 0)); then
+	elif ((rc == 0)); then
 		echo ok
 		passed=$((passed + 1))
 	else
 		echo FAIL
-		sed 's/^/    | /' "$LAB_TMP/$name.log"
+		sed 's/^/    | /' "$log"
 		failed=$((failed + 1))
 		failures+=("$name")
 	fi
 	# E2E_LOG_DIR=DIR keeps every test's output, to read its figures.
-	[ -z "${E2E_LOG_DIR:-}" ] || cp "$LAB_TMP/$name.log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
+	[ -z "${E2E_LOG_DIR:-}" ] || cp "$log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
+}
+
+# Attaches pub0 to the WireGuard tunnel as the mode wants.
+attach_for_mode() {
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null
+}
+
+# After each test: the lab as the mode wants it, whatever the test did or
+# failed to undo. Processes left in the lab's namespaces are stopped. A
+# test that changed the lab's network (addresses, routes,
+# links, MTUs, nftables, rules) fails, and the lab is built anew; one that
+# left pub0 detached or attached otherwise, or left mappings, is put right.
+cleanup_after_test() {
+	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" now
+	# What the test started other than by lab_spawn, or left interrupted.
+	lab_sweep | sed 's/^/cleanup: /'
+	now=$(lab_fingerprint)
+	if [ "$now" != "$LAB_FINGERPRINT" ]; then
+		echo "cleanup: the test left the lab changed; building it anew:"
+		diff <(echo "$LAB_FINGERPRINT") <(echo "$now") | grep '^[<>]'
+		lab_down --keep-tmp
+		{ lab_up && attach_for_mode; } || { echo "cleanup: cannot build the lab again"; exit 1; }
+		LAB_FINGERPRINT=$(lab_fingerprint)
+		return 1
+	fi
+	if ! in_vpn ip -d link show pub0 | grep -q prog/xdp || ! grep -qx "$want" "$(state_file)" 2>/dev/null; then
+		echo "cleanup: attaching pub0 again as --fast-path $FAST_PATH wants"
+		xdpfwd detach pub0 >/dev/null 2>&1
+		attach_for_mode || { echo "cleanup: cannot attach pub0 again"; return 1; }
+	fi
+	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
+		: >"$LAB_TMP/cleanup.conf"
+		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { echo "cleanup: cannot empty the table"; return 1; }
+	fi
 }
 
 # --- helpers ---------------------------------------------------------------
@@ -53,19 +130,29 @@ serve_tcp() { # ADDR PORT [NS]
 	local ns=${3:-$NS_CLI}
 	lab_spawn "$ns" socat "TCP$(v "$1")-LISTEN:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 ip netns exec "$ns" sh -c "ss -Htln | grep -qF '$1:$2 '"
+	wait_for "$LAB_WAIT" ip netns exec "$ns" sh -c "ss -Htln | grep -qF '$1:$2 '"
 }
 # A UDP service that answers the same way to each datagram.
 serve_udp() { # ADDR PORT [NS]
 	local ns=${3:-$NS_CLI}
 	lab_spawn "$ns" socat "UDP$(v "$1")-RECVFROM:$2,bind=$1,reuseaddr,fork" \
 		SYSTEM:'read l; echo "got $l from $SOCAT_PEERADDR"'
-	wait_for 5 ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
+	wait_for "$LAB_WAIT" ip netns exec "$ns" sh -c "ss -Huln | grep -qF '$1:$2 '"
+}
+# Sends LINE (ping unless told) in one datagram from NS to ADDR:PORT on a
+# connected socket, which takes answers from ADDR:PORT only, and prints the
+# first line of the answer: as soon as it comes, or nothing after SECONDS
+# (10 unless told). No fixed wait for an answer that came, and time for
+# one on a loaded machine.
+udp_ask() { # NS ADDR PORT [LINE] [SECONDS]
+	local addr=${2#[}
+	ip netns exec "$1" bash -c 'exec 3<>"/dev/udp/$1/$2" && echo "$3" >&3 && timeout "$4" head -n1 <&3' \
+		_ "${addr%]}" "$3" "${4:-ping}" "${5:-10}"
 }
 # Counts the datagrams arriving at a client port into a file, one line each.
 sink_udp() { # PORT FILE
 	lab_spawn "$NS_CLI" socat -u "UDP-RECVFROM:$1,reuseaddr,fork" SYSTEM:"cat >/dev/null; echo x >>$2"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -q ':$1 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -q ':$1 '"
 }
 stats_of() { # PROTO PUBLIC_PORT FIELD [FAMILY]: a mapping's counter from stats --json
 	xdpfwd stats --json | jq -r --arg p "$1" --argjson port "$2" --arg f "$3" --arg fam "${4:-ipv4}" \
@@ -135,7 +222,7 @@ exchange_test() { # FAMILY PUB_ADDR CLIENT_ADDR INET_ADDR
 	serve_udp "$cli" 53 || fail "no UDP listener"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - "TCP:$pub:40000")
 	[ "$out" = "got ping from $inet" ] || fail "TCP $fam: got '$out'"
-	out=$(echo ping | in_inet timeout 5 socat -t2 - "UDP:$pub:5353")
+	out=$(udp_ask "$NS_INET" "$pub" 5353)
 	[ "$out" = "got ping from $inet" ] || fail "UDP $fam: got '$out'"
 }
 
@@ -148,15 +235,17 @@ test_ipv6_tcp_udp_through_wireguard() {
 	exchange_test ipv6 "[2001:db8:1::10]" "[fd00:8::2]" "[2001:0db8:0001:0000:0000:0000:0000:0020]"
 }
 
-# The client's own packets from a mapped port leave with the public endpoint.
+# The client's own packets from a mapped port (udp 5353 -> CLIENT_ADDR:53)
+# leave with the public endpoint.
 outbound_test() { # PUBLIC_ADDR CLIENT_ADDR INET_LISTEN INET_CONNECT
 	local got="$LAB_TMP/peer.$RANDOM"
+	xdpfwd add udp 5353 "$2:53" >/dev/null || fail "add"
 	lab_spawn "$NS_INET" socat -u "UDP$(v "$3")-RECVFROM:9999,bind=$3,reuseaddr" \
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9999 '"
-	# reuseaddr: the UDP service of the exchange test holds port 53 too.
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -q ':9999 '"
+	# reuseaddr: a UDP service on the client may hold port 53 too.
 	echo hello | in_cli socat -u - "UDP$(v "$4"):$4:9999,sourceport=53,bind=$2,reuseaddr"
-	wait_for 5 test -s "$got" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" test -s "$got" || fail "nothing arrived"
 	[ "$(cat "$got")" = "$1 5353" ] || fail "the internet host saw '$(cat "$got")', want '$1 5353'"
 }
 
@@ -171,12 +260,13 @@ test_ipv6_client_outbound_shows_public_endpoint() {
 # Exactly N datagrams of known size: the mapping counts exactly those.
 test_counters_match_what_was_sent() {
 	local n=25 size=100 file="$LAB_TMP/sink6000" rx rb
+	: >"$file"
 	xdpfwd add udp 6000 10.8.0.2:6100 >/dev/null || fail "add"
 	sink_udp 6100 "$file"
 	for ((i = 0; i < n; i++)); do
 		head -c $size /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
 	done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "client got $(wc -l <"$file") of $n"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "client got $(wc -l <"$file") of $n"
 	rx=$(stats_of udp 6000 rx_packets)
 	rb=$(stats_of udp 6000 rx_bytes)
 	[ "$rx" = $n ] || fail "rx_packets $rx, want $n"
@@ -187,15 +277,27 @@ test_counters_match_what_was_sent() {
 
 test_replies_are_counted_on_the_way_out() {
 	local before after
+	xdpfwd add udp 203.0.113.10:5353 10.8.0.2:53 >/dev/null || fail "add"
+	serve_udp 10.8.0.2 53 || fail "no UDP listener"
 	before=$(stats_of udp 5353 tx_packets)
-	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 >/dev/null
+	udp_ask "$NS_INET" 203.0.113.10 5353 >/dev/null
 	after=$(stats_of udp 5353 tx_packets)
 	[ "$((after - before))" = 1 ] || fail "tx_packets grew by $((after - before)), want 1"
 	[ "$(stats_of udp 5353 tx_bytes)" -gt 0 ] || fail "tx_bytes 0"
 }
 
 test_del_stops_forwarding() {
-	local file="$LAB_TMP/sink6000" had no_map
+	local file="$LAB_TMP/sink6000" had no_map out
+	: >"$file"
+	xdpfwd add udp 6000 10.8.0.2:6100 >/dev/null && xdpfwd add tcp 203.0.113.10:40000 10.8.0.2 >/dev/null ||
+		fail "add"
+	sink_udp 6100 "$file"
+	serve_tcp 10.8.0.2 40000 || fail "no TCP listener"
+	# Both forward before the del.
+	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
+	wait_for "$LAB_WAIT" test -s "$file" || fail "UDP not forwarded before del"
+	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:40000)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded before del: '$out'"
 	had=$(wc -l <"$file")
 	xdpfwd del udp 6000 >/dev/null || fail "del"
 	no_map=$(global_of in_pass_no_mapping)
@@ -231,10 +333,11 @@ before_xdp_drops() {
 test_load_keeps_staying_mappings() {
 	local conf="$LAB_TMP/table.conf" report="$LAB_TMP/iperf.json" lost sent
 	local nomap0 rx0 drops0 pre0 nomap rx drops pre
+	needs iperf3 nstat || return
 	printf 'both 5201 10.8.0.2\nudp 203.0.113.10:5353 10.8.0.2:53\n' >"$conf"
 	xdpfwd load "$conf" || fail "load"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 5201 -1
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q ':5201 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q ':5201 '"
 	nomap0=$(global_of in_pass_no_mapping)
 	rx0=$(stats_of udp 5201 rx_packets)
 	drops0=$(tunnel_drops)
@@ -266,22 +369,25 @@ test_load_keeps_staying_mappings() {
 }
 
 test_detach_removes_programs_keeps_table() {
+	xdpfwd add udp 203.0.113.10:5353 10.8.0.2:53 >/dev/null || fail "add"
+	serve_udp 10.8.0.2 53 || fail "no UDP listener"
 	xdpfwd detach pub0 >/dev/null || fail "detach"
 	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "XDP program still attached"
 	in_vpn tc filter show dev pub0 egress | grep -q xdpfwd && fail "tc filter still there"
 	[ "$(xdpfwd list --json | jq length)" -gt 0 ] || fail "mappings lost on detach"
 	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
 		fail "re-attach"
-	echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:5353 | grep -q "got ping" ||
+	udp_ask "$NS_INET" 203.0.113.10 5353 | grep -q "got ping" ||
 		fail "no forwarding after re-attach"
 }
 
 # A real Prometheus scrapes `xdpfwd serve` and finds exactly what was sent.
 test_prometheus_scrapes_exact_counts() {
 	local metrics=http://127.0.0.1:9977/metrics prom=http://127.0.0.1:9090 serve_pid q i
+	needs prometheus promtool curl || return
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
 	serve_pid=${LAB_PIDS[-1]}
-	wait_for 5 in_vpn curl -sf "$metrics" || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf "$metrics" || fail "serve does not answer"
 	xdpfwd add udp 6200 10.8.0.2 >/dev/null && xdpfwd add udp 203.0.113.10:6300 10.8.0.2 >/dev/null ||
 		fail "add"
 	sink_udp 6200 "$LAB_TMP/s6200"
@@ -304,7 +410,7 @@ test_prometheus_scrapes_exact_counts() {
 		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
 	query() { in_vpn curl -sf "$prom/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
 	q='xdpfwd_mapping_packets_total{port="6200",direction="in"}'
-	wait_for 30 sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
 		fail "Prometheus has '$(query "$q")' for port 6200, want 7"
 	[ "$(query 'xdpfwd_mapping_packets_total{port="6300",addr="203.0.113.10",direction="in"}')" = 11 ] ||
 		fail "port 6300 packets: $(query 'xdpfwd_mapping_packets_total{port="6300",direction="in"}')"
@@ -319,11 +425,11 @@ test_prometheus_scrapes_exact_counts() {
 	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9977/nope)" = 404 ] || fail "unknown path not 404"
 	[ "$(in_vpn curl -s -o /dev/null -w '%{http_code}' -X POST "$metrics")" = 405 ] || fail "POST not 405"
 	for ((i = 0; i < 200; i++)); do in_vpn curl -s -m 3 -o /dev/null "$metrics" & done
-	wait_for 15 in_vpn curl -sf -m 2 -o /dev/null "$metrics" || fail "not serving after a flood of 200 connections"
+	wait_for "$LAB_WAIT" in_vpn curl -sf -m 2 -o /dev/null "$metrics" || fail "not serving after a flood of 200 connections"
 
 	kill "$serve_pid" && wait "$serve_pid" || fail "serve did not exit cleanly on SIGTERM"
 	head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6200
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
 }
 
 test_stats_watch_shows_rates_busiest_first() {
@@ -334,11 +440,11 @@ test_stats_watch_shows_rates_busiest_first() {
 	lab_spawn "$NS_VPN" "$XDPFWD" stats --watch 0.5 --json >"$LAB_TMP/watch.json"
 	watch_pid=${LAB_PIDS[-1]}
 	# A first frame means its baseline was read: everything after counts.
-	wait_for 30 test -s "$LAB_TMP/watch.json" || fail "no frame from stats --watch"
+	wait_for "$LAB_WAIT" test -s "$LAB_TMP/watch.json" || fail "no frame from stats --watch"
 	for ((i = 0; i < 20; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6400; done
 	for ((i = 0; i < 3; i++)); do head -c 100 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6500; done
 	# Until the frames have seen every packet (or 30 s): however slow the machine.
-	wait_for 30 sh -c "jq -se '[.[] | .seconds as \$s | .mappings[] | select(.public_port == 6400 or .public_port == 6500) | .rx_pps * \$s] | add | round >= 23' <'$LAB_TMP/watch.json'" ||
+	wait_for "$LAB_WAIT" sh -c "jq -se '[.[] | .seconds as \$s | .mappings[] | select(.public_port == 6400 or .public_port == 6500) | .rx_pps * \$s] | add | round >= 23' <'$LAB_TMP/watch.json'" ||
 		fail "the frames did not see the 23 packets in 30 s"
 	kill -INT "$watch_pid" && wait "$watch_pid" || fail "stats --watch did not end cleanly on SIGINT"
 	frames=$(wc -l <"$LAB_TMP/watch.json")
@@ -374,7 +480,7 @@ test_exits_match_the_fast_path_mode() {
 	before_neigh=$(global_of out_fast_redirect)
 	before_nomap=$(global_of out_pass_no_mapping)
 	for ((i = 0; i < n; i++)); do
-		echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6600 | grep -q "got ping$i" ||
+		udp_ask "$NS_INET" 203.0.113.10 6600 "ping$i" | grep -q "got ping$i" ||
 			fail "no answer to datagram $i"
 	done
 	fwd_count=$(in_vpn nft -j list table inet xf_probe | jq '[.nftables[].rule? // empty | .expr[] | .counter? // empty | .packets] | add')
@@ -403,10 +509,10 @@ test_ethernet_target_is_redirected_by_xdp() {
 	xdpfwd add udp 6700 198.51.100.2 >/dev/null || fail "add"
 	serve_udp 198.51.100.2 6700 "$NS_LAN" || fail "no listener"
 	# The first packet may find no neighbour yet: the stack resolves it.
-	echo warmup | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700 >/dev/null
+	udp_ask "$NS_INET" 203.0.113.10 6700 warmup >/dev/null
 	before=$(global_of in_fast_redirect)
 	for ((i = 0; i < n; i++)); do
-		out=$(echo "ping$i" | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:6700)
+		out=$(udp_ask "$NS_INET" 203.0.113.10 6700 "ping$i")
 		[ "$out" = "got ping$i from 203.0.113.20" ] || fail "datagram $i: got '$out'"
 	done
 	if [ "$FAST_PATH" = on ]; then
@@ -426,7 +532,7 @@ test_fragmented_datagram_arrives_whole() {
 	xdpfwd add udp 6800 10.8.0.2 >/dev/null && xdpfwd add udp 6800 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6800,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag4"
 	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6800,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/frag6"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -c ':6800 ' | grep -q 2" || fail "no listeners"
 	before=$(global_of in_fragment_followed)
 	head -c 4000 /dev/urandom >"$LAB_TMP/4000"
 	in_inet ip -6 route flush cache 2>/dev/null
@@ -438,7 +544,7 @@ test_fragmented_datagram_arrives_whole() {
 	(cat "$LAB_TMP/4000"; sleep 1) | in_inet socat -u - UDP6:[2001:db8:1::10]:6800
 	wait_for 2 test -s "$LAB_TMP/frag6" ||
 		in_inet socat -u "OPEN:$LAB_TMP/4000" UDP6:[2001:db8:1::10]:6800
-	wait_for 5 sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/frag4 ] && [ -s $LAB_TMP/frag6 ]" || fail "nothing arrived"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag4")" = 4000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/frag4") bytes, want 4000"
 	[ "$(tr -d ' ' <"$LAB_TMP/frag6")" = 4000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/frag6") bytes, want 4000"
 	# Three fragments each way: the two after the first were followed.
@@ -456,10 +562,11 @@ test_fragmented_datagram_arrives_whole() {
 # copies and the first into the stack: the client gets the datagram whole.
 test_reordered_fragments_arrive_whole() {
 	local b_held b_replay b_replayed b_lost
+	needs python3 || return
 	xdpfwd add udp 6810 10.8.0.2 >/dev/null && xdpfwd add udp 6810 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u UDP-RECVFROM:6810,bind=10.8.0.2,reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr4"
 	lab_spawn "$NS_CLI" socat -u UDP6-RECVFROM:6810,bind=[fd00:8::2],reuseaddr,fork SYSTEM:"wc -c >>$LAB_TMP/fragr6"
-	wait_for 5 in_cli sh -c "ss -Huln | grep -c ':6810 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Huln | grep -c ':6810 ' | grep -q 2" || fail "no listeners"
 	b_held=$(global_of in_fragment_held) b_replay=$(global_of in_stack_fragment_replay)
 	b_replayed=$(global_of in_fragment_replayed) b_lost=$(global_of in_fragment_lost)
 	head -c 3000 /dev/urandom >"$LAB_TMP/3000"
@@ -468,7 +575,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 reverse ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/fragr4 ] && [ -s $LAB_TMP/fragr6 ]" || {
 		fail "the datagrams sent last fragment first did not arrive (IPv4: $(cat "$LAB_TMP/fragr4" 2>/dev/null), IPv6: $(cat "$LAB_TMP/fragr6" 2>/dev/null))"
 		xdpfwd del udp 6810 >/dev/null
 		return 1
@@ -477,7 +584,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,2,0 ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 2 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 2 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 2 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 2 ]" ||
 		fail "the datagrams sent in the order 1, 2, 0 did not arrive"
 	[ "$(tr -d ' ' <"$LAB_TMP/fragr4" | sort -u)" = 3000 ] || fail "IPv4: the client got $(cat "$LAB_TMP/fragr4") bytes, want 3000 twice"
 	[ "$(tr -d ' ' <"$LAB_TMP/fragr6" | sort -u)" = 3000 ] || fail "IPv6: the client got $(cat "$LAB_TMP/fragr6") bytes, want 3000 twice"
@@ -504,7 +611,7 @@ test_reordered_fragments_arrive_whole() {
 		fail "sending IPv4 fragments"
 	in_inet python3 tests/e2e/send_fragments.py 2001:db8:1::20 2001:db8:1::10 6810 "$LAB_TMP/3000" 1232 1,0,2 ||
 		fail "sending IPv6 fragments"
-	wait_for 5 sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 3 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 3 ]" ||
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/fragr4) = 3 ] && [ \$(wc -l <$LAB_TMP/fragr6) = 3 ]" ||
 		fail "with conntrack, the datagrams sent in the order 1, 0, 2 did not arrive"
 	in_vpn nft delete table inet xf_ct
 	[ "$(global_of in_fragment_lost)" -eq "$b_lost" ] || fail "in_fragment_lost grew"
@@ -551,10 +658,10 @@ test_path_mtu_through_the_tunnel() {
 	xdpfwd add tcp 6902 [fd00:8::2] >/dev/null || fail "add"
 	lab_spawn "$NS_CLI" socat -u TCP-LISTEN:6902,bind=10.8.0.2,reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk.sum"
 	lab_spawn "$NS_CLI" socat -u TCP6-LISTEN:6902,bind=[fd00:8::2],reuseaddr "SYSTEM:sha256sum >$LAB_TMP/bulk6.sum"
-	wait_for 5 in_cli sh -c "ss -Htln | grep -c ':6902 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -c ':6902 ' | grep -q 2" || fail "no listeners"
 	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP:203.0.113.10:6902 || fail "the IPv4 transfer failed"
 	in_inet timeout 20 socat -u "OPEN:$LAB_TMP/bulk" TCP6:[2001:db8:1::10]:6902 || fail "the IPv6 transfer failed"
-	wait_for 10 sh -c "[ -s $LAB_TMP/bulk.sum ] && [ -s $LAB_TMP/bulk6.sum ]" || fail "nothing arrived"
+	wait_for "$LAB_WAIT" sh -c "[ -s $LAB_TMP/bulk.sum ] && [ -s $LAB_TMP/bulk6.sum ]" || fail "nothing arrived"
 	sum_got=$(cat "$LAB_TMP/bulk.sum")
 	[ "$sum_got" = "$sum_sent" ] || fail "IPv4: 3 MB arrived different"
 	sum_got=$(cat "$LAB_TMP/bulk6.sum")
@@ -575,7 +682,7 @@ test_hairpin_between_clients() {
 	before_out=$(global_of out_hairpin)
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7100)
 	[ "$out" = "got ping from 10.8.0.2" ] || fail "TCP IPv4: got '$out'"
-	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7100)
+	out=$(udp_ask "$NS_CLI" 203.0.113.10 7100)
 	[ "$out" = "got ping from 10.8.0.2" ] || fail "UDP IPv4: got '$out'"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7100)
 	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0002]" ] || fail "TCP IPv6: got '$out'"
@@ -594,7 +701,7 @@ test_hairpin_to_own_port() {
 		fail "no listeners"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP:203.0.113.10:7200)
 	[ "$out" = "got ping from 10.8.0.1" ] || fail "TCP IPv4: got '$out'"
-	out=$(echo ping | in_cli timeout 5 socat -t2 - UDP:203.0.113.10:7200)
+	out=$(udp_ask "$NS_CLI" 203.0.113.10 7200)
 	[ "$out" = "got ping from 10.8.0.1" ] || fail "UDP IPv4: got '$out'"
 	out=$(echo ping | in_cli timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7200)
 	[ "$out" = "got ping from [fd00:0008:0000:0000:0000:0000:0000:0001]" ] || fail "TCP IPv6: got '$out'"
@@ -618,7 +725,7 @@ test_outbound_respects_the_public_mtu() {
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
 	lab_spawn "$NS_INET" socat -u UDP6-RECVFROM:9951,reuseaddr,fork \
 		SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT \$(wc -c) >>$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -c ':995[01] ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -c ':995[01] ' | grep -q 2" || fail "no listeners"
 	in_vpn ip link set pub0 mtu 1400
 	in_cli ip route flush cache
 	in_cli ip -6 route flush cache
@@ -626,18 +733,18 @@ test_outbound_respects_the_public_mtu() {
 	head -c 1392 /dev/zero >"$LAB_TMP/1420"
 	head -c 1372 /dev/zero >"$LAB_TMP/1420v6"
 	in_cli socat -u "OPEN:$LAB_TMP/1420" UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=0
-	wait_for 5 grep -q . "$got" || fail "IPv4 without DF: nothing arrived"
+	wait_for "$LAB_WAIT" grep -q . "$got" || fail "IPv4 without DF: nothing arrived"
 	[ "$(cat "$got")" = "203.0.113.10 6950 1392" ] || fail "IPv4 without DF: the host got '$(cat "$got")'"
 	# The error finds the socket only while it is open.
 	(cat "$LAB_TMP/1420"; sleep 1) | in_cli socat -u - UDP:203.0.113.20:9950,bind=10.8.0.2:6950,ip-mtu-discover=2
-	wait_for 5 sh -c "ip netns exec $NS_CLI ip route get 203.0.113.20 from 10.8.0.2 | grep -q 'mtu 1400'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_CLI ip route get 203.0.113.20 from 10.8.0.2 | grep -q 'mtu 1400'" ||
 		fail "IPv4 with DF: the client learnt no MTU 1400: $(in_cli ip route get 203.0.113.20 from 10.8.0.2 | tr '\n' ' ')"
 	[ "$(wc -l <"$got")" = 1 ] || fail "IPv4 with DF: a datagram too big arrived: $(cat "$got")"
 	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
-	wait_for 5 sh -c "ip netns exec $NS_CLI ip -6 route get 2001:db8:1::20 from fd00:8::2 | grep -q 'mtu 1400'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_CLI ip -6 route get 2001:db8:1::20 from fd00:8::2 | grep -q 'mtu 1400'" ||
 		fail "IPv6: the client learnt no MTU 1400: $(in_cli ip -6 route get 2001:db8:1::20 from fd00:8::2 | tr '\n' ' ')"
 	(cat "$LAB_TMP/1420v6"; sleep 1) | in_cli socat -u - UDP6:[2001:db8:1::20]:9951,bind=[fd00:8::2]:6950
-	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 2 ]" || fail "IPv6: nothing arrived after the packet too big"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$got) -ge 2 ]" || fail "IPv6: nothing arrived after the packet too big"
 	[ "$(sed -n 2p "$got")" = "[2001:0db8:0001:0000:0000:0000:0000:0010] 6950 1372" ] ||
 		fail "IPv6: the host got '$(sed -n 2p "$got")'"
 	if [ "$FAST_PATH" = on ]; then
@@ -664,8 +771,8 @@ test_mapped_client_follows_the_routing_table() {
 	lab_spawn "$NS_VPN" socat -u UDP6-RECVFROM:9961,bind=[fd00:8::1],reuseaddr,fork \
 		SYSTEM:"echo server6 \$SOCAT_PEERADDR \$SOCAT_PEERPORT >>$got"
 	serve_tcp 10.8.0.1 9962 "$NS_VPN" || fail "no TCP listener on the server"
-	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':9960 '" &&
-		wait_for 5 in_vpn sh -c "ss -Huln | grep -c ':9961 ' | grep -q 2" || fail "no listeners"
+	wait_for "$LAB_WAIT" in_lan sh -c "ss -Huln | grep -q ':9960 '" &&
+		wait_for "$LAB_WAIT" in_vpn sh -c "ss -Huln | grep -c ':9961 ' | grep -q 2" || fail "no listeners"
 	# The client sends the LAN's traffic into the tunnel, as a VPN client does.
 	in_cli ip route add 198.51.100.0/24 dev "$LAB_WG_CLI"
 	before_local=$(counter_or_0 out_stack_local)
@@ -673,7 +780,7 @@ test_mapped_client_follows_the_routing_table() {
 	echo x | in_cli socat -u - UDP:198.51.100.2:9960,bind=10.8.0.2:6960,reuseaddr
 	echo x | in_cli socat -u - UDP:10.8.0.1:9961,bind=10.8.0.2:6960,reuseaddr
 	echo x | in_cli socat -u - UDP6:[fd00:8::1]:9961,bind=[fd00:8::2]:6960,reuseaddr
-	wait_for 5 sh -c "[ \$(wc -l <$got) -ge 3 ]" || fail "only $(wc -l <"$got") of 3 datagrams arrived: $(cat "$got")"
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$got) -ge 3 ]" || fail "only $(wc -l <"$got") of 3 datagrams arrived: $(cat "$got")"
 	grep -qx "lan 10.8.0.2 6960" "$got" || fail "the LAN host: $(grep lan "$got")"
 	grep -qx "server 10.8.0.2 6960" "$got" || fail "the server's socket: $(grep 'server ' "$got")"
 	grep -qx "server6 \[fd00:0008:0000:0000:0000:0000:0000:0002\] 6960" "$got" ||
@@ -704,14 +811,14 @@ ethernet_tunnel_test() { # veth|tap
 	tun0=$(global_of in_fast_tunnel) redir0=$(global_of in_tunnel_redirected) out0=$(global_of out_fast_redirect)
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7150)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: TCP IPv4: got '$out'"
-	out=$(echo ping | in_inet timeout 5 socat -t2 - UDP:203.0.113.10:7150)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7150)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "$kind: UDP IPv4: got '$out'"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP6:[2001:db8:1::10]:7150)
 	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] || fail "$kind: TCP IPv6: got '$out'"
 	lab_spawn "$NS_INET" socat -u UDP-RECVFROM:9970,reuseaddr SYSTEM:"echo \$SOCAT_PEERADDR \$SOCAT_PEERPORT >$got"
-	wait_for 5 in_inet sh -c "ss -Huln | grep -q ':9970 '"
+	wait_for "$LAB_WAIT" in_inet sh -c "ss -Huln | grep -q ':9970 '"
 	echo hello | in_cl2 socat -u - UDP:203.0.113.20:9970,bind=10.9.0.2:7150,reuseaddr
-	wait_for 5 test -s "$got" || fail "$kind: the client's own datagram did not arrive"
+	wait_for "$LAB_WAIT" test -s "$got" || fail "$kind: the client's own datagram did not arrive"
 	[ "$(cat "$got" 2>/dev/null)" = "203.0.113.10 7150" ] || fail "$kind: the internet host saw '$(cat "$got" 2>/dev/null)'"
 	out=$(echo ping | in_cl2 timeout 5 socat -t2 - TCP:203.0.113.10:7150,bind=10.9.0.2)
 	[ "$out" = "got ping from 10.9.0.1" ] || fail "$kind: hairpin to its own port: got '$out'"
@@ -727,7 +834,10 @@ ethernet_tunnel_test() { # veth|tap
 		fail "$kind: re-attach to the WireGuard tunnel"
 }
 test_veth_tunnel() { ethernet_tunnel_test veth; }
-test_tap_tunnel() { ethernet_tunnel_test tap; }
+test_tap_tunnel() {
+	needs_kernel /dev/net/tun "TUN/TAP (CONFIG_TUN)" || return
+	ethernet_tunnel_test tap
+}
 
 # attach refuses a tunnel whose link type the data path cannot carry, in one
 # line, and changes nothing.
@@ -755,18 +865,18 @@ test_wildcard_takes_only_its_address() {
 	sink_udp 27015 "$cli" || fail "no sink on the client"
 	lab_spawn "$NS_LAN" socat -u UDP-RECVFROM:27015,reuseaddr,fork \
 		SYSTEM:"echo \"\$SOCAT_PEERADDR \$(cat)\" >>$lan"
-	wait_for 5 in_lan sh -c "ss -Huln | grep -q ':27015 '" || fail "no listener on the LAN host"
+	wait_for "$LAB_WAIT" in_lan sh -c "ss -Huln | grep -q ':27015 '" || fail "no listener on the LAN host"
 	in_inet ip route add 198.51.100.0/24 via 203.0.113.10
 	in_inet ip route add 224.0.0.0/4 dev inet0
 	echo transit | in_inet socat -u - UDP-DATAGRAM:198.51.100.2:27015
 	echo broadcast | in_inet socat -u - UDP-DATAGRAM:203.0.113.255:27015,broadcast
 	echo multicast | in_inet socat -u - UDP-DATAGRAM:239.1.2.3:27015
-	wait_for 5 test -s "$lan" || fail "the transit datagram did not reach the LAN host"
+	wait_for "$LAB_WAIT" test -s "$lan" || fail "the transit datagram did not reach the LAN host"
 	sleep 0.5
 	[ "$(cat "$lan")" = "203.0.113.20 transit" ] || fail "the LAN host got: $(cat "$lan")"
 	[ ! -s "$cli" ] || fail "the client got $(wc -l <"$cli") datagrams not addressed to the server"
 	echo mapped | in_inet socat -u - UDP-DATAGRAM:203.0.113.10:27015
-	wait_for 5 test -s "$cli" || fail "the datagram to the public address did not arrive"
+	wait_for "$LAB_WAIT" test -s "$cli" || fail "the datagram to the public address did not arrive"
 	sleep 0.3
 	[ "$(wc -l <"$cli")" = 1 ] || fail "the client got $(wc -l <"$cli") datagrams, want 1"
 	[ "$(stats_of udp 27015 rx_packets)" = 1 ] || fail "rx_packets $(stats_of udp 27015 rx_packets), want 1"
@@ -852,9 +962,6 @@ test_second_public_address() {
 	in_vpn ip addr del 203.0.113.11/24 dev pub0
 }
 
-# --- run -------------------------------------------------------------------
-
-((EUID == 0)) || { echo "e2e: needs root (network namespaces, XDP)"; exit $SKIP; }
 # --- policy -----------------------------------------------------------------
 
 # A named counter "seen" of UDP packets to PORTS at HOOK (input or output) in
@@ -926,6 +1033,7 @@ test_allowlist_admits_only_listed_sources() {
 # measured at the client is a benchmark, bench/rate.sh, not a verdict.
 test_rate_limit_holds_a_flood_to_the_rate() {
 	local rate=2000 burst=1000 pids=() t0 t1 bound sent rx limited rl0 got metrics p cpu
+	needs iperf3 taskset promtool curl || return
 	xdpfwd add tcp 7400-7401 10.8.0.2 >/dev/null && # iperf3's control connections
 		xdpfwd add udp 7400-7401 10.8.0.2 --rate $rate:$burst >/dev/null || fail "add"
 	xdpfwd list | grep -qE "^udp +7400-7401 .*rate=$rate:$burst$" || fail "list: $(xdpfwd list)"
@@ -933,7 +1041,7 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	count_udp "$NS_CLI" input 7400-7401
 	rl0=$(global_of in_drop_rate_limited)
 	for p in 7400 7401; do lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p $p -1; done
-	wait_for 10 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7401 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7401 '"
 	t0=$(date +%s%N)
 	for cpu in 0 1; do
 		in_inet taskset -c $cpu iperf3 -c 203.0.113.10 -p $((7400 + cpu)) -u -b 4M -l 100 -t 6 \
@@ -957,7 +1065,7 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	[ "$got" -le "$rx" ] || fail "the client got $got, more than the $rx forwarded"
 	# The same figures and the policy in /metrics.
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9978
-	wait_for 5 in_vpn curl -sf http://127.0.0.1:9978/metrics >/dev/null || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9978/metrics >/dev/null || fail "serve does not answer"
 	metrics=$(in_vpn curl -sf http://127.0.0.1:9978/metrics)
 	kill "${LAB_PIDS[-1]}" && wait "${LAB_PIDS[-1]}" 2>/dev/null
 	unset 'LAB_PIDS[-1]'
@@ -978,47 +1086,51 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 # verdicts are xdpfwd's own clock: a lease's end is read back from /metrics
 # (Unix time), the data path must drop from that end on, and serve must then
 # remove the mapping (within 250 ms on an idle machine; the test waits up to
-# 10 s, for a loaded one, and says how long it took).
+# $LAB_WAIT s, 30 unless told, for a loaded one, and says how long it took).
 lease_end() { # PORT: the lease's end as Unix time, from /metrics
 	in_vpn curl -sf "$1" | awk -v p="port=\"$2\"" 'index($0, "xdpfwd_mapping_expiry_timestamp_seconds{") == 1 && index($0, p) { print $2 }'
 }
 gone_after() { # PORT END: waits until PORT leaves list; prints the seconds past END it took
-	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'all(.public_port != $1)'" || return 1
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'all(.public_port != $1)'" || return 1
 	awk -v e="$2" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - e }'
 }
 test_lease_ends_under_serve() {
 	local metrics=http://127.0.0.1:9978/metrics out serve_pid end0 end1 end1b took
+	needs curl || return
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9978 >'$LAB_TMP/serve-lease.log'"
 	serve_pid=${LAB_PIDS[-1]}
-	wait_for 30 in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
+	wait_for "$LAB_WAIT" in_vpn curl -sf "$metrics" >/dev/null || fail "serve does not answer"
 	serve_udp 10.8.0.2 7500 && serve_udp 10.8.0.2 7501 || fail "no listeners"
-	xdpfwd add udp 7500 10.8.0.2 --ttl 5 >/dev/null && xdpfwd add udp 7501 10.8.0.2 --ttl 3 >/dev/null || fail "add"
-	xdpfwd list | grep -qE "^udp +7500 .*ttl=5 \(expires in [0-5] s\)$" || fail "list: $(xdpfwd list)"
-	xdpfwd list --json | jq -e '.[] | select(.public_port == 7500) | .ttl == 5 and .expires_in <= 5' \
+	# Leases long enough that the steps before their ends fit on a loaded
+	# machine (at load 25 on 2 cores, 3 s did not).
+	xdpfwd add udp 7500 10.8.0.2 --ttl 30 >/dev/null && xdpfwd add udp 7501 10.8.0.2 --ttl 20 >/dev/null || fail "add"
+	xdpfwd list | grep -qE "^udp +7500 .*ttl=30 \(expires in ([0-9]|[12][0-9]|30) s\)$" || fail "list: $(xdpfwd list)"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 7500) | .ttl == 30 and .expires_in <= 30' \
 		>/dev/null || fail "list --json: $(xdpfwd list --json | jq -c '.[] | select(.public_port == 7500)')"
 	end0=$(lease_end "$metrics" 7500)
 	end1=$(lease_end "$metrics" 7501)
 	[ -n "$end0" ] && [ -n "$end1" ] || fail "no expiry in /metrics"
-	# Renewed: a lease of 60 s from now, far past the first end.
-	xdpfwd add udp 7501 10.8.0.2 --ttl 60 | grep -q "^renewed udp 7501 -> 10.8.0.2:7501 ttl=60$" || fail "not renewed"
+	# Renewed: a lease of 300 s from now, far past the first end.
+	xdpfwd add udp 7501 10.8.0.2 --ttl 300 | grep -q "^renewed udp 7501 -> 10.8.0.2:7501 ttl=300$" || fail "not renewed"
 	end1b=$(lease_end "$metrics" 7501)
-	awk -v a="$end1" -v b="$end1b" 'BEGIN { exit !(b >= a + 57) }' || fail "the renewal moved the end from $end1 to $end1b"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7501)
+	awk -v a="$end1" -v b="$end1b" 'BEGIN { exit !(b >= a + 280) }' || fail "the renewal moved the end from $end1 to $end1b"
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7501)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded during the lease: '$out'"
 	# From its end on, the data path drops the mapping's packets, and serve
 	# removes it.
 	sleep_until "$end0" 0.01
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7500)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7500 ping 3)
 	[ -z "$out" ] || fail "forwarded after the lease's end: '$out'"
-	took=$(gone_after 7500 "$end0") || fail "udp 7500 still listed 10 s after its lease ended"
+	took=$(gone_after 7500 "$end0") || fail "udp 7500 still listed $LAB_WAIT s after its lease ended"
 	echo "udp 7500 left the table ${took} s after its lease's end"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7501)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7501)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "the renewed lease ended with the first one: '$out'"
 	# A renewal to a shorter lease ends it sooner.
-	xdpfwd add udp 7501 10.8.0.2 --ttl 1 >/dev/null || fail "renew to 1 s"
+	xdpfwd add udp 7501 10.8.0.2 --ttl 5 >/dev/null || fail "renew to 5 s"
 	end1=$(lease_end "$metrics" 7501)
+	[ -n "$end1" ] || fail "no expiry in /metrics after the renewal to 5 s"
 	sleep_until "$end1" 0.01
-	took=$(gone_after 7501 "$end1") || fail "udp 7501 still listed 10 s after its lease ended"
+	took=$(gone_after 7501 "$end1") || fail "udp 7501 still listed $LAB_WAIT s after its lease ended"
 	echo "udp 7501 left the table ${took} s after its lease's end"
 	in_vpn curl -sf "$metrics" | grep -qx 'xdpfwd_mappings_expired_total 2' || fail "expiries not counted"
 	grep -qx "expired udp 7500 -> 10.8.0.2:7500" "$LAB_TMP/serve-lease.log" || fail "serve did not log the expiry"
@@ -1030,7 +1142,7 @@ test_lease_ends_under_serve() {
 test_conflicts_refuse_and_change_nothing() {
 	local before out args want m
 	lab_spawn "$NS_VPN" socat TCP-LISTEN:7600,reuseaddr,fork SYSTEM:true
-	wait_for 5 in_vpn sh -c "ss -Htln | grep -q '0.0.0.0:7600 '" || fail "no listener on the server"
+	wait_for "$LAB_WAIT" in_vpn sh -c "ss -Htln | grep -q '0.0.0.0:7600 '" || fail "no listener on the server"
 	xdpfwd add udp 7602-7610 10.8.0.2 >/dev/null || fail "setup add"
 	printf 'udp 7602-7610 10.8.0.2\nudp 55000 10.8.0.2\n' >"$LAB_TMP/conflict.conf"
 	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
@@ -1064,7 +1176,7 @@ state_file() { echo "$XDPFWD_STATE_DIR/$(basename "$XDPFWD_PIN_DIR").state"; }
 start_serve() { # [ARGS...]
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9979 $* >>'$LAB_TMP/serve.log' 2>&1"
 	SERVE_PID=${LAB_PIDS[-1]}
-	wait_for 30 in_vpn curl -sf http://127.0.0.1:9979/metrics
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9979/metrics
 }
 stop_serve() {
 	kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
@@ -1097,10 +1209,11 @@ test_state_file_follows_every_change() {
 # numbers at the client, and not one may be missing.
 test_restart_and_replace_lose_no_packet() {
 	local report="$LAB_TMP/steady.json" sent lost rx0 rx i client nomap0 nomap pre0 pre drops0 drops
+	needs iperf3 nstat curl || return
 	xdpfwd add tcp 7800 10.8.0.2 >/dev/null && xdpfwd add udp 7800 10.8.0.2 >/dev/null || fail "add"
 	start_serve || fail "serve does not start"
 	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 7800 -1
-	wait_for 5 in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7800 '"
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q '10.8.0.2:7800 '"
 	rx0=$(stats_of udp 7800 rx_packets)
 	nomap0=$(global_of in_pass_no_mapping)
 	pre0=$(before_xdp_drops)
@@ -1178,7 +1291,7 @@ test_reboot_rebuilds_from_state() {
 	in_vpn tc qdisc del dev pub0 clsact
 	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact
 	rm -rf "$XDPFWD_PIN_DIR"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7900 ping 3)
 	[ -z "$out" ] || fail "forwarded with nothing attached: '$out'"
 	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
 	grep -q "rebuilt from the state file: " "$LAB_TMP/serve.log" || fail "serve said: $(tail -3 "$LAB_TMP/serve.log")"
@@ -1186,7 +1299,7 @@ test_reboot_rebuilds_from_state() {
 	xdpfwd list --json | jq -e '.[] | select(.public_port == 7901) | .expires_in > 3500' >/dev/null ||
 		fail "the lease did not survive"
 	in_vpn ip -d link show pub0 | grep -q prog/xdp || fail "no XDP program after the rebuild"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7900)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7900)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "UDP not forwarded after the rebuild: '$out'"
 	out=$(echo ping | in_inet timeout 5 socat -t2 - TCP:203.0.113.10:7901)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "TCP not forwarded after the rebuild: '$out'"
@@ -1225,96 +1338,18 @@ CASES
 	before=$(xdpfwd list --json)
 	printf 'udp 7950 10.8.0.2\nudp 7954 10.8.0.2:99999\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
 	kill -HUP "$SERVE_PID"
-	wait_for 5 grep -q "line 2: target port '99999' is out of range" "$LAB_TMP/serve.log" ||
+	wait_for "$LAB_WAIT" grep -q "line 2: target port '99999' is out of range" "$LAB_TMP/serve.log" ||
 		fail "no message for the bad line: $(tail -3 "$LAB_TMP/serve.log")"
 	[ "$(xdpfwd list --json)" = "$before" ] || fail "a bad config changed the table"
 	printf 'udp 7950 10.8.0.2\nudp 7955 10.8.0.2\n' >"$LAB_TMP/serve.conf"
 	kill -HUP "$SERVE_PID"
-	wait_for 5 in_vpn sh -c "'$XDPFWD' list | grep -q '^udp  *7955 '" ||
+	wait_for "$LAB_WAIT" in_vpn sh -c "'$XDPFWD' list | grep -q '^udp  *7955 '" ||
 		fail "the fixed config was not applied on SIGHUP"
 	xdpfwd list --json | jq -e 'all(.public_port != 7953)' >/dev/null || fail "reload was not a diff"
 	grep -q "^udp 7955 " "$(state_file)" || fail "the reload was not saved"
 	stop_serve
 	: >"$LAB_TMP/empty.conf"
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
-}
-
-# An upgrade: the previous release (built from git by make e2e, as
-# XDPFWD_PREVIOUS) attaches and forwards, then this build replaces its
-# programs. Its stats map was smaller (no room for new counters), so the map
-# is migrated: every mapping, lease and counter stays, and traffic goes on.
-test_upgrade_from_previous_release_keeps_table() {
-	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
-	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
-	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
-	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
-		fail "the previous release does not attach"
-	in_vpn "$old" add udp 8200 10.8.0.2 --rate 100000 --ttl 3600 >/dev/null &&
-		in_vpn "$old" add tcp 8201-8203 10.8.0.2:8301 --allow 203.0.113.0/24 >/dev/null || fail "add with the previous release"
-	sink_udp 8200 "$file"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
-	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	rx0=$(stats_of udp 8200 rx_packets)
-	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "replace: $out"
-	echo "$out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "no migration reported: $out"
-	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
-	xdpfwd list --json | jq -e '.[] | select(.public_port == 8200) | .expires_in > 3500' >/dev/null ||
-		fail "the lease did not survive"
-	[ "$(stats_of udp 8200 rx_packets)" = "$rx0" ] || fail "the counter went from $rx0 to $(stats_of udp 8200 rx_packets)"
-	[ "$(global_of in_forwarded)" -ge $n ] || fail "the global counters restarted: in_forwarded $(global_of in_forwarded)"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
-	rx1=$(stats_of udp 8200 rx_packets)
-	[ "$rx1" = $((2 * n)) ] || fail "counted $rx1 of $((2 * n)) across the upgrade"
-	ls "$XDPFWD_PIN_DIR" | grep -q '__migrating$' && fail "staging pins left: $(ls "$XDPFWD_PIN_DIR")"
-	# The same build again: nothing to migrate.
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "second replace: $out"
-	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
-	# detach by the previous release, which keeps the maps, then a plain
-	# attach of this build over them: migrated the same way.
-	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach --purge-state"
-	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
-		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
-	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
-	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
-	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
-		fail "attach over the previous release's maps: $out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
-	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
-	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
-	wait_for 5 sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
-	xdpfwd del udp 8200 >/dev/null || fail "del"
-}
-
-# What the old programs count between the copy of a migrated map and the swap
-# of the programs is added to the new map, also for a counter that was still
-# zero when copied.
-test_upgrade_counts_what_arrives_during_the_swap() {
-	local old=${XDPFWD_PREVIOUS:-} log="$LAB_TMP/pause.log" pid bg n=10
-	[ -x "$old" ] || { echo "skipped: no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
-	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
-	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
-		fail "the previous release does not attach"
-	# 203.0.113.20 is not allowed: every datagram is an in_drop_not_allowed.
-	in_vpn "$old" add udp 8210 10.8.0.2 --allow 203.0.113.99/32 >/dev/null || fail "add"
-	XDPFWD_PAUSE_AT=xdp-replace xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace >"$log" 2>&1 &
-	bg=$!
-	wait_for 30 grep -q "paused before xdp-replace" "$log" || fail "replace did not reach the swap: $(cat "$log")"
-	pid=$(sed -n 's/.*paused before xdp-replace (pid \([0-9]*\)).*/\1/p' "$log")
-	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8210; done
-	[ -n "$pid" ] && kill -CONT "$pid"
-	wait "$bg" || fail "replace: $(cat "$log")"
-	grep -q "^migrated" "$log" || fail "nothing migrated: $(cat "$log")"
-	[ "$(global_of in_drop_not_allowed)" = $n ] ||
-		fail "in_drop_not_allowed is $(global_of in_drop_not_allowed) after $n drops during the swap"
-	xdpfwd del udp 8210 >/dev/null || fail "del"
 }
 
 # --- failure paths --------------------------------------------------------------
@@ -1404,7 +1439,7 @@ reboot_lab() {
 # about 90 runs load the BPF programs, a few seconds each on a busy machine.
 test_a_failed_step_changes_nothing() {
 	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
-	[ "$FAST_PATH" = on ] || { echo "skipped with the fast path off: the same steps, fewer hooks"; return 0; }
+	[ "$FAST_PATH" = on ] || { echo "runs with the fast path on only: the same steps, fewer hooks off"; return $SKIP; }
 	xdpfwd add tcp 7990 10.8.0.2 >/dev/null || fail "setup add"
 	fail_each_step "add" xdpfwd add udp 7991 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600
 	fail_each_step "add (renewal, new policy)" xdpfwd add udp 7991 10.8.0.2 --new-rate 50 --ttl 900
@@ -1572,7 +1607,7 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	grep -q "serve: udp 7996 (any IPv6) waits: the public interface has no IPv6 address" "$LAB_TMP/serve.log" ||
 		fail "no line for the waiting mapping: $(tail -4 "$LAB_TMP/serve.log")"
 	grep -q "fd00:8::2" "$LAB_TMP/serve.log" && fail "a client address in the log"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7996)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7996)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "IPv4 not forwarded while IPv6 waits: '$out'"
 	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" || fail "the IPv6 mapping left the file: $(cat "$f")"
 	# systemd restarts serve, or an operator adds a mapping: still there.
@@ -1582,10 +1617,10 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	grep -q "^pending udp 7996 \[fd00:8::2\]:7996$" "$f" && grep -q "^udp 7996 10.8.0.2:7996$" "$f" ||
 		fail "a restart or an add dropped a mapping: $(cat "$f")"
 	in_vpn ip -6 addr add 2001:db8:1::10/64 dev pub0 nodad
-	wait_for 10 sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN $XDPFWD list --json | jq -e 'any(.family == \"ipv6\" and .public_port == 7996)'" ||
 		fail "the IPv6 mapping was not written once the address came"
 	grep -q "^pending" "$f" && fail "still pending: $(cat "$f")"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - "UDP6:[2001:db8:1::10]:7996")
+	out=$(udp_ask "$NS_INET" "[2001:db8:1::10]" 7996)
 	# socat writes IPv6 peers in full
 	[ "$out" = "got ping from [2001:0db8:0001:0000:0000:0000:0000:0020]" ] ||
 		fail "IPv6 not forwarded once written: '$out'"
@@ -1593,47 +1628,156 @@ test_reboot_before_ipv6_keeps_every_mapping() {
 	xdpfwd del udp 7996 >/dev/null && xdpfwd del tcp 7997 >/dev/null || fail "del"
 }
 
-echo "e2e: building the lab"
-lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
-# Everything twice: with the fast path (XDP and tc redirects) and without it
-# (XDP rewrites, the stack forwards).
-lab_processes=${#LAB_PIDS[@]} # the tunnel's
-for FAST_PATH in ${E2E_MODES:-on off}; do
-	echo "e2e: --fast-path $FAST_PATH"
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path $FAST_PATH --clients "$LAB_CLIENTS" >/dev/null ||
-		{ echo "e2e: attach failed" >&2; exit 1; }
-	for t in test_attach_twice_is_refused test_bad_input_changes_nothing \
-		test_ipv4_tcp_udp_through_wireguard test_ipv6_tcp_udp_through_wireguard \
-		test_ipv4_client_outbound_shows_public_endpoint test_ipv6_client_outbound_shows_public_endpoint \
-		test_counters_match_what_was_sent test_replies_are_counted_on_the_way_out \
-		test_exits_match_the_fast_path_mode test_ethernet_target_is_redirected_by_xdp \
-		test_fragmented_datagram_arrives_whole test_reordered_fragments_arrive_whole \
-		test_icmp_error_reaches_the_client \
-		test_path_mtu_through_the_tunnel test_hairpin_between_clients test_hairpin_to_own_port \
-		test_outbound_respects_the_public_mtu test_mapped_client_follows_the_routing_table \
-		test_veth_tunnel test_tap_tunnel test_attach_refuses_a_tunnel_it_cannot_carry \
-		test_wildcard_takes_only_its_address test_stack_flows_keep_their_replies \
-		test_second_public_address \
-		test_allowlist_admits_only_listed_sources test_rate_limit_holds_a_flood_to_the_rate \
-		test_lease_ends_under_serve test_conflicts_refuse_and_change_nothing \
-		test_del_stops_forwarding test_load_keeps_staying_mappings \
-		test_stats_watch_shows_rates_busiest_first test_detach_removes_programs_keeps_table \
-		test_prometheus_scrapes_exact_counts \
-		test_state_file_follows_every_change test_restart_and_replace_lose_no_packet \
-		test_kill_during_load_then_start_agrees test_reboot_rebuilds_from_state \
-		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
-		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
-		test_readers_never_mount_a_bpffs test_purge_keeps_the_table_for_the_next_attach \
-		test_attach_steps_say_which_failed \
-		test_upgrade_from_previous_release_keeps_table test_upgrade_counts_what_arrives_during_the_swap; do
-		# The durability tests come last: they load whole tables.
-		# E2E_ONLY="test_a test_b" runs just those, while working on them.
-		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
+# An upgrade: the previous release (built from git by make e2e, as
+# XDPFWD_PREVIOUS) attaches and forwards, then this build replaces its
+# programs. Its stats map was smaller (no room for new counters), so the map
+# is migrated: every mapping, lease and counter stays, and traffic goes on.
+test_upgrade_from_previous_release_keeps_table() {
+	local old=${XDPFWD_PREVIOUS:-} out before after rx0 rx1 n=20 file="$LAB_TMP/sink8200"
+	[ -x "$old" ] || { echo "no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "the previous release does not attach"
+	in_vpn "$old" add udp 8200 10.8.0.2 --rate 100000 --ttl 3600 >/dev/null &&
+		in_vpn "$old" add tcp 8201-8203 10.8.0.2:8301 --allow 203.0.113.0/24 >/dev/null || fail "add with the previous release"
+	sink_udp 8200 "$file"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $n ]" || fail "the previous release forwarded $(wc -l <"$file") of $n"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	rx0=$(stats_of udp 8200 rx_packets)
+	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "replace: $out"
+	echo "$out"
+	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "no migration reported: $out"
+	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 8200) | .expires_in > 3500' >/dev/null ||
+		fail "the lease did not survive"
+	[ "$(stats_of udp 8200 rx_packets)" = "$rx0" ] || fail "the counter went from $rx0 to $(stats_of udp 8200 rx_packets)"
+	[ "$(global_of in_forwarded)" -ge $n ] || fail "the global counters restarted: in_forwarded $(global_of in_forwarded)"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((2 * n)) ]" || fail "after the upgrade $(wc -l <"$file") of $((2 * n))"
+	rx1=$(stats_of udp 8200 rx_packets)
+	[ "$rx1" = $((2 * n)) ] || fail "counted $rx1 of $((2 * n)) across the upgrade"
+	ls "$XDPFWD_PIN_DIR" | grep -q '__migrating$' && fail "staging pins left: $(ls "$XDPFWD_PIN_DIR")"
+	# The same build again: nothing to migrate.
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "second replace: $out"
+	grep -q "^migrated" <<<"$out" && fail "migrated again: $out"
+	# detach by the previous release, which keeps the maps, then a plain
+	# attach of this build over them: migrated the same way.
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach --purge-state"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null &&
+		in_vpn "$old" add udp 8200 10.8.0.2 --ttl 3600 >/dev/null || fail "the previous release again"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((3 * n)) ]" || fail "the previous release forwarded $(wc -l <"$file") of $((3 * n))"
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
+		fail "attach over the previous release's maps: $out"
+	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
+	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
+	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
+	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$file) -ge $((4 * n)) ]" || fail "after attach $(wc -l <"$file") of $((4 * n))"
+	xdpfwd del udp 8200 >/dev/null || fail "del"
+}
+
+# What the old programs count between the copy of a migrated map and the swap
+# of the programs is added to the new map, also for a counter that was still
+# zero when copied.
+test_upgrade_counts_what_arrives_during_the_swap() {
+	local old=${XDPFWD_PREVIOUS:-} log="$LAB_TMP/pause.log" pid bg n=10
+	[ -x "$old" ] || { echo "no previous release built (XDPFWD_PREVIOUS; make e2e builds it from git)"; return $SKIP; }
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
+	in_vpn "$old" attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "the previous release does not attach"
+	# 203.0.113.20 is not allowed: every datagram is an in_drop_not_allowed.
+	in_vpn "$old" add udp 8210 10.8.0.2 --allow 203.0.113.99/32 >/dev/null || fail "add"
+	XDPFWD_PAUSE_AT=xdp-replace xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace >"$log" 2>&1 &
+	bg=$!
+	wait_for "$LAB_WAIT" grep -q "paused before xdp-replace" "$log" || fail "replace did not reach the swap: $(cat "$log")"
+	pid=$(sed -n 's/.*paused before xdp-replace (pid \([0-9]*\)).*/\1/p' "$log")
+	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8210; done
+	[ -n "$pid" ] && kill -CONT "$pid"
+	wait "$bg" || fail "replace: $(cat "$log")"
+	grep -q "^migrated" "$log" || fail "nothing migrated: $(cat "$log")"
+	[ "$(global_of in_drop_not_allowed)" = $n ] ||
+		fail "in_drop_not_allowed is $(global_of in_drop_not_allowed) after $n drops during the swap"
+	xdpfwd del udp 8210 >/dev/null || fail "del"
+}
+
+# --- run -------------------------------------------------------------------
+
+((EUID == 0)) || { echo "e2e: skipped: needs root (network namespaces, XDP)"; exit $SKIP; }
+for c in ip wg wireguard-go socat jq ethtool nft bpftool; do
+	command -v $c >/dev/null || { echo "e2e: skipped: the lab needs $c, which is not installed"; exit $SKIP; }
+done
+[ -c /dev/net/tun ] || { echo "e2e: skipped: wireguard-go needs TUN (/dev/net/tun)"; exit $SKIP; }
+
+# The tests: every function named test_*, in the order this file defines
+# them. The durability tests, the failure paths and the upgrade come last:
+# they detach, reboot the lab and load whole tables. E2E_ONLY="test_a
+# test_b*" runs those named or matched (shell patterns), in file order.
+set -f # E2E_ONLY's patterns are matched against test names, not files
+only=(${E2E_ONLY:-})
+set +f
+selected() { # NAME: whether E2E_ONLY (empty: all) names or matches it
+	local pat
+	((${#only[@]})) || return 0
+	# shellcheck disable=SC2053
+	for pat in "${only[@]}"; do [[ $1 == $pat ]] && return 0; done
+	return 1
+}
+all_tests=() tests=()
+while read -r t; do
+	all_tests+=("$t")
+	selected "$t" && tests+=("$t")
+done < <(
+	shopt -s extdebug
+	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
+)
+for pat in "${only[@]}"; do
+	found=
+	# shellcheck disable=SC2053
+	for t in "${all_tests[@]}"; do [[ $t == $pat ]] && found=1; done
+	[ -n "$found" ] || { echo "e2e: E2E_ONLY: no test is named '$pat'" >&2; exit 2; }
+done
+
+# Each fast-path mode in a lab of its own, the labs at the same time
+# (E2E_JOBS, 2 unless told; 1 runs the modes one after the other in one lab).
+# Each lab's output is printed whole when it ends.
+modes=(${E2E_MODES:-on off})
+if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
+	declare -A lab_of=()
+	out_dir=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
+	trap 'rm -rf "$out_dir"' EXIT
+	trap 'for p in "${!lab_of[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait; exit 130' INT TERM
+	for m in "${modes[@]}"; do
+		E2E_MODES=$m LAB_ID=$LAB_ID$m tests/e2e/run.sh >"$out_dir/$m" 2>&1 </dev/null &
+		lab_of[$!]=$m
 	done
+	rc=0 failed_modes=()
+	while ((${#lab_of[@]})); do
+		wait -n -p done_pid
+		st=$?
+		m=${lab_of[$done_pid]}
+		unset "lab_of[$done_pid]"
+		echo "=== e2e --fast-path $m: exit $st"
+		cat "$out_dir/$m"
+		((st == 0)) || rc=1 failed_modes+=("$m")
+	done
+	echo "e2e: ${#modes[@]} modes, $((${#modes[@]} - ${#failed_modes[@]})) passed${failed_modes[*]:+; failed: ${failed_modes[*]}}"
+	exit $rc
+fi
+
+echo "e2e: building the lab ($LAB_ID)"
+lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
+LAB_FINGERPRINT=$(lab_fingerprint)
+for FAST_PATH in "${modes[@]}"; do
+	echo "e2e: --fast-path $FAST_PATH"
+	attach_for_mode || { echo "e2e: attach failed" >&2; exit 1; }
+	for t in "${tests[@]}"; do run_test "$t"; done
 	xdpfwd detach pub0 --purge-state >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
-	# The services the tests started, so the next mode starts clean.
-	lab_stop_since "$lab_processes"
-	rm -rf "$LAB_TMP"/s[0-9]* "$LAB_TMP"/frag* "$LAB_TMP"/3000 "$LAB_TMP"/watch.json "$LAB_TMP"/bulk* "$LAB_TMP"/tsdb
 done
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
 ((failed == 0))
