@@ -29,6 +29,24 @@ struct change {
 int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	  const struct rule *have, size_t nhave, struct rule *want, size_t count,
 	  const struct change *c, struct apply_summary *sum);
+/* A batch of changes named by what they touch, not the whole table: a CLI
+ * add or del, the daemon's renewals. */
+struct batch {
+	struct rule *put; /* new mappings, or the live ones they repeat (same
+			   * public side and target) with a new policy or lease */
+	size_t nput;
+	const struct rule *drop; /* live mappings to remove (table_find()) */
+	size_t ndrop;
+	bool renew;    /* a lease of PUT starts from now, else kept (set_expiry()) */
+	bool *renewed; /* NULL, or for each of PUT: it repeated a live mapping */
+};
+
+/* apply() for a batch: validates PUT with the live mappings it meets (found
+ * through the maps' indexes), checks it against the host when
+ * C->check_host, writes the changes and records them in the state file,
+ * all or nothing. Costs O(size of the batch), whatever the table's size. */
+int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, struct batch *b,
+		const struct change *c, struct apply_summary *sum);
 /* After a failed operation that had changed something: says whether undoing
  * it (txn_rollback()'s result, UNDO) left everything as it was. */
 void report_undo(const char *what, int undo);

@@ -5,7 +5,11 @@
 #include <string.h>
 #include <net/if.h>
 #include <xdp/libxdp.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "persist.h"
+#include "txn.h"
 
 int state_check(const char *path, char *err)
 {
@@ -102,6 +106,59 @@ int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xd
 		return -1;
 	}
 	ret = state_write(path, config, rules, count, PENDING_CARRY, err);
+	free(rules);
+	return ret;
+}
+
+size_t state_count_hint(const char *path)
+{
+	char tail[128];
+	unsigned int records = 0;
+	struct stat st;
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	got = fstat(fd, &st) ? -1
+			     : pread(fd, tail, sizeof(tail) - 1,
+				     st.st_size > (off_t)sizeof(tail) - 1
+					 ? st.st_size - (off_t)sizeof(tail) + 1
+					 : 0);
+	close(fd);
+	if (got <= 0)
+		return 0;
+	tail[got] = '\0';
+	{
+		char *end = strstr(tail, "\nend ");
+
+		if (end)
+			sscanf(end, "\nend %u", &records);
+	}
+	return records ? records - 1 : 0;
+}
+
+int state_take(struct txn *t, const char *path)
+{
+	return txn_take_file(t, path);
+}
+
+int state_record(const char *path, const struct xdpfwd_maps *maps,
+		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
+		 const struct pending_set *pending, char *err)
+{
+	struct rule *rules;
+	size_t count;
+	int ret = table_live(maps, &rules, &count, 0);
+
+	(void)changes;
+	(void)k;
+	if (ret) {
+		snprintf(err, ERR_LEN, "state file %s: cannot read the mappings: %s", path,
+			 strerror(-ret));
+		return -1;
+	}
+	ret = state_write(path, config, rules, count, pending, err);
 	free(rules);
 	return ret;
 }

@@ -37,4 +37,16 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	       char *err);
 
+/* About the number of live mappings the state file at PATH records, read
+ * from its end (O(1)); 0 without a file. A hint for slot_alloc(). */
+size_t state_count_hint(const char *path);
+struct txn;
+struct table_change;
+/* Takes what recording a change may alter in the state file, into T. */
+int state_take(struct txn *t, const char *path);
+/* Records the K CHANGES just written to MAPS (and PENDING) in PATH. */
+int state_record(const char *path, const struct xdpfwd_maps *maps,
+		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
+		 const struct pending_set *pending, char *err);
+
 #endif
