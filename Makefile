@@ -46,7 +46,7 @@ Q   := @
 msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c persist.c change.c textfile.c)
+LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c)
 LOADER_LIB += loader/ifkind.c
 LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c cli.c cli_doc.c attach.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
@@ -107,7 +107,7 @@ $(BUILD)/xdpfwd-previous: | $(BUILD)
 # The parsers of outside input under libFuzzer (clang, libclang-rt-14-dev).
 FUZZ_TARGETS := cli config state
 FUZZ_SECONDS ?= 60
-FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/conflict.c loader/textfile.c
+FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/journal.c loader/conflict.c loader/textfile.c
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard loader/*.h) include/xdpfwd.h | $(BUILD)

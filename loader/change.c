@@ -296,16 +296,13 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 		changes[k++] = (struct table_change){&b->drop[i], NULL};
 	if (t == &own)
 		txn_begin(t);
-	ret = ret ?: c->state ? state_take(t, c->state) : 0;
-	if (ret)
-		pr_warn("%s: cannot read the state file %s first: %s\n", c->what, c->state,
-			strerror(-ret));
 	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
 	if (ret)
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    c->what, sum->added, sum->changed + sum->renewed, sum->removed, strerror(-ret));
-	if (!ret && c->state && state_record(c->state, maps, config, changes, k, c->pending, err)) {
+	if (!ret && c->state &&
+	    state_record(t, c->state, maps, config, changes, k, c->pending, err)) {
 		pr_warn("%s: %s\n", c->what, err);
 		ret = -EIO;
 	}

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 #include "failpoint.h"
+#include "journal.h"
 #include "state.h"
 #include "textfile.h"
 
@@ -261,6 +262,51 @@ void state_rebuild_marker(char *buf, size_t len, const char *state)
 	snprintf(buf, len, "%s.rebuild", state);
 }
 
+int snapshot_head(const char *text, size_t len, struct journal_head *head)
+{
+	const char *end_line = text + len - 1;
+	unsigned int records;
+
+	memset(head, 0, sizeof(*head));
+	if (len < 2 || text[len - 1] != '\n')
+		return -1;
+	while (end_line > text && end_line[-1] != '\n')
+		end_line--;
+	head->size = len;
+	return sscanf(end_line, "end %u crc32=%x", &records, &head->crc) == 2 ? 0 : -1;
+}
+
+/* Replays PATH's journal over OUT when it follows the snapshot TEXT. */
+static int load_journal(const char *path, const char *text, const struct clocks *now,
+			struct saved_state *out, char *err)
+{
+	char jpath[PATH_MAX + 16], sub[ERR_LEN], *jtext;
+	struct journal_head head;
+	struct journal j;
+	int ret;
+
+	journal_path(jpath, sizeof(jpath), path);
+	ret = read_text_file(jpath, STATE_MAX_BYTES, &jtext, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state journal %s", sub);
+	ret = journal_parse(jtext, strlen(jtext), now, &j, sub);
+	if (ret)
+		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
+	free(jtext);
+	if (ret)
+		return -1;
+	/* A journal of another snapshot is stale: the snapshot holds it. */
+	if (!snapshot_head(text, strlen(text), &head) && head.size == j.head.size &&
+	    head.crc == j.head.crc)
+		ret = journal_replay(out, &j, sub);
+	if (ret)
+		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
+	journal_free(&j);
+	return ret;
+}
+
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err)
 {
@@ -278,6 +324,10 @@ int state_load(const char *path, const struct clocks *now, struct saved_state *o
 	ret = state_parse(text, now, out, sub);
 	if (ret)
 		snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
+	else
+		ret = load_journal(path, text, now, out, err);
+	if (ret)
+		state_free(out);
 	free(text);
 	return ret;
 }
@@ -353,6 +403,31 @@ int file_write_atomic(const char *path, const char *text, size_t len, bool steps
 	return 0;
 }
 
+/* A journal with no record yet, following the snapshot of LEN bytes of
+ * TEXT just written to PATH. */
+static int journal_reset(const char *path, const char *text, size_t len, char *err)
+{
+	struct strbuf head_text = STRBUF_INIT;
+	char jpath[PATH_MAX + 16];
+	struct journal_head head;
+	struct stat st;
+	int ret;
+
+	journal_path(jpath, sizeof(jpath), path);
+	if (snapshot_head(text, len, &head) || stat(path, &st))
+		fail("state file %s: cannot read it back: %s", path, strerror(errno));
+	head.ino = st.st_ino;
+	head.mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
+	journal_format_head(&head_text, &head);
+	if (head_text.failed || failpoint("journal-reset")) {
+		strbuf_free(&head_text);
+		fail("state journal %s: cannot write it: %s", jpath, strerror(errno ?: ENOMEM));
+	}
+	ret = file_write_atomic(jpath, head_text.data, head_text.len, false, err);
+	strbuf_free(&head_text);
+	return ret;
+}
+
 int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err)
 {
 	size_t len;
@@ -362,6 +437,7 @@ int state_save(const char *path, const struct saved_state *s, const struct clock
 	if (!text)
 		fail("state file %s: out of memory", path);
 	ret = file_write_atomic(path, text, len, true, err);
+	ret = ret ?: journal_reset(path, text, len, err);
 	free(text);
 	return ret;
 }
