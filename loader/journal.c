@@ -25,8 +25,14 @@ void journal_path(char *buf, size_t len, const char *state)
 
 void journal_format_head(struct strbuf *out, const struct journal_head *head)
 {
-	strbuf_appendf(out, "xdpfwd-journal %d snapshot=%llu/%08x ino=%llu mtime=%llu\n",
+	size_t start = out->len;
+
+	strbuf_appendf(out, "xdpfwd-journal %d snapshot=%llu/%08x ino=%llu mtime=%llu",
 		       JOURNAL_VERSION, head->size, head->crc, head->ino, head->mtime_ns);
+	if (!out->failed)
+		strbuf_appendf(out, " crc32=%08lx\n",
+			       crc32(crc32(0L, Z_NULL, 0), (const Bytef *)out->data + start,
+				     out->len - start));
 }
 
 /* The CRC of a record: its LEN bytes of lines, then "j LEN COUNT". */
@@ -87,8 +93,8 @@ void journal_free(struct journal *j)
 static int parse_head(const char *text, size_t len, struct journal_head *head, size_t *at,
 		      char *err)
 {
-	unsigned int version;
-	int n = 0;
+	unsigned int version, crc;
+	int n = 0, end = 0;
 
 	if (sscanf(text, "xdpfwd-journal %u%n", &version, &n) != 1)
 		fail("it does not start with 'xdpfwd-journal VERSION': not an xdpfwd journal");
@@ -98,9 +104,12 @@ static int parse_head(const char *text, size_t len, struct journal_head *head, s
 	n = 0;
 	if (sscanf(text, "xdpfwd-journal %u snapshot=%llu/%x ino=%llu mtime=%llu%n", &version,
 		   &head->size, &head->crc, &head->ino, &head->mtime_ns, &n) != 5 ||
-	    (size_t)n >= len || text[n] != '\n' || version < 1)
+	    version < 1 || sscanf(text + n, " crc32=%x%n", &crc, &end) != 1 ||
+	    (size_t)(n + end) >= len || text[n + end] != '\n')
 		fail("its first line is damaged");
-	*at = n + 1;
+	if (crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, n) != crc)
+		fail("its first line's checksum does not match: it is corrupt");
+	*at = n + end + 1;
 	return 0;
 }
 

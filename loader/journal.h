@@ -4,7 +4,7 @@
  * (state.h) instead of rewriting it, so a change costs what it changes.
  *
  * PATH.journal, text, after a header that names the snapshot it follows:
- *   xdpfwd-journal 1 snapshot=SIZE/CRC ino=INODE mtime=NS
+ *   xdpfwd-journal 1 snapshot=SIZE/CRC ino=INODE mtime=NS crc32=HEX
  *   + PROTO PUBLIC TARGET [policy] [expires=UNIX_NS]    a mapping, new or changed
  *   - PROTO PUBLIC TARGET                               a mapping removed
  *   j LEN COUNT CRC                                     closes a record
