@@ -149,7 +149,11 @@ $(BUILD)/xdpgen: bench/xdpgen.c $(BUILD)/trafgen.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf -lelf -lz
 
-bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen
+$(BUILD)/ctlbench: bench/ctlbench.c $(LOADER_LIB) $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Iloader bench/ctlbench.c $(LOADER_LIB) -o $@ $(LDLIBS)
+
+bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen $(BUILD)/ctlbench
 	$(Q)tools/install-deps.sh --bench
 	$(Q)bench/scrape.sh
 	$(Q)bench/micro.sh

@@ -352,3 +352,34 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 	free(old);
 	return ret;
 }
+
+int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		const char *state, const struct xdpfwd_mapping *keys, size_t k,
+		struct apply_summary *sum)
+{
+	struct rule *old = calloc(2 * k + 1, sizeof(*old)), *put = old + k;
+	const struct rule **olds = calloc(k + 1, sizeof(*olds));
+	size_t n = 0;
+	int ret = old && olds ? 0 : -ENOMEM;
+
+	memset(sum, 0, sizeof(*sum));
+	/* The mapping each key names, through its forward entry; a renewal
+	 * changes neither side of it, so there is nothing to validate. */
+	for (size_t i = 0; !ret && i < k; i++) {
+		ret = table_find(maps, false, &keys[i], 0, &old[n]);
+		if (ret == 1 && same_public(&old[n].m, &keys[i]) && old[n].m.ttl) {
+			put[n] = old[n];
+			put[n].m.expires_ns = boot_clock_ns() + put[n].m.ttl * 1000000000ULL;
+			olds[n] = &old[n];
+			n++;
+		}
+		ret = ret < 0 ? ret : 0; /* gone, or without a lease: nothing to renew */
+	}
+	if (!ret && n)
+		ret =
+		    batch_write(maps, config, &(struct batch){.put = put, .nput = n, .renew = true},
+				olds, &(struct change){.what = "renew", .state = state}, sum);
+	free(old);
+	free(olds);
+	return ret;
+}

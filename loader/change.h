@@ -47,6 +47,17 @@ struct batch {
  * all or nothing. Costs O(size of the batch), whatever the table's size. */
 int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, struct batch *b,
 		const struct change *c, struct apply_summary *sum);
+/* The daemon's call for a batch of lease renewals (NAT-PMP, PCP): each
+ * live mapping of the K KEYS (public side: family, protocol, the address it
+ * answers from in source_addr, public port and count) that has a lease gets
+ * it renewed from now by its ttl. Only the policy and mapping records are
+ * written (never a forward or reverse entry), the batch is one journal
+ * record and one fdatasync, and this returns only once it is durable: answer
+ * the requests after it. Keys without a live leased mapping are skipped
+ * (SUM->renewed counts those renewed). 0 or -errno, all or nothing. */
+int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		const char *state, const struct xdpfwd_mapping *keys, size_t k,
+		struct apply_summary *sum);
 /* After a failed operation that had changed something: says whether undoing
  * it (txn_rollback()'s result, UNDO) left everything as it was. */
 void report_undo(const char *what, int undo);

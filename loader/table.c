@@ -352,12 +352,12 @@ static int zero_counters(struct txn *t, const struct xdpfwd_maps *maps, __u32 sl
  * list or the new one. A bucket whose rate stays keeps its state, so
  * renewing a lease does not hand out a fresh burst. */
 static int write_policy(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
-			const struct rule *r, bool lease_only)
+			const struct rule *r)
 {
 	struct xdpfwd_policy pol = {0}, cur;
 	int err;
 
-	if (r->m.allow_count && !lease_only) {
+	if (r->m.allow_count) {
 		struct xdpfwd_allowlist list = {.count = r->m.allow_count};
 
 		for (__u32 i = 0; i < r->m.allow_count; i++)
@@ -399,7 +399,7 @@ static int write_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 sl
 	const struct xdpfwd_mapping *m = &r->m;
 	int err;
 
-	err = write_policy(t, maps, slot, r, false);
+	err = write_policy(t, maps, slot, r);
 	err = err ?: txn_map_update(t, maps->mappings, &slot, m, BPF_ANY);
 	err = err ?: write_entries(t, maps->rev, rev_entry, m, slot);
 	return err ?: write_entries(t, maps->fwd, fwd_entry, m, slot);
@@ -581,14 +581,8 @@ static int put_change(const struct xdpfwd_maps *maps, const struct table_change 
 		sum->kept++;
 		return 0;
 	}
-	if (old && lease_only(old, r)) {
-		/* The data path's lease first, then the control plane's copy:
-		 * forward and reverse entries stay untouched. */
-		err = write_policy(t, maps, old->slot, r, true);
-		err = err ?: txn_map_update(t, maps->mappings, &old->slot, &r->m, BPF_ANY);
-		sum->renewed += !err;
-		return err;
-	}
+	if (old && lease_only(old, r))
+		return 0; /* put_leases() */
 	if (old) {
 		err = write_mapping(t, maps, old->slot, r);
 		err = err ?: erase_mapping(t, maps, old->slot, old, r);
@@ -602,6 +596,45 @@ static int put_change(const struct xdpfwd_maps *maps, const struct table_change 
 	return err;
 }
 
+/* The changes of CHANGES that renew a lease and nothing else, as two
+ * batched writes: the policy records (the data path's lease; each bucket
+ * keeps its state), then the mapping records (the control plane's copy).
+ * Forward and reverse entries stay untouched. */
+static int put_leases(const struct xdpfwd_maps *maps, const struct table_change *changes, size_t k,
+		      struct apply_summary *sum, struct txn *t)
+{
+	__u32 *keys = calloc(k + 1, sizeof(*keys)), n = 0;
+	struct xdpfwd_policy *pols = calloc(k + 1, sizeof(*pols));
+	struct xdpfwd_policy *curs = calloc(k + 1, sizeof(*curs));
+	struct xdpfwd_mapping *ms = calloc(k + 1, sizeof(*ms));
+	struct xdpfwd_mapping *olds = calloc(k + 1, sizeof(*olds));
+	int err = keys && pols && curs && ms && olds ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < k; i++) {
+		const struct table_change *c = &changes[i];
+
+		if (!c->old || !c->new || same_rule(c->old, c->new) || !lease_only(c->old, c->new))
+			continue;
+		keys[n] = c->old->slot;
+		if (bpf_map_lookup_elem(maps->policy, &keys[n], &curs[n]))
+			err = -errno;
+		pols[n] = curs[n];
+		pols[n].expires_ns = c->new->m.expires_ns;
+		ms[n] = c->new->m;
+		olds[n++] = c->old->m;
+	}
+	err = err ?: txn_map_update_batch(t, maps->policy, keys, pols, curs, n);
+	err = err ?: txn_map_update_batch(t, maps->mappings, keys, ms, olds, n);
+	if (!err)
+		sum->renewed += n;
+	free(keys);
+	free(pols);
+	free(curs);
+	free(ms);
+	free(olds);
+	return err;
+}
+
 int table_apply_changes(const struct xdpfwd_maps *maps, const struct table_change *changes,
 			size_t k, size_t hint, struct apply_summary *sum, struct txn *t)
 {
@@ -612,6 +645,7 @@ int table_apply_changes(const struct xdpfwd_maps *maps, const struct table_chang
 	for (size_t i = 0; i < k && !err; i++)
 		if (changes[i].new)
 			err = put_change(maps, &changes[i], hint, sum, t);
+	err = err ?: put_leases(maps, changes, k, sum, t);
 	for (size_t i = 0; i < k && !err; i++) {
 		const struct rule *old = changes[i].old;
 

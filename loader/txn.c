@@ -324,16 +324,13 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	return m;
 }
 
-/* Keeps KEY's value in FD before a write changes it. */
-static int remember(struct txn *t, int fd, const void *key)
+/* Keeps KEY's value in FD before a write changes it: OLD when the caller
+ * read it (KNOWN), else looked up. */
+static int remember_value(struct txn *t, const struct txn_map *m, const void *key, bool known,
+			  const void *old)
 {
-	const struct txn_map *m = map_of(t, fd);
 	struct txn_undo *u;
 
-	if (!m) {
-		t->failed = true;
-		return -ENOMEM;
-	}
 	if (t->nundo == t->undo_cap) {
 		size_t cap = t->undo_cap ? 2 * t->undo_cap : 64;
 		struct txn_undo *grown = realloc(t->undo, cap * sizeof(*t->undo));
@@ -348,20 +345,52 @@ static int remember(struct txn *t, int fd, const void *key)
 	u = &t->undo[t->nundo];
 	u->map = (size_t)(m - t->maps);
 	u->key = malloc(m->key_size);
-	u->old = malloc(m->value_size);
-	if (!u->key || !u->old) {
+	u->old = known && !old ? NULL : malloc(m->value_size);
+	if (!u->key || (!u->old && !(known && !old))) {
 		free(u->key);
 		free(u->old);
 		t->failed = true;
 		return -ENOMEM;
 	}
 	memcpy(u->key, key, m->key_size);
-	if (bpf_map_lookup_elem(m->dup, key, u->old)) {
+	if (known && old) {
+		memcpy(u->old, old, m->value_size);
+	} else if (!known && bpf_map_lookup_elem(m->dup, key, u->old)) {
 		free(u->old);
 		u->old = NULL;
 	}
 	t->nundo++;
 	return 0;
+}
+
+static int remember(struct txn *t, int fd, const void *key)
+{
+	const struct txn_map *m = map_of(t, fd);
+
+	if (!m) {
+		t->failed = true;
+		return -ENOMEM;
+	}
+	return remember_value(t, m, key, false, NULL);
+}
+
+int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *values,
+			 const void *olds, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	const struct txn_map *m = t ? map_of(t, fd) : NULL;
+	int err = failpoint("map-update");
+
+	if (!err && t && !m) {
+		t->failed = true;
+		err = -ENOMEM;
+	}
+	for (__u32 i = 0; !err && t && i < n; i++)
+		err = remember_value(t, m, (const char *)keys + (size_t)i * m->key_size, true,
+				     (const char *)olds + (size_t)i * m->value_size);
+	if (!err && n && bpf_map_update_batch(fd, keys, values, &n, &opts))
+		err = -errno;
+	return err;
 }
 
 int txn_map_update(struct txn *t, int fd, const void *key, const void *value, __u64 flags)
