@@ -9,7 +9,8 @@
  *                               directory: the sync's own microseconds
  *
  * The pin directory and state file are those of $XDPFWD_PIN_DIR and
- * $XDPFWD_STATE_DIR; the table must hold mappings with a lease (ttl=).
+ * $XDPFWD_STATE_DIR; the table must hold mappings with a lease (ttl=). Each
+ * batch takes the pin directory's lock, as every writer does.
  * One number a line on stdout.
  */
 #include <errno.h>
@@ -55,8 +56,9 @@ static int bench_sync(const char *state, int runs)
 
 /* RUNS batches of BATCH renewals of the leased mappings of MAPS, from a
  * random place in the table each. */
-static int bench_renew(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		       const char *state, int runs, size_t batch)
+static int bench_renew(struct pindir *pd, const struct xdpfwd_maps *maps,
+		       const struct xdpfwd_config *config, const char *state, int runs,
+		       size_t batch)
 {
 	struct xdpfwd_mapping *keys;
 	struct slot_mapping *list;
@@ -78,9 +80,14 @@ static int bench_renew(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 		size_t from = (size_t)random() % (leased - batch + 1);
 		struct apply_summary sum;
 		__u64 t0 = now_us();
+		int err;
 
-		if (renew_batch(maps, config, state, keys + from, batch, &sum) ||
-		    sum.renewed != batch) {
+		/* As the daemon: the lock for each batch, so that commands
+		 * interleave. A key the table lost since is skipped. */
+		err = pindir_lock(pd);
+		err = err ?: renew_batch(maps, config, state, keys + from, batch, &sum);
+		pindir_unlock(pd);
+		if (err || !sum.renewed) {
 			fprintf(stderr, "ctlbench: a batch renewed %zu of %zu\n", sum.renewed,
 				batch);
 			free(keys);
@@ -108,13 +115,9 @@ int main(int argc, char **argv)
 	if (pindir_open(&pd, NULL, false) || maps_open(&pd, &maps, &config))
 		return 1;
 	state_path(state, sizeof(state), NULL, pd.path);
-	/* As every writer: under the pin directory's lock. */
-	if (pindir_lock(&pd))
-		return 1;
 	ret = !strcmp(argv[1], "sync")
 		  ? bench_sync(state, runs)
-		  : bench_renew(&maps, &config, state, runs, (size_t)atoi(argv[3]));
-	pindir_unlock(&pd);
+		  : bench_renew(&pd, &maps, &config, state, runs, (size_t)atoi(argv[3]));
 	maps_close(&maps);
 	pindir_close(&pd);
 	return ret;
