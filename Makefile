@@ -47,7 +47,7 @@ Q   := @
 msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c persist.c change.c textfile.c)
+LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
 	      loader/bpfload.c
 LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c attach.c restore.c migrate.c show.c serve.c metrics.c)
@@ -85,7 +85,7 @@ deps:
 # TEST_JOBS=1 runs them one after another.
 TEST_JOBS ?= 5
 test: deps
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen $(BUILD)/ctlbench
 	$(Q)start=$$(date +%s); \
 	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test; \
 	rc=$$?; echo "  make test: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(($$(date +%s) - start)) s"; \
@@ -97,7 +97,7 @@ unit: $(BUILD)/unit_tests
 install-test: $(BUILD)/xdpfwd
 	$(Q)tests/install/run.sh
 
-e2e: $(BUILD)/xdpfwd
+e2e: $(BUILD)/xdpfwd $(BUILD)/ctlbench
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd-previous || \
 		echo "  (no previous release: the upgrade test is skipped)"
 	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd XDPFWD_PREVIOUS=$(CURDIR)/$(BUILD)/xdpfwd-previous \
@@ -117,7 +117,7 @@ $(BUILD)/xdpfwd-previous: | $(BUILD)
 # The parsers of outside input under libFuzzer (clang, libclang-rt-14-dev).
 FUZZ_TARGETS := cli config state
 FUZZ_SECONDS ?= 60
-FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/conflict.c loader/textfile.c
+FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/journal.c loader/conflict.c loader/textfile.c
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard loader/*.h) include/xdpfwd.h | $(BUILD)
@@ -159,7 +159,11 @@ $(BUILD)/xdpgen: bench/xdpgen.c $(BUILD)/trafgen.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf -lelf -lz
 
-bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen
+$(BUILD)/ctlbench: bench/ctlbench.c $(LOADER_LIB) $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Iloader bench/ctlbench.c $(LOADER_LIB) -o $@ $(LDLIBS)
+
+bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen $(BUILD)/ctlbench
 	$(Q)tools/install-deps.sh --bench
 	$(Q)bench/scrape.sh
 	$(Q)bench/micro.sh

@@ -167,3 +167,220 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 	free(rules);
 	return ret;
 }
+
+/* Adds R to the list *OUT of *N unless a rule of the same slot is there. */
+static int add_touched(struct rule **out, size_t *n, size_t *cap, const struct rule *r)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*out)[i].slot == r->slot)
+			return 0;
+	if (*n == *cap) {
+		size_t want = *cap ? 2 * *cap : 8;
+		struct rule *grown = realloc(*out, want * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		*out = grown;
+		*cap = want;
+	}
+	(*out)[(*n)++] = *r;
+	return 0;
+}
+
+static bool dropped(const struct rule *r, const struct batch *b)
+{
+	for (size_t i = 0; i < b->ndrop; i++)
+		if (b->drop[i].slot == r->slot)
+			return true;
+	return false;
+}
+
+/* The live mappings B's new rules meet on a public port (by the address
+ * each answers from) or a target port, less those B removes, sorted like
+ * table_live(): what validate_table() and check_conflicts() need to see of
+ * the table. The maps are the index: lookups per port, no read of the table. */
+static int touched_read(const struct xdpfwd_maps *maps, const struct batch *b, struct rule **out,
+			size_t *n)
+{
+	size_t cap = 0;
+	struct rule found;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < b->nput && !err; i++)
+		for (unsigned int p = 0; p < 2 * b->put[i].m.port_count && !err; p++) {
+			err = table_find(maps, p & 1, &b->put[i].m, p / 2, &found);
+			if (err > 0)
+				err = dropped(&found, b) ? 0 : add_touched(out, n, &cap, &found);
+		}
+	if (!err && *n)
+		qsort(*out, *n, sizeof(**out), compare_rules_public);
+	if (err < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return err < 0 ? err : 0;
+}
+
+/* Validates B's new rules with the mappings they meet (TOUCHED), and pairs
+ * each with the live mapping it repeats (same public side and target: its
+ * renewal or new policy), into OLD. Messages as apply()'s. */
+static int batch_validate(const struct local_addrs *local, const struct batch *b,
+			  struct rule *touched, size_t ntouched, const struct rule **old, char *err)
+{
+	struct rule *all = calloc(b->nput + ntouched + 1, sizeof(*all));
+	size_t n = b->nput;
+	int ret;
+
+	if (!all) {
+		snprintf(err, ERR_LEN, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nput; i++) {
+		old[i] = NULL;
+		for (size_t k = 0; k < ntouched && !old[i]; k++)
+			if (same_target(&touched[k].m, &b->put[i].m))
+				old[i] = &touched[k];
+		if (b->renewed)
+			b->renewed[i] = old[i] != NULL;
+		set_expiry(&b->put[i], old[i], old[i] ? 1 : 0, b->renew);
+	}
+	memcpy(all, b->put, b->nput * sizeof(*all));
+	for (size_t k = 0; k < ntouched; k++) {
+		bool repeated = false;
+
+		for (size_t i = 0; i < b->nput && !repeated; i++)
+			repeated = old[i] == &touched[k];
+		if (!repeated)
+			all[n++] = touched[k];
+	}
+	ret = validate_table(all, n, local, err) ? -EINVAL : 0;
+	free(all);
+	return ret;
+}
+
+static int batch_host_check(const struct xdpfwd_config *config, const struct batch *b,
+			    const struct rule *touched, size_t ntouched, const char *what)
+{
+	struct host_ports host;
+	char err[ERR_LEN];
+	int ret = host_ports_read(&host);
+
+	if (ret) {
+		pr_warn(
+		    "%s: cannot read the ports in use from /proc: %s (--force skips the check)\n",
+		    what, strerror(-ret));
+		return ret;
+	}
+	ret = check_conflicts(b->put, b->nput, touched, ntouched, &host, config, err);
+	host_ports_free(&host);
+	if (ret)
+		pr_warn("%s: %s\n", what, err);
+	return ret ? -EINVAL : 0;
+}
+
+/* Writes the changes, and the state file after them, all or nothing. */
+static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		       const struct batch *b, const struct rule **old, const struct change *c,
+		       struct apply_summary *sum)
+{
+	struct table_change *changes = calloc(b->nput + b->ndrop + 1, sizeof(*changes));
+	size_t k = 0, hint = c->state ? state_count_hint(c->state) : 0;
+	struct txn own, *t = c->txn ? c->txn : &own;
+	char err[ERR_LEN];
+	int ret = changes ? 0 : -ENOMEM;
+
+	for (size_t i = 0; changes && i < b->nput; i++)
+		changes[k++] = (struct table_change){old[i], &b->put[i]};
+	for (size_t i = 0; changes && i < b->ndrop; i++)
+		changes[k++] = (struct table_change){&b->drop[i], NULL};
+	if (t == &own)
+		txn_begin(t);
+	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
+	if (ret)
+		pr_warn(
+		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
+		    c->what, sum->added, sum->changed + sum->renewed, sum->removed, strerror(-ret));
+	if (!ret && c->state &&
+	    state_record(t, c->state, maps, config, changes, k, c->pending, err)) {
+		pr_warn("%s: %s\n", c->what, err);
+		ret = -EIO;
+	}
+	if (t == &own) {
+		if (ret)
+			report_undo(c->what, txn_rollback(t));
+		else
+			txn_commit(t);
+	}
+	free(changes);
+	return ret;
+}
+
+int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, struct batch *b,
+		const struct change *c, struct apply_summary *sum)
+{
+	const struct rule **old = calloc(b->nput + 1, sizeof(*old));
+	struct rule *touched = NULL;
+	struct local_addrs local;
+	char err[ERR_LEN];
+	size_t ntouched = 0;
+	int ret = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!old)
+		return -ENOMEM;
+	if (local_addrs_read(config->public_ifindex, &local))
+		memset(&local, 0, sizeof(local));
+	/* The new rules alone first: each wildcard gets the address it
+	 * answers from, by which its forward entries are found. */
+	if (validate_table(b->put, b->nput, &local, err)) {
+		pr_warn("%s: %s\n", c->what, err);
+		ret = -EINVAL;
+	}
+	ret = ret ?: touched_read(maps, b, &touched, &ntouched);
+	if (ret && ret != -EINVAL)
+		pr_warn("%s: cannot read the mappings: %s\n", c->what, strerror(-ret));
+	if (!ret && batch_validate(&local, b, touched, ntouched, old, err)) {
+		pr_warn("%s: %s\n", c->what, err);
+		ret = -EINVAL;
+	}
+	if (!ret && c->check_host)
+		ret = batch_host_check(config, b, touched, ntouched, c->what);
+	if (!ret)
+		ret = batch_write(maps, config, b, old, c, sum);
+	free(touched);
+	free(old);
+	return ret;
+}
+
+int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		const char *state, const struct xdpfwd_mapping *keys, size_t k,
+		struct apply_summary *sum)
+{
+	struct rule *old = calloc(2 * k + 1, sizeof(*old)), *put = old + k;
+	const struct rule **olds = calloc(k + 1, sizeof(*olds));
+	size_t n = 0;
+	int ret = old && olds ? 0 : -ENOMEM;
+
+	memset(sum, 0, sizeof(*sum));
+	/* The mapping each key names, through its forward entry; a renewal
+	 * changes neither side of it, so there is nothing to validate. */
+	for (size_t i = 0; !ret && i < k; i++) {
+		ret = table_find(maps, false, &keys[i], 0, &old[n]);
+		if (ret == 1 && same_public(&old[n].m, &keys[i]) && old[n].m.ttl) {
+			put[n] = old[n];
+			put[n].m.expires_ns = boot_clock_ns() + put[n].m.ttl * 1000000000ULL;
+			olds[n] = &old[n];
+			n++;
+		}
+		ret = ret < 0 ? ret : 0; /* gone, or without a lease: nothing to renew */
+	}
+	if (!ret && n)
+		ret =
+		    batch_write(maps, config, &(struct batch){.put = put, .nput = n, .renew = true},
+				olds, &(struct change){.what = "renew", .state = state}, sum);
+	free(old);
+	free(olds);
+	return ret;
+}

@@ -29,6 +29,35 @@ struct change {
 int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	  const struct rule *have, size_t nhave, struct rule *want, size_t count,
 	  const struct change *c, struct apply_summary *sum);
+/* A batch of changes named by what they touch, not the whole table: a CLI
+ * add or del, the daemon's renewals. */
+struct batch {
+	struct rule *put; /* new mappings, or the live ones they repeat (same
+			   * public side and target) with a new policy or lease */
+	size_t nput;
+	const struct rule *drop; /* live mappings to remove (table_find()) */
+	size_t ndrop;
+	bool renew;    /* a lease of PUT starts from now, else kept (set_expiry()) */
+	bool *renewed; /* NULL, or for each of PUT: it repeated a live mapping */
+};
+
+/* apply() for a batch: validates PUT with the live mappings it meets (found
+ * through the maps' indexes), checks it against the host when
+ * C->check_host, writes the changes and records them in the state file,
+ * all or nothing. Costs O(size of the batch), whatever the table's size. */
+int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, struct batch *b,
+		const struct change *c, struct apply_summary *sum);
+/* The daemon's call for a batch of lease renewals (NAT-PMP, PCP): each
+ * live mapping of the K KEYS (public side: family, protocol, the address it
+ * answers from in source_addr, public port and count) that has a lease gets
+ * it renewed from now by its ttl. Only the policy and mapping records are
+ * written (never a forward or reverse entry), the batch is one journal
+ * record and one fdatasync, and this returns only once it is durable: answer
+ * the requests after it. Keys without a live leased mapping are skipped
+ * (SUM->renewed counts those renewed). 0 or -errno, all or nothing. */
+int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		const char *state, const struct xdpfwd_mapping *keys, size_t k,
+		struct apply_summary *sum);
 /* After a failed operation that had changed something: says whether undoing
  * it (txn_rollback()'s result, UNDO) left everything as it was. */
 void report_undo(const char *what, int undo);

@@ -157,43 +157,21 @@ static int add_parse(char **argv, const struct add_opts *opt, struct rule parsed
 	return got;
 }
 
+/* The new rules, or the renewal of the live mappings they repeat (with
+ * their new policy): found through the maps' indexes, O(1) in the table. */
 static int add_rules(const struct table *t, const struct add_opts *opt, struct rule *parsed,
 		     int got)
 {
 	struct apply_summary sum;
-	struct rule *have, *want;
 	bool renewed[2] = {false, false};
-	size_t n, count;
+	struct batch b = {.put = parsed, .nput = got, .renew = true, .renewed = renewed};
 	int ret;
 
-	if (live_rules(&t->maps, &have, &n, 0))
-		return 1;
-	want = calloc(n + got, sizeof(*want));
-	if (!want) {
-		free(have);
-		return 1;
-	}
-	memcpy(want, have, n * sizeof(*have));
-	count = n;
-	for (int i = 0; i < got; i++) {
-		size_t at = count;
-
-		/* The same mapping again is its renewal (and its new policy). */
-		for (size_t k = 0; k < n; k++)
-			if (same_target(&want[k].m, &parsed[i].m))
-				at = k, renewed[i] = true;
-		set_expiry(&parsed[i], have, n, true);
-		want[at] = parsed[i];
-		if (at == count)
-			count++;
-	}
-	ret = apply(&t->maps, &t->config, have, n, want, count,
-		    &(struct change){.what = "add", .check_host = !opt->force, .state = t->state},
-		    &sum);
+	ret = apply_batch(
+	    &t->maps, &t->config, &b,
+	    &(struct change){.what = "add", .check_host = !opt->force, .state = t->state}, &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
-	free(have);
-	free(want);
 	return ret ? 1 : 0;
 }
 
@@ -297,8 +275,8 @@ static long del_pending(struct rule *pending, size_t *npending, const struct xdp
 	return removed;
 }
 
-static int del_rules(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
-		     bool any_proto)
+static int del_rules_whole(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
+			   bool any_proto)
 {
 	struct apply_summary sum;
 	struct rule *kept, *have, *pending = NULL;
@@ -338,6 +316,101 @@ static int del_rules(const struct table *t, char **argv, const struct xdpfwd_map
 	free(have);
 	free(pending);
 	return ret;
+}
+
+/* The live mappings on WANT's public ports of family FAMILY and protocol
+ * PROTO, found through their forward entries (keyed by the address each
+ * answers from: for a wildcard, one of LOCAL's), into FOUND (N of them, CAP
+ * room); -1 after saying why when WANT cuts into one. */
+static int del_probe(const struct table *t, const struct xdpfwd_mapping *want, __u8 family,
+		     __u8 proto, const struct local_addrs *local, const char *public,
+		     struct rule *found, size_t *n, size_t cap)
+{
+	struct xdpfwd_mapping probe = *want;
+	struct rule r;
+	char line[200];
+
+	probe.family = family;
+	probe.proto = proto;
+	for (size_t a = 0; a <= local->count; a++) {
+		if (a == local->count ? !!memcmp(&want->public_addr, &(union xdpfwd_addr){0},
+						 sizeof(want->public_addr))
+				      : local->entry[a].family != family)
+			continue;
+		probe.source_addr = a == local->count ? want->public_addr : local->entry[a].addr;
+		for (__u16 i = 0; i < want->port_count; i++) {
+			bool seen = false;
+
+			if (table_find(&t->maps, false, &probe, i, &r) <= 0 ||
+			    !del_matches(&r.m, &probe, false))
+				continue;
+			if (r.m.public_port != want->public_port ||
+			    r.m.port_count != want->port_count) {
+				format_mapping(line, sizeof(line), &r.m);
+				pr_warn(
+				    "del: '%s' is not a whole mapping; it meets %s: delete that "
+				    "whole range\n",
+				    public, line);
+				return -1;
+			}
+			for (size_t k = 0; k < *n && !seen; k++)
+				seen = found[k].slot == r.slot;
+			if (!seen && *n < cap)
+				found[(*n)++] = r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * del without reading the table: the mappings WANT names are found through
+ * the forward entries. 1 when that cannot tell (nothing found there, or
+ * mappings wait in the state file): del_rules_whole() decides then, as
+ * before. 0 or -1 otherwise (-1 said why).
+ */
+static int del_indexed(const struct table *t, const struct xdpfwd_mapping *want, bool any_proto,
+		       const char *public)
+{
+	static const __u8 families[] = {AF_INET, AF_INET6}, protos[] = {IPPROTO_TCP, IPPROTO_UDP};
+	struct rule found[16], *pending = NULL;
+	struct local_addrs local = {0};
+	struct apply_summary sum;
+	char err[ERR_LEN], line[200];
+	size_t n = 0, npending = 0;
+
+	if (state_pending(t->state, &pending, &npending, err) || npending) {
+		free(pending);
+		return 1;
+	}
+	if (local_addrs_read(t->config.public_ifindex, &local))
+		memset(&local, 0, sizeof(local));
+	for (int f = 0; f < 2; f++)
+		for (int p = 0; p < 2; p++) {
+			if ((want->family && want->family != families[f]) ||
+			    (!any_proto && want->proto != protos[p]))
+				continue;
+			if (del_probe(t, want, families[f], protos[p], &local, public, found, &n,
+				      sizeof(found) / sizeof(found[0])))
+				return -1;
+		}
+	if (!n)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		format_mapping(line, sizeof(line), &found[i].m);
+		printf("deleting %s\n", line);
+	}
+	return apply_batch(&t->maps, &t->config, &(struct batch){.drop = found, .ndrop = n},
+			   &(struct change){.what = "del", .state = t->state}, &sum)
+		   ? -1
+		   : 0;
+}
+
+static int del_rules(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
+		     bool any_proto)
+{
+	int ret = del_indexed(t, want, any_proto, argv[1]);
+
+	return ret == 1 ? del_rules_whole(t, argv, want, any_proto) : ret ? 1 : 0;
 }
 
 static int cmd_del(const struct cli_context *ctx, const void *opts, char **argv)

@@ -5,15 +5,125 @@
 #include <string.h>
 #include <net/if.h>
 #include <xdp/libxdp.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "persist.h"
+#include "failpoint.h"
+#include "journal.h"
+#include "txn.h"
+
+/* What the pair on disk is now: the snapshot's identity, its journal's
+ * header and length (open at *JFD), and whether the journal follows this
+ * very snapshot as it was when checked whole (FRESH). -1 when there is no
+ * journal, or it cannot be told. */
+struct on_disk {
+	struct journal_head snap, head;
+	size_t head_len, jlen, count;
+	bool fresh;
+	int jfd;
+};
+
+static int snapshot_now(const char *path, struct journal_head *snap, size_t *records)
+{
+	char tail[96], first[32];
+	struct stat st;
+	ssize_t got;
+	size_t want;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_size < 2)
+		goto out;
+	want = (size_t)st.st_size < sizeof(tail) - 1 ? (size_t)st.st_size : sizeof(tail) - 1;
+	got = pread(fd, tail, want, st.st_size - want);
+	/* Only a version this build writes is read by parts. */
+	if (got != (ssize_t)want || pread(fd, first, 15, 0) != 15 ||
+	    (memcmp(first, "xdpfwd-state 1\n", 15) && memcmp(first, "xdpfwd-state 2\n", 15)))
+		goto out;
+	tail[want] = '\0';
+	{
+		const char *nl = tail[want - 1] == '\n' ? tail + want - 1 : NULL;
+		const char *line = nl;
+
+		while (line && line > tail && line[-1] != '\n')
+			line--;
+		unsigned int n = 0;
+
+		if (!nl || line == tail || snapshot_head(line, nl + 1 - line, snap) ||
+		    sscanf(line, "end %u", &n) != 1)
+			goto out;
+		*records = n;
+	}
+	snap->size = st.st_size;
+	snap->ino = st.st_ino;
+	snap->mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+static int on_disk_read(const char *path, struct on_disk *d)
+{
+	char jpath[PATH_MAX + 16], line[256];
+	struct strbuf head = STRBUF_INIT;
+	struct stat st;
+	ssize_t got;
+	char *nl;
+
+	memset(d, 0, sizeof(*d));
+	d->jfd = -1;
+	if (snapshot_now(path, &d->snap, &d->count))
+		return -1;
+	d->count -= d->count > 0; /* the attach record */
+	journal_path(jpath, sizeof(jpath), path);
+	d->jfd = open(jpath, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (d->jfd < 0 || fstat(d->jfd, &st))
+		return -1;
+	d->jlen = st.st_size;
+	got = pread(d->jfd, line, sizeof(line) - 1, 0);
+	line[got > 0 ? got : 0] = '\0';
+	nl = strchr(line, '\n');
+	if (!nl || sscanf(line, "xdpfwd-journal 1 snapshot=%llu/%x ino=%llu mtime=%llu",
+			  &d->head.size, &d->head.crc, &d->head.ino, &d->head.mtime_ns) != 4)
+		return -1;
+	d->head_len = nl + 1 - line;
+	/* The header as this build writes it, or it is read whole. */
+	journal_format_head(&head, &d->head);
+	d->fresh = head.len == d->head_len && !memcmp(head.data, line, head.len) &&
+		   !memcmp(&d->head, &d->snap, sizeof(d->head));
+	strbuf_free(&head);
+	return 0;
+}
+
+static void on_disk_close(struct on_disk *d)
+{
+	if (d->jfd >= 0)
+		close(d->jfd);
+	d->jfd = -1;
+}
+
+/* Whether the pair can be appended to after checking its last record only:
+ * the snapshot is the one checked whole when its journal began. */
+static bool tail_only(const char *path, struct on_disk *d)
+{
+	return !on_disk_read(path, d) && d->fresh &&
+	       journal_check_tail(d->jfd, d->jlen, d->head_len, &d->count) == 0;
+}
 
 int state_check(const char *path, char *err)
 {
 	struct saved_state s;
+	struct on_disk d;
 	struct clocks now;
-	bool found;
+	bool found, quick = tail_only(path, &d);
 	int ret;
 
+	on_disk_close(&d);
+	if (quick)
+		return 0;
 	clocks_now(&now);
 	ret = state_load(path, &now, &s, &found, err);
 	state_free(&s);
@@ -103,5 +213,122 @@ int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xd
 	}
 	ret = state_write(path, config, rules, count, PENDING_CARRY, err);
 	free(rules);
+	return ret;
+}
+
+size_t state_count_hint(const char *path)
+{
+	struct on_disk d;
+	size_t count = 0;
+	bool quick = tail_only(path, &d);
+
+	on_disk_close(&d);
+	if (quick && d.jlen > d.head_len)
+		return d.count;
+	{
+		char tail[128];
+		unsigned int records = 0;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		ssize_t got = -1;
+
+		if (fd >= 0 && !fstat(fd, &st) && st.st_size > 0)
+			got = pread(fd, tail, sizeof(tail) - 1,
+				    st.st_size > 127 ? st.st_size - 127 : 0);
+		if (fd >= 0)
+			close(fd);
+		tail[got > 0 ? got : 0] = '\0';
+		if (got > 0 && strstr(tail, "\nend ") &&
+		    sscanf(strstr(tail, "\nend "), "\nend %u", &records) == 1 && records)
+			count = records - 1;
+	}
+	return count;
+}
+
+/* Live mappings after CHANGES, from COUNT before. */
+static size_t count_after(size_t count, const struct table_change *changes, size_t k)
+{
+	for (size_t i = 0; i < k; i++) {
+		if (!changes[i].old && changes[i].new)
+			count++;
+		else if (changes[i].old && !changes[i].new &&count)
+			count--;
+	}
+	return count;
+}
+
+/* One record at the journal's end, durable before this returns. */
+static int journal_append(struct txn *t, const char *path, const struct on_disk *d,
+			  const struct strbuf *rec, char *err)
+{
+	char jpath[PATH_MAX + 16];
+	ssize_t w;
+
+	journal_path(jpath, sizeof(jpath), path);
+	if (t && txn_take_append(t, jpath))
+		goto fail;
+	if (failpoint("journal-write"))
+		goto fail;
+	w = write(d->jfd, rec->data, rec->len);
+	if (w != (ssize_t)rec->len) {
+		if (w >= 0)
+			errno = ENOSPC;
+		goto fail;
+	}
+	if (failpoint("journal-sync") || fdatasync(d->jfd))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, ERR_LEN, "state journal %s: cannot write it: %s", jpath, strerror(errno));
+	return -1;
+}
+
+/* The whole table into a new snapshot and an empty journal: what the maps
+ * hold, and PENDING. */
+static int compact(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
+		   const struct xdpfwd_config *config, const struct pending_set *pending, char *err)
+{
+	struct rule *rules;
+	size_t count;
+	int ret = t ? txn_take_file(t, path) : 0;
+
+	if (ret) {
+		snprintf(err, ERR_LEN, "state file %s: cannot read it first: %s", path,
+			 strerror(-ret));
+		return -1;
+	}
+	ret = table_live(maps, &rules, &count, 0);
+	if (ret) {
+		snprintf(err, ERR_LEN, "state file %s: cannot read the mappings: %s", path,
+			 strerror(-ret));
+		return -1;
+	}
+	ret = state_write(path, config, rules, count, pending, err);
+	free(rules);
+	return ret;
+}
+
+int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
+		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
+		 const struct pending_set *pending, char *err)
+{
+	struct strbuf rec = STRBUF_INIT;
+	struct clocks now;
+	struct on_disk d = {.jfd = -1};
+	bool quick = pending == PENDING_CARRY && tail_only(path, &d);
+	int ret;
+
+	clocks_now(&now);
+	if (quick)
+		journal_format_record(&rec, changes, k, count_after(d.count, changes, k), &now);
+	/* Small, or the journal as big as the snapshot: a rewrite costs about
+	 * what the appends since the last one did. */
+	if (!quick || rec.failed || d.snap.size + d.jlen + rec.len < JOURNAL_SMALL_BYTES ||
+	    d.jlen + rec.len > d.snap.size)
+		ret = compact(t, path, maps, config, pending, err);
+	else
+		ret = journal_append(t, path, &d, &rec, err);
+	on_disk_close(&d);
+	strbuf_free(&rec);
 	return ret;
 }

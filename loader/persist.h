@@ -22,7 +22,9 @@ struct pending_set {
 };
 #define PENDING_CARRY ((const struct pending_set *)NULL)
 
-/* 0 when PATH is absent or readable; else -1, with the reason in err. */
+/* 0 when PATH is absent or readable; else -1, with the reason in err. While
+ * the journal follows the snapshot that was checked whole when it began,
+ * only its last record is read (O(1)); otherwise the whole pair is. */
 int state_check(const char *path, char *err);
 /* The pending mappings of PATH (malloc'd, *COUNT of them; NULL and 0 when the
  * file has none), or -1 with err. Reads only the first line of a file
@@ -36,5 +38,19 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
  * file's pending mappings over. */
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	       char *err);
+
+/* About the number of live mappings the state file at PATH records, read
+ * from its end (O(1)); 0 without a file. A hint for slot_alloc(). */
+size_t state_count_hint(const char *path);
+struct txn;
+struct table_change;
+/* Records the K CHANGES just written to MAPS in PATH, each file it changes
+ * taken into T first (txn.h): one journal record, fdatasync'd, or (PENDING
+ * not PENDING_CARRY, a small table, a journal as big as its snapshot, a
+ * journal that does not follow its snapshot) a new snapshot with PENDING
+ * and an empty journal. */
+int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
+		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
+		 const struct pending_set *pending, char *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "localaddr.h"
 #include "log.h"
 #include "metrics.h"
+#include "journal.h"
 #include "persist.h"
 #include "pinned_maps.h"
 #include "restore.h"
@@ -48,23 +49,35 @@ struct server {
 	__u64 next_expiry, next_rescan; /* boot clock; 0: none known */
 	ino_t state_ino;		/* the state file as last seen */
 	struct timespec state_mtime;
+	off_t journal_size; /* its journal as last seen */
+	struct timespec journal_mtime;
 	struct rule *pending; /* the state file's mappings that wait for an address */
 	size_t npending;
 	bool pending_refused; /* writing them failed: not again until the file changes */
 };
 
-/* Whether the state file was rewritten (by any command) since last looked. */
+/* Whether the state file was rewritten or its journal appended to (by any
+ * command) since last looked. */
 static bool state_changed(struct server *srv)
 {
-	struct stat st;
+	char journal[PATH_MAX + 80];
+	struct stat st, js;
 	bool changed;
 
 	if (stat(srv->state, &st))
 		return false; /* no file to watch: the rescan and known leases remain */
+	journal_path(journal, sizeof(journal), srv->state);
+	if (stat(journal, &js))
+		memset(&js, 0, sizeof(js));
 	changed = st.st_ino != srv->state_ino || st.st_mtim.tv_sec != srv->state_mtime.tv_sec ||
-		  st.st_mtim.tv_nsec != srv->state_mtime.tv_nsec;
+		  st.st_mtim.tv_nsec != srv->state_mtime.tv_nsec ||
+		  js.st_size != srv->journal_size ||
+		  js.st_mtim.tv_nsec != srv->journal_mtime.tv_nsec ||
+		  js.st_mtim.tv_sec != srv->journal_mtime.tv_sec;
 	srv->state_ino = st.st_ino;
 	srv->state_mtime = st.st_mtim;
+	srv->journal_size = js.st_size;
+	srv->journal_mtime = js.st_mtim;
 	return changed;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 #include "failpoint.h"
+#include "journal.h"
 #include "state.h"
 #include "textfile.h"
 
@@ -94,19 +95,15 @@ static int parse_attach(char *line, struct saved_state *s, char *err)
 	return 0;
 }
 
-int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err)
+/* The header and the closing line of TEXT (LEN bytes): *END_LINE gets the
+ * closing line, *RECORDS its count. */
+static int check_frame(const char *text, size_t len, const char **end_line, unsigned int *records,
+		       char *err)
 {
-	const char *end_line, *body;
-	struct strbuf rules_text = STRBUF_INIT;
-	char *copy = NULL;
-	bool *pending = NULL; /* by file line */
-	unsigned int line_no = 1;
-	unsigned int version, records;
+	unsigned int version;
 	__u32 crc;
-	size_t len = strlen(text), kept = 0, nrules = 0;
-	int n = 0, ret = -1;
+	int n = 0;
 
-	memset(out, 0, sizeof(*out));
 	if (sscanf(text, "xdpfwd-state %u%n", &version, &n) != 1 || text[n] != '\n')
 		fail("it does not start with 'xdpfwd-state VERSION': not an xdpfwd state file");
 	if (version > XDPFWD_STATE_VERSION)
@@ -117,25 +114,27 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 	/* The last line closes the file; anything cut off loses it. */
 	if (len < 2 || text[len - 1] != '\n')
 		fail("it is truncated: it does not end with a whole line");
-	end_line = text + len - 1;
-	while (end_line > text && end_line[-1] != '\n')
-		end_line--;
-	if (sscanf(end_line, "end %u crc32=%x%n", &records, &crc, &n) != 2 || end_line[n] != '\n')
+	*end_line = text + len - 1;
+	while (*end_line > text && (*end_line)[-1] != '\n')
+		(*end_line)--;
+	if (sscanf(*end_line, "end %u crc32=%x%n", records, &crc, &n) != 2 ||
+	    (*end_line)[n] != '\n')
 		fail("it is truncated: its last line is not 'end RECORDS crc32=HEX'");
-	if (checksum(text, end_line - text) != crc)
+	if (checksum(text, *end_line - text) != crc)
 		fail("its checksum does not match its contents: it is corrupt");
+	return 0;
+}
 
-	body = strchr(text, '\n') + 1;
-	copy = strndup(body, end_line - body);
-	pending = calloc(end_line - body + 2, sizeof(*pending));
-	if (!copy || !pending || strbuf_reserve(&rules_text, end_line - body + 1)) {
-		snprintf(err, ERR_LEN, "out of memory");
-		goto out;
-	}
-	/* The attach record goes here; the mapping lines go to parse_rules()
-	 * with blanks for the other lines, so its messages name file lines. */
-	strbuf_append(&rules_text, "\n");
-	for (char *line = copy, *next; line && *line; line = next) {
+/* The records of BODY (a copy, cut into lines): the attach record into OUT,
+ * the mapping lines to RULES_TEXT with blanks for the other lines (so
+ * parse_rules() names file lines), PENDING marking the pending ones. */
+static int split_records(char *body, struct saved_state *out, struct strbuf *rules_text,
+			 bool *pending, size_t *nrules, char *err)
+{
+	unsigned int line_no = 1;
+
+	strbuf_append(rules_text, "\n"); /* the header */
+	for (char *line = body, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
@@ -147,17 +146,69 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 		if (!strncmp(line, "attach ", 7) && !pending[line_no]) {
 			char sub[ERR_LEN];
 
-			if (out->attached || parse_attach(line, out, sub)) {
-				snprintf(err, ERR_LEN, "%s",
-					 out->attached ? "it has two attach records" : sub);
-				goto out;
-			}
-			strbuf_append(&rules_text, "\n");
+			if (out->attached)
+				fail("it has two attach records");
+			if (parse_attach(line, out, sub))
+				fail("%s", sub);
+			strbuf_append(rules_text, "\n");
 			continue;
 		}
-		nrules++;
-		strbuf_appendf(&rules_text, "%s\n", line);
+		(*nrules)++;
+		strbuf_appendf(rules_text, "%s\n", line);
 	}
+	return 0;
+}
+
+/* Leases that ended are dropped, the rest go to the boot clock; pending
+ * mappings (by PENDING, the file lines) to OUT->pending. */
+static int take_leases(struct saved_state *out, const bool *pending, const struct clocks *now,
+		       char *err)
+{
+	size_t kept = 0;
+
+	out->pending = calloc(out->count + 1, sizeof(*out->pending));
+	if (!out->pending)
+		fail("out of memory");
+	for (size_t i = 0; i < out->count; i++) {
+		struct xdpfwd_mapping *m = &out->rules[i].m;
+
+		if (m->ttl && !m->expires_ns)
+			fail("line %u: a lease without its end (expires=)", out->rules[i].line);
+		if (m->expires_ns && m->expires_ns <= now->real_ns)
+			continue; /* ended while nobody was looking */
+		if (m->expires_ns)
+			m->expires_ns = now->boot_ns + (m->expires_ns - now->real_ns);
+		if (pending[out->rules[i].line])
+			out->pending[out->npending++] = out->rules[i];
+		else
+			out->rules[kept++] = out->rules[i];
+	}
+	out->count = kept;
+	return 0;
+}
+
+int state_parse(const char *text, const struct clocks *now, struct saved_state *out, char *err)
+{
+	const char *end_line, *body;
+	struct strbuf rules_text = STRBUF_INIT;
+	char *copy = NULL;
+	bool *pending = NULL; /* by file line */
+	unsigned int records;
+	size_t nrules = 0;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (check_frame(text, strlen(text), &end_line, &records, err))
+		return -1;
+	body = strchr(text, '\n') + 1;
+	copy = strndup(body, end_line - body);
+	pending = calloc(end_line - body + 2, sizeof(*pending));
+	if (!copy || !pending || strbuf_reserve(&rules_text, end_line - body + 1)) {
+		snprintf(err, ERR_LEN, "out of memory");
+		goto out;
+	}
+	if (split_records(copy, out, &rules_text, pending, &nrules, err))
+		goto out;
 	if (records != nrules + out->attached) {
 		snprintf(err, ERR_LEN, "it says %u records but holds %zu", records,
 			 nrules + out->attached);
@@ -169,30 +220,7 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
 	}
 	if (parse_rules(strbuf_str(&rules_text), true, &out->rules, &out->count, err))
 		goto out;
-	out->pending = calloc(out->count + 1, sizeof(*out->pending));
-	if (!out->pending) {
-		snprintf(err, ERR_LEN, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < out->count; i++) {
-		struct xdpfwd_mapping *m = &out->rules[i].m;
-
-		if (m->ttl && !m->expires_ns) {
-			snprintf(err, ERR_LEN, "line %u: a lease without its end (expires=)",
-				 out->rules[i].line);
-			goto out;
-		}
-		if (m->expires_ns && m->expires_ns <= now->real_ns)
-			continue; /* ended while nobody was looking */
-		if (m->expires_ns)
-			m->expires_ns = now->boot_ns + (m->expires_ns - now->real_ns);
-		if (pending[out->rules[i].line])
-			out->pending[out->npending++] = out->rules[i];
-		else
-			out->rules[kept++] = out->rules[i];
-	}
-	out->count = kept;
-	ret = 0;
+	ret = take_leases(out, pending, now, err);
 out:
 	free(copy);
 	free(pending);
@@ -261,6 +289,51 @@ void state_rebuild_marker(char *buf, size_t len, const char *state)
 	snprintf(buf, len, "%s.rebuild", state);
 }
 
+int snapshot_head(const char *text, size_t len, struct journal_head *head)
+{
+	const char *end_line = text + len - 1;
+	unsigned int records;
+
+	memset(head, 0, sizeof(*head));
+	if (len < 2 || text[len - 1] != '\n')
+		return -1;
+	while (end_line > text && end_line[-1] != '\n')
+		end_line--;
+	head->size = len;
+	return sscanf(end_line, "end %u crc32=%x", &records, &head->crc) == 2 ? 0 : -1;
+}
+
+/* Replays PATH's journal over OUT when it follows the snapshot TEXT. */
+static int load_journal(const char *path, const char *text, const struct clocks *now,
+			struct saved_state *out, char *err)
+{
+	char jpath[PATH_MAX + 16], sub[ERR_LEN], *jtext;
+	struct journal_head head;
+	struct journal j;
+	int ret;
+
+	journal_path(jpath, sizeof(jpath), path);
+	ret = read_text_file(jpath, STATE_MAX_BYTES, &jtext, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state journal %s", sub);
+	ret = journal_parse(jtext, strlen(jtext), now, &j, sub);
+	if (ret)
+		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
+	free(jtext);
+	if (ret)
+		return -1;
+	/* A journal of another snapshot is stale: the snapshot holds it. */
+	if (!snapshot_head(text, strlen(text), &head) && head.size == j.head.size &&
+	    head.crc == j.head.crc)
+		ret = journal_replay(out, &j, sub);
+	if (ret)
+		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
+	journal_free(&j);
+	return ret;
+}
+
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err)
 {
@@ -278,6 +351,10 @@ int state_load(const char *path, const struct clocks *now, struct saved_state *o
 	ret = state_parse(text, now, out, sub);
 	if (ret)
 		snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
+	else
+		ret = load_journal(path, text, now, out, err);
+	if (ret)
+		state_free(out);
 	free(text);
 	return ret;
 }
@@ -353,6 +430,31 @@ int file_write_atomic(const char *path, const char *text, size_t len, bool steps
 	return 0;
 }
 
+/* A journal with no record yet, following the snapshot of LEN bytes of
+ * TEXT just written to PATH. */
+static int journal_reset(const char *path, const char *text, size_t len, char *err)
+{
+	struct strbuf head_text = STRBUF_INIT;
+	char jpath[PATH_MAX + 16];
+	struct journal_head head;
+	struct stat st;
+	int ret;
+
+	journal_path(jpath, sizeof(jpath), path);
+	if (snapshot_head(text, len, &head) || stat(path, &st))
+		fail("state file %s: cannot read it back: %s", path, strerror(errno));
+	head.ino = st.st_ino;
+	head.mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
+	journal_format_head(&head_text, &head);
+	if (head_text.failed || failpoint("journal-reset")) {
+		strbuf_free(&head_text);
+		fail("state journal %s: cannot write it: %s", jpath, strerror(errno ?: ENOMEM));
+	}
+	ret = file_write_atomic(jpath, head_text.data, head_text.len, false, err);
+	strbuf_free(&head_text);
+	return ret;
+}
+
 int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err)
 {
 	size_t len;
@@ -362,6 +464,7 @@ int state_save(const char *path, const struct saved_state *s, const struct clock
 	if (!text)
 		fail("state file %s: out of memory", path);
 	ret = file_write_atomic(path, text, len, true, err);
+	ret = ret ?: journal_reset(path, text, len, err);
 	free(text);
 	return ret;
 }

@@ -65,17 +65,21 @@ void state_path(char *buf, size_t len, const char *dir, const char *pin_dir);
  * half way): its maps lack the table, so nothing may write the file from
  * them until a rebuild finishes. */
 void state_rebuild_marker(char *buf, size_t len, const char *state);
-/* Reads PATH: 0 with *found false when there is no file; -1 with err when it
- * cannot be read or understood. */
+/* Reads PATH and replays its journal (journal.h): 0 with *found false when there is no file; -1
+ * with err when it cannot be read or understood. */
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err);
 /* Writes PATH atomically: a temporary file, fsync, rename, fsync of the
- * directory. */
+ * directory; then an empty journal that follows it, the same way. */
 int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err);
 /* Writes LEN bytes of TEXT to PATH so: the old file or the new one, never
  * half of one. STEPS passes the failpoints (failpoint.h) of each step. */
 int file_write_atomic(const char *path, const char *text, size_t len, bool steps, char *err);
 
 void clocks_now(struct clocks *now);
+struct journal_head;
+/* The size and end line's CRC of the snapshot TEXT (LEN bytes): what its
+ * journal names. -1 when it has no end line. */
+int snapshot_head(const char *text, size_t len, struct journal_head *head);
 
 #endif

@@ -493,6 +493,176 @@ out:
 	return err;
 }
 
+int table_find(const struct xdpfwd_maps *maps, bool by_target, const struct xdpfwd_mapping *m,
+	       __u16 i, struct rule *out)
+{
+	struct xdpfwd_endpoint key;
+	struct xdpfwd_nat val;
+
+	(by_target ? rev_entry : fwd_entry)(m, 0, i, &key, &val);
+	if (bpf_map_lookup_elem(by_target ? maps->rev : maps->fwd, &key, &val))
+		return errno == ENOENT ? 0 : -errno;
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(maps->mappings, &val.slot, &out->m))
+		return errno == ENOENT ? 0 : -errno; /* left by a change killed half way */
+	out->slot = val.slot;
+	out->existing = true;
+	return allow_read(maps, out, 1) ?: 1;
+}
+
+/* Whether SLOT holds no mapping: 1 free, 0 taken, or -errno. */
+static int slot_free(const struct xdpfwd_maps *maps, __u32 slot)
+{
+	struct xdpfwd_mapping m;
+
+	if (!bpf_map_lookup_elem(maps->mappings, &slot, &m))
+		return 0;
+	return errno == ENOENT ? 1 : -errno;
+}
+
+/*
+ * A free slot in a few lookups, without reading the table. HINT is about the
+ * number of mappings (the state file's count): while no slot below it was
+ * freed, slot HINT is free (slots go lowest first). Otherwise at most half of
+ * the slots below 2 x HINT + 64 are taken, so a random one is free with
+ * odds of at least one half: 64 tries miss with odds below 2^-64 unless the
+ * hint is far off, and then a scan finds one. Slots stay below about twice
+ * the largest table, which keeps view_read()'s counter read short.
+ */
+int slot_alloc(const struct xdpfwd_maps *maps, size_t hint, __u32 *slot)
+{
+	size_t span = 2 * hint + 64;
+	int ret;
+
+	if (span > XDPFWD_MAX_MAPPINGS)
+		span = XDPFWD_MAX_MAPPINGS;
+	for (__u32 s = hint; s < hint + 4 && s < XDPFWD_MAX_MAPPINGS; s++)
+		if ((ret = slot_free(maps, s)) != 0) {
+			*slot = s;
+			return ret < 0 ? ret : 0;
+		}
+	for (int i = 0; i < 64; i++) {
+		__u32 s = (__u32)(random() % span);
+
+		if ((ret = slot_free(maps, s)) != 0) {
+			*slot = s;
+			return ret < 0 ? ret : 0;
+		}
+	}
+	for (__u32 s = 0; s < XDPFWD_MAX_MAPPINGS; s++)
+		if ((ret = slot_free(maps, s)) != 0) {
+			*slot = s;
+			return ret < 0 ? ret : 0;
+		}
+	return -ENOSPC;
+}
+
+/* Whether NEW differs from OLD in its lease's end alone. */
+static bool lease_only(const struct rule *old, const struct rule *new)
+{
+	struct rule same = *new;
+
+	same.m.expires_ns = old->m.expires_ns;
+	same.existing = old->existing;
+	same.slot = old->slot;
+	same.line = old->line;
+	return same_rule(old, &same);
+}
+
+/* Writes C (added, changed or renewed; not removed), counted in SUM. */
+static int put_change(const struct xdpfwd_maps *maps, const struct table_change *c, size_t hint,
+		      struct apply_summary *sum, struct txn *t)
+{
+	const struct rule *old = c->old, *r = c->new;
+	__u32 slot;
+	int err;
+
+	if (old && same_rule(old, r)) {
+		sum->kept++;
+		return 0;
+	}
+	if (old && lease_only(old, r))
+		return 0; /* put_leases() */
+	if (old) {
+		err = write_mapping(t, maps, old->slot, r);
+		err = err ?: erase_mapping(t, maps, old->slot, old, r);
+		sum->changed += !err;
+		return err;
+	}
+	err = slot_alloc(maps, hint + sum->added, &slot);
+	err = err ?: zero_counters(t, maps, slot);
+	err = err ?: write_mapping(t, maps, slot, r);
+	sum->added += !err;
+	return err;
+}
+
+/* The changes of CHANGES that renew a lease and nothing else, as two
+ * batched writes: the policy records (the data path's lease; each bucket
+ * keeps its state), then the mapping records (the control plane's copy).
+ * Forward and reverse entries stay untouched. */
+static int put_leases(const struct xdpfwd_maps *maps, const struct table_change *changes, size_t k,
+		      struct apply_summary *sum, struct txn *t)
+{
+	__u32 *keys = calloc(k + 1, sizeof(*keys)), n = 0;
+	struct xdpfwd_policy *pols = calloc(k + 1, sizeof(*pols));
+	struct xdpfwd_policy *curs = calloc(k + 1, sizeof(*curs));
+	struct xdpfwd_mapping *ms = calloc(k + 1, sizeof(*ms));
+	struct xdpfwd_mapping *olds = calloc(k + 1, sizeof(*olds));
+	int err = keys && pols && curs && ms && olds ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < k; i++) {
+		const struct table_change *c = &changes[i];
+
+		if (!c->old || !c->new || same_rule(c->old, c->new) || !lease_only(c->old, c->new))
+			continue;
+		keys[n] = c->old->slot;
+		if (bpf_map_lookup_elem(maps->policy, &keys[n], &curs[n]))
+			err = -errno;
+		pols[n] = curs[n];
+		pols[n].expires_ns = c->new->m.expires_ns;
+		ms[n] = c->new->m;
+		olds[n++] = c->old->m;
+	}
+	err = err ?: txn_map_update_batch(t, maps->policy, keys, pols, curs, n);
+	err = err ?: txn_map_update_batch(t, maps->mappings, keys, ms, olds, n);
+	if (!err)
+		sum->renewed += n;
+	free(keys);
+	free(pols);
+	free(curs);
+	free(ms);
+	free(olds);
+	return err;
+}
+
+int table_apply_changes(const struct xdpfwd_maps *maps, const struct table_change *changes,
+			size_t k, size_t hint, struct apply_summary *sum, struct txn *t)
+{
+	int err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	/* As table_apply(): what is new or changed first, then what goes. */
+	for (size_t i = 0; i < k && !err; i++)
+		if (changes[i].new)
+			err = put_change(maps, &changes[i], hint, sum, t);
+	err = err ?: put_leases(maps, changes, k, sum, t);
+	for (size_t i = 0; i < k && !err; i++) {
+		const struct rule *old = changes[i].old;
+
+		if (changes[i].new || !old)
+			continue;
+		err = erase_mapping(t, maps, old->slot, old, NULL);
+		if (!err) {
+			err = txn_map_delete(t, maps->mappings, &old->slot);
+			err = err == -ENOENT ? 0 : err;
+		}
+		sum->removed += !err;
+	}
+	if (err)
+		pr_debug("applying the changes stopped: %s\n", strerror(-err));
+	return err;
+}
+
 int counters_read(const struct xdpfwd_maps *maps, __u32 slot, struct xdpfwd_counters *sum)
 {
 	int ncpu = libbpf_num_possible_cpus();

@@ -32,6 +32,14 @@ struct apply_summary {
 	size_t changed;
 	size_t removed;
 	size_t kept;
+	size_t renewed; /* the lease's end alone changed (table_apply_changes()) */
+};
+
+/* One change of a batch: OLD (an existing rule, table_find()) becomes NEW;
+ * OLD NULL adds NEW, NEW NULL removes OLD. */
+struct table_change {
+	const struct rule *old;
+	const struct rule *new;
 };
 
 /*
@@ -70,6 +78,22 @@ struct txn;
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
 		const struct rule *want, size_t count, struct apply_summary *summary,
 		struct txn *t);
+/* The mapping whose forward entry (BY_TARGET false; keyed by the address it
+ * answers from) or reverse entry is the one M writes for its port I: the maps
+ * are the indexes of public and target ports. 1 with OUT filled as
+ * table_live() fills it, 0 when there is none, or -errno. A few lookups,
+ * whatever the table's size. */
+int table_find(const struct xdpfwd_maps *maps, bool by_target, const struct xdpfwd_mapping *m,
+	       __u16 i, struct rule *out);
+/* A slot no mapping holds, HINT being about the number of mappings; 0 or
+ * -ENOSPC or -errno. Expected two lookups or fewer (see table.c). */
+int slot_alloc(const struct xdpfwd_maps *maps, size_t hint, __u32 *slot);
+/* Makes the K CHANGES, in the order table_apply() uses; a change whose NEW
+ * differs from OLD only in the lease's end writes the policy record and the
+ * mapping record, never the forward or reverse entries. Costs O(K): no
+ * read of the table. HINT as for slot_alloc(). */
+int table_apply_changes(const struct xdpfwd_maps *maps, const struct table_change *changes,
+			size_t k, size_t hint, struct apply_summary *sum, struct txn *t);
 /* Now on the clock of expires_ns: CLOCK_BOOTTIME, which bpf_ktime_get_boot_ns()
  * reads too and which keeps counting through suspend. */
 __u64 boot_clock_ns(void);

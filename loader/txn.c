@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include "failpoint.h"
 #include "log.h"
+#include "journal.h"
 #include "state.h"
 #include "txn.h"
 
@@ -37,6 +38,14 @@ struct txn_map {
 	__u32 id; /* the map's: a closed fd's number may come back for another map */
 	int dup;  /* ours, valid until the end even if the caller closes its fd */
 	__u32 key_size, value_size;
+};
+
+struct txn_file {
+	char *path;
+	char *old; /* its bytes before; NULL: there was none */
+	size_t len;
+	bool append; /* only LEN was kept: undo truncates */
+	bool existed;
 };
 
 struct txn_undo {
@@ -206,21 +215,77 @@ static int slurp(const char *path, char **text, size_t *len)
 	return 0;
 }
 
-int txn_take_file(struct txn *t, const char *path)
+static struct txn_file *new_file(struct txn *t, const char *path)
 {
+	struct txn_file *grown = realloc(t->files, (t->nfiles + 1) * sizeof(*t->files)), *f;
+
+	if (!grown) {
+		t->failed = true;
+		return NULL;
+	}
+	t->files = grown;
+	f = &t->files[t->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->path = strdup(path);
+	if (!f->path) {
+		t->failed = true;
+		return NULL;
+	}
+	t->nfiles++;
+	return f;
+}
+
+static bool file_taken(const struct txn *t, const char *path, bool append)
+{
+	for (size_t i = 0; i < t->nfiles; i++)
+		if (!strcmp(t->files[i].path, path) && (append || !t->files[i].append))
+			return true;
+	return false;
+}
+
+static int take_whole(struct txn *t, const char *path)
+{
+	struct txn_file *f;
 	int err;
 
-	if (t->file_path)
+	if (file_taken(t, path, false))
 		return 0;
-	t->file_path = strdup(path);
-	if (!t->file_path) {
-		t->failed = true;
+	f = new_file(t, path);
+	if (!f)
 		return -ENOMEM;
-	}
-	err = slurp(path, &t->file_old, &t->file_len);
+	err = slurp(path, &f->old, &f->len);
 	if (err)
 		t->failed = true;
 	return err;
+}
+
+int txn_take_file(struct txn *t, const char *path)
+{
+	char journal[PATH_MAX + 16];
+
+	journal_path(journal, sizeof(journal), path);
+	return take_whole(t, path) ?: take_whole(t, journal);
+}
+
+int txn_take_append(struct txn *t, const char *path)
+{
+	struct txn_file *f;
+	struct stat st;
+
+	if (file_taken(t, path, true))
+		return 0;
+	f = new_file(t, path);
+	if (!f)
+		return -ENOMEM;
+	f->append = true;
+	if (stat(path, &st) == 0) {
+		f->existed = true;
+		f->len = st.st_size;
+	} else if (errno != ENOENT) {
+		t->failed = true;
+		return -errno;
+	}
+	return 0;
 }
 
 static const struct txn_map *map_of(struct txn *t, int fd)
@@ -259,16 +324,13 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	return m;
 }
 
-/* Keeps KEY's value in FD before a write changes it. */
-static int remember(struct txn *t, int fd, const void *key)
+/* Keeps KEY's value in FD before a write changes it: OLD when the caller
+ * read it (KNOWN), else looked up. */
+static int remember_value(struct txn *t, const struct txn_map *m, const void *key, bool known,
+			  const void *old)
 {
-	const struct txn_map *m = map_of(t, fd);
 	struct txn_undo *u;
 
-	if (!m) {
-		t->failed = true;
-		return -ENOMEM;
-	}
 	if (t->nundo == t->undo_cap) {
 		size_t cap = t->undo_cap ? 2 * t->undo_cap : 64;
 		struct txn_undo *grown = realloc(t->undo, cap * sizeof(*t->undo));
@@ -283,20 +345,52 @@ static int remember(struct txn *t, int fd, const void *key)
 	u = &t->undo[t->nundo];
 	u->map = (size_t)(m - t->maps);
 	u->key = malloc(m->key_size);
-	u->old = malloc(m->value_size);
-	if (!u->key || !u->old) {
+	u->old = known && !old ? NULL : malloc(m->value_size);
+	if (!u->key || (!u->old && !(known && !old))) {
 		free(u->key);
 		free(u->old);
 		t->failed = true;
 		return -ENOMEM;
 	}
 	memcpy(u->key, key, m->key_size);
-	if (bpf_map_lookup_elem(m->dup, key, u->old)) {
+	if (known && old) {
+		memcpy(u->old, old, m->value_size);
+	} else if (!known && bpf_map_lookup_elem(m->dup, key, u->old)) {
 		free(u->old);
 		u->old = NULL;
 	}
 	t->nundo++;
 	return 0;
+}
+
+static int remember(struct txn *t, int fd, const void *key)
+{
+	const struct txn_map *m = map_of(t, fd);
+
+	if (!m) {
+		t->failed = true;
+		return -ENOMEM;
+	}
+	return remember_value(t, m, key, false, NULL);
+}
+
+int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *values,
+			 const void *olds, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	const struct txn_map *m = t ? map_of(t, fd) : NULL;
+	int err = failpoint("map-update");
+
+	if (!err && t && !m) {
+		t->failed = true;
+		err = -ENOMEM;
+	}
+	for (__u32 i = 0; !err && t && i < n; i++)
+		err = remember_value(t, m, (const char *)keys + (size_t)i * m->key_size, true,
+				     (const char *)olds + (size_t)i * m->value_size);
+	if (!err && n && bpf_map_update_batch(fd, keys, values, &n, &opts))
+		err = -errno;
+	return err;
 }
 
 int txn_map_update(struct txn *t, int fd, const void *key, const void *value, __u64 flags)
@@ -345,8 +439,11 @@ static void txn_free(struct txn *t)
 	free(t->hooks);
 	free(t->undo);
 	free(t->maps);
-	free(t->file_path);
-	free(t->file_old);
+	for (size_t i = 0; i < t->nfiles; i++) {
+		free(t->files[i].path);
+		free(t->files[i].old);
+	}
+	free(t->files);
 	strbuf_free(&t->notes);
 	memset(t, 0, sizeof(*t));
 }
@@ -477,28 +574,53 @@ static int undo_pins(struct txn *t)
 	return ret;
 }
 
-static int undo_file(struct txn *t)
+static int undo_append(const struct txn_file *f)
+{
+	struct stat st;
+
+	if (stat(f->path, &st))
+		return errno == ENOENT && !f->existed ? 0 : -errno;
+	if (!f->existed)
+		return unlink(f->path) ? -errno : 1;
+	if ((size_t)st.st_size == f->len)
+		return 0;
+	return truncate(f->path, f->len) ? -errno : 1;
+}
+
+static int undo_file(const struct txn_file *f)
 {
 	char *now, err[ERR_LEN];
 	size_t len;
 	int ret;
 
-	if (!t->file_path)
-		return 0;
-	ret = slurp(t->file_path, &now, &len);
-	if (!ret && (now ? t->file_old && len == t->file_len && !memcmp(now, t->file_old, len)
-			 : !t->file_old)) {
+	if (f->append)
+		return undo_append(f);
+	ret = slurp(f->path, &now, &len);
+	if (!ret && (now ? f->old && len == f->len && !memcmp(now, f->old, len) : !f->old)) {
 		free(now);
 		return 0;
 	}
 	free(now);
-	if (!t->file_old)
-		return unlink(t->file_path) && errno != ENOENT ? -errno : 1;
-	if (file_write_atomic(t->file_path, t->file_old, t->file_len, false, err)) {
+	if (!f->old)
+		return unlink(f->path) && errno != ENOENT ? -errno : 1;
+	if (file_write_atomic(f->path, f->old, f->len, false, err)) {
 		pr_warn("%s\n", err);
 		return -EIO;
 	}
 	return 1;
+}
+
+static int undo_files(struct txn *t)
+{
+	int ret = 0;
+
+	/* Newest first: a whole copy taken after an append's length wins. */
+	for (size_t i = t->nfiles; i-- > 0;) {
+		int err = undo_file(&t->files[i]);
+
+		ret = ret < 0 ? ret : err < 0 ? err : ret | err;
+	}
+	return ret;
 }
 
 int txn_rollback(struct txn *t)
@@ -517,7 +639,7 @@ int txn_rollback(struct txn *t)
 	if (err < 0)
 		pr_warn("putting back the pins in %s failed: %s\n", t->pin_dir, strerror(-err));
 	ret = ret < 0 ? ret : err < 0 ? err : ret | err;
-	err = undo_file(t);
+	err = undo_files(t);
 	ret = ret < 0 ? ret : err < 0 ? err : ret | err;
 	if (t->failed && ret) {
 		pr_warn("not everything the operation could change was taken first: check "

@@ -27,6 +27,7 @@ struct txn_pin;
 struct txn_hook;
 struct txn_map;
 struct txn_undo;
+struct txn_file;
 
 struct txn {
 	char pin_dir[4096];
@@ -39,9 +40,8 @@ struct txn {
 	size_t nmaps;
 	struct txn_undo *undo;
 	size_t nundo, undo_cap;
-	char *file_path; /* the state file, when taken */
-	char *file_old;	 /* its bytes before; NULL: there was none */
-	size_t file_len;
+	struct txn_file *files; /* the state file and its journal, when taken */
+	size_t nfiles;
 	struct strbuf notes; /* stdout, once committed */
 	bool failed;	     /* something could not be taken: rolling back would not be whole */
 };
@@ -54,12 +54,21 @@ int txn_take_xdp(struct txn *t, unsigned int ifindex);
 /* Takes the program of the tc filter HANDLE/PRIORITY at POINT of IFINDEX. */
 int txn_take_tc(struct txn *t, unsigned int ifindex, enum bpf_tc_attach_point point, __u32 handle,
 		__u32 priority);
-/* Takes the bytes of the file PATH (or its absence). */
+/* Takes the bytes of the file PATH (or its absence), and of its journal
+ * (journal.h) the same way. */
 int txn_take_file(struct txn *t, const char *path);
+/* Takes the length of the file PATH (or its absence) that a step appends
+ * to: undoing truncates it back. */
+int txn_take_append(struct txn *t, const char *path);
 /* bpf_map_update_elem and bpf_map_delete_elem that pass a failpoint and, with
  * T (which may be NULL), keep the old value: 0 or -errno. */
 int txn_map_update(struct txn *t, int fd, const void *key, const void *value, __u64 flags);
 int txn_map_delete(struct txn *t, int fd, const void *key);
+/* N updates of FD in one syscall (bpf_map_update_batch), each key's old
+ * value given in OLDS (the caller read them): KEYS, VALUES and OLDS are
+ * arrays of the map's key and value sizes. One failpoint for the batch. */
+int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *values,
+			 const void *olds, __u32 n);
 /* A line for stdout, printed only if the operation commits. */
 void txn_note(struct txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void txn_commit(struct txn *t);

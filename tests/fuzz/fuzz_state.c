@@ -4,12 +4,15 @@
  * attachment and the same mappings; everything else is refused with a
  * message. A fuzzer rarely gets a checksum right, so each input is also
  * tried sealed with a correct end line, which lets it reach the records
- * behind the check.
+ * behind the check. Input with a line "xdpfwd-journal ..." is a snapshot
+ * and the journal after it: the journal must be read or refused, and what
+ * it replays to must compact (format, parse) to the same table.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "journal.h"
 #include "state.h"
 
 static void parse_and_compare(const char *text)
@@ -38,6 +41,37 @@ static void parse_and_compare(const char *text)
 	state_free(&back);
 }
 
+/* The snapshot TEXT with the journal JTEXT replayed, compacted and read
+ * back: the same mappings. */
+static void replay_and_compact(const char *text, const char *jtext)
+{
+	const struct clocks now = {.real_ns = 1800000000ULL * 1000000000ULL,
+				   .boot_ns = 1000ULL * 1000000000ULL};
+	struct saved_state s, back;
+	struct journal j;
+	char err[ERR_LEN], *again;
+
+	if (journal_parse(jtext, strlen(jtext), &now, &j, err))
+		return;
+	if (j.good_len > strlen(jtext) || state_parse(text, &now, &s, err)) {
+		journal_free(&j);
+		return;
+	}
+	if (journal_replay(&s, &j, err))
+		abort();
+	again = state_format(&s, &now, NULL);
+	if (!again || state_parse(again, &now, &back, err) || back.count != s.count ||
+	    back.npending != s.npending)
+		abort();
+	for (size_t i = 0; i < s.count; i++)
+		if (!same_rule(&back.rules[i], &s.rules[i]))
+			abort();
+	free(again);
+	journal_free(&j);
+	state_free(&s);
+	state_free(&back);
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	char *text = malloc(size + 64);
@@ -47,6 +81,17 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
+	{
+		char *journal = strstr(text, "xdpfwd-journal");
+
+		if (journal && journal > text && journal[-1] == '\n') {
+			char *snapshot = strndup(text, journal - text);
+
+			if (snapshot)
+				replay_and_compact(snapshot, journal);
+			free(snapshot);
+		}
+	}
 	parse_and_compare(text);
 	/* The same body, sealed with a correct end line. */
 	body = strlen(text);

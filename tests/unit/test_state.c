@@ -12,7 +12,9 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "harness.h"
+#include "journal.h"
 #include "state.h"
+#include "table.h"
 
 #define S 1000000000ULL
 
@@ -294,4 +296,129 @@ UNIT_TEST(test_state, 40)
 			 "line 2: public port 'a' is not a number");
 	cases++;
 	return cases + maximal_records(&then);
+}
+
+/* The table S holds, one line per mapping, for comparing. */
+static void table_text(const struct saved_state *s, char *buf, size_t len)
+{
+	struct strbuf text = STRBUF_INIT;
+
+	for (size_t i = 0; i < s->count; i++) {
+		format_rule_line(&text, &s->rules[i]);
+		strbuf_appendf(&text, " %llu\n", (unsigned long long)s->rules[i].m.expires_ns);
+	}
+	snprintf(buf, len, "%s", strbuf_str(&text));
+	strbuf_free(&text);
+}
+
+/* SNAPSHOT with the journal TEXT of LEN bytes replayed: 0, or -1 with err. */
+static int replayed(const char *snapshot, const char *text, size_t len, const struct clocks *now,
+		    char *table, size_t tlen, char *err)
+{
+	struct saved_state s;
+	struct journal j;
+	char *copy = strndup(text, len);
+	int ret = state_parse(snapshot, now, &s, err);
+
+	if (!ret && journal_parse(copy, len, now, &j, err) == 0) {
+		ret = journal_replay(&s, &j, err);
+		journal_free(&j);
+	} else if (!ret) {
+		ret = -1;
+	}
+	if (!ret)
+		table_text(&s, table, tlen);
+	if (!ret)
+		state_free(&s);
+	free(copy);
+	return ret;
+}
+
+/* Records of changes to the README's example: what each leaves. */
+static int journal_records(struct strbuf *j, const struct saved_state *s, const struct clocks *now,
+			   size_t *last_start)
+{
+	struct rule *added;
+	size_t nadded;
+	char err[ERR_LEN];
+	struct table_change c[2];
+
+	CHECK(!parse_rules("udp 9000 10.8.0.9 ttl=60\ntcp 203.0.113.10:9100-9110 10.8.0.9\n", false,
+			   &added, &nadded, err),
+	      "%s", err);
+	added[0].m.expires_ns = now->boot_ns + 60 * S;
+	c[0] = (struct table_change){NULL, &added[0]};
+	c[1] = (struct table_change){NULL, &added[1]};
+	journal_format_record(j, c, 2, 4, now);
+	c[0] = (struct table_change){&s->rules[1], NULL}; /* tcp 203.0.113.10:40000 */
+	journal_format_record(j, c, 1, 3, now);
+	added[0].m.expires_ns = now->boot_ns + 50 * S; /* a renewal */
+	c[0] = (struct table_change){&added[0], &added[0]};
+	*last_start = j->len;
+	journal_format_record(j, c, 1, 3, now);
+	free(added);
+	return 1;
+}
+
+UNIT_TEST(test_journal, 41)
+{
+	const struct clocks now = {.real_ns = 1795000000ULL * S, .boot_ns = 1000 * S};
+	char table[4096], before[4096], want[4096], err[ERR_LEN] = "", *snap;
+	struct strbuf j = STRBUF_INIT;
+	struct journal_head head;
+	struct saved_state s, back;
+	size_t last, cases = 1;
+
+	CHECK(!state_parse(readme_example, &now, &s, err), "%s", err);
+	snap = state_format(&s, &now, NULL);
+	CHECK(snap && !snapshot_head(snap, strlen(snap), &head), "snapshot head");
+	journal_format_head(&j, &head);
+	cases += journal_records(&j, &s, &now, &last);
+	/* Round trip: every change there, the renewal's lease the last one. */
+	CHECK(!replayed(snap, j.data, j.len, &now, table, sizeof(table), err), "%s", err);
+	CHECK(!strcmp(table,
+		      "tcp 203.0.113.10:9100-9110 10.8.0.9:9100-9110 0\n"
+		      "udp 9000 10.8.0.9:9000 ttl=60 1050000000000\n"
+		      "udp 27015 10.8.0.2:27015 allow=198.51.100.0/24 rate=2000:500 ttl=3600 "
+		      "413345678901234\n"),
+	      "replayed:\n%s", table);
+	CHECK(!replayed(snap, j.data, last, &now, before, sizeof(before), err), "%s", err);
+	CHECK(strcmp(before, table), "the last record changed nothing");
+	/* Cut anywhere in the last record: the state before it. */
+	for (size_t cut = last; cut < j.len; cut++) {
+		CHECK(!replayed(snap, j.data, cut, &now, want, sizeof(want), err) &&
+			  !strcmp(want, before),
+		      "cut at %zu of %zu: %s", cut, j.len, err);
+	}
+	/* A flipped byte anywhere before it: refused, with one line. */
+	for (size_t at = 0; at < last; at++) {
+		char *bad = strndup(j.data, j.len);
+
+		bad[at] ^= 0x01;
+		err[0] = '\0';
+		CHECK(replayed(snap, bad, j.len, &now, want, sizeof(want), err) && err[0] &&
+			  !strchr(err, '\n'),
+		      "flip at %zu ('%c') was not refused", at, j.data[at]);
+		free(bad);
+	}
+	/* Compaction: the replayed table as a snapshot reads back the same. */
+	{
+		struct journal jr;
+		char *copy = strndup(j.data, j.len), *compacted;
+
+		CHECK(!journal_parse(copy, j.len, &now, &jr, err) && !journal_replay(&s, &jr, err),
+		      "%s", err);
+		compacted = state_format(&s, &now, NULL);
+		CHECK(compacted && !state_parse(compacted, &now, &back, err), "%s", err);
+		table_text(&back, want, sizeof(want));
+		CHECK(!strcmp(want, table), "compacted:\n%s\nreplayed:\n%s", want, table);
+		state_free(&back);
+		journal_free(&jr);
+		free(compacted);
+		free(copy);
+	}
+	state_free(&s);
+	strbuf_free(&j);
+	free(snap);
+	return cases + 3;
 }
