@@ -23,6 +23,7 @@
 #include "change.h"
 #include "log.h"
 #include "pindir.h"
+#include "pinned_maps.h"
 
 static __u64 now_us(void)
 {
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ctlbench renew RUNS BATCH | ctlbench sync RUNS\n");
 		return 2;
 	}
-	if (pindir_open(&pd, NULL, false) || maps_open(&pd, &maps, &config))
+	if (pindir_open(&pd, NULL, PINDIR_EXISTING) || maps_open(&pd, &maps, &config))
 		return 1;
 	state_path(state, sizeof(state), NULL, pd.path);
 	ret = !strcmp(argv[1], "sync")

@@ -17,6 +17,7 @@
 #include "persist.h"
 #include "restore.h"
 #include "pinned_maps.h"
+#include "localaddr.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
