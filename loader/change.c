@@ -287,7 +287,7 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 {
 	struct table_change *changes = calloc(b->nput + b->ndrop + 1, sizeof(*changes));
 	size_t k = 0, hint = c->state ? state_count_hint(c->state) : 0;
-	struct txn own, *t = c->txn ? c->txn : &own;
+	struct txn own = {0}, *t = c->txn ? c->txn : &own;
 	char err[ERR_LEN];
 	int ret = changes ? 0 : -ENOMEM;
 
