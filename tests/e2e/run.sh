@@ -94,29 +94,36 @@ attach_for_mode() {
 # failed to undo. Processes left in the lab's namespaces are stopped. A
 # test that changed the lab's network (addresses, routes,
 # links, MTUs, nftables, rules) fails, and the lab is built anew; one that
-# left pub0 detached or attached otherwise, or left mappings, is put right.
+# left pub0 detached or attached otherwise, or left mappings, is put right,
+# and when that fails (an interrupted rebuild, say) the lab is built anew.
 cleanup_after_test() {
 	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" now
 	# What the test started other than by lab_spawn, or left interrupted.
 	lab_sweep | sed 's/^/cleanup: /'
 	now=$(lab_fingerprint)
 	if [ "$now" != "$LAB_FINGERPRINT" ]; then
-		echo "cleanup: the test left the lab changed; building it anew:"
+		echo "cleanup: the test left the lab changed:"
 		diff <(echo "$LAB_FINGERPRINT") <(echo "$now") | grep '^[<>]'
-		lab_down --keep-tmp
-		{ lab_up && attach_for_mode; } || { echo "cleanup: cannot build the lab again"; exit 1; }
-		LAB_FINGERPRINT=$(lab_fingerprint)
+		lab_rebuild "the network is not as the lab made it"
 		return 1
 	fi
 	if ! in_vpn ip -d link show pub0 | grep -q prog/xdp || ! grep -qx "$want" "$(state_file)" 2>/dev/null; then
 		echo "cleanup: attaching pub0 again as --fast-path $FAST_PATH wants"
 		xdpfwd detach pub0 >/dev/null 2>&1
-		attach_for_mode || { echo "cleanup: cannot attach pub0 again"; return 1; }
+		attach_for_mode || { lab_rebuild "cannot attach pub0 again"; return 1; }
 	fi
 	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
 		: >"$LAB_TMP/cleanup.conf"
-		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { echo "cleanup: cannot empty the table"; return 1; }
+		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { lab_rebuild "cannot empty the table"; return 1; }
 	fi
+}
+# The last resort, so that one test's failure never fails the next: the lab
+# (namespaces, pins, state file) built anew and attached as the mode wants.
+lab_rebuild() { # WHY
+	echo "cleanup: $1; building the lab anew"
+	lab_down --keep-tmp
+	{ lab_up && attach_for_mode; } || { echo "cleanup: cannot build the lab again"; exit 1; }
+	LAB_FINGERPRINT=$(lab_fingerprint)
 }
 
 # --- helpers ---------------------------------------------------------------
@@ -1057,7 +1064,11 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	limited=$(stats_of udp 7400 rate_limited)
 	bound=$((burst + (t1 - t0) / ((1000000000 + rate / 2) / rate)))
 	echo "--rate $rate:$burst over at most $(((t1 - t0) / 1000000)) ms: sent $sent, forwarded $rx (at most $bound), rate_limited $limited, received $got"
-	[ "$sent" -gt "$bound" ] || fail "only $sent packets sent, not past the bound of $bound: no flood"
+	# Not past the bound, the senders did not flood (on a loaded machine they
+	# start late and T grows): the checks below still hold, but they judge no
+	# limit, so the test says so and is skipped.
+	local flood=1
+	[ "$sent" -gt "$bound" ] || flood=0
 	[ $((rx + limited)) = "$sent" ] || fail "sent $sent but forwarded $rx + rate_limited $limited"
 	[ "$rx" -le "$bound" ] || fail "forwarded $rx, more than the bucket allows in the time: $bound"
 	[ "$rx" -ge "$burst" ] || fail "forwarded $rx, less than the burst of a full bucket: $burst"
@@ -1080,6 +1091,7 @@ test_rate_limit_holds_a_flood_to_the_rate() {
 	in_inet nft delete table inet xfcount
 	in_cli nft delete table inet xfcount
 	xdpfwd del tcp 7400-7401 >/dev/null && xdpfwd del udp 7400-7401 >/dev/null || fail "del"
+	((flood)) || { echo "no flood to judge the limit by: $sent sent in $(((t1 - t0) / 1000000)) ms, the bucket allows $bound (the senders started late on a loaded machine)"; return $SKIP; }
 }
 
 # A lease ends on time under serve; adding the mapping again renews it. The
@@ -1176,7 +1188,9 @@ state_file() { echo "$XDPFWD_STATE_DIR/$(basename "$XDPFWD_PIN_DIR").state"; }
 start_serve() { # [ARGS...]
 	lab_spawn "$NS_VPN" sh -c "exec '$XDPFWD' serve --metrics 127.0.0.1:9979 $* >>'$LAB_TMP/serve.log' 2>&1"
 	SERVE_PID=${LAB_PIDS[-1]}
-	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9979/metrics
+	# serve may first rebuild: load the programs (800k verifier steps), which
+	# took over 30 s at load 25 with a CPU hog.
+	wait_for $((4 * LAB_WAIT)) in_vpn curl -sf http://127.0.0.1:9979/metrics
 }
 stop_serve() {
 	kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
