@@ -1522,7 +1522,7 @@ test_purge_keeps_the_table_for_the_next_attach() {
 	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "the table differs after attach"
 	xdpfwd list --json | jq -e '.[] | select(.public_port == 7960) | .expires_in > 3500' >/dev/null ||
 		fail "the lease did not survive"
-	out=$(echo ping | in_inet timeout 3 socat -t1 - UDP:203.0.113.10:7960)
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7960)
 	[ "$out" = "got ping from 203.0.113.20" ] || fail "not forwarded after the restoring attach: '$out'"
 	grep -q "^udp 7960 " "$f" || fail "the attach emptied the state file"
 	# A reboot, then attach by hand: the same.
