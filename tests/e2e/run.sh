@@ -1520,6 +1520,32 @@ test_kill_during_adds_then_start_agrees() {
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
 }
 
+# The journal's own steps (journal-write, journal-sync; journal-reset of a
+# compaction) made to fail over a table where changes append: the command
+# fails with the undo line, and maps, snapshot and journal are as they were.
+test_a_failed_journal_step_changes_nothing() {
+	local step before out
+	[ "$FAST_PATH" = on ] || { echo "skipped: the control plane's test, run once with the fast path on"; return $SKIP; }
+	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
+	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
+	xdpfwd add udp 203.0.113.10:20000 10.8.0.2 >/dev/null || fail "add"
+	grep -q '^j ' "$(state_file).journal" || fail "the add was not appended"
+	for step in journal-write journal-sync; do
+		for cmd in "add udp 203.0.113.10:20001 10.8.0.2" "del udp 203.0.113.10:20000" \
+			"add tcp 203.0.113.10:30000 10.8.0.2 --ttl 3600"; do
+			before=$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")
+			# shellcheck disable=SC2086
+			out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd $cmd 2>&1) && fail "$cmd passed a failing $step"
+			grep -q "undone: maps, programs and state file are as they were" <<<"$out" ||
+				fail "$cmd with $step failing said: $out"
+			[ "$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")" = "$before" ] ||
+				fail "$cmd with $step failing changed something"
+		done
+	done
+	: >"$LAB_TMP/empty.conf"
+	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+}
+
 # Batches of lease renewals through renew_batch() (build/ctlbench, the
 # daemon's call), killed -9 at random moments: after the next start maps and
 # file agree, no mapping is lost and every lease still runs.
@@ -1604,7 +1630,8 @@ for FAST_PATH in ${E2E_MODES:-on off}; do
 		test_bad_state_and_config_are_refused test_reboot_before_ipv6_keeps_every_mapping \
 		test_detach_finds_programs_without_their_pins test_a_failed_step_changes_nothing \
 		test_upgrade_from_previous_release_keeps_table test_kill_during_adds_then_start_agrees \
-		test_kill_during_renewals_then_start_agrees test_concurrent_cli_and_daemon_lose_nothing; do
+		test_kill_during_renewals_then_start_agrees test_concurrent_cli_and_daemon_lose_nothing \
+		test_a_failed_journal_step_changes_nothing; do
 		# The durability tests come last: they load whole tables.
 		# E2E_ONLY="test_a test_b" runs just those, while working on them.
 		[[ -z ${E2E_ONLY:-} || " $E2E_ONLY " == *" $t "* ]] && run_test "$t"
