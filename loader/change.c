@@ -287,7 +287,7 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 {
 	struct table_change *changes = calloc(b->nput + b->ndrop + 1, sizeof(*changes));
 	size_t k = 0, hint = c->state ? state_count_hint(c->state) : 0;
-	struct txn own = {0}, *t = c->txn ? c->txn : &own;
+	struct txn own = {0}, *t = c->txn;
 	char err[ERR_LEN];
 	int ret = changes ? 0 : -ENOMEM;
 
@@ -295,8 +295,10 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 		changes[k++] = (struct table_change){old[i], &b->put[i]};
 	for (size_t i = 0; changes && i < b->ndrop; i++)
 		changes[k++] = (struct table_change){&b->drop[i], NULL};
-	if (t == &own)
+	if (!t) {
+		t = &own;
 		txn_begin(t);
+	}
 	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
 	if (ret)
 		pr_warn(

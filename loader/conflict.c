@@ -87,12 +87,19 @@ static int read_sockets(struct host_ports *host, const char *path, __u8 family, 
 			memcpy(&l.addr.v6_words[w], &v, 4);
 		}
 		l.port = port;
-		grown = realloc(host->listeners, (host->listener_count + 1) * sizeof(*grown));
-		if (!grown) {
-			fclose(f);
-			return -ENOMEM;
+		/* Doubling: a host with many sockets costs one pass, not a copy
+		 * per socket. */
+		if (host->listener_count == host->listener_cap) {
+			size_t cap = host->listener_cap ? 2 * host->listener_cap : 64;
+
+			grown = realloc(host->listeners, cap * sizeof(*grown));
+			if (!grown) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			host->listeners = grown;
+			host->listener_cap = cap;
 		}
-		host->listeners = grown;
 		host->listeners[host->listener_count++] = l;
 	}
 	fclose(f);
@@ -123,7 +130,7 @@ void host_ports_free(struct host_ports *host)
 {
 	free(host->listeners);
 	host->listeners = NULL;
-	host->listener_count = 0;
+	host->listener_count = host->listener_cap = 0;
 }
 
 static bool loopback(const struct listener *l)

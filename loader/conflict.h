@@ -23,7 +23,7 @@ struct host_ports {
 	unsigned int ephemeral_first, ephemeral_last; /* net.ipv4.ip_local_port_range */
 	__u8 reserved[65536 / 8];		      /* net.ipv4.ip_local_reserved_ports */
 	struct listener *listeners;		      /* TCP listening, UDP bound unconnected */
-	size_t listener_count;
+	size_t listener_count, listener_cap;
 };
 
 int host_ports_read(struct host_ports *host);

@@ -1749,31 +1749,67 @@ kill_children_until_done() { # PID
 	echo "$n"
 }
 
-# 1,000 single adds over a table big enough for the journal (snapshot past
-# 64 KiB), each process killed -9 at random moments: after the next start the
-# maps and the file agree, and every add that reported success is there,
-# even once the maps are gone and the table comes back from the file alone.
-test_kill_during_adds_then_start_agrees() {
-	local killed n
-	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
-	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2" }' >"$LAB_TMP/base.conf"
-	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
+# Single adds (PORTS), each process killed -9 at random moments; the ports of
+# those that reported success go to LAB_TMP/added. Prints what happened.
+adds_killed() { # FIRST LAST
+	local killed
 	: >"$LAB_TMP/added"
 	# Not through a shell function: $! must be the loop itself (ip netns
 	# exec execs it), whose children are the adds.
-	ip netns exec "$NS_VPN" bash -c 'for p in $(seq 20000 20999); do "$0" add udp 203.0.113.10:$p 10.8.0.2 >/dev/null 2>&1 && echo "udp $p" >>"$1"; done' \
-		"$XDPFWD" "$LAB_TMP/added" &
+	ip netns exec "$NS_VPN" bash -c 'for p in $(seq "$2" "$3"); do "$0" add udp 203.0.113.10:$p 10.8.0.2 >/dev/null 2>&1 && echo "udp $p" >>"$1"; done' \
+		"$XDPFWD" "$LAB_TMP/added" "$1" "$2" &
 	killed=$(kill_children_until_done $!)
-	n=$(wc -l <"$LAB_TMP/added")
-	echo "1000 adds: $n reported success, $killed processes killed -9, $(listed_ports | grep -c udp) in the maps"
-	[ -s "$(state_file).journal" ] && grep -q '^j ' "$(state_file).journal" || fail "no journal record was written"
+	echo "adds $1-$2: $(wc -l <"$LAB_TMP/added") reported success, $killed processes killed -9, $(listed_ports | grep -c udp) udp in the maps"
+}
+
+# 1,000 single adds over a table big enough for the journal (snapshot past
+# 64 KiB), each process killed -9 at random moments. The first 500: after
+# the next start maps and file agree and every add that reported success is
+# there. The next 500: the maps are thrown away, and every add that reported
+# success is in the table serve rebuilds from the file alone.
+test_kill_during_adds_then_start_agrees() {
+	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2" }' >"$LAB_TMP/base.conf"
+	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
+	adds_killed 20000 20499
+	grep -q '^j ' "$(state_file).journal" || fail "no journal record was written"
 	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
 	stop_serve
 	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "maps ($(listed_ports | wc -l)) and state ($(saved_ports | wc -l)) differ"
 	listed_ports >"$LAB_TMP/listed"
 	[ -z "$(sort "$LAB_TMP/added" | comm -23 - "$LAB_TMP/listed")" ] || fail "a reported add is not in the maps"
+	adds_killed 20500 20999
+	grep -q '^j ' "$(state_file).journal" || fail "no journal record was written"
 	rebuilt_ports >"$LAB_TMP/rebuilt" || fail "no rebuild"
-	[ -z "$(sort "$LAB_TMP/added" | comm -23 - "$LAB_TMP/rebuilt")" ] || fail "a reported add is not in the state file"
+	[ -z "$(sort "$LAB_TMP/added" | comm -23 - "$LAB_TMP/rebuilt")" ] ||
+		fail "reported adds missing from the state file: $(sort "$LAB_TMP/added" | comm -23 - "$LAB_TMP/rebuilt" | wc -l)"
+	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "after the rebuild, maps and state differ"
+	: >"$LAB_TMP/empty.conf"
+	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+}
+
+# The journal's own steps (journal-write, journal-sync; journal-reset of a
+# compaction) made to fail over a table where changes append: the command
+# fails with the undo line, and maps, snapshot and journal are as they were.
+test_a_failed_journal_step_changes_nothing() {
+	local step before out
+	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
+	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
+	xdpfwd add udp 203.0.113.10:20000 10.8.0.2 >/dev/null || fail "add"
+	grep -q '^j ' "$(state_file).journal" || fail "the add was not appended"
+	for step in journal-write journal-sync; do
+		for cmd in "add udp 203.0.113.10:20001 10.8.0.2" "del udp 203.0.113.10:20000" \
+			"add tcp 203.0.113.10:30000 10.8.0.2 --ttl 3600"; do
+			before=$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")
+			# shellcheck disable=SC2086
+			out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd $cmd 2>&1) && fail "$cmd passed a failing $step"
+			grep -q "undone: maps, programs and state file are as they were" <<<"$out" ||
+				fail "$cmd with $step failing said: $out"
+			[ "$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")" = "$before" ] ||
+				fail "$cmd with $step failing changed something"
+		done
+	done
 	: >"$LAB_TMP/empty.conf"
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
 }
@@ -1796,7 +1832,12 @@ test_kill_during_renewals_then_start_agrees() {
 	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "maps and state differ"
 	[ "$(listed_ports | wc -l)" = 2000 ] || fail "$(listed_ports | wc -l) of 2000 mappings left"
 	xdpfwd list --json | jq -e 'all(.expires_in > 3000)' >/dev/null || fail "a lease was cut short"
+	# Again, and the table from the file alone: the renewals' records.
+	ip netns exec "$NS_VPN" bash -c 'for i in $(seq 40); do "$0" renew 1 200 >/dev/null || true; done' "$ctlbench" &
+	killed=$(kill_children_until_done $!)
+	echo "40 more batches, $killed killed -9"
 	[ "$(rebuilt_ports | wc -l)" = 2000 ] || fail "the state file alone does not hold the 2000"
+	xdpfwd list --json | jq -e 'all(.expires_in > 3000)' >/dev/null || fail "a lease from the file was cut short"
 	: >"$LAB_TMP/empty.conf"
 	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
 }
