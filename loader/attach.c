@@ -13,6 +13,7 @@
 #include "failpoint.h"
 #include "ifkind.h"
 #include "localaddr.h"
+#include "journal.h"
 #include "log.h"
 #include "migrate.h"
 #include "persist.h"
@@ -835,10 +836,17 @@ static int purge_maps(const struct pindir *pd)
 }
 
 /* --purge-state: the state file goes too, and a stale rebuild marker. */
+/* The journal first: a crash before the snapshot goes leaves a file that is
+ * whole by itself (an older table), never a journal without its snapshot. */
 static int purge_state(const char *state)
 {
-	char marker[PATH_MAX + 80];
+	char marker[PATH_MAX + 80], journal[PATH_MAX + 80];
 
+	journal_path(journal, sizeof(journal), state);
+	if ((failpoint("state-remove") || unlink(journal)) && errno != ENOENT) {
+		pr_warn("detach: cannot remove %s: %s\n", journal, strerror(errno));
+		return -errno;
+	}
 	if ((failpoint("state-remove") || unlink(state)) && errno != ENOENT) {
 		pr_warn("detach: cannot remove %s: %s\n", state, strerror(errno));
 		return -errno;
@@ -846,6 +854,19 @@ static int purge_state(const char *state)
 	state_rebuild_marker(marker, sizeof(marker), state);
 	unlink(marker);
 	return 0;
+}
+
+/* detach --purge-state after a detach --purge: no pin directory (so nothing
+ * attached, nothing to lock), only the state file the purge kept. */
+static int purge_state_only(const char *iface, const char *state, const struct pindir *pd,
+			    struct txn *t)
+{
+	int err = purge_state(state);
+
+	if (!err)
+		txn_note(t, "nothing pinned in %s for %s; state removed: the state file %s\n",
+			 pd->path, iface, state);
+	return err;
 }
 
 int detach_cmd(struct pindir *pd, const char *iface, enum detach_purge purge, const char *state,
@@ -857,6 +878,8 @@ int detach_cmd(struct pindir *pd, const char *iface, enum detach_purge purge, co
 	int err;
 
 	err = resolve_iface(iface, "interface", &ifindex);
+	if (!err && purge == DETACH_PURGE_STATE && access(pd->path, F_OK) && errno == ENOENT)
+		return purge_state_only(iface, state, pd, t);
 	err = err ?: pindir_lock(pd);
 	err = err ?: maps_open(pd, &maps, &config);
 	if (err)

@@ -574,6 +574,21 @@ static int undo_pins(struct txn *t)
 	return ret;
 }
 
+/* Cuts PATH back to LEN bytes and syncs it: a record the undone append wrote
+ * (and perhaps synced before its fdatasync failed) never comes back after a
+ * crash while the maps were rolled back. 1, or -errno. */
+static int truncate_durably(const char *path, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, len) || fdatasync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static int undo_append(const struct txn_file *f)
 {
 	struct stat st;
@@ -584,7 +599,7 @@ static int undo_append(const struct txn_file *f)
 		return unlink(f->path) ? -errno : 1;
 	if ((size_t)st.st_size == f->len)
 		return 0;
-	return truncate(f->path, f->len) ? -errno : 1;
+	return truncate_durably(f->path, f->len);
 }
 
 static int undo_file(const struct txn_file *f)

@@ -113,7 +113,7 @@ lab_fingerprint() {
 		{ ip -n "$ns" -4 route show table all; ip -n "$ns" -6 route show table all; } | sed 's/^/route /' | sort
 		{ ip -n "$ns" -4 rule; ip -n "$ns" -6 rule; } | sed 's/^/rule /'
 		ip netns exec "$ns" nft list ruleset | sed 's/^/nft /'
-	done 2>&1
+	done 2>&1 | grep -v ' fe80::' # the kernel adds link-local addresses when a link comes up, late
 }
 
 # How long to wait for what should come (a listener, a tunnel, an answer):

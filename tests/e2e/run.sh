@@ -1535,9 +1535,19 @@ test_purge_keeps_the_table_for_the_next_attach() {
 	[ "$out" = "detached from pub0, state removed: maps, counters and the state file $f" ] ||
 		fail "detach --purge-state said: $out"
 	[ -e "$f" ] && fail "the state file is still there"
+	[ -e "$f.journal" ] && fail "the state file's journal is still there"
 	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach afresh: $out"
 	grep -q "restored" <<<"$out" && fail "attach afresh said: $out"
 	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "mappings after --purge-state"
+	# --purge, then --purge-state: the file goes too, with nothing pinned.
+	xdpfwd add udp 7960 10.8.0.2 >/dev/null || fail "add again"
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge again"
+	out=$(xdpfwd detach pub0 --purge-state 2>&1) || fail "--purge-state after --purge: $out"
+	grep -qx "nothing pinned in .* for pub0; state removed: the state file $f" <<<"$out" ||
+		fail "--purge-state after --purge said: $out"
+	{ [ -e "$f" ] || [ -e "$f.journal" ]; } && fail "state left after --purge-state: $(ls "$f"*)"
+	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach after both: $out"
+	grep -q "restored" <<<"$out" && fail "attach after both said: $out"
 }
 
 # Each step of attach and attach --replace that fails says which, in a line
@@ -1759,6 +1769,7 @@ adds_killed() { # FIRST LAST
 	ip netns exec "$NS_VPN" bash -c 'for p in $(seq "$2" "$3"); do "$0" add udp 203.0.113.10:$p 10.8.0.2 >/dev/null 2>&1 && echo "udp $p" >>"$1"; done' \
 		"$XDPFWD" "$LAB_TMP/added" "$1" "$2" &
 	killed=$(kill_children_until_done $!)
+	((killed > 0)) || fail "adds $1-$2: no process was killed, so nothing was tested"
 	echo "adds $1-$2: $(wc -l <"$LAB_TMP/added") reported success, $killed processes killed -9, $(listed_ports | grep -c udp) udp in the maps"
 }
 
@@ -1768,7 +1779,7 @@ adds_killed() { # FIRST LAST
 # there. The next 500: the maps are thrown away, and every add that reported
 # success is in the table serve rebuilds from the file alone.
 test_kill_during_adds_then_start_agrees() {
-	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab (the other lab runs the failure paths)"; return $SKIP; }
 	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2" }' >"$LAB_TMP/base.conf"
 	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
 	adds_killed 20000 20499
@@ -1793,7 +1804,7 @@ test_kill_during_adds_then_start_agrees() {
 # fails with the undo line, and maps, snapshot and journal are as they were.
 test_a_failed_journal_step_changes_nothing() {
 	local step before out
-	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab (the other lab runs the failure paths)"; return $SKIP; }
 	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
 	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
 	xdpfwd add udp 203.0.113.10:20000 10.8.0.2 >/dev/null || fail "add"
@@ -1801,12 +1812,12 @@ test_a_failed_journal_step_changes_nothing() {
 	for step in journal-write journal-sync; do
 		for cmd in "add udp 203.0.113.10:20001 10.8.0.2" "del udp 203.0.113.10:20000" \
 			"add tcp 203.0.113.10:30000 10.8.0.2 --ttl 3600"; do
-			before=$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")
+			before=$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; cat "$(state_file)" "$(state_file).journal" | sha256sum)
 			# shellcheck disable=SC2086
 			out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd $cmd 2>&1) && fail "$cmd passed a failing $step"
 			grep -q "undone: maps, programs and state file are as they were" <<<"$out" ||
 				fail "$cmd with $step failing said: $out"
-			[ "$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; sha256sum <"$(state_file)" <"$(state_file).journal")" = "$before" ] ||
+			[ "$(xdpfwd list --json | jq -c 'map(del(.expires_in))'; cat "$(state_file)" "$(state_file).journal" | sha256sum)" = "$before" ] ||
 				fail "$cmd with $step failing changed something"
 		done
 	done
@@ -1820,7 +1831,7 @@ test_a_failed_journal_step_changes_nothing() {
 test_kill_during_renewals_then_start_agrees() {
 	local ctlbench killed
 	ctlbench=$(dirname "$XDPFWD")/ctlbench
-	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab (the other lab runs the failure paths)"; return $SKIP; }
 	[ -x "$ctlbench" ] || { echo "no $ctlbench (make build/ctlbench)"; return $SKIP; }
 	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
 	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
@@ -1848,7 +1859,7 @@ test_kill_during_renewals_then_start_agrees() {
 test_concurrent_cli_and_daemon_lose_nothing() {
 	local a b ctlbench
 	ctlbench=$(dirname "$XDPFWD")/ctlbench
-	[ "$FAST_PATH" = on ] || { echo "the control plane's test, run once with the fast path on"; return $SKIP; }
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab (the other lab runs the failure paths)"; return $SKIP; }
 	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
 	seq 32000 32049 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=1" }' >>"$LAB_TMP/base.conf"
 	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"

@@ -318,7 +318,7 @@ static int replayed(const char *snapshot, const char *text, size_t len, const st
 	struct saved_state s;
 	struct journal j;
 	char *copy = strndup(text, len);
-	int ret = state_parse(snapshot, now, &s, err);
+	int parsed = state_parse(snapshot, now, &s, err), ret = parsed;
 
 	if (!ret && journal_parse(copy, len, now, &j, err) == 0) {
 		ret = journal_replay(&s, &j, err);
@@ -328,7 +328,7 @@ static int replayed(const char *snapshot, const char *text, size_t len, const st
 	}
 	if (!ret)
 		table_text(&s, table, tlen);
-	if (!ret)
+	if (!parsed)
 		state_free(&s);
 	free(copy);
 	return ret;
