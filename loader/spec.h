@@ -17,7 +17,9 @@
 #include "strbuf.h"
 #include "xdpfwd.h"
 
-#define ERR_LEN	     256
+/* An error message's buffer: the longest message (a port in the ephemeral
+ * range, with the file and line before it) is about 330 bytes. */
+#define ERR_LEN	     1024
 #define ADDR_STR_LEN 64 /* "[" IPv6 "]:" port "-" port, with room */
 
 /* A mapping plus where it was written: a file line, or line 0 for the command

@@ -131,6 +131,8 @@ static int test_conflicts(void)
 	    {0, "tcp 40000 10.8.0.2",
 	     "public port 40000 lies in the ephemeral port range 32768-60999"},
 	    {0, "udp 32000-32768 10.8.0.2", "public port 32768 lies in the ephemeral"},
+	    /* the longest message, whole (error buffers were once cut at 256) */
+	    {1, "udp 50000-50009 10.8.0.2:6000", "ip_local_reserved_ports, or --force"},
 	    {0, "tcp 40001 10.8.0.2", NULL},	   /* reserved: the kernel never picks it */
 	    {0, "tcp 40000 10.8.0.2", NULL, true}, /* already mapped: not checked again */
 	    {1, "tcp 203.0.113.10:45000 10.8.0.2",
