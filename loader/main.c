@@ -486,13 +486,17 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 						      : DETACH_KEEP_MAPS;
 	char state[PATH_MAX + 64];
 	struct pindir pd;
+	bool nothing_pinned;
 	struct txn t;
 	int ret, undo = 0;
 
 	if (pindir_open(&pd, ctx->pin_dir, aopt ? PINDIR_CREATE : PINDIR_EXISTING))
 		return 1;
 	state_path(state, sizeof(state), ctx->state_dir, pd.path);
-	if (pindir_lock(&pd) ||
+	/* detach --purge-state after a --purge: no directory to lock, only the
+	 * state file to remove (detach_cmd). */
+	nothing_pinned = dopt && dopt->purge_state && access(pd.path, F_OK) && errno == ENOENT;
+	if ((!nothing_pinned && pindir_lock(&pd)) ||
 	    (!(dopt && dopt->purge_state) && refuse_unreadable_state(cmd, state))) {
 		pindir_close(&pd);
 		return 1;

@@ -1547,7 +1547,7 @@ test_purge_keeps_the_table_for_the_next_attach() {
 		fail "--purge-state after --purge said: $out"
 	{ [ -e "$f" ] || [ -e "$f.journal" ]; } && fail "state left after --purge-state: $(ls "$f"*)"
 	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach after both: $out"
-	grep -q "restored" <<<"$out" && fail "attach after both said: $out"
+	! grep -q "restored" <<<"$out" || fail "attach after both said: $out"
 }
 
 # Each step of attach and attach --replace that fails says which, in a line
