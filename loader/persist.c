@@ -199,8 +199,10 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
 	return ret;
 }
 
-int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-	       char *err)
+/* The whole file written anew from the live mappings, PENDING as given. */
+static int write_from_maps(const char *path, const struct xdpfwd_maps *maps,
+			   const struct xdpfwd_config *config, const struct pending_set *pending,
+			   char *err)
 {
 	struct rule *rules;
 	size_t count;
@@ -211,9 +213,15 @@ int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xd
 			 strerror(-ret));
 		return -1;
 	}
-	ret = state_write(path, config, rules, count, PENDING_CARRY, err);
+	ret = state_write(path, config, rules, count, pending, err);
 	free(rules);
 	return ret;
+}
+
+int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+	       char *err)
+{
+	return write_from_maps(path, maps, config, PENDING_CARRY, err);
 }
 
 size_t state_count_hint(const char *path)
@@ -288,8 +296,6 @@ fail:
 static int compact(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
 		   const struct xdpfwd_config *config, const struct pending_set *pending, char *err)
 {
-	struct rule *rules;
-	size_t count;
 	int ret = t ? txn_take_file(t, path) : 0;
 
 	if (ret) {
@@ -297,15 +303,7 @@ static int compact(struct txn *t, const char *path, const struct xdpfwd_maps *ma
 			 strerror(-ret));
 		return -1;
 	}
-	ret = table_live(maps, &rules, &count, 0);
-	if (ret) {
-		snprintf(err, ERR_LEN, "state file %s: cannot read the mappings: %s", path,
-			 strerror(-ret));
-		return -1;
-	}
-	ret = state_write(path, config, rules, count, pending, err);
-	free(rules);
-	return ret;
+	return write_from_maps(path, maps, config, pending, err);
 }
 
 int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
