@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "journal.h"
+#include "state.h"
 #include "table.h"
 
 #define fail(...)                                    \
@@ -30,9 +31,8 @@ void journal_format_head(struct strbuf *out, const struct journal_head *head)
 	strbuf_appendf(out, "xdpfwd-journal %d snapshot=%llu/%08x ino=%llu mtime=%llu",
 		       JOURNAL_VERSION, head->size, head->crc, head->ino, head->mtime_ns);
 	if (!out->failed)
-		strbuf_appendf(out, " crc32=%08lx\n",
-			       crc32(crc32(0L, Z_NULL, 0), (const Bytef *)out->data + start,
-				     out->len - start));
+		strbuf_appendf(out, " crc32=%08x\n",
+			       text_crc32(out->data + start, out->len - start));
 }
 
 /* The CRC of a record: its LEN bytes of lines, then "j LEN COUNT". */
@@ -40,9 +40,8 @@ static unsigned int record_crc(const char *body, size_t len, size_t count)
 {
 	char tail[64];
 	int n = snprintf(tail, sizeof(tail), "j %zu %zu", len, count);
-	uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)body, len);
-
-	return crc32(crc, (const Bytef *)tail, n);
+	/* zlib's crc32() goes on from the body's CRC over the tail */
+	return crc32(text_crc32(body, len), (const Bytef *)tail, n);
 }
 
 static void format_op(struct strbuf *out, bool del, const struct rule *r, const struct clocks *now)
@@ -107,7 +106,7 @@ static int parse_head(const char *text, size_t len, struct journal_head *head, s
 	    version < 1 || sscanf(text + n, " crc32=%x%n", &crc, &end) != 1 ||
 	    (size_t)(n + end) >= len || text[n + end] != '\n')
 		fail("its first line is damaged");
-	if (crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, n) != crc)
+	if (text_crc32(text, n) != crc)
 		fail("its first line's checksum does not match: it is corrupt");
 	*at = n + end + 1;
 	return 0;

@@ -39,7 +39,7 @@ void state_free(struct saved_state *s)
 	s->count = s->npending = 0;
 }
 
-static __u32 checksum(const char *text, size_t len)
+__u32 text_crc32(const char *text, size_t len)
 {
 	return crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, len);
 }
@@ -120,7 +120,7 @@ static int check_frame(const char *text, size_t len, const char **end_line, unsi
 	if (sscanf(*end_line, "end %u crc32=%x%n", records, &crc, &n) != 2 ||
 	    (*end_line)[n] != '\n')
 		fail("it is truncated: its last line is not 'end RECORDS crc32=HEX'");
-	if (checksum(text, *end_line - text) != crc)
+	if (text_crc32(text, *end_line - text) != crc)
 		fail("its checksum does not match its contents: it is corrupt");
 	return 0;
 }
@@ -269,7 +269,7 @@ char *state_format(const struct saved_state *s, const struct clocks *now, size_t
 	format_rules(&text, "pending ", s->pending, s->npending, now);
 	if (!text.failed)
 		strbuf_appendf(&text, "end %u crc32=%08x\n", records,
-			       checksum(text.data, text.len));
+			       text_crc32(text.data, text.len));
 	return strbuf_detach(&text, len);
 }
 

@@ -82,4 +82,8 @@ struct journal_head;
  * journal names. -1 when it has no end line. */
 int snapshot_head(const char *text, size_t len, struct journal_head *head);
 
+/* zlib's CRC-32 of LEN bytes of TEXT: the one checksum of the state file's
+ * snapshot, the journal's header and its records. */
+__u32 text_crc32(const char *text, size_t len);
+
 #endif
