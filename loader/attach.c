@@ -861,8 +861,16 @@ static int purge_state(const char *state)
 static int purge_state_only(const char *iface, const char *state, const struct pindir *pd,
 			    struct txn *t)
 {
-	int err = purge_state(state);
+	char journal[PATH_MAX + 80];
+	int err;
 
+	journal_path(journal, sizeof(journal), state);
+	if (access(state, F_OK) && access(journal, F_OK)) {
+		txn_note(t, "nothing pinned in %s for %s and no state file %s: nothing to remove\n",
+			 pd->path, iface, state);
+		return 0;
+	}
+	err = purge_state(state);
 	if (!err)
 		txn_note(t, "nothing pinned in %s for %s; state removed: the state file %s\n",
 			 pd->path, iface, state);

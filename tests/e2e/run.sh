@@ -1546,6 +1546,9 @@ test_purge_keeps_the_table_for_the_next_attach() {
 	grep -qx "nothing pinned in .* for pub0; state removed: the state file $f" <<<"$out" ||
 		fail "--purge-state after --purge said: $out"
 	{ [ -e "$f" ] || [ -e "$f.journal" ]; } && fail "state left after --purge-state: $(ls "$f"*)"
+	out=$(xdpfwd detach pub0 --purge-state 2>&1) || fail "a second --purge-state: $out"
+	grep -qx "nothing pinned in .* for pub0 and no state file $f: nothing to remove" <<<"$out" ||
+		fail "a second --purge-state said: $out"
 	out=$(xdpfwd "${attach[@]}" 2>&1) || fail "attach after both: $out"
 	! grep -q "restored" <<<"$out" || fail "attach after both said: $out"
 }
