@@ -38,6 +38,7 @@ struct txn_map {
 	__u32 id; /* the map's: a closed fd's number may come back for another map */
 	int dup;  /* ours, valid until the end even if the caller closes its fd */
 	__u32 key_size, value_size;
+	bool array; /* no entry can be deleted: "none before" is undone with zeros */
 };
 
 struct txn_file {
@@ -47,6 +48,10 @@ struct txn_file {
 	bool append; /* only LEN was kept: undo truncates */
 	bool existed;
 };
+
+/* The largest value an undo writes as zeros: a per-CPU counter record on
+ * up to 1,024 CPUs. */
+#define XDPFWD_TXN_MAX_VALUE (1024 * 256)
 
 struct txn_undo {
 	size_t map;	 /* index in txn->maps, which grows (and moves) */
@@ -310,6 +315,7 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	m->id = info.id;
 	m->key_size = info.key_size;
 	m->value_size = info.value_size;
+	m->array = info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
 	if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_HASH ||
 	    info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
 		ncpu = libbpf_num_possible_cpus();
@@ -363,6 +369,14 @@ static int remember_value(struct txn *t, const struct txn_map *m, const void *ke
 	return 0;
 }
 
+/* qsort() and bsearch() take no context: the sizes of the dump they walk. */
+static size_t dump_key_size, dump_pair_size;
+
+static int compare_dump_keys(const void *a, const void *b)
+{
+	return memcmp(a, b, dump_key_size);
+}
+
 static int remember(struct txn *t, int fd, const void *key)
 {
 	const struct txn_map *m = map_of(t, fd);
@@ -374,8 +388,98 @@ static int remember(struct txn *t, int fd, const void *key)
 	return remember_value(t, m, key, false, NULL);
 }
 
+/* Above this many keys, TXN_OLDS_LOOKUP reads the whole map in a few batched
+ * syscalls instead of one lookup a key: each syscall costs about a
+ * microsecond, and on a virtual machine many more. */
+#define LOOKUP_BY_DUMP 256
+#define DUMP_BATCH     4096
+
+/* M's entries (from the caller's fd), KEY_SIZE + VALUE_SIZE bytes each,
+ * sorted by key bytes: 0 or -errno. */
+static int map_dump(const struct txn_map *m, char **out, size_t *n)
+{
+	size_t pair = m->key_size + m->value_size, cap = 0;
+	char *keys = malloc((size_t)DUMP_BATCH * m->key_size);
+	char *vals = malloc((size_t)DUMP_BATCH * m->value_size);
+	__u32 token, got;
+	int err = keys && vals ? 0 : -ENOMEM;
+
+	*out = NULL;
+	*n = 0;
+	do {
+		got = DUMP_BATCH;
+		if (!err)
+			err = bpf_map_lookup_batch(m->dup, *n ? &token : NULL, &token, keys, vals,
+						   &got, NULL);
+		if (err && err != -ENOENT)
+			break;
+		if (*n + got > cap) {
+			char *grown = realloc(*out, (cap = 2 * (*n + got)) * pair);
+
+			if (!grown) {
+				err = -ENOMEM;
+				break;
+			}
+			*out = grown;
+		}
+		for (__u32 i = 0; i < got; i++, ++*n) {
+			memcpy(*out + *n * pair, keys + (size_t)i * m->key_size, m->key_size);
+			memcpy(*out + *n * pair + m->key_size, vals + (size_t)i * m->value_size,
+			       m->value_size);
+		}
+	} while (!err);
+	free(keys);
+	free(vals);
+	if (err && err != -ENOENT) {
+		free(*out);
+		*out = NULL;
+		return err;
+	}
+	dump_key_size = m->key_size;
+	dump_pair_size = pair;
+	qsort(*out, *n, pair, compare_dump_keys);
+	return 0;
+}
+
+/* Remembers the N KEYS' values in M as they are now, looked up by a dump
+ * of the map. */
+static int remember_from_dump(struct txn *t, const struct txn_map *m, const char *keys, __u32 n)
+{
+	char *dump;
+	size_t count;
+	int err = map_dump(m, &dump, &count);
+
+	for (__u32 i = 0; !err && i < n; i++) {
+		const char *key = keys + (size_t)i * m->key_size;
+		const char *hit;
+
+		dump_key_size = m->key_size;
+		dump_pair_size = m->key_size + m->value_size;
+		hit = count ? bsearch(key, dump, count, dump_pair_size, compare_dump_keys) : NULL;
+		err = remember_value(t, m, key, true, hit ? hit + m->key_size : NULL);
+	}
+	free(dump);
+	return err;
+}
+
+/* Remembers the N KEYS' values in M as HOW says, one at a time. */
+static int remember_each(struct txn *t, const struct txn_map *m, const char *keys, const char *olds,
+			 __u32 n, enum txn_olds how)
+{
+	int err = 0;
+
+	for (__u32 i = 0; !err && i < n; i++) {
+		const char *key = keys + (size_t)i * m->key_size;
+
+		err = how == TXN_OLDS_GIVEN
+			  ? remember_value(t, m, key, true, olds + (size_t)i * m->value_size)
+			  : remember_value(t, m, key, how == TXN_OLDS_NONE, NULL);
+	}
+	return err;
+}
+
 int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *values,
-			 const void *olds, __u32 n)
+			 const void *olds, __u32 n, enum txn_olds how)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	const struct txn_map *m = t ? map_of(t, fd) : NULL;
@@ -385,9 +489,10 @@ int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *va
 		t->failed = true;
 		err = -ENOMEM;
 	}
-	for (__u32 i = 0; !err && t && i < n; i++)
-		err = remember_value(t, m, (const char *)keys + (size_t)i * m->key_size, true,
-				     (const char *)olds + (size_t)i * m->value_size);
+	if (!err && t && how == TXN_OLDS_LOOKUP && n > LOOKUP_BY_DUMP)
+		err = remember_from_dump(t, m, keys, n);
+	else if (!err && t)
+		err = remember_each(t, m, keys, olds, n, how);
 	if (!err && n && bpf_map_update_batch(fd, keys, values, &n, &opts))
 		err = -errno;
 	return err;
@@ -460,16 +565,27 @@ void txn_commit(struct txn *t)
 static int undo_maps(struct txn *t)
 {
 	int ret = t->nundo ? 1 : 0;
+	void *zero = NULL;
 
 	for (size_t i = t->nundo; i-- > 0;) {
 		const struct txn_undo *u = &t->undo[i];
 		const struct txn_map *m = &t->maps[u->map];
-		int err = u->old ? bpf_map_update_elem(m->dup, u->key, u->old, BPF_ANY)
-				 : bpf_map_delete_elem(m->dup, u->key);
+		int err;
 
-		if (err && (u->old || errno != ENOENT) && ret >= 0)
+		if (!u->old && m->array && !zero)
+			zero = calloc(1, XDPFWD_TXN_MAX_VALUE);
+		if (u->old)
+			err = bpf_map_update_elem(m->dup, u->key, u->old, BPF_ANY);
+		else if (m->array)
+			err = zero && m->value_size <= XDPFWD_TXN_MAX_VALUE
+				  ? bpf_map_update_elem(m->dup, u->key, zero, BPF_ANY)
+				  : (errno = ENOMEM, -1);
+		else
+			err = bpf_map_delete_elem(m->dup, u->key);
+		if (err && (u->old || m->array || errno != ENOENT) && ret >= 0)
 			ret = -errno;
 	}
+	free(zero);
 	if (ret < 0)
 		pr_warn("putting the maps back failed: %s\n", strerror(-ret));
 	return ret;

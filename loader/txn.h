@@ -64,11 +64,19 @@ int txn_take_append(struct txn *t, const char *path);
  * T (which may be NULL), keep the old value: 0 or -errno. */
 int txn_map_update(struct txn *t, int fd, const void *key, const void *value, __u64 flags);
 int txn_map_delete(struct txn *t, int fd, const void *key);
+/* What a batched update knows of the values its keys held before. */
+enum txn_olds {
+	TXN_OLDS_GIVEN,	 /* OLDS holds each one: the caller read them */
+	TXN_OLDS_NONE,	 /* none held one worth keeping (fresh slots): undo deletes
+			  * them, or in an array writes zeros; OLDS is NULL */
+	TXN_OLDS_LOOKUP, /* unknown: each is looked up first; OLDS is NULL */
+};
 /* N updates of FD in one syscall (bpf_map_update_batch), each key's old
- * value given in OLDS (the caller read them): KEYS, VALUES and OLDS are
- * arrays of the map's key and value sizes. One failpoint for the batch. */
+ * value kept as HOW says: KEYS, VALUES and OLDS are arrays of the map's key
+ * and value sizes (a per-CPU value is ncpu values of the size rounded up to
+ * 8 bytes, as the syscall takes them). One failpoint for the batch. */
 int txn_map_update_batch(struct txn *t, int fd, const void *keys, const void *values,
-			 const void *olds, __u32 n);
+			 const void *olds, __u32 n, enum txn_olds how);
 /* A line for stdout, printed only if the operation commits. */
 void txn_note(struct txn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void txn_commit(struct txn *t);
