@@ -144,7 +144,7 @@ static int expire_leases(struct server *srv, bool changed)
 	 * again (the data path drops the mappings' packets meanwhile). */
 	txn_begin(&t);
 	err = err ?: txn_take_file(&t, srv->state);
-	err = err ?: table_apply(&srv->maps, have, n, keep, kept, &sum, &t);
+	err = err ?: table_apply(&srv->maps, have, n, keep, kept, &sum, &t, NULL, NULL);
 	if (!err) {
 		struct xdpfwd_config config;
 		char why[ERR_LEN] = "cannot read the attachment";

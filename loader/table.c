@@ -175,22 +175,18 @@ static void entry_prefix(const struct xdpfwd_allow_entry *e, __u8 family, struct
 		p->len++;
 }
 
-/* Fills each rule's allowlist from its slot's entry. */
-static int allow_read(const struct xdpfwd_maps *maps, struct rule *rules, size_t count)
+/* Fills R's allowlist from its slot's entry. */
+static void allow_read(const struct xdpfwd_maps *maps, struct rule *r)
 {
-	for (size_t i = 0; i < count; i++) {
-		struct rule *r = &rules[i];
-		struct xdpfwd_allowlist list;
-		__u32 n = r->m.allow_count;
+	struct xdpfwd_allowlist list;
+	__u32 n = r->m.allow_count;
 
-		r->m.allow_count = 0;
-		if (!n || bpf_map_lookup_elem(maps->allow, &r->slot, &list))
-			continue; /* none, or left out by a change that stopped half way */
-		for (__u32 k = 0; k < list.count && k < XDPFWD_MAX_ALLOW; k++)
-			entry_prefix(&list.entry[k], r->m.family, &r->allow[r->m.allow_count++]);
-		qsort(r->allow, r->m.allow_count, sizeof(r->allow[0]), compare_prefixes);
-	}
-	return 0;
+	r->m.allow_count = 0;
+	if (!n || bpf_map_lookup_elem(maps->allow, &r->slot, &list))
+		return; /* none, or left out by a change that stopped half way */
+	for (__u32 k = 0; k < list.count && k < XDPFWD_MAX_ALLOW; k++)
+		entry_prefix(&list.entry[k], r->m.family, &r->allow[r->m.allow_count++]);
+	qsort(r->allow, r->m.allow_count, sizeof(r->allow[0]), compare_prefixes);
 }
 
 int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra)
@@ -201,24 +197,25 @@ int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
 
 	if (err)
 		return err;
-	*rules = calloc(n + extra + 1, sizeof(**rules));
+	/* Not calloc: the allowlists past allow_count stay unwritten, which
+	 * spares touching (and faulting in) most of the array's pages. */
+	*rules = malloc((n + extra + 1) * sizeof(**rules));
 	if (!*rules) {
 		free(list);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		(*rules)[i].m = list[i].m;
-		(*rules)[i].slot = list[i].slot;
-		(*rules)[i].existing = true;
+		struct rule *r = &(*rules)[i];
+
+		r->m = list[i].m;
+		r->slot = list[i].slot;
+		r->existing = true;
+		r->line = 0;
+		allow_read(maps, r);
 	}
 	free(list);
 	*count = n;
-	err = allow_read(maps, *rules, n);
-	if (err) {
-		free(*rules);
-		*rules = NULL;
-	}
-	return err;
+	return 0;
 }
 
 __u64 boot_clock_ns(void)
@@ -416,80 +413,256 @@ static int erase_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 sl
 	return err ?: erase_allow(t, maps, slot, old, keep);
 }
 
-int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
-		const struct rule *want, size_t count, struct apply_summary *summary, struct txn *t)
+/* Mappings added into slots no mapping held, written map by map in
+ * batches: a few syscalls for any number of them, where writing each alone
+ * took sixteen. */
+struct bulk {
+	const struct rule **rules;
+	__u32 *slots;
+	size_t n, entries; /* mappings, and port entries in each direction */
+};
+
+static void bulk_add(struct bulk *b, const struct rule *r, __u32 slot)
 {
-	struct rule *sorted = NULL;
-	bool *have_matched = NULL;
-	__u8 *slot_used = NULL;
-	size_t h = 0;
-	__u32 next_free = 0;
-	int err = 0;
+	b->rules[b->n] = r;
+	b->slots[b->n++] = slot;
+	b->entries += r->m.port_count;
+}
 
-	memset(summary, 0, sizeof(*summary));
-	sorted = malloc((count ? count : 1) * sizeof(*sorted));
-	have_matched = calloc(nhave ? nhave : 1, sizeof(*have_matched));
-	slot_used = calloc(XDPFWD_MAX_MAPPINGS, 1);
-	if (!sorted || !have_matched || !slot_used) {
-		err = -ENOMEM;
-		goto out;
+/* The forward or reverse entries of every mapping of B; the keys may hold
+ * entries of mappings this change replaces, so their values are looked up. */
+static int bulk_entries(struct txn *t, int fd, entry_fn entry, const struct bulk *b)
+{
+	struct xdpfwd_endpoint *keys = calloc(b->entries + 1, sizeof(*keys));
+	struct xdpfwd_nat *vals = calloc(b->entries + 1, sizeof(*vals));
+	size_t e = 0;
+	int err = keys && vals ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < b->n; i++)
+		for (__u16 p = 0; p < b->rules[i]->m.port_count; p++, e++)
+			entry(&b->rules[i]->m, b->slots[i], p, &keys[e], &vals[e]);
+	err = err ?: txn_map_update_batch(t, fd, keys, vals, NULL, e, TXN_OLDS_LOOKUP);
+	free(keys);
+	free(vals);
+	return err;
+}
+
+/* The records keyed by slot: zeroed counters, allowlists, policy records
+ * (fresh buckets), mapping records. The slots were free, so none had one
+ * worth keeping (what a change killed half way left is dropped on undo). */
+static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, const struct bulk *b)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t per_cpu = (sizeof(struct xdpfwd_counters) + 7) & ~(size_t)7;
+	void *zero = ncpu > 0 ? calloc(b->n + 1, per_cpu * ncpu) : NULL;
+	struct xdpfwd_allowlist *lists = calloc(b->n + 1, sizeof(*lists));
+	struct xdpfwd_policy *pols = calloc(b->n + 1, sizeof(*pols));
+	struct xdpfwd_mapping *ms = calloc(b->n + 1, sizeof(*ms));
+	__u32 *list_slots = calloc(b->n + 1, sizeof(*list_slots)), nlists = 0;
+	int err = zero && lists && pols && ms && list_slots ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < b->n; i++) {
+		const struct rule *r = b->rules[i];
+
+		ms[i] = r->m;
+		pols[i].expires_ns = r->m.expires_ns;
+		rate_bucket(&r->m.rate, &pols[i].rate);
+		rate_bucket(&r->m.new_rate, &pols[i].new_rate);
+		if (!r->m.allow_count)
+			continue;
+		lists[nlists].count = r->m.allow_count;
+		for (__u32 k = 0; k < r->m.allow_count; k++)
+			prefix_entry(&r->allow[k], &lists[nlists].entry[k]);
+		list_slots[nlists++] = b->slots[i];
 	}
-	if (count)
-		memcpy(sorted, want, count * sizeof(*want));
-	qsort(sorted, count, sizeof(*sorted), compare_rules_public);
-	for (size_t i = 0; i < nhave; i++)
-		slot_used[have[i].slot] = 1;
+	err = err
+		  ?: txn_map_update_batch(t, maps->counters, b->slots, zero, NULL, b->n,
+					  TXN_OLDS_NONE);
+	err = err
+		  ?: txn_map_update_batch(t, maps->allow, list_slots, lists, NULL, nlists,
+					  TXN_OLDS_NONE);
+	err =
+	    err ?: txn_map_update_batch(t, maps->policy, b->slots, pols, NULL, b->n, TXN_OLDS_NONE);
+	err =
+	    err ?: txn_map_update_batch(t, maps->mappings, b->slots, ms, NULL, b->n, TXN_OLDS_NONE);
+	free(zero);
+	free(lists);
+	free(pols);
+	free(ms);
+	free(list_slots);
+	return err;
+}
 
-	/* Both lists are sorted by the same key: walk them side by side. */
+/* In write_mapping()'s order: what the data path reads through a forward
+ * entry is there before the forward entry is. */
+static int bulk_write(struct txn *t, const struct xdpfwd_maps *maps, const struct bulk *b)
+{
+	int err = b->n ? bulk_slot_records(t, maps, b) : 0;
+
+	err = err ?: b->n ? bulk_entries(t, maps->rev, rev_entry, b) : 0;
+	return err ?: b->n ? bulk_entries(t, maps->fwd, fwd_entry, b) : 0;
+}
+
+/* A rule's place in compare_mappings()'s order as bytes, and where it is:
+ * sorting these touches 24 bytes a rule instead of the rules themselves. */
+struct sort_key {
+	__u8 key[20]; /* family, protocol, public address, public port (big endian) */
+	__u32 at;
+};
+
+static int compare_sort_keys(const void *pa, const void *pb)
+{
+	const struct sort_key *a = pa, *b = pb;
+	int c = memcmp(a->key, b->key, sizeof(a->key));
+
+	return c ? c : (a->at > b->at) - (a->at < b->at); /* stable */
+}
+
+int rules_sort(struct rule *rules, size_t n)
+{
+	struct sort_key *order;
+	struct rule *sorted;
+	size_t i = 1;
+
+	while (i < n && compare_rules_public(&rules[i - 1], &rules[i]) <= 0)
+		i++;
+	if (i >= n)
+		return 0; /* a file written by xdpfwd, or sorted before */
+	order = calloc(n, sizeof(*order));
+	sorted = malloc(n * sizeof(*sorted));
+	if (!order || !sorted) {
+		free(order);
+		free(sorted);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		const struct xdpfwd_mapping *m = &rules[i].m;
+
+		order[i].key[0] = m->family;
+		order[i].key[1] = m->proto;
+		memcpy(&order[i].key[2], &m->public_addr, 16);
+		order[i].key[18] = m->public_port >> 8;
+		order[i].key[19] = m->public_port & 0xff;
+		order[i].at = i;
+	}
+	qsort(order, n, sizeof(*order), compare_sort_keys);
+	for (i = 0; i < n; i++)
+		sorted[i] = rules[order[i].at];
+	memcpy(rules, sorted, n * sizeof(*rules));
+	free(order);
+	free(sorted);
+	return 0;
+}
+
+/* HAVE and WANT (sorted here) side by side: each of WANT that is new or
+ * differs from the live mapping with its public side, then each live one
+ * WANT lacks, into CHANGES (room for COUNT + NHAVE). The number of them. */
+static size_t table_diff(const struct rule *have, size_t nhave, struct rule *want, size_t count,
+			 struct table_change *changes, size_t *kept)
+{
+	bool *matched = calloc(nhave + 1, sizeof(*matched));
+	size_t h = 0, k = 0;
+
+	if (!matched || rules_sort(want, count)) {
+		free(matched);
+		return SIZE_MAX;
+	}
+	*kept = 0;
 	for (size_t w = 0; w < count; w++) {
-		const struct xdpfwd_mapping *m = &sorted[w].m;
-
-		while (h < nhave && compare_mappings(&have[h].m, m) < 0)
+		while (h < nhave && compare_mappings(&have[h].m, &want[w].m) < 0)
 			h++;
-		if (h < nhave && same_public(&have[h].m, m)) {
-			have_matched[h] = true;
-			if (same_rule(&have[h], &sorted[w])) {
-				summary->kept++;
-				continue;
-			}
-			err = write_mapping(t, maps, have[h].slot, &sorted[w]);
-			err = err ?: erase_mapping(t, maps, have[h].slot, &have[h], &sorted[w]);
-			if (err)
-				goto out;
-			summary->changed++;
-			continue;
+		if (h < nhave && same_public(&have[h].m, &want[w].m)) {
+			matched[h] = true;
+			if (same_rule(&have[h], &want[w]))
+				++*kept;
+			else
+				changes[k++] = (struct table_change){&have[h], &want[w]};
+		} else {
+			changes[k++] = (struct table_change){NULL, &want[w]};
 		}
-		while (next_free < XDPFWD_MAX_MAPPINGS && slot_used[next_free])
-			next_free++;
-		if (next_free == XDPFWD_MAX_MAPPINGS) {
-			err = -ENOSPC;
-			goto out;
-		}
-		slot_used[next_free] = 1;
-		err = zero_counters(t, maps, next_free);
-		err = err ?: write_mapping(t, maps, next_free, &sorted[w]);
-		if (err)
-			goto out;
-		summary->added++;
 	}
-	for (size_t i = 0; i < nhave; i++) {
-		if (have_matched[i])
+	for (size_t i = 0; i < nhave; i++)
+		if (!matched[i])
+			changes[k++] = (struct table_change){&have[i], NULL};
+	free(matched);
+	return k;
+}
+
+/* Writes the K CHANGES of a diff: changed mappings in place, new ones in
+ * bulk into the slots HAVE leaves free, then removals. */
+static int diff_write(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
+		      const struct table_change *changes, size_t k, struct apply_summary *sum,
+		      struct txn *t)
+{
+	struct bulk b = {.rules = calloc(k + 1, sizeof(*b.rules)),
+			 .slots = calloc(k + 1, sizeof(*b.slots))};
+	__u8 *slot_used = calloc(XDPFWD_MAX_MAPPINGS, 1);
+	__u32 next_free = 0;
+	int err = b.rules && b.slots && slot_used ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !err && i < nhave; i++)
+		slot_used[have[i].slot] = 1;
+	for (size_t i = 0; !err && i < k; i++) {
+		const struct table_change *c = &changes[i];
+
+		if (c->old && c->new) {
+			err = write_mapping(t, maps, c->old->slot, c->new);
+			err = err ?: erase_mapping(t, maps, c->old->slot, c->old, c->new);
+			sum->changed += !err;
+		} else if (c->new) {
+			while (next_free < XDPFWD_MAX_MAPPINGS && slot_used[next_free])
+				next_free++;
+			if (next_free == XDPFWD_MAX_MAPPINGS)
+				err = -ENOSPC;
+			else
+				bulk_add(&b, c->new, next_free++);
+		}
+	}
+	err = err ?: bulk_write(t, maps, &b);
+	if (!err)
+		sum->added += b.n;
+	for (size_t i = 0; !err && i < k; i++) {
+		const struct rule *old = changes[i].old;
+
+		if (changes[i].new || !old)
 			continue;
-		err = erase_mapping(t, maps, have[i].slot, &have[i], NULL);
+		err = erase_mapping(t, maps, old->slot, old, NULL);
 		if (!err) {
-			err = txn_map_delete(t, maps->mappings, &have[i].slot);
+			err = txn_map_delete(t, maps->mappings, &old->slot);
 			err = err == -ENOENT ? 0 : err;
 		}
-		if (err)
-			goto out;
-		summary->removed++;
+		sum->removed += !err;
 	}
-out:
+	free(b.rules);
+	free(b.slots);
+	free(slot_used);
+	return err;
+}
+
+int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
+		struct rule *want, size_t count, struct apply_summary *summary, struct txn *t,
+		struct table_change **changes, size_t *k)
+{
+	struct table_change *list = calloc(count + nhave + 1, sizeof(*list));
+	size_t n = SIZE_MAX;
+	int err;
+
+	memset(summary, 0, sizeof(*summary));
+	if (list)
+		n = table_diff(have, nhave, want, count, list, &summary->kept);
+	if (n == SIZE_MAX) {
+		free(list);
+		return -ENOMEM;
+	}
+	err = diff_write(maps, have, nhave, list, n, summary, t);
 	if (err)
 		pr_debug("applying the table stopped: %s\n", strerror(-err));
-	free(sorted);
-	free(have_matched);
-	free(slot_used);
+	if (changes && !err) {
+		*changes = list;
+		*k = n;
+	} else {
+		free(list);
+	}
 	return err;
 }
 
@@ -507,7 +680,8 @@ int table_find(const struct xdpfwd_maps *maps, bool by_target, const struct xdpf
 		return errno == ENOENT ? 0 : -errno; /* left by a change killed half way */
 	out->slot = val.slot;
 	out->existing = true;
-	return allow_read(maps, out, 1) ?: 1;
+	allow_read(maps, out);
+	return 1;
 }
 
 /* Whether SLOT holds no mapping: 1 free, 0 taken, or -errno. */
@@ -623,8 +797,8 @@ static int put_leases(const struct xdpfwd_maps *maps, const struct table_change 
 		ms[n] = c->new->m;
 		olds[n++] = c->old->m;
 	}
-	err = err ?: txn_map_update_batch(t, maps->policy, keys, pols, curs, n);
-	err = err ?: txn_map_update_batch(t, maps->mappings, keys, ms, olds, n);
+	err = err ?: txn_map_update_batch(t, maps->policy, keys, pols, curs, n, TXN_OLDS_GIVEN);
+	err = err ?: txn_map_update_batch(t, maps->mappings, keys, ms, olds, n, TXN_OLDS_GIVEN);
 	if (!err)
 		sum->renewed += n;
 	free(keys);

@@ -68,16 +68,23 @@ int table_read(const struct xdpfwd_maps *maps, struct slot_mapping **out, size_t
 /* The live mappings as rules (existing, with slot and allowlist), sorted like
  * table_read(), with room for EXTRA more at the end. */
 int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *count, size_t extra);
+/* Sorts RULES by public side (compare_rules_public()), moving each once;
+ * 0 or -ENOMEM. */
+int rules_sort(struct rule *rules, size_t n);
 /* Moves wildcard forward entries written under the all-zero address by
  * older builds to the address each answers from (see table.c). */
 int table_rekey_wildcards(const struct xdpfwd_maps *maps, bool erase);
 struct txn;
-/* Makes the table WANT out of HAVE, which table_live() read under the lock.
- * With T, every entry written keeps its old value there (txn.h), so a caller
- * can put the table back when this or a later step fails. */
+/* Makes the table WANT (sorted here, by public side) out of HAVE, which
+ * table_live() read under the lock: changed mappings in place, new ones in
+ * batches (a few syscalls for any number), then removals. With T, every
+ * entry written keeps its old value there (txn.h), so a caller can put the
+ * table back when this or a later step fails. With CHANGES, *CHANGES gets
+ * the list of what changed (pointers into HAVE and WANT; the caller frees
+ * the list) and *K its length, for the state file's journal. */
 int table_apply(const struct xdpfwd_maps *maps, const struct rule *have, size_t nhave,
-		const struct rule *want, size_t count, struct apply_summary *summary,
-		struct txn *t);
+		struct rule *want, size_t count, struct apply_summary *summary, struct txn *t,
+		struct table_change **changes, size_t *k);
 /* The mapping whose forward entry (BY_TARGET false; keyed by the address it
  * answers from) or reverse entry is the one M writes for its port I: the maps
  * are the indexes of public and target ports. 1 with OUT filled as

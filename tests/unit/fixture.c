@@ -24,7 +24,7 @@ int install_test_table(struct bpf_object *obj, const char *table, struct xdpfwd_
 			(*rules)[i].m.expires_ns =
 			    TEST_CLOCK_NS + (*rules)[i].m.ttl * 1000000000ULL;
 	return CHECK(!validate_table(*rules, *n, &local, err) &&
-			 !table_apply(maps, NULL, 0, *rules, *n, &sum, NULL),
+			 !table_apply(maps, NULL, 0, *rules, *n, &sum, NULL, NULL, NULL),
 		     "installing the test table: %s", err)
 		   ? 0
 		   : -1;
