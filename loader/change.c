@@ -37,6 +37,49 @@ void report_undo(const char *what, int undo)
 		pr_warn("%s: undone: maps, programs and state file are as they were\n", what);
 }
 
+/* Whether the file keeps no pending mappings beside the table (its first
+ * line says version 1), so that a change with PENDING empty may be only
+ * appended to the journal. */
+static bool file_pending_none(const char *path)
+{
+	struct rule *carried;
+	size_t n;
+	char err[ERR_LEN];
+
+	if (state_pending(path, &carried, &n, err))
+		return false;
+	free(carried);
+	return n == 0;
+}
+
+/* The state file after the maps took the K CHANGES that made them WANT: a
+ * journal record when the change is a small part of the table and leaves
+ * what waits as it is, else a new snapshot of WANT. */
+static int record(struct txn *t, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		  const struct rule *want, size_t count, const struct table_change *changes,
+		  size_t k, const struct change *c)
+{
+	bool small = k * 4 <= count;
+	bool carry =
+	    c->pending == PENDING_CARRY || (!c->pending->count && file_pending_none(c->state));
+	char err[ERR_LEN];
+	int ret;
+
+	if (small && carry) {
+		ret = state_record(t, c->state, maps, config, changes, k, PENDING_CARRY, err);
+	} else {
+		ret = txn_take_file(t, c->state);
+		if (ret)
+			snprintf(err, sizeof(err), "cannot read the state file %s first: %s",
+				 c->state, strerror(-ret));
+		else
+			ret = state_write(c->state, config, want, count, c->pending, err);
+	}
+	if (ret)
+		pr_warn("%s: %s\n", c->what, err);
+	return ret ? -EIO : 0;
+}
+
 int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	  const struct rule *have, size_t nhave, struct rule *want, size_t count,
 	  const struct change *c, struct apply_summary *sum)
@@ -45,7 +88,9 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	struct local_addrs local;
 	struct host_ports host;
 	struct txn own, *t = c->txn;
+	struct table_change *changes = NULL;
 	char err[ERR_LEN];
+	size_t k = 0;
 	int ret;
 
 	memset(sum, 0, sizeof(*sum));
@@ -74,22 +119,14 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		t = &own;
 		txn_begin(t);
 	}
-	ret = c->state ? txn_take_file(t, c->state) : 0;
+	ret = table_apply(maps, have, nhave, want, count, sum, t, &changes, &k);
 	if (ret)
-		pr_warn("%s: cannot read the state file %s first: %s\n", what, c->state,
-			strerror(-ret));
-	if (!ret) {
-		ret = table_apply(maps, have, nhave, want, count, sum, t);
-		if (ret)
-			pr_warn("%s: writing the maps failed after %zu added, %zu changed, %zu "
-				"removed: %s\n",
-				what, sum->added, sum->changed, sum->removed, strerror(-ret));
-	}
-	/* The table just written is the file's: no second read of the maps. */
-	if (!ret && c->state && state_write(c->state, config, want, count, c->pending, err)) {
-		pr_warn("%s: %s\n", what, err);
-		ret = -EIO;
-	}
+		pr_warn(
+		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
+		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
+	if (!ret && c->state)
+		ret = record(t, maps, config, want, count, changes, k, c);
+	free(changes);
 	if (t == &own) {
 		if (ret)
 			report_undo(what, txn_rollback(t));
@@ -156,8 +193,17 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 		free(rules);
 		return -EIO;
 	}
-	for (size_t i = 0; i < n; i++)
-		set_expiry(&rules[i], have, nhave, false);
+	/* Both sorted alike: each lease found in one walk. */
+	if (rules_sort(rules, n)) {
+		free(rules);
+		free(have);
+		return -ENOMEM;
+	}
+	for (size_t i = 0, h = 0; i < n; i++) {
+		while (h < nhave && compare_rules_public(&have[h], &rules[i]) < 0)
+			h++;
+		set_expiry(&rules[i], have + h, h < nhave, false);
+	}
 	ret = apply(maps, config, have, nhave, rules, n, &change, &sum);
 	free(have);
 	if (!ret)

@@ -181,57 +181,76 @@ static void client_list(struct strbuf *out, const struct xdpfwd_config *config)
 	}
 }
 
+/* "line 3: udp 7000 -> 10.8.0.2:7000" for a message about R. */
+static void name_rule(char *out, size_t len, const struct rule *r)
+{
+	char what[2 * ADDR_STR_LEN + 16];
+
+	format_mapping(what, sizeof(what), &r->m);
+	if (r->line)
+		snprintf(out, len, "line %u: %s", r->line, what);
+	else
+		snprintf(out, len, "%s", what);
+}
+
+/* Whether R's public ports meet the host's ephemeral range or a listener:
+ * 0, or -1 with ERR saying which. */
+static int host_conflict(const struct rule *r, const struct host_ports *host, char *err)
+{
+	const struct xdpfwd_mapping *m = &r->m;
+	char what[2 * ADDR_STR_LEN + 32];
+
+	for (unsigned int p = m->public_port; p < m->public_port + m->port_count; p++)
+		if (p >= host->ephemeral_first && p <= host->ephemeral_last &&
+		    !port_reserved(host->reserved, p)) {
+			name_rule(what, sizeof(what), r);
+			fail(
+			    "%s: public port %u lies in the ephemeral port range %u-%u (net.ipv4.ip_local_port_range), where it would take replies to the server's own and masqueraded connections: use a port outside it, reserve it in net.ipv4.ip_local_reserved_ports, or --force",
+			    what, p, host->ephemeral_first, host->ephemeral_last);
+		}
+	for (size_t k = 0; k < host->listener_count; k++) {
+		const struct listener *l = &host->listeners[k];
+		char addr[ADDR_STR_LEN];
+
+		if (!listener_meets(l, m))
+			continue;
+		name_rule(what, sizeof(what), r);
+		format_endpoint(addr, sizeof(addr), l->family, &l->addr, l->port, 1);
+		fail(
+		    "%s: public port %u is in use by a %s socket listening on %s%s: use another port, or --force",
+		    what, l->port, proto_name(l->proto),
+		    addr_is_zero(&l->addr) ? (l->family == AF_INET ? "0.0.0.0:" : "[::]:") : "",
+		    addr);
+	}
+	return 0;
+}
+
 int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,
 		    const struct host_ports *host, const struct xdpfwd_config *config, char *err)
 {
 	for (size_t i = 0; i < count; i++) {
 		const struct xdpfwd_mapping *m = &want[i].m;
-		char what[2 * ADDR_STR_LEN + 16], where[16] = "";
+		bool inside = !config->client_count;
 
 		if (want[i].existing)
 			continue; /* checked when it was added */
-		format_mapping(what, sizeof(what), m);
-		if (want[i].line)
-			snprintf(where, sizeof(where), "line %u: ", want[i].line);
-		if (config->client_count && !held(&want[i], have, nhave, true)) {
+		for (__u32 k = 0; k < config->client_count && !inside; k++)
+			inside = prefix_contains(&config->clients[k], m->family, &m->target_addr);
+		if (!inside && !held(&want[i], have, nhave, true)) {
 			struct strbuf nets = STRBUF_INIT;
-			bool inside = false;
+			char what[2 * ADDR_STR_LEN + 32];
 
-			for (__u32 k = 0; k < config->client_count && !inside; k++)
-				inside = prefix_contains(&config->clients[k], m->family,
-							 &m->target_addr);
-			if (!inside) {
-				client_list(&nets, config);
-				snprintf(
-				    err, ERR_LEN,
-				    "%s%s: the target is outside the client networks of attach --clients (%s): name a client's address, or --force",
-				    where, what, strbuf_str(&nets));
-				strbuf_free(&nets);
-				return -1;
-			}
+			name_rule(what, sizeof(what), &want[i]);
+			client_list(&nets, config);
+			snprintf(
+			    err, ERR_LEN,
+			    "%s: the target is outside the client networks of attach --clients (%s): name a client's address, or --force",
+			    what, strbuf_str(&nets));
+			strbuf_free(&nets);
+			return -1;
 		}
-		if (held(&want[i], have, nhave, false))
-			continue;
-		for (unsigned int p = m->public_port; p < m->public_port + m->port_count; p++)
-			if (p >= host->ephemeral_first && p <= host->ephemeral_last &&
-			    !port_reserved(host->reserved, p))
-				fail(
-				    "%s%s: public port %u lies in the ephemeral port range %u-%u (net.ipv4.ip_local_port_range), where it would take replies to the server's own and masqueraded connections: use a port outside it, reserve it in net.ipv4.ip_local_reserved_ports, or --force",
-				    where, what, p, host->ephemeral_first, host->ephemeral_last);
-		for (size_t k = 0; k < host->listener_count; k++) {
-			const struct listener *l = &host->listeners[k];
-			char addr[ADDR_STR_LEN];
-
-			if (!listener_meets(l, m))
-				continue;
-			format_endpoint(addr, sizeof(addr), l->family, &l->addr, l->port, 1);
-			fail(
-			    "%s%s: public port %u is in use by a %s socket listening on %s%s: use another port, or --force",
-			    where, what, l->port, proto_name(l->proto),
-			    addr_is_zero(&l->addr) ? (l->family == AF_INET ? "0.0.0.0:" : "[::]:")
-						   : "",
-			    addr);
-		}
+		if (!held(&want[i], have, nhave, false) && host_conflict(&want[i], host, err))
+			return -1;
 	}
 	return 0;
 }
