@@ -18,6 +18,7 @@
 #include "restore.h"
 #include "pinned_maps.h"
 #include "localaddr.h"
+#include "hugeheap.h"
 #include "log.h"
 #include "serve.h"
 #include "show.h"
@@ -784,5 +785,6 @@ static const struct cli_program xdpfwd_cli = {
 
 int main(int argc, char **argv)
 {
+	hugeheap_reserve(256 << 20);
 	return cli_main(&xdpfwd_cli, argc, argv);
 }
