@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
 #include "harness.h"
 #include "journal.h"
 #include "persist.h"
@@ -563,4 +565,57 @@ UNIT_TEST(test_journal_compaction, 45)
 	free(journal);
 	pair_free(&p);
 	return 6;
+}
+
+/*
+ * The slot allocator (slot_alloc(), its hint from the state file's count):
+ * past the slots after the hint, its tries are random, and each command is
+ * a new process. Four processes over the same table must not all draw the
+ * same slot: an unseeded random() gave every process one sequence, so once
+ * its first slots were taken every add fell through to the scan.
+ */
+UNIT_TEST(test_slot_alloc_seeded, 46)
+{
+	struct xdpfwd_mapping m = {0};
+	struct xdpfwd_maps maps;
+	__u32 slots[4];
+	int fd, same = 0;
+
+	memset(&maps, 0xff, sizeof(maps));
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "slots", sizeof(__u32), sizeof(m), 4096, NULL);
+	CHECK(fd >= 0, "a map of slots: %s", strerror(errno));
+	if (fd < 0)
+		return 1;
+	maps.mappings = fd;
+	/* The hint says 100: slots 0..103 taken, 264 drawn from. */
+	for (__u32 s = 0; s < 104; s++)
+		bpf_map_update_elem(fd, &s, &m, BPF_ANY);
+	for (int i = 0; i < 4; i++) {
+		int pipefd[2];
+		pid_t pid;
+
+		slots[i] = ~0U;
+		if (pipe(pipefd))
+			break;
+		pid = fork();
+		if (pid == 0) {
+			__u32 s = ~0U;
+
+			close(pipefd[0]);
+			if (slot_alloc(&maps, 100, &s))
+				s = ~0U;
+			_exit(write(pipefd[1], &s, sizeof(s)) != sizeof(s));
+		}
+		close(pipefd[1]);
+		if (pid < 0 || read(pipefd[0], &slots[i], sizeof(slots[i])) != sizeof(slots[i]))
+			slots[i] = ~0U;
+		close(pipefd[0]);
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		CHECK(slots[i] >= 104 && slots[i] < 264, "process %d drew slot %u", i, slots[i]);
+		same += i && slots[i] == slots[0];
+	}
+	CHECK(same < 3, "four processes drew the same slot %u", slots[0]);
+	close(fd);
+	return 2;
 }
