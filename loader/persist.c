@@ -318,6 +318,7 @@ static int drop_torn_tail(const char *path, struct on_disk *d, char *err)
 	struct saved_state s;
 	char jpath[PATH_MAX + 16];
 	int ret = read_whole(path, &s, &seen, err);
+	size_t count = s.count;
 
 	state_free(&s);
 	if (ret)
@@ -333,7 +334,7 @@ static int drop_torn_tail(const char *path, struct on_disk *d, char *err)
 		return -1;
 	}
 	d->jlen = seen.good_len;
-	d->count = s.count;
+	d->count = count;
 	return 0;
 }
 

@@ -362,7 +362,7 @@ static int load_journal(const char *path, const char *text, const struct clocks 
 int state_load_pair(const char *path, const struct clocks *now, struct saved_state *out,
 		    bool *found, struct journal_seen *seen, char *err)
 {
-	struct journal_seen none;
+	struct journal_seen none = {0};
 	char sub[ERR_LEN], *text;
 	int ret;
 

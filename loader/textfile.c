@@ -62,7 +62,7 @@ int read_text_file(const char *path, size_t max_bytes, char **text, char *err)
 	size_t len;
 	int ret = read_file_bytes(path, max_bytes, text, &len, err);
 
-	if (!ret && strlen(*text) != len) {
+	if (!ret && *text && strlen(*text) != len) {
 		snprintf(err, ERR_LEN, "'%s' holds a NUL byte: it is not a text file", path);
 		free(*text);
 		*text = NULL;
