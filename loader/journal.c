@@ -204,6 +204,7 @@ static bool torn_from(const char *text, size_t len, size_t start)
  * every other line becomes a blank one there, so that parse_rules() names
  * file lines. DEL_AT marks the file lines that remove. The last record, when
  * cut short, or damaged as a crash leaves it (torn_from()), is dropped.
+ * OPS_TEXT NULL: the records' framing and checksums are checked, no more.
  */
 static int walk_records(const char *text, size_t len, size_t at, struct journal *j,
 			struct strbuf *ops_text, bool *del_at, char *err)
@@ -219,15 +220,16 @@ static int walk_records(const char *text, size_t len, size_t at, struct journal 
 			break;
 		if (r < 0)
 			return -1;
-		/* The record is whole: its lines count. */
-		for (size_t p = at, l = first_line; p < close; l++) {
+		/* The record is whole: its lines count (OPS_TEXT NULL: checked only). */
+		for (size_t p = at, l = first_line; ops_text && p < close; l++) {
 			const char *e = memchr(text + p, '\n', close - p);
 
 			del_at[l] = text[p] == '-';
 			strbuf_appendf(ops_text, "%.*s\n", (int)(e - text - p - 2), text + p + 2);
 			p = e - text + 1;
 		}
-		strbuf_append(ops_text, "\n");
+		if (ops_text)
+			strbuf_append(ops_text, "\n");
 		j->count = count;
 		j->records++;
 		at = j->good_len = end;
@@ -257,6 +259,17 @@ static int ops_take(struct journal *j, struct rule *rules, size_t n, const bool 
 		op->r = rules[i];
 	}
 	return 0;
+}
+
+int journal_scan(const char *text, size_t len, struct journal *j, char *err)
+{
+	size_t at;
+
+	memset(j, 0, sizeof(*j));
+	if (journal_parse_head(text, len, &j->head, &at, err))
+		return -1;
+	j->good_len = at;
+	return walk_records(text, len, at, j, NULL, NULL, err);
 }
 
 int journal_parse(const char *text, size_t len, const struct clocks *now, struct journal *j,

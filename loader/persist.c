@@ -153,17 +153,16 @@ int state_pending(const char *path, struct rule **rules, size_t *count, char *er
 	return 0;
 }
 
-/* The pair at PATH read whole and checked, into OLD (empty when there is
- * none): what anything that replaces the pair does first, so that a damaged
- * one is refused and left as it is, never overwritten. */
-static int read_whole(const char *path, struct saved_state *old, struct journal_seen *seen,
-		      char *err)
+/* The pair at PATH read whole and its checksums checked, and its pending
+ * mappings into OLD (nothing else): what anything that replaces the pair
+ * does first, so that a damaged one is refused and left as it is, never
+ * overwritten. */
+static int read_whole(const char *path, struct saved_state *old, char *err)
 {
-	struct clocks now;
-	bool found;
-
-	clocks_now(&now);
-	return state_load_pair(path, &now, old, &found, seen, err);
+	memset(old, 0, sizeof(*old));
+	if (state_verify(path, err))
+		return -1;
+	return state_pending(path, &old->pending, &old->npending, err);
 }
 
 /* RULES, PENDING (or OLD's pending mappings, less those a live mapping now
@@ -206,7 +205,7 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
 		size_t count, const struct pending_set *pending, char *err)
 {
 	struct saved_state old;
-	int ret = read_whole(path, &old, NULL, err);
+	int ret = read_whole(path, &old, err);
 
 	ret = ret ?: rewrite(path, config, rules, count, pending, &old, err);
 	state_free(&old);
@@ -222,7 +221,7 @@ static int write_from_maps(const char *path, const struct xdpfwd_maps *maps,
 	struct saved_state old;
 	struct rule *rules = NULL;
 	size_t count;
-	int ret = read_whole(path, &old, NULL, err);
+	int ret = read_whole(path, &old, err);
 
 	if (ret)
 		return -1;
@@ -317,8 +316,14 @@ static int drop_torn_tail(const char *path, struct on_disk *d, char *err)
 	struct journal_seen seen;
 	struct saved_state s;
 	char jpath[PATH_MAX + 16];
-	int ret = read_whole(path, &s, &seen, err);
-	size_t count = s.count;
+	struct clocks now;
+	bool found;
+	int ret;
+	size_t count;
+
+	clocks_now(&now);
+	ret = state_load_pair(path, &now, &s, &found, &seen, err);
+	count = s.count;
 
 	state_free(&s);
 	if (ret)

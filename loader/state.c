@@ -387,6 +387,37 @@ int state_load_pair(const char *path, const struct clocks *now, struct saved_sta
 	return ret;
 }
 
+int state_verify(const char *path, char *err)
+{
+	char jpath[PATH_MAX + 16], sub[ERR_LEN], *text, *jtext;
+	const char *end_line;
+	unsigned int records;
+	struct journal j;
+	size_t jlen;
+	int ret;
+
+	ret = read_text_file(path, STATE_MAX_BYTES, &text, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state file %s", sub);
+	ret = check_frame(text, strlen(text), &end_line, &records, sub);
+	free(text);
+	if (ret)
+		fail("state file %s: %s", path, sub);
+	journal_path(jpath, sizeof(jpath), path);
+	ret = read_file_bytes(jpath, STATE_MAX_BYTES, &jtext, &jlen, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state journal %s", sub);
+	ret = journal_scan(jtext, jlen, &j, sub);
+	free(jtext);
+	if (ret)
+		fail("state journal %s: %s", jpath, sub);
+	return 0;
+}
+
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err)
 {

@@ -69,6 +69,12 @@ void state_rebuild_marker(char *buf, size_t len, const char *state);
  * there is no file; -1 with err when it cannot be read or understood. */
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err);
+/* PATH and its journal read whole and their checksums checked (the
+ * snapshot's end line and CRC, the journal's header and every record's, a
+ * torn tail allowed), without reading their mappings: 0, also when there is
+ * no file; -1 with err (the messages of state_load()) when damaged. What
+ * anything that replaces the pair checks first: O(bytes), a CRC's cost. */
+int state_verify(const char *path, char *err);
 /* What state_load_pair() found of the journal. */
 struct journal_seen {
 	bool follows;	      /* there is one, it follows the snapshot: replayed */
