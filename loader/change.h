@@ -54,7 +54,8 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
  * written (never a forward or reverse entry), the batch is one journal
  * record and one fdatasync, and this returns only once it is durable: answer
  * the requests after it. Keys without a live leased mapping are skipped
- * (SUM->renewed counts those renewed). 0 or -errno, all or nothing. */
+ * (SUM->renewed counts those renewed). 0 or -errno, all or nothing.
+ * The caller holds the pin directory's lock (pindir_lock()), as for any change. */
 int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		const char *state, const struct xdpfwd_mapping *keys, size_t k,
 		struct apply_summary *sum);

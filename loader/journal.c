@@ -89,8 +89,8 @@ void journal_free(struct journal *j)
 	memset(j, 0, sizeof(*j));
 }
 
-static int parse_head(const char *text, size_t len, struct journal_head *head, size_t *at,
-		      char *err)
+int journal_parse_head(const char *text, size_t len, struct journal_head *head, size_t *at,
+		       char *err)
 {
 	unsigned int version, crc;
 	int n = 0, end = 0;
@@ -112,6 +112,17 @@ static int parse_head(const char *text, size_t len, struct journal_head *head, s
 	return 0;
 }
 
+int parse_close(const char *line, size_t line_len, size_t *len, size_t *count, unsigned int *crc)
+{
+	int n = 0;
+
+	if (line_len < 2 || line[0] != 'j' || line[1] != ' ')
+		return -1;
+	return sscanf(line, "j %zu %zu %x%n", len, count, crc, &n) == 3 && (size_t)n == line_len
+		   ? 0
+		   : -1;
+}
+
 /* A closing line "j LEN COUNT CRC" of the record that began at START:
  * 0 when whole, -1 with err when damaged. */
 static int check_close(const char *text, size_t start, const char *line, size_t line_len,
@@ -119,9 +130,8 @@ static int check_close(const char *text, size_t start, const char *line, size_t 
 {
 	size_t len = 0, got = line - text - start;
 	unsigned int crc;
-	int n = 0;
 
-	if (sscanf(line, "j %zu %zu %x%n", &len, count, &crc, &n) != 3 || (size_t)n != line_len)
+	if (parse_close(line, line_len, &len, count, &crc))
 		fail("record %zu: its closing line is damaged", record);
 	if (len != got)
 		fail("record %zu: it says %zu bytes but holds %zu: it is damaged", record, len,
@@ -132,47 +142,99 @@ static int check_close(const char *text, size_t start, const char *line, size_t 
 }
 
 /*
- * Walks the records of TEXT from AT: each op line is copied to OPS_TEXT, and
- * every other line becomes a blank one there, so that parse_rules() names
- * file lines. DEL_AT marks the file lines that remove.
+ * The record of TEXT (LEN bytes) from START, the RECORD'th: 0 when whole and
+ * its checksum matches (*CLOSE at its closing line, *COUNT its COUNT); 1 when
+ * the bytes end before its closing line (cut short); -1 with err naming the
+ * line when one is damaged. *END is after the last line read; *LINE_NO, the
+ * file line before START, moves on with the lines read.
  */
-static int walk_records(const char *text, size_t len, size_t at, struct journal *j,
-			struct strbuf *ops_text, bool *del_at, char *err)
+static int read_record(const char *text, size_t len, size_t start, size_t record, size_t *line_no,
+		       size_t *close, size_t *end, size_t *count, char *err)
 {
-	size_t start = at, line_no = 1, first_line = 2;
-
-	while (at < len) {
+	for (size_t at = start; at < len; at = *end) {
 		const char *line = text + at, *eol = memchr(line, '\n', len - at);
 		size_t line_len;
 
 		if (!eol)
-			break; /* a line cut short: torn */
+			return 1;
 		line_len = eol - line;
-		line_no++;
-		if (line_len >= 2 && (line[0] == '+' || line[0] == '-') && line[1] == ' ') {
-			at += line_len + 1;
+		++*line_no;
+		*end = at + line_len + 1;
+		if (memchr(line, '\0', line_len))
+			fail("line %zu: it holds a NUL byte: it is damaged", *line_no);
+		if (line_len >= 2 && (line[0] == '+' || line[0] == '-') && line[1] == ' ')
 			continue;
-		}
 		if (line_len < 2 || line[0] != 'j' || line[1] != ' ')
-			fail("line %zu: '%.*s' is not a journal line: it is damaged", line_no,
+			fail("line %zu: '%.*s' is not a journal line: it is damaged", *line_no,
 			     (int)(line_len > 40 ? 40 : line_len), line);
-		if (check_close(text, start, line, line_len, j->records + 1, &j->count, err))
+		*close = at;
+		return check_close(text, start, line, line_len, record, count, err);
+	}
+	return 1;
+}
+
+/*
+ * Whether the bytes of TEXT from START (LEN in all), where a record does not
+ * read, are the last record torn by a crash: a write that never landed whole
+ * leaves a record cut short or zeros in place of some of its bytes, and
+ * never touches the records before it, which were synced. So any closing
+ * line from START on must be the file's last line, closing a record that
+ * began at START (its LEN says so); a closing line anywhere else means a
+ * record follows the damage: damage inside the journal. O(bytes).
+ */
+static bool torn_from(const char *text, size_t len, size_t start)
+{
+	for (size_t at = start; at < len;) {
+		const char *eol = memchr(text + at, '\n', len - at);
+		size_t body, count;
+		unsigned int crc;
+
+		if (!eol)
+			return true;
+		if (!parse_close(text + at, eol - text - at, &body, &count, &crc) &&
+		    (eol + 1 != text + len || body != at - start))
+			return false;
+		at = eol + 1 - text;
+	}
+	return true;
+}
+
+/*
+ * Walks the records of TEXT from AT: each op line is copied to OPS_TEXT, and
+ * every other line becomes a blank one there, so that parse_rules() names
+ * file lines. DEL_AT marks the file lines that remove. The last record, when
+ * cut short, or damaged as a crash leaves it (torn_from()), is dropped.
+ * OPS_TEXT NULL: the records' framing and checksums are checked, no more.
+ */
+static int walk_records(const char *text, size_t len, size_t at, struct journal *j,
+			struct strbuf *ops_text, bool *del_at, char *err)
+{
+	size_t line_no = 1;
+
+	while (at < len) {
+		size_t first_line = line_no + 1, close = at, end = at, count = 0;
+		int r =
+		    read_record(text, len, at, j->records + 1, &line_no, &close, &end, &count, err);
+
+		if (r > 0 || (r < 0 && torn_from(text, len, at)))
+			break;
+		if (r < 0)
 			return -1;
-		/* The record is whole: its lines count. */
-		for (size_t p = start, l = first_line; p < (size_t)(line - text); l++) {
-			const char *e = memchr(text + p, '\n', line - text - p);
+		/* The record is whole: its lines count (OPS_TEXT NULL: checked only). */
+		for (size_t p = at, l = first_line; ops_text && p < close; l++) {
+			const char *e = memchr(text + p, '\n', close - p);
 
 			del_at[l] = text[p] == '-';
 			strbuf_appendf(ops_text, "%.*s\n", (int)(e - text - p - 2), text + p + 2);
 			p = e - text + 1;
 		}
-		strbuf_append(ops_text, "\n");
+		if (ops_text)
+			strbuf_append(ops_text, "\n");
+		j->count = count;
 		j->records++;
-		at += line_len + 1;
-		start = j->good_len = at;
-		first_line = line_no + 1;
+		at = j->good_len = end;
 	}
-	j->torn = start < len;
+	j->torn = j->good_len < len;
 	return 0;
 }
 
@@ -199,6 +261,17 @@ static int ops_take(struct journal *j, struct rule *rules, size_t n, const bool 
 	return 0;
 }
 
+int journal_scan(const char *text, size_t len, struct journal *j, char *err)
+{
+	size_t at;
+
+	memset(j, 0, sizeof(*j));
+	if (journal_parse_head(text, len, &j->head, &at, err))
+		return -1;
+	j->good_len = at;
+	return walk_records(text, len, at, j, NULL, NULL, err);
+}
+
 int journal_parse(const char *text, size_t len, const struct clocks *now, struct journal *j,
 		  char *err)
 {
@@ -209,7 +282,7 @@ int journal_parse(const char *text, size_t len, const struct clocks *now, struct
 	int ret = -1;
 
 	memset(j, 0, sizeof(*j));
-	if (parse_head(text, len, &j->head, &at, err))
+	if (journal_parse_head(text, len, &j->head, &at, err))
 		return -1;
 	j->good_len = at;
 	for (size_t i = at; i < len; i++)
@@ -325,11 +398,10 @@ int journal_replay(struct saved_state *s, const struct journal *j, char *err)
 int journal_check_tail(int fd, size_t len, size_t head_len, size_t *count)
 {
 	char tail[80], *line, *body;
-	size_t blen;
+	size_t blen, off, want, line_at;
 	unsigned int crc;
 	ssize_t got;
-	size_t off, want;
-	int n = 0, ret = 1;
+	int ret = 1;
 
 	if (len == head_len)
 		return 0; /* no record yet: COUNT stays the snapshot's */
@@ -338,20 +410,22 @@ int journal_check_tail(int fd, size_t len, size_t head_len, size_t *count)
 	got = pread(fd, tail, want, off);
 	if (got != (ssize_t)want)
 		return got < 0 ? -errno : -EIO;
-	tail[want] = '\0';
 	if (tail[want - 1] != '\n')
 		return 1;
-	tail[want - 1] = '\0';
-	line = strrchr(tail, '\n');
-	line = line ? line + 1 : tail;
-	if (sscanf(line, "j %zu %zu %x%n", &blen, count, &crc, &n) != 3 || line[n] ||
-	    blen > len - head_len - (want - (line - tail)))
+	/* The last line, whole: a newline before it, or the first record's. */
+	for (line = tail + want - 1; line > tail && line[-1] != '\n';)
+		line--;
+	if (line == tail && off != head_len)
+		return 1;
+	line_at = off + (line - tail);
+	if (parse_close(line, tail + want - 1 - line, &blen, count, &crc) ||
+	    blen > line_at - head_len)
 		return 1;
 	body = malloc(blen + 1);
 	if (!body)
 		return -ENOMEM;
-	off = len - (want - (line - tail)) - blen;
-	if (pread(fd, body, blen, off) == (ssize_t)blen && record_crc(body, blen, *count) == crc)
+	if (pread(fd, body, blen, line_at - blen) == (ssize_t)blen &&
+	    record_crc(body, blen, *count) == crc)
 		ret = 0;
 	free(body);
 	return ret;

@@ -22,10 +22,14 @@
  * whole when the journal began: while they still match, a command checks
  * only the journal's last record, not the whole file (see state_check()).
  *
- * Damage: bytes after the last whole record that could be the start of one
- * (a write cut by a crash: the change never reported success) are a torn
- * record, dropped; anything else that does not read (a whole record whose
- * CRC fails, a line that is not one of the above) refuses the file.
+ * Damage: the last record, when it is cut short, or damaged with no whole
+ * record after it (zeros where a crash grew the file but its data never
+ * landed, as ext4 leaves it; a line that is not a journal line; a checksum
+ * that fails), is a torn record: its change never reported success, and it
+ * is dropped; the next append first truncates the journal durably to the
+ * whole records, so that no record ever follows garbage. Anything else (a
+ * damaged record with a whole one after it, a damaged header) refuses the
+ * pair, and it is never overwritten.
  */
 #ifndef XDPFWD_JOURNAL_H
 #define XDPFWD_JOURNAL_H
@@ -70,10 +74,24 @@ void journal_format_head(struct strbuf *out, const struct journal_head *head);
 struct table_change;
 void journal_format_record(struct strbuf *out, const struct table_change *changes, size_t k,
 			   size_t count, const struct clocks *now);
-/* Reads TEXT (LEN bytes, NUL-terminated): 0 with J filled, or -1 with one
- * line in err naming the record. Pure: the fuzzer's target. */
+/* The header line at the start of TEXT (LEN bytes, a NUL after them): 0
+ * with HEAD, *AT past its newline; -1 with one line in err. The one reader
+ * of a journal's header. */
+int journal_parse_head(const char *text, size_t len, struct journal_head *head, size_t *at,
+		       char *err);
+/* The closing line "j LEN COUNT CRC" (LINE_LEN bytes, its newline not
+ * among them, a newline or NUL after them): 0 with its fields, or -1. The
+ * one reader of closing lines. */
+int parse_close(const char *line, size_t line_len, size_t *len, size_t *count, unsigned int *crc);
+/* Reads TEXT (LEN bytes of any value, a NUL after them): 0 with J filled
+ * (J->torn when bytes after J->good_len were a torn record, dropped), or -1
+ * with one line in err naming the record. Pure: the fuzzer's target. */
 int journal_parse(const char *text, size_t len, const struct clocks *now, struct journal *j,
 		  char *err);
+/* journal_parse() without reading the lines' mappings: the header, every
+ * record's framing and checksum, the torn tail. J gets no ops. O(LEN), a
+ * CRC's cost. */
+int journal_scan(const char *text, size_t len, struct journal *j, char *err);
 void journal_free(struct journal *j);
 /* Applies J's lines to S, the snapshot J follows. */
 int journal_replay(struct saved_state *s, const struct journal *j, char *err);

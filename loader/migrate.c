@@ -117,18 +117,21 @@ static int snapshot_add(struct migrated_map *m, size_t entry, size_t *cap, const
 	return 0;
 }
 
-/* NEWV += OLDV, 64-bit word by word, on each of CPUS values: the counters
- * of a per-CPU map (struct xdpfwd_counters and the stats are __u64 only). */
+/* NEWV += OLDV - THEN (THEN NULL: 0), 64-bit word by word, on each of CPUS
+ * values: the counters of a per-CPU map (struct xdpfwd_counters and the
+ * stats are __u64 only). OLDV and THEN are of OLD_STRIDE a CPU. */
 static void add_counts(unsigned char *newv, size_t new_stride, const unsigned char *oldv,
-		       size_t old_stride, size_t words, size_t cpus)
+		       const unsigned char *then, size_t old_stride, size_t words, size_t cpus)
 {
 	for (size_t c = 0; c < cpus; c++)
 		for (size_t w = 0; w < words; w++) {
-			__u64 a, n;
+			__u64 a, b = 0, n;
 
 			memcpy(&a, oldv + c * old_stride + w * 8, 8);
+			if (then)
+				memcpy(&b, then + c * old_stride + w * 8, 8);
 			memcpy(&n, newv + c * new_stride + w * 8, 8);
-			n += a;
+			n += a - b;
 			memcpy(newv + c * new_stride + w * 8, &n, 8);
 		}
 }
@@ -170,7 +173,8 @@ static int copy_map(struct migrated_map *m, int ncpu)
 		else if (!zero && bpf_map_lookup_elem(fd, key, newv) && errno != ENOENT)
 			err = -errno;
 		else
-			add_counts(newv, new_stride, oldv, old_stride, m->old.value_size / 8, cpus);
+			add_counts(newv, new_stride, oldv, NULL, old_stride, m->old.value_size / 8,
+				   cpus);
 		if (!err && !zero && bpf_map_update_elem(fd, key, newv, BPF_ANY))
 			err = -errno;
 		if (!err && percpu)
@@ -230,16 +234,7 @@ static int add_counts_since_copy(struct migrated_map *m, int ncpu)
 
 		if (bpf_map_lookup_elem(m->old_fd, key, now) || bpf_map_lookup_elem(fd, key, newv))
 			continue;
-		for (int c = 0; c < ncpu; c++)
-			for (size_t w = 0; w < m->old.value_size / 8; w++) {
-				__u64 a, b, n;
-
-				memcpy(&a, now + c * old_stride + w * 8, 8);
-				memcpy(&b, then + c * old_stride + w * 8, 8);
-				memcpy(&n, newv + c * new_stride + w * 8, 8);
-				n += a - b;
-				memcpy(newv + c * new_stride + w * 8, &n, 8);
-			}
+		add_counts(newv, new_stride, now, then, old_stride, m->old.value_size / 8, ncpu);
 		if (bpf_map_update_elem(fd, key, newv, BPF_EXIST))
 			err = -errno;
 	}

@@ -13,24 +13,28 @@
 #include "journal.h"
 #include "txn.h"
 
-/* What the pair on disk is now: the snapshot's identity, its journal's
- * header and length (open at *JFD), and whether the journal follows this
- * very snapshot as it was when checked whole (FRESH). -1 when there is no
- * journal, or it cannot be told. */
+/* What the pair on disk is now: the snapshot's identity and mappings, its
+ * journal's header and length (open at *JFD), and whether the journal
+ * follows this very snapshot as it was when checked whole (FRESH). -1 when
+ * there is no journal, or it cannot be told. */
 struct on_disk {
 	struct journal_head snap, head;
+	size_t snap_count; /* the snapshot's records, less the attach one */
 	size_t head_len, jlen, count;
 	bool fresh;
 	int jfd;
 };
 
+/* The identity of the snapshot at PATH and its count of records, read from
+ * its first and last lines alone. */
 static int snapshot_now(const char *path, struct journal_head *snap, size_t *records)
 {
 	char tail[96], first[32];
+	unsigned int n;
 	struct stat st;
-	ssize_t got;
-	size_t want;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
+	ssize_t got, got_first;
+	size_t want, at;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), version, ret = -1;
 
 	if (fd < 0)
 		return -1;
@@ -38,24 +42,17 @@ static int snapshot_now(const char *path, struct journal_head *snap, size_t *rec
 		goto out;
 	want = (size_t)st.st_size < sizeof(tail) - 1 ? (size_t)st.st_size : sizeof(tail) - 1;
 	got = pread(fd, tail, want, st.st_size - want);
-	/* Only a version this build writes is read by parts. */
-	if (got != (ssize_t)want || pread(fd, first, 15, 0) != 15 ||
-	    (memcmp(first, "xdpfwd-state 1\n", 15) && memcmp(first, "xdpfwd-state 2\n", 15)))
+	got_first = pread(fd, first, sizeof(first) - 1, 0);
+	if (got != (ssize_t)want || got_first < 0)
 		goto out;
 	tail[want] = '\0';
-	{
-		const char *nl = tail[want - 1] == '\n' ? tail + want - 1 : NULL;
-		const char *line = nl;
-
-		while (line && line > tail && line[-1] != '\n')
-			line--;
-		unsigned int n = 0;
-
-		if (!nl || line == tail || snapshot_head(line, nl + 1 - line, snap) ||
-		    sscanf(line, "end %u", &n) != 1)
-			goto out;
-		*records = n;
-	}
+	first[got_first] = '\0';
+	version = snapshot_version(first);
+	/* Only a version this build writes is read by parts. */
+	if (version < 1 || version > XDPFWD_STATE_VERSION ||
+	    snapshot_end(tail, want, &n, &snap->crc, &at))
+		goto out;
+	*records = n;
 	snap->size = st.st_size;
 	snap->ino = st.st_ino;
 	snap->mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
@@ -67,17 +64,17 @@ out:
 
 static int on_disk_read(const char *path, struct on_disk *d)
 {
-	char jpath[PATH_MAX + 16], line[256];
+	char jpath[PATH_MAX + 16], line[256], err[ERR_LEN];
 	struct strbuf head = STRBUF_INIT;
 	struct stat st;
 	ssize_t got;
-	char *nl;
 
 	memset(d, 0, sizeof(*d));
 	d->jfd = -1;
-	if (snapshot_now(path, &d->snap, &d->count))
+	if (snapshot_now(path, &d->snap, &d->snap_count))
 		return -1;
-	d->count -= d->count > 0; /* the attach record */
+	d->snap_count -= d->snap_count > 0; /* the attach record */
+	d->count = d->snap_count;
 	journal_path(jpath, sizeof(jpath), path);
 	d->jfd = open(jpath, O_RDWR | O_APPEND | O_CLOEXEC);
 	if (d->jfd < 0 || fstat(d->jfd, &st))
@@ -85,11 +82,8 @@ static int on_disk_read(const char *path, struct on_disk *d)
 	d->jlen = st.st_size;
 	got = pread(d->jfd, line, sizeof(line) - 1, 0);
 	line[got > 0 ? got : 0] = '\0';
-	nl = strchr(line, '\n');
-	if (!nl || sscanf(line, "xdpfwd-journal 1 snapshot=%llu/%x ino=%llu mtime=%llu",
-			  &d->head.size, &d->head.crc, &d->head.ino, &d->head.mtime_ns) != 4)
+	if (journal_parse_head(line, got > 0 ? got : 0, &d->head, &d->head_len, err))
 		return -1;
-	d->head_len = nl + 1 - line;
 	/* The header as this build writes it, or it is read whole. */
 	journal_format_head(&head, &d->head);
 	d->fresh = head.len == d->head_len && !memcmp(head.data, line, head.len) &&
@@ -147,7 +141,7 @@ int state_pending(const char *path, struct rule **rules, size_t *count, char *er
 	if (!fgets(first, sizeof(first), f))
 		first[0] = '\0';
 	fclose(f);
-	if (!strcmp(first, "xdpfwd-state 1\n"))
+	if (snapshot_version(first) == 1)
 		return 0;
 	clocks_now(&now);
 	if (state_load(path, &now, &s, &found, err))
@@ -159,14 +153,26 @@ int state_pending(const char *path, struct rule **rules, size_t *count, char *er
 	return 0;
 }
 
-int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
-		size_t count, const struct pending_set *pending, char *err)
+/* The pair at PATH read whole and its checksums checked, and its pending
+ * mappings into OLD (nothing else): what anything that replaces the pair
+ * does first, so that a damaged one is refused and left as it is, never
+ * overwritten. */
+static int read_whole(const char *path, struct saved_state *old, char *err)
+{
+	memset(old, 0, sizeof(*old));
+	if (state_verify(path, err))
+		return -1;
+	return state_pending(path, &old->pending, &old->npending, err);
+}
+
+/* RULES, PENDING (or OLD's pending mappings, less those a live mapping now
+ * holds the public side of) and CONFIG's attachment written to PATH. */
+static int rewrite(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
+		   size_t count, const struct pending_set *pending, struct saved_state *old,
+		   char *err)
 {
 	struct saved_state s = {.rules = (struct rule *)rules, .count = count};
-	struct rule *carried = NULL;
 	struct clocks now;
-	size_t ncarried = 0;
-	int ret;
 
 	if (config->attached && if_indextoname(config->public_ifindex, s.iface) &&
 	    if_indextoname(config->tunnel_ifindex, s.tunnel)) {
@@ -180,42 +186,54 @@ int state_write(const char *path, const struct xdpfwd_config *config, const stru
 		s.pending = (struct rule *)pending->rules;
 		s.npending = pending->count;
 	} else {
-		if (state_pending(path, &carried, &ncarried, err))
-			return -1;
 		/* A live mapping on the same public side took its place. */
-		for (size_t i = 0; i < ncarried; i++) {
+		for (size_t i = 0; i < old->npending; i++) {
 			bool live = false;
 
 			for (size_t k = 0; k < count && !live; k++)
-				live = same_public(&rules[k].m, &carried[i].m);
+				live = same_public(&rules[k].m, &old->pending[i].m);
 			if (!live)
-				carried[s.npending++] = carried[i];
+				old->pending[s.npending++] = old->pending[i];
 		}
-		s.pending = carried;
+		s.pending = old->pending;
 	}
 	clocks_now(&now);
-	ret = state_save(path, &s, &now, err);
-	free(carried);
+	return state_save(path, &s, &now, err);
+}
+
+int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
+		size_t count, const struct pending_set *pending, char *err)
+{
+	struct saved_state old;
+	int ret = read_whole(path, &old, err);
+
+	ret = ret ?: rewrite(path, config, rules, count, pending, &old, err);
+	state_free(&old);
 	return ret;
 }
 
-/* The whole file written anew from the live mappings, PENDING as given. */
+/* The whole file written anew from the live mappings, PENDING as given,
+ * once the pair there now has been read whole. */
 static int write_from_maps(const char *path, const struct xdpfwd_maps *maps,
 			   const struct xdpfwd_config *config, const struct pending_set *pending,
 			   char *err)
 {
-	struct rule *rules;
+	struct saved_state old;
+	struct rule *rules = NULL;
 	size_t count;
-	int ret = table_live(maps, &rules, &count, 0);
+	int ret = read_whole(path, &old, err);
 
-	if (ret) {
+	if (ret)
+		return -1;
+	ret = table_live(maps, &rules, &count, 0);
+	if (ret)
 		snprintf(err, ERR_LEN, "state file %s: cannot read the mappings: %s", path,
 			 strerror(-ret));
-		return -1;
-	}
-	ret = state_write(path, config, rules, count, pending, err);
+	else
+		ret = rewrite(path, config, rules, count, pending, &old, err);
 	free(rules);
-	return ret;
+	state_free(&old);
+	return ret ? -1 : 0;
 }
 
 int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
@@ -227,30 +245,10 @@ int state_sync(const char *path, const struct xdpfwd_maps *maps, const struct xd
 size_t state_count_hint(const char *path)
 {
 	struct on_disk d;
-	size_t count = 0;
 	bool quick = tail_only(path, &d);
 
 	on_disk_close(&d);
-	if (quick && d.jlen > d.head_len)
-		return d.count;
-	{
-		char tail[128];
-		unsigned int records = 0;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		struct stat st;
-		ssize_t got = -1;
-
-		if (fd >= 0 && !fstat(fd, &st) && st.st_size > 0)
-			got = pread(fd, tail, sizeof(tail) - 1,
-				    st.st_size > 127 ? st.st_size - 127 : 0);
-		if (fd >= 0)
-			close(fd);
-		tail[got > 0 ? got : 0] = '\0';
-		if (got > 0 && strstr(tail, "\nend ") &&
-		    sscanf(strstr(tail, "\nend "), "\nend %u", &records) == 1 && records)
-			count = records - 1;
-	}
-	return count;
+	return quick ? d.count : d.snap_count;
 }
 
 /* Live mappings after CHANGES, from COUNT before. */
@@ -306,6 +304,59 @@ static int compact(struct txn *t, const char *path, const struct xdpfwd_maps *ma
 	return write_from_maps(path, maps, config, pending, err);
 }
 
+/*
+ * When the journal at D ends in a torn record: reads the pair whole (damage
+ * anywhere else refuses it: -1 with err) and truncates the journal to its
+ * whole records, durably, so that the next record never follows garbage.
+ * 0 when D can be appended to now (D->jlen and D->count as after the cut);
+ * 1 when the pair is to be written whole instead.
+ */
+static int drop_torn_tail(const char *path, struct on_disk *d, char *err)
+{
+	struct journal_seen seen;
+	struct saved_state s;
+	char jpath[PATH_MAX + 16];
+	struct clocks now;
+	bool found;
+	int ret;
+	size_t count;
+
+	clocks_now(&now);
+	ret = state_load_pair(path, &now, &s, &found, &seen, err);
+	count = s.count;
+
+	state_free(&s);
+	if (ret)
+		return -1;
+	if (!seen.follows || seen.len != d->jlen || seen.good_len < d->head_len ||
+	    seen.good_len >= seen.len)
+		return 1;
+	journal_path(jpath, sizeof(jpath), path);
+	if (failpoint("journal-truncate") || ftruncate(d->jfd, seen.good_len) ||
+	    fdatasync(d->jfd)) {
+		snprintf(err, ERR_LEN, "state journal %s: cannot drop its torn tail: %s", jpath,
+			 strerror(errno));
+		return -1;
+	}
+	d->jlen = seen.good_len;
+	d->count = count;
+	return 0;
+}
+
+/* Whether the pair at PATH takes a record now (0: D read, its tail whole or
+ * made so), is to be written whole (1), or is refused (-1, err). */
+static int appendable(const char *path, struct on_disk *d, char *err)
+{
+	int tail;
+
+	if (on_disk_read(path, d) || !d->fresh)
+		return 1;
+	tail = journal_check_tail(d->jfd, d->jlen, d->head_len, &d->count);
+	if (tail < 0)
+		return 1;
+	return tail ? drop_torn_tail(path, d, err) : 0;
+}
+
 int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
 		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
 		 const struct pending_set *pending, char *err)
@@ -313,15 +364,18 @@ int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps
 	struct strbuf rec = STRBUF_INIT;
 	struct clocks now;
 	struct on_disk d = {.jfd = -1};
-	bool quick = pending == PENDING_CARRY && tail_only(path, &d);
-	int ret;
+	int ret = pending == PENDING_CARRY ? appendable(path, &d, err) : 1;
 
+	if (ret < 0) {
+		on_disk_close(&d);
+		return -1;
+	}
 	clocks_now(&now);
-	if (quick)
+	if (!ret)
 		journal_format_record(&rec, changes, k, count_after(d.count, changes, k), &now);
 	/* Small, or the journal as big as the snapshot: a rewrite costs about
 	 * what the appends since the last one did. */
-	if (!quick || rec.failed || d.snap.size + d.jlen + rec.len < JOURNAL_SMALL_BYTES ||
+	if (ret || rec.failed || d.snap.size + d.jlen + rec.len < JOURNAL_SMALL_BYTES ||
 	    d.jlen + rec.len > d.snap.size)
 		ret = compact(t, path, maps, config, pending, err);
 	else

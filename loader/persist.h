@@ -31,7 +31,10 @@ int state_check(const char *path, char *err);
  * without any. */
 int state_pending(const char *path, struct rule **rules, size_t *count, char *err);
 /* Writes RULES, the table just applied, PENDING and CONFIG's attachment to
- * PATH. */
+ * PATH, once the pair there has been read whole: a damaged one (which the
+ * quick check of state_check() may not see) is refused (-1, err naming it)
+ * and left in place. Every whole rewrite (state_sync(), a compaction) does
+ * the same. */
 int state_write(const char *path, const struct xdpfwd_config *config, const struct rule *rules,
 		size_t count, const struct pending_set *pending, char *err);
 /* Writes what the maps hold (and CONFIG's attachment) to PATH, carrying the
@@ -48,7 +51,9 @@ struct table_change;
  * taken into T first (txn.h): one journal record, fdatasync'd, or (PENDING
  * not PENDING_CARRY, a small table, a journal as big as its snapshot, a
  * journal that does not follow its snapshot) a new snapshot with PENDING
- * and an empty journal. */
+ * and an empty journal. A journal whose last record a crash tore is read
+ * whole first and truncated, durably, to its whole records before the
+ * append; damage anywhere else refuses the change (-1, err). */
 int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
 		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
 		 const struct pending_set *pending, char *err);

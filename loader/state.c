@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,32 +96,56 @@ static int parse_attach(char *line, struct saved_state *s, char *err)
 	return 0;
 }
 
+int snapshot_version(const char *text)
+{
+	unsigned int version;
+	int n = 0;
+
+	if (sscanf(text, "xdpfwd-state %u%n", &version, &n) != 1 || text[n] != '\n')
+		return -1;
+	return version > INT_MAX ? INT_MAX : (int)version;
+}
+
+int snapshot_end(const char *text, size_t len, unsigned int *records, __u32 *crc, size_t *at)
+{
+	const char *line = text + len - 1;
+	int n = 0;
+
+	if (len < 2 || text[len - 1] != '\n')
+		return -1;
+	while (line > text && line[-1] != '\n')
+		line--;
+	/* The closing line whole: a newline before it, nothing after. */
+	if (line == text || sscanf(line, "end %u crc32=%x%n", records, crc, &n) != 2 ||
+	    line + n != text + len - 1)
+		return -1;
+	*at = line - text;
+	return 0;
+}
+
 /* The header and the closing line of TEXT (LEN bytes): *END_LINE gets the
  * closing line, *RECORDS its count. */
 static int check_frame(const char *text, size_t len, const char **end_line, unsigned int *records,
 		       char *err)
 {
-	unsigned int version;
+	int version = snapshot_version(text);
+	size_t at;
 	__u32 crc;
-	int n = 0;
 
-	if (sscanf(text, "xdpfwd-state %u%n", &version, &n) != 1 || text[n] != '\n')
+	if (version < 0)
 		fail("it does not start with 'xdpfwd-state VERSION': not an xdpfwd state file");
 	if (version > XDPFWD_STATE_VERSION)
-		fail("it is version %u, newer than this xdpfwd's %d: upgrade xdpfwd to read it",
+		fail("it is version %d, newer than this xdpfwd's %d: upgrade xdpfwd to read it",
 		     version, XDPFWD_STATE_VERSION);
 	if (version < 1)
-		fail("its version %u is unknown", version);
+		fail("its version %d is unknown", version);
 	/* The last line closes the file; anything cut off loses it. */
 	if (len < 2 || text[len - 1] != '\n')
 		fail("it is truncated: it does not end with a whole line");
-	*end_line = text + len - 1;
-	while (*end_line > text && (*end_line)[-1] != '\n')
-		(*end_line)--;
-	if (sscanf(*end_line, "end %u crc32=%x%n", records, &crc, &n) != 2 ||
-	    (*end_line)[n] != '\n')
+	if (snapshot_end(text, len, records, &crc, &at))
 		fail("it is truncated: its last line is not 'end RECORDS crc32=HEX'");
-	if (text_crc32(text, *end_line - text) != crc)
+	*end_line = text + at;
+	if (text_crc32(text, at) != crc)
 		fail("its checksum does not match its contents: it is corrupt");
 	return 0;
 }
@@ -291,34 +316,32 @@ void state_rebuild_marker(char *buf, size_t len, const char *state)
 
 int snapshot_head(const char *text, size_t len, struct journal_head *head)
 {
-	const char *end_line = text + len - 1;
 	unsigned int records;
+	size_t at;
 
 	memset(head, 0, sizeof(*head));
-	if (len < 2 || text[len - 1] != '\n')
-		return -1;
-	while (end_line > text && end_line[-1] != '\n')
-		end_line--;
 	head->size = len;
-	return sscanf(end_line, "end %u crc32=%x", &records, &head->crc) == 2 ? 0 : -1;
+	return snapshot_end(text, len, &records, &head->crc, &at);
 }
 
-/* Replays PATH's journal over OUT when it follows the snapshot TEXT. */
+/* Replays PATH's journal over OUT when it follows the snapshot TEXT, what
+ * it was to SEEN. */
 static int load_journal(const char *path, const char *text, const struct clocks *now,
-			struct saved_state *out, char *err)
+			struct saved_state *out, struct journal_seen *seen, char *err)
 {
 	char jpath[PATH_MAX + 16], sub[ERR_LEN], *jtext;
 	struct journal_head head;
 	struct journal j;
+	size_t jlen;
 	int ret;
 
 	journal_path(jpath, sizeof(jpath), path);
-	ret = read_text_file(jpath, STATE_MAX_BYTES, &jtext, sub);
+	ret = read_file_bytes(jpath, STATE_MAX_BYTES, &jtext, &jlen, sub);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret)
 		fail("state journal %s", sub);
-	ret = journal_parse(jtext, strlen(jtext), now, &j, sub);
+	ret = journal_parse(jtext, jlen, now, &j, sub);
 	if (ret)
 		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
 	free(jtext);
@@ -326,22 +349,27 @@ static int load_journal(const char *path, const char *text, const struct clocks 
 		return -1;
 	/* A journal of another snapshot is stale: the snapshot holds it. */
 	if (!snapshot_head(text, strlen(text), &head) && head.size == j.head.size &&
-	    head.crc == j.head.crc)
+	    head.crc == j.head.crc) {
 		ret = journal_replay(out, &j, sub);
+		*seen = (struct journal_seen){true, jlen, j.good_len};
+	}
 	if (ret)
 		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
 	journal_free(&j);
 	return ret;
 }
 
-int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
-	       char *err)
+int state_load_pair(const char *path, const struct clocks *now, struct saved_state *out,
+		    bool *found, struct journal_seen *seen, char *err)
 {
+	struct journal_seen none = {0};
 	char sub[ERR_LEN], *text;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	*found = false;
+	seen = seen ?: &none;
+	memset(seen, 0, sizeof(*seen));
 	ret = read_text_file(path, STATE_MAX_BYTES, &text, sub);
 	if (ret == -ENOENT)
 		return 0;
@@ -352,11 +380,48 @@ int state_load(const char *path, const struct clocks *now, struct saved_state *o
 	if (ret)
 		snprintf(err, ERR_LEN, "state file %s: %s", path, sub);
 	else
-		ret = load_journal(path, text, now, out, err);
+		ret = load_journal(path, text, now, out, seen, err);
 	if (ret)
 		state_free(out);
 	free(text);
 	return ret;
+}
+
+int state_verify(const char *path, char *err)
+{
+	char jpath[PATH_MAX + 16], sub[ERR_LEN], *text, *jtext;
+	const char *end_line;
+	unsigned int records;
+	struct journal j;
+	size_t jlen;
+	int ret;
+
+	ret = read_text_file(path, STATE_MAX_BYTES, &text, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state file %s", sub);
+	ret = check_frame(text, strlen(text), &end_line, &records, sub);
+	free(text);
+	if (ret)
+		fail("state file %s: %s", path, sub);
+	journal_path(jpath, sizeof(jpath), path);
+	ret = read_file_bytes(jpath, STATE_MAX_BYTES, &jtext, &jlen, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state journal %s", sub);
+	ret = journal_scan(jtext, jlen, &j, sub);
+	free(jtext);
+	if (ret)
+		fail("state journal %s: %s", jpath, sub);
+	return 0;
+}
+
+int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
+	       char *err)
+{
+	return state_load_pair(path, now, out, found, NULL, err);
 }
 
 static int write_all(int fd, const char *buf, size_t len)

@@ -65,10 +65,26 @@ void state_path(char *buf, size_t len, const char *dir, const char *pin_dir);
  * half way): its maps lack the table, so nothing may write the file from
  * them until a rebuild finishes. */
 void state_rebuild_marker(char *buf, size_t len, const char *state);
-/* Reads PATH and replays its journal (journal.h): 0 with *found false when there is no file; -1
- * with err when it cannot be read or understood. */
+/* Reads PATH and replays its journal (journal.h): 0 with *found false when
+ * there is no file; -1 with err when it cannot be read or understood. */
 int state_load(const char *path, const struct clocks *now, struct saved_state *out, bool *found,
 	       char *err);
+/* PATH and its journal read whole and their checksums checked (the
+ * snapshot's end line and CRC, the journal's header and every record's, a
+ * torn tail allowed), without reading their mappings: 0, also when there is
+ * no file; -1 with err (the messages of state_load()) when damaged. What
+ * anything that replaces the pair checks first: O(bytes), a CRC's cost. */
+int state_verify(const char *path, char *err);
+/* What state_load_pair() found of the journal. */
+struct journal_seen {
+	bool follows;	      /* there is one, it follows the snapshot: replayed */
+	size_t len, good_len; /* its bytes; up to the end of its last whole record */
+};
+/* state_load(), and what it found of the journal to SEEN (which may be
+ * NULL): a torn tail, dropped, is the bytes from SEEN->good_len to
+ * SEEN->len. */
+int state_load_pair(const char *path, const struct clocks *now, struct saved_state *out,
+		    bool *found, struct journal_seen *seen, char *err);
 /* Writes PATH atomically: a temporary file, fsync, rename, fsync of the
  * directory; then an empty journal that follows it, the same way. */
 int state_save(const char *path, const struct saved_state *s, const struct clocks *now, char *err);
@@ -81,6 +97,16 @@ struct journal_head;
 /* The size and end line's CRC of the snapshot TEXT (LEN bytes): what its
  * journal names. -1 when it has no end line. */
 int snapshot_head(const char *text, size_t len, struct journal_head *head);
+/* The snapshot's first line, "xdpfwd-state VERSION", at the start of TEXT
+ * (NUL-terminated): VERSION, or -1 when it is not one. The one reader of
+ * the first line. */
+int snapshot_version(const char *text);
+/* The snapshot's closing line, "end RECORDS crc32=HEX", the last line of
+ * TEXT (LEN bytes, the file's end; it may begin anywhere in the file as long
+ * as a newline precedes that line in TEXT): 0 with *RECORDS, *CRC and *AT
+ * (where the line begins in TEXT), or -1 when it is not one. The one reader
+ * of the closing line. */
+int snapshot_end(const char *text, size_t len, unsigned int *records, __u32 *crc, size_t *at);
 
 /* zlib's CRC-32 of LEN bytes of TEXT: the one checksum of the state file's
  * snapshot, the journal's header and its records. */

@@ -716,7 +716,7 @@ int slot_alloc(const struct xdpfwd_maps *maps, size_t hint, __u32 *slot)
 			return ret < 0 ? ret : 0;
 		}
 	for (int i = 0; i < 64; i++) {
-		__u32 s = (__u32)(random() % span);
+		__u32 s = arc4random_uniform(span); /* getrandom()-seeded (glibc 2.36) */
 
 		if ((ret = slot_free(maps, s)) != 0) {
 			*slot = s;

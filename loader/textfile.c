@@ -9,16 +9,18 @@
 #include "spec.h"
 #include "textfile.h"
 
-int read_text_file(const char *path, size_t max_bytes, char **text, char *err)
+int read_file_bytes(const char *path, size_t max_bytes, char **bytes, size_t *len, char *err)
 {
 	struct stat st;
 	size_t got = 0;
-	int fd, ret = 0;
+	int fd;
 
-	*text = NULL;
+	*bytes = NULL;
+	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ret = -errno;
+		int ret = -errno;
+
 		snprintf(err, ERR_LEN, "cannot open '%s': %s", path, strerror(errno));
 		return ret;
 	}
@@ -28,14 +30,14 @@ int read_text_file(const char *path, size_t max_bytes, char **text, char *err)
 		close(fd);
 		return -EINVAL;
 	}
-	*text = malloc(st.st_size + 1);
-	if (!*text) {
+	*bytes = malloc(st.st_size + 1);
+	if (!*bytes) {
 		snprintf(err, ERR_LEN, "'%s': out of memory", path);
 		close(fd);
 		return -ENOMEM;
 	}
 	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, *text + got, st.st_size - got);
+		ssize_t r = read(fd, *bytes + got, st.st_size - got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -44,17 +46,27 @@ int read_text_file(const char *path, size_t max_bytes, char **text, char *err)
 		got += r;
 	}
 	close(fd);
-	(*text)[got] = '\0';
-	if (strlen(*text) != got) {
-		snprintf(err, ERR_LEN, "'%s' holds a NUL byte: it is not a text file", path);
-		ret = -EINVAL;
-	} else if (got != (size_t)st.st_size) {
+	(*bytes)[got] = '\0';
+	if (got != (size_t)st.st_size) {
 		snprintf(err, ERR_LEN, "'%s' could not be read whole", path);
-		ret = -EIO;
+		free(*bytes);
+		*bytes = NULL;
+		return -EIO;
 	}
-	if (ret) {
+	*len = got;
+	return 0;
+}
+
+int read_text_file(const char *path, size_t max_bytes, char **text, char *err)
+{
+	size_t len;
+	int ret = read_file_bytes(path, max_bytes, text, &len, err);
+
+	if (!ret && *text && strlen(*text) != len) {
+		snprintf(err, ERR_LEN, "'%s' holds a NUL byte: it is not a text file", path);
 		free(*text);
 		*text = NULL;
+		ret = -EINVAL;
 	}
 	return ret;
 }

@@ -13,5 +13,9 @@
  * exist (err says so too); another negative errno with one line in err,
  * naming the file, otherwise. */
 int read_text_file(const char *path, size_t max_bytes, char **text, char *err);
+/* The same for a file that may hold any byte (the state file's journal,
+ * whose torn tail may be zeros): *LEN bytes in *BYTES (malloc'd, with a NUL
+ * after them). */
+int read_file_bytes(const char *path, size_t max_bytes, char **bytes, size_t *len, char *err);
 
 #endif

@@ -41,9 +41,27 @@ static void parse_and_compare(const char *text)
 	state_free(&back);
 }
 
-/* The snapshot TEXT with the journal JTEXT replayed, compacted and read
- * back: the same mappings. */
-static void replay_and_compact(const char *text, const char *jtext)
+/* The journal JTEXT (JLEN bytes, a NUL after them) read again up to its
+ * last whole record: the same records, nothing torn. */
+static void whole_part_reads_same(const char *jtext, const struct journal *j,
+				  const struct clocks *now)
+{
+	char err[ERR_LEN], *part = strndup(jtext, j->good_len);
+	struct journal again;
+
+	if (!part)
+		return;
+	if (memchr(jtext, '\0', j->good_len) ||
+	    journal_parse(part, j->good_len, now, &again, err) || again.torn ||
+	    again.records != j->records || again.nops != j->nops || again.count != j->count)
+		abort();
+	journal_free(&again);
+	free(part);
+}
+
+/* The snapshot TEXT with the journal JTEXT (JLEN bytes) replayed, compacted
+ * and read back: the same mappings. */
+static void replay_and_compact(const char *text, const char *jtext, size_t jlen)
 {
 	const struct clocks now = {.real_ns = 1800000000ULL * 1000000000ULL,
 				   .boot_ns = 1000ULL * 1000000000ULL};
@@ -51,9 +69,21 @@ static void replay_and_compact(const char *text, const char *jtext)
 	struct journal j;
 	char err[ERR_LEN], *again;
 
-	if (journal_parse(jtext, strlen(jtext), &now, &j, err))
+	if (journal_parse(jtext, jlen, &now, &j, err))
 		return;
-	if (j.good_len > strlen(jtext) || state_parse(text, &now, &s, err)) {
+	if (j.good_len > jlen || j.torn != (j.good_len < jlen))
+		abort();
+	{
+		/* The check before a rewrite sees the same records. */
+		struct journal scanned;
+
+		if (journal_scan(jtext, jlen, &scanned, err) || scanned.good_len != j.good_len ||
+		    scanned.records != j.records || scanned.torn != j.torn)
+			abort();
+		journal_free(&scanned);
+	}
+	whole_part_reads_same(jtext, &j, &now);
+	if (state_parse(text, &now, &s, err)) {
 		journal_free(&j);
 		return;
 	}
@@ -88,7 +118,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			char *snapshot = strndup(text, journal - text);
 
 			if (snapshot)
-				replay_and_compact(snapshot, journal);
+				replay_and_compact(snapshot, journal, size - (journal - text));
 			free(snapshot);
 		}
 	}
