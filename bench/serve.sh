@@ -29,15 +29,16 @@ x load "$tmp/full.conf" >/dev/null
 x add udp 203.0.113.10:60000 10.8.0.9 >/dev/null && x del udp 203.0.113.10:60000 >/dev/null
 
 bin() { [ "$1" = old ] && echo "$OLD" || echo "$NEW"; }
-serve_up() { # BUILD: starts it, prints its pid once /metrics answers; start time to $tmp/start.BUILD
-	local t0 t1 pid
+# Started from this shell, not a subshell: serve finds the host's bpffs
+# through its parent's /proc/PID/root (ip netns exec hides it).
+serve_up() { # BUILD: starts it, its pid in $pid once /metrics answers; start time to $tmp/start.BUILD
+	local t0 t1
 	t0=$(date +%s%N)
 	ip netns exec "$BENCH_NS" "$(bin "$1")" serve --metrics 127.0.0.1:9983 >>"$tmp/serve.$1.log" 2>&1 &
 	pid=$!
 	until ip netns exec "$BENCH_NS" curl -sf -o /dev/null http://127.0.0.1:9983/metrics; do sleep 0.005; done
 	t1=$(date +%s%N)
 	echo $(((t1 - t0) / 1000)) >>"$tmp/start.$1"
-	echo "$pid"
 }
 scrapes() { # BUILD
 	local i
@@ -74,7 +75,7 @@ expiry() { # BUILD PID K: one round that ends K leases
 	fi
 	while ((SECONDS < t0 + ($3 == 1 ? 4 : 22))); do sleep 0.5; done
 	until [ "$(x list --json | jq length)" = "$N" ]; do
-		((SECONDS < t0 + 300)) || { echo "serve: the $3 leases did not end" >&2; exit 1; }
+		((SECONDS < t0 + 300)) || { echo "serve: the $3 leases did not end" >&2; tail -5 "$tmp/serve.$1.log" >&2; x list | grep -v " 10.8.0.[0-9]:" >&2; exit 1; }
 		sleep 0.5
 	done
 	kill "$s" && wait "$s" 2>/dev/null || true
@@ -82,7 +83,7 @@ expiry() { # BUILD PID K: one round that ends K leases
 }
 for ((r = 0; r < RUNS; r++)); do
 	for b in "${builds[@]}"; do
-		pid=$(serve_up "$b")
+		serve_up "$b"
 		BENCH_PIDS+=("$pid")
 		sleep 2 # its first rounds, and the rewrite of the file after the start
 		scrapes "$b"
