@@ -47,7 +47,7 @@ Q   := @
 msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c)
+LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
 	      loader/bpfload.c
 LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c attach.c restore.c migrate.c show.c serve.c metrics.c)

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "journal.h"
+#include "leases.h"
 #include "persist.h"
 #include "pinned_maps.h"
 #include "restore.h"
@@ -31,12 +32,11 @@
 
 /* How often serve looks whether the table changed or a lease is due: a
  * mapping goes at most this long after its expiry (the data path already
- * drops its packets from the expiry on). A look is one stat() of the state
- * file, which every change rewrites; the table itself is read only when the
- * file changed, a lease is due, or RESCAN_NS passed (reading 65,536 mappings
- * four times a second kept a tenth of a core busy). */
+ * drops its packets from the expiry on). A look is two stat() calls of the
+ * state file and its journal, which every change writes; the mapping
+ * records are read only when another process rewrote the file, and a lease
+ * that ends costs what it removes (leases.h). */
 #define EXPIRY_CHECK_NS 250000000L
-#define RESCAN_NS	60000000000ULL
 
 struct server {
 	struct pindir *pd;
@@ -45,41 +45,12 @@ struct server {
 	struct xdpfwd_maps maps;
 	struct table_view view;
 	struct strbuf text;
-	__u64 expired;			/* written by the main thread, read by the polling one */
-	__u64 next_expiry, next_rescan; /* boot clock; 0: none known */
-	ino_t state_ino;		/* the state file as last seen */
-	struct timespec state_mtime;
-	off_t journal_size; /* its journal as last seen */
-	struct timespec journal_mtime;
-	struct rule *pending; /* the state file's mappings that wait for an address */
+	__u64 expired;		   /* written by the main thread, read by the polling one */
+	struct lease_index leases; /* the main thread's */
+	struct rule *pending;	   /* the state file's mappings that wait for an address */
 	size_t npending;
 	bool pending_refused; /* writing them failed: not again until the file changes */
 };
-
-/* Whether the state file was rewritten or its journal appended to (by any
- * command) since last looked. */
-static bool state_changed(struct server *srv)
-{
-	char journal[PATH_MAX + 80];
-	struct stat st, js;
-	bool changed;
-
-	if (stat(srv->state, &st))
-		return false; /* no file to watch: the rescan and known leases remain */
-	journal_path(journal, sizeof(journal), srv->state);
-	if (stat(journal, &js))
-		memset(&js, 0, sizeof(js));
-	changed = st.st_ino != srv->state_ino || st.st_mtim.tv_sec != srv->state_mtime.tv_sec ||
-		  st.st_mtim.tv_nsec != srv->state_mtime.tv_nsec ||
-		  js.st_size != srv->journal_size ||
-		  js.st_mtim.tv_nsec != srv->journal_mtime.tv_nsec ||
-		  js.st_mtim.tv_sec != srv->journal_mtime.tv_sec;
-	srv->state_ino = st.st_ino;
-	srv->state_mtime = st.st_mtim;
-	srv->journal_size = js.st_size;
-	srv->journal_mtime = js.st_mtim;
-	return changed;
-}
 
 /* The state file from what the maps hold, its pending mappings kept. The
  * caller holds the lock. */
@@ -94,78 +65,55 @@ static void sync_state(struct server *srv)
 		pr_warn("serve: the state file is behind the maps: %s\n", err);
 }
 
-/* Removes every mapping whose lease has ended, under the lock the CLI takes,
- * and reads the whole table only when one has. */
+/* Says what ended: a count at the default level, each mapping (its target
+ * is a client's address) only at debug level (-vv). */
+static void report_expired(const struct rule *gone, size_t n, double ms)
+{
+	for (size_t i = 0; log_level >= LOG_DEBUG && i < n; i++) {
+		char line[200];
+
+		format_mapping(line, sizeof(line), &gone[i].m);
+		pr_debug("serve: expired %s\n", line);
+	}
+	printf("expired %zu lease%s\n", n, n == 1 ? "" : "s");
+	fflush(stdout);
+	pr_info("serve: %zu expired mappings removed in %.1f ms\n", n, ms);
+}
+
+/* Removes every mapping whose lease has ended, as one batch under the lock
+ * the CLI takes (leases.h); the lock is taken only when a lease is due or
+ * the state file CHANGED. */
 static int expire_leases(struct server *srv, bool changed)
 {
-	struct slot_mapping *list;
-	struct rule *have = NULL, *keep = NULL;
-	struct apply_summary sum;
-	struct txn t;
-	size_t n, kept = 0;
-	__u64 now = boot_clock_ns();
-	bool due = false;
+	struct xdpfwd_config config;
+	struct timespec t0, t1;
+	__u64 now = boot_clock_ns(), next = lease_next(&srv->leases);
+	struct rule *gone = NULL;
+	size_t n = 0;
+	__u32 zero = 0;
 	int err;
 
-	if (!changed && (!srv->next_expiry || now < srv->next_expiry) && now < srv->next_rescan)
+	if (!changed && (!next || next > now))
 		return 0;
-	err = table_read(&srv->maps, &list, &n);
-	srv->next_expiry = 0;
-	srv->next_rescan = now + RESCAN_NS;
-	for (size_t i = 0; !err && i < n; i++) {
-		__u64 at = list[i].m.expires_ns;
-
-		if (at && at <= now)
-			due = true;
-		else if (at && (!srv->next_expiry || at < srv->next_expiry))
-			srv->next_expiry = at;
-	}
-	free(list);
-	if (err || !due)
-		return err;
 	err = pindir_lock(srv->pd);
 	if (err)
 		return err;
-	err = table_live(&srv->maps, &have, &n, 0);
-	keep = err ? NULL : malloc((n + 1) * sizeof(*keep));
-	if (!err && !keep)
-		err = -ENOMEM;
-	for (size_t i = 0; !err && i < n; i++) {
-		char line[200];
-
-		if (!have[i].m.expires_ns || have[i].m.expires_ns > now) {
-			keep[kept++] = have[i];
-			continue;
-		}
-		format_mapping(line, sizeof(line), &have[i].m);
-		printf("expired %s\n", line);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = lease_index_follow(&srv->leases, &srv->maps, srv->state);
+	if (!err && bpf_map_lookup_elem(srv->maps.config, &zero, &config))
+		err = -errno;
+	if (!err)
+		err = lease_expire(&srv->leases, &srv->maps, &config, srv->state, now, &gone, &n);
+	if (!err && n) {
+		/* The record just written is ours: the index knows it. */
+		lease_index_seen(&srv->leases, srv->state);
+		__atomic_add_fetch(&srv->expired, n, __ATOMIC_RELAXED);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		report_expired(gone, n,
+			       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
-	/* The maps and the file together, or neither: the next look tries
-	 * again (the data path drops the mappings' packets meanwhile). */
-	txn_begin(&t);
-	err = err ?: txn_take_file(&t, srv->state);
-	err = err ?: table_apply(&srv->maps, have, n, keep, kept, &sum, &t, NULL, NULL);
-	if (!err) {
-		struct xdpfwd_config config;
-		char why[ERR_LEN] = "cannot read the attachment";
-		__u32 zero = 0;
-
-		if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
-		    state_write(srv->state, &config, keep, kept, PENDING_CARRY, why)) {
-			pr_warn("serve: removing expired mappings: %s\n", why);
-			err = -EIO;
-		}
-	}
-	if (err) {
-		report_undo("serve: removing expired mappings", txn_rollback(&t));
-	} else {
-		txn_commit(&t);
-		__atomic_add_fetch(&srv->expired, sum.removed, __ATOMIC_RELAXED);
-	}
-	fflush(stdout);
 	pindir_unlock(srv->pd);
-	free(have);
-	free(keep);
+	free(gone);
 	return err;
 }
 
@@ -264,23 +212,32 @@ static int rebuild(struct server *srv, const struct saved_state *saved)
 }
 
 /* Reads the state file and, when the maps are gone, rebuilds from it
- * (*REBUILT then true). */
+ * (*REBUILT then true). Maps that are there with no rebuild under way (a
+ * restart) need the file only to be one serve can write: state_check(),
+ * which reads the journal's last record alone while it follows its
+ * snapshot, not the whole table. Returns with the lock taken. */
 static int reconcile(struct server *srv, bool *rebuilt)
 {
-	struct saved_state saved;
+	struct saved_state saved = {0};
 	struct clocks now;
 	char err[ERR_LEN], probe[PATH_MAX + 32], marker[PATH_MAX + 80];
-	bool found;
+	bool found = false;
 	int ret;
 
-	clocks_now(&now);
-	if (state_load(srv->state, &now, &saved, &found, err)) {
+	pindir_file(srv->pd, XDPFWD_MAP_CONFIG, probe, sizeof(probe));
+	state_rebuild_marker(marker, sizeof(marker), srv->state);
+	ret = pindir_lock(srv->pd);
+	if (!ret && !access(probe, F_OK) && access(marker, F_OK)) {
+		if (!state_check(srv->state, err))
+			return 0;
 		pr_warn("serve: %s; refusing to start: repair the file or move it away\n", err);
 		return -EINVAL;
 	}
-	ret = pindir_lock(srv->pd);
-	pindir_file(srv->pd, XDPFWD_MAP_CONFIG, probe, sizeof(probe));
-	state_rebuild_marker(marker, sizeof(marker), srv->state);
+	clocks_now(&now);
+	if (!ret && state_load(srv->state, &now, &saved, &found, err)) {
+		pr_warn("serve: %s; refusing to start: repair the file or move it away\n", err);
+		return -EINVAL;
+	}
 	if (!ret && found && saved.attached && !access(marker, F_OK) && !access(probe, F_OK)) {
 		/* A rebuild was killed half way: its maps lack the table, which
 		 * the untouched file still holds. Start it again. */
@@ -391,25 +348,32 @@ static void reload(struct server *srv)
 
 /* The table the daemon starts from, with the pin directory locked (and
  * unlocked on return): the maps rebuilt from the state file when they were
- * lost, opened, and the file made to follow them. 0, or -ENOENT. */
-static int serve_adopt(struct server *srv, const char *state_dir)
+ * lost (*REBUILT then true), and opened. 0, or -ENOENT. */
+static int serve_adopt(struct server *srv, const char *state_dir, bool *rebuilt)
 {
 	struct xdpfwd_config config;
-	bool rebuilt = false;
+	int ret = 0;
 
 	state_path(srv->state, sizeof(srv->state), state_dir, srv->pd->path);
-	if (reconcile(srv, &rebuilt) || maps_open(srv->pd, &srv->maps, &config)) {
-		pindir_unlock(srv->pd);
-		return -ENOENT;
-	}
-	/* Adopted as they are: the file follows the maps, whatever a command
-	 * killed half way left; its pending mappings stay. A rebuild has just
-	 * written both. */
-	if (!rebuilt)
-		sync_state(srv);
-	load_pending(srv);
+	if (reconcile(srv, rebuilt) || maps_open(srv->pd, &srv->maps, &config))
+		ret = -ENOENT;
 	pindir_unlock(srv->pd);
-	return 0;
+	return ret;
+}
+
+/* What /metrics need not wait for, done once it answers: the file made to
+ * follow the maps as adopted, whatever a command killed half way left (its
+ * pending mappings stay; a rebuild has just written both), a rewrite of the
+ * whole file; then the config file. The pending mappings and the lease
+ * index follow in the first round of serve_loop(). */
+static void serve_settle(struct server *srv, bool rebuilt)
+{
+	if (!rebuilt && !pindir_lock(srv->pd)) {
+		sync_state(srv);
+		pindir_unlock(srv->pd);
+	}
+	if (srv->config_file)
+		reload(srv);
 }
 
 /* The /metrics endpoint on ADDR, answered from its own polling thread; NULL
@@ -430,7 +394,7 @@ static int serve_loop(struct server *srv, const sigset_t *stop)
 {
 	for (;;) {
 		struct timespec tick = {0, EXPIRY_CHECK_NS};
-		bool changed = state_changed(srv);
+		bool changed = lease_index_stale(&srv->leases, srv->state);
 		int sig, err;
 
 		if (changed)
@@ -453,6 +417,7 @@ static void serve_free(struct server *srv, int stats_fd)
 	strbuf_free(&srv->text);
 	free(srv->pending);
 	view_free(&srv->view);
+	lease_index_free(&srv->leases);
 	if (stats_fd >= 0)
 		close(stats_fd);
 }
@@ -463,6 +428,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	struct sockaddr_storage addr;
 	struct MHD_Daemon *httpd;
 	char err[ERR_LEN];
+	bool rebuilt = false;
 	int sig, stats_fd;
 	sigset_t stop;
 
@@ -470,10 +436,8 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 		pr_warn("serve: --metrics: %s\n", err);
 		return -EINVAL;
 	}
-	if (serve_adopt(&srv, state_dir))
+	if (serve_adopt(&srv, state_dir, &rebuilt))
 		return -ENOENT;
-	if (config_file)
-		reload(&srv);
 	/* Keeps run-time statistics on for as long as this fd is open. */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats_fd < 0)
@@ -495,6 +459,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	}
 	printf("serving metrics on http://%s/metrics (state in %s)\n", listen, pd->path);
 	fflush(stdout);
+	serve_settle(&srv, rebuilt);
 	sig = serve_loop(&srv, &stop);
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);
