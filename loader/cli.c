@@ -364,9 +364,8 @@ static int next_option(const struct cli_program *prog, struct cli_parse *p, cons
 	id = li >= 0 ? li : option_of(prog, c);
 	if (id < 0)
 		return option_error(prog, p, '?', word);
+	/* getopt_long matched WORD's name as a prefix of LI's: it must be all of it. */
 	if (li >= 0 && strncmp(word + 2, lo[li].name, strlen(lo[li].name)))
-		return abbreviated(prog, p, id, word);
-	if (li >= 0 && word[2 + strlen(lo[li].name)] && word[2 + strlen(lo[li].name)] != '=')
 		return abbreviated(prog, p, id, word);
 	if (prog->options[id].type != CLI_GLOBAL)
 		return take_option(prog, p, id, argc, argv);
@@ -395,6 +394,10 @@ static int parse_options(const struct cli_program *prog, struct cli_parse *p, in
 	p->cmd = guess_command(prog, argc, argv);
 	long_options(prog, lo, shorts);
 	opterr = 0;
+	/* getopt afresh: optind 0 makes glibc forget a parse that stopped
+	 * inside a cluster like "-vx"; then from argv[1]. */
+	optind = 0;
+	getopt_long(1, (char *[]){argv[0], NULL}, shorts, lo, NULL);
 	optind = 1;
 	while (!p->done && optind < argc) {
 		const char *word = argv[optind];
@@ -620,7 +623,10 @@ static int dispatch(const struct cli_program *prog, const struct cli_parse *p)
 int cli_main(const struct cli_program *prog, int argc, char **argv)
 {
 	static struct cli_parse p;
-	int ret = parse_options(prog, &p, argc, argv);
+	int ret;
+
+	memset(&p, 0, sizeof(p)); /* a second call (the unit tests) starts afresh */
+	ret = parse_options(prog, &p, argc, argv);
 
 	if (!ret && !p.done)
 		ret = dispatch(prog, &p);
