@@ -72,7 +72,7 @@ for n in $SIZES; do
 	leased "$n" $((n < 100 ? n : 100)) >"$tmp/changed.conf"
 	for f in load_empty load_changes add del floor renew1 sync batch nft_add nft_del serve; do : >"$tmp/$f"; done
 	for ((r = 0; r < LOAD_RUNS; r++)); do
-		x load "$tmp/empty.conf" >/dev/null
+		x load "$tmp/empty.conf" --force >/dev/null
 		us x load "$tmp/full.conf" >>"$tmp/load_empty"
 		us x load "$tmp/changed.conf" >>"$tmp/load_changes"
 	done

@@ -4,12 +4,14 @@
 #include <net/if.h>
 #include <linux/if_link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
 #include "bpfload.h"
+#include "change.h"
 #include "failpoint.h"
 #include "ifkind.h"
 #include "localaddr.h"
@@ -71,8 +73,12 @@ static int unpin_programs(const struct pindir *pd)
 		pindir_file(pd, pins[i], path, sizeof(path));
 		if (access(path, F_OK))
 			continue;
-		if (failpoint("unpin") || unlink(path))
-			return -errno;
+		if (failpoint("unpin") || unlink(path)) {
+			int err = -errno;
+
+			pr_warn("cannot unpin %s/%s: %s\n", pd->shown, pins[i], strerror(-err));
+			return err;
+		}
 	}
 	return 0;
 }
@@ -216,8 +222,9 @@ static int check_replace(struct attach_run *a, struct xdpfwd_config *cur)
 	maps_close(&maps);
 	if (!cur->attached || cur->public_ifindex != a->ifindex ||
 	    cur->tunnel_ifindex != a->tunnel_ifindex) {
-		pr_warn("attach --replace: xdpfwd in %s is not attached to '%s' with this tunnel\n",
-			a->pd->path, a->req.iface);
+		pr_warn("attach --replace: xdpfwd in the pin directory %s is not attached to '%s' "
+			"with this tunnel\n",
+			a->pd->shown, a->req.iface);
 		return -EINVAL;
 	}
 	if (a->req.fast_path >= 0 && a->req.fast_path != (int)cur->fast_path) {
@@ -378,7 +385,7 @@ static int step_load(struct attach_run *a)
 		err = bpf_load_reported(a->skel->obj, &a->log, &why);
 	if (err)
 		pr_warn("%s: loading the programs over the maps in %s failed: %s\n", a->cmd,
-			a->pd->path, strbuf_str(&why));
+			a->pd->shown, strbuf_str(&why));
 	strbuf_free(&why);
 	if (err)
 		return err;
@@ -472,16 +479,18 @@ static int step_tc(struct attach_run *a, bool replace)
 static int step_pin(struct attach_run *a)
 {
 	char path[PATH_MAX + 32];
-	int err = unpin_programs(a->pd);
+	int err = unpin_programs(a->pd); /* said why */
 
+	if (err)
+		return err;
 	pindir_file(a->pd, XDPFWD_PROG_IN, path, sizeof(path));
-	err = err ?: failpoint("pin") ?: bpf_program__pin(a->skel->progs.xdpfwd_in, path);
+	err = failpoint("pin") ?: bpf_program__pin(a->skel->progs.xdpfwd_in, path);
 	for (int i = 0; !err && i < TC_ATTACHED(a->fast_path); i++) {
 		pindir_file(a->pd, tc_slots[i].pin, path, sizeof(path));
 		err = failpoint("pin") ?: bpf_program__pin(a->tc[i], path);
 	}
 	if (err)
-		pr_warn("cannot pin the programs in %s: %s\n", a->pd->path, strerror(-err));
+		pr_warn("cannot pin the programs in %s: %s\n", a->pd->shown, strerror(-err));
 	return err;
 }
 
@@ -529,11 +538,11 @@ static int step_record(struct attach_run *a)
 /* What was done, for stdout once the caller commits. */
 static void note_done(struct attach_run *a, const char *done)
 {
-	txn_note(a->t, "%s %s (%s mode%s), tunnel %s, fast path %s, state in %s\n", done,
+	txn_note(a->t, "%s %s (%s mode%s), tunnel %s, fast path %s, pin directory %s\n", done,
 		 a->req.iface, mode_name(a->req.mode),
 		 a->legacy ? ", single program: libxdp's dispatcher is not usable on this kernel"
 			   : "",
-		 a->req.tunnel, a->fast_path ? "on" : "off", a->pd->path);
+		 a->req.tunnel, a->fast_path ? "on" : "off", a->pd->shown);
 	if (a->fast_path)
 		txn_note(
 		    a->t,
@@ -551,6 +560,44 @@ static int run_end(struct attach_run *a, int err)
 	return err;
 }
 
+/*
+ * A tc hook this attach would use that holds a filter at xdpfwd's handle and
+ * priority already: xdpfwd's of another attachment of the same tunnel (or
+ * interface), or another program's. Refused in one line that says which and
+ * what to do, before anything changes. 0, or -EEXIST.
+ */
+static int refuse_taken_tc(const struct attach_run *a)
+{
+	for (int i = 0; i < TC_ATTACHED(a->fast_path); i++) {
+		const char *dev = tc_slots[i].on_tunnel ? a->req.tunnel : a->req.iface;
+		__u32 id = tc_prog_id(tc_slots[i].on_tunnel ? a->tunnel_ifindex : a->ifindex,
+				      tc_slots[i].point);
+		struct bpf_prog_info info = {0};
+		__u32 len = sizeof(info);
+		int fd = id ? bpf_prog_get_fd_by_id(id) : -1;
+
+		if (!id)
+			continue;
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len))
+			info.name[0] = '\0';
+		if (fd >= 0)
+			close(fd);
+		if (!strncmp(info.name, "xdpfwd", 6))
+			pr_warn(
+			    "attach: the %s of '%s' already has xdpfwd's tc program of another "
+			    "attachment: detach that one first (xdpfwd --pin-dir ITS-DIR detach "
+			    "ITS-IFACE); one tunnel serves one attachment\n",
+			    tc_slots[i].where, dev);
+		else
+			pr_warn("attach: the %s of '%s' already has another tc program (id %u%s%s) "
+				"where xdpfwd's goes: remove it first (tc filter show dev %s %s)\n",
+				tc_slots[i].where, dev, id, info.name[0] ? ", " : "", info.name,
+				dev, tc_slots[i].where);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 int attach_new(struct pindir *pd, const struct attach_req *req, struct txn *t)
 {
 	struct attach_run a;
@@ -565,12 +612,81 @@ int attach_new(struct pindir *pd, const struct attach_req *req, struct txn *t)
 	if (err)
 		return err;
 	a.fast_path = req->fast_path != 0; /* on unless off */
+	err = refuse_taken_tc(&a);
+	if (err)
+		return err;
 	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
 	err = err ?: step_open(&a) ?: step_rodata(&a) ?: step_load(&a) ?: step_egress(&a);
 	err = err ?: step_attach_xdp(&a) ?: step_tc(&a, false) ?: step_pin(&a) ?: step_record(&a);
 	if (!err)
 		note_done(&a, "attached to");
 	return run_end(&a, err);
+}
+
+/* "10.8.0.0/16,fd00:8::/64", or "any" for no networks, onto OUT. */
+static void format_clients(const struct xdpfwd_prefix *p, __u32 n, struct strbuf *out)
+{
+	char buf[ADDR_STR_LEN];
+
+	if (!n)
+		strbuf_append(out, "any");
+	for (__u32 i = 0; i < n; i++) {
+		format_prefix(buf, sizeof(buf), &p[i]);
+		strbuf_appendf(out, "%s%s", i ? "," : "", buf);
+	}
+}
+
+/* Whether ADDR of FAMILY lies in one of the N networks P (none: anywhere). */
+static bool in_clients(const struct xdpfwd_prefix *p, __u32 n, __u8 family,
+		       const union xdpfwd_addr *addr)
+{
+	for (__u32 i = 0; i < n; i++)
+		if (prefix_contains(&p[i], family, addr))
+			return true;
+	return !n;
+}
+
+/*
+ * attach --replace --clients: the networks CUR declares become REQ's. Refused
+ * when a live mapping's target lies outside the new ones (the first is
+ * named); else one line says the change (txn_note). 0, or -EINVAL.
+ */
+static int change_clients(struct attach_run *a, const struct xdpfwd_config *cur)
+{
+	struct strbuf from = STRBUF_INIT, to = STRBUF_INIT;
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	struct rule *have = NULL;
+	size_t n = 0;
+	char line[200];
+	int err = 0;
+
+	if (cur->client_count == a->req.nclients &&
+	    !memcmp(cur->clients, a->req.clients, a->req.nclients * sizeof(*cur->clients)))
+		return 0;
+	if (!maps_open(a->pd, &maps, &config)) {
+		err = live_rules(&maps, &have, &n, 0) ? -EIO : 0;
+		maps_close(&maps);
+	}
+	format_clients(a->req.clients, a->req.nclients, &to);
+	for (size_t i = 0; !err && i < n; i++) {
+		if (in_clients(a->req.clients, a->req.nclients, have[i].m.family,
+			       &have[i].m.target_addr))
+			continue;
+		format_mapping(line, sizeof(line), &have[i].m);
+		pr_warn("attach --replace: --clients %s leaves out the target of the mapping %s: "
+			"include its network, or delete the mapping first\n",
+			strbuf_str(&to), line);
+		err = -EINVAL;
+	}
+	format_clients(cur->clients, cur->client_count, &from);
+	if (!err)
+		txn_note(a->t, "client networks: %s, were %s\n", strbuf_str(&to),
+			 strbuf_str(&from));
+	free(have);
+	strbuf_free(&from);
+	strbuf_free(&to);
+	return err;
 }
 
 int attach_replace(struct pindir *pd, const struct attach_req *req, struct txn *t)
@@ -585,6 +701,8 @@ int attach_replace(struct pindir *pd, const struct attach_req *req, struct txn *
 	if (!req->nclients) { /* the client networks stay as declared */
 		a.req.clients = cur.clients;
 		a.req.nclients = cur.client_count;
+	} else if ((err = change_clients(&a, &cur))) {
+		return err;
 	}
 	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
 	if (!err)
@@ -797,8 +915,9 @@ static int detach_programs(struct pindir *pd, const char *iface, unsigned int if
 			continue;
 		err = tc_detach_one(dev, tc_slots[i].point);
 		if (err)
-			pr_warn("cannot remove the tc filter from the %s of %s\n",
-				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface);
+			pr_warn("cannot remove the tc filter from the %s of %s: %s\n",
+				tc_slots[i].where, tc_slots[i].on_tunnel ? "the tunnel" : iface,
+				strerror(-err));
 	}
 	err = err ?: verify_detached(iface, ifindex, config->tunnel_ifindex, pinned_id);
 	err = err ?: unpin_programs(pd);
@@ -828,7 +947,7 @@ static int purge_maps(const struct pindir *pd)
 	if (dir)
 		closedir(dir);
 	if (err) {
-		pr_warn("cannot remove the maps from %s: %s\n", pd->path, strerror(-err));
+		pr_warn("cannot remove the maps from %s: %s\n", pd->shown, strerror(-err));
 		return err;
 	}
 	rmdir(pd->path);
@@ -867,13 +986,13 @@ static int purge_state_only(const char *iface, const char *state, const struct p
 	journal_path(journal, sizeof(journal), state);
 	if (access(state, F_OK) && access(journal, F_OK)) {
 		txn_note(t, "nothing pinned in %s for %s and no state file %s: nothing to remove\n",
-			 pd->path, iface, state);
+			 pd->shown, iface, state);
 		return 0;
 	}
 	err = purge_state(state);
 	if (!err)
 		txn_note(t, "nothing pinned in %s for %s; state removed: the state file %s\n",
-			 pd->path, iface, state);
+			 pd->shown, iface, state);
 	return err;
 }
 
@@ -893,7 +1012,7 @@ int detach_cmd(struct pindir *pd, const char *iface, enum detach_purge purge, co
 	if (err)
 		return err;
 	if (!config.attached || config.public_ifindex != ifindex) {
-		pr_warn("xdpfwd is not attached to '%s' (pin dir %s)\n", iface, pd->path);
+		pr_warn("xdpfwd is not attached to '%s' (pin directory %s)\n", iface, pd->shown);
 		err = -ENOENT;
 	}
 	err = err ?: take_hooks(t, pd, ifindex, config.tunnel_ifindex);

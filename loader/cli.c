@@ -3,8 +3,10 @@
  * cli.c - parsing, refusing, converting and dispatching a command line from
  * the tables of cli.h, and the usage texts made from them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -29,6 +31,9 @@ struct cli_parse {
 	bool help;
 	bool done; /* --version printed: exit 0 */
 	const char *pin_dir, *state_dir;
+	const char *cmd; /* for messages: guess_command() */
+	char **words;	 /* the words that are not options, in order */
+	int nwords;
 };
 
 bool cli_takes(const struct cli_command *cmd, int id)
@@ -129,38 +134,90 @@ static int usage_error(const struct cli_program *prog, const struct cli_command 
 	struct strbuf synopsis = STRBUF_INIT;
 
 	cli_synopsis(prog, cmd, false, 0, &synopsis);
-	pr_warn("%s: expected '%s %s' (see %s --help)\n", cmd->name, cmd->name,
-		strbuf_str(&synopsis), prog->name);
+	pr_warn("%s: expected '%s %s' (see '%s help %s')\n", cmd->name, cmd->name,
+		strbuf_str(&synopsis), prog->name, cmd->name);
 	strbuf_free(&synopsis);
 	return 2;
 }
 
-/* The first command that takes option ID: the one its value's messages name
- * when it is checked before the command is known. */
-static const char *owner_of(const struct cli_program *prog, int id)
+/* The command a message about the command line is about: the first word
+ * given that is a command (or "help"), even one after the option in fault;
+ * NULL when there is none. */
+static const char *guess_command(const struct cli_program *prog, int argc, char **argv)
 {
-	for (int i = 0; i < prog->ncommands; i++)
-		if (cli_takes(&prog->commands[i], id))
-			return prog->commands[i].name;
-	return prog->name;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return i + 1 < argc && find_command(prog, argv[i + 1]) ? argv[i + 1] : NULL;
+		if (find_command(prog, argv[i]) || !strcmp(argv[i], "help"))
+			return argv[i];
+	}
+	return NULL;
 }
 
-static int parse_seconds(const struct cli_program *prog, int id, const char *text, double *out)
+/* One line about the command line: "xdpfwd: CMD: MESSAGE", without "CMD: "
+ * when no command was given. Returns 2. */
+static int __attribute__((format(printf, 3, 4)))
+line_error(const char *cmd, const char *hint, const char *fmt, ...)
 {
-	const struct cli_option *o = &prog->options[id];
-	char *end;
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vappendf(&msg, fmt, ap);
+	va_end(ap);
+	pr_warn("%s%s%s%s%s\n", cmd ?: "", cmd ? ": " : "", strbuf_str(&msg), hint ? "; " : "",
+		hint ?: "");
+	strbuf_free(&msg);
+	return 2;
+}
+
+/* What a value of option O may be, for "--O is empty: ...". */
+static void allowed_form(const struct cli_option *o, struct strbuf *out)
+{
+	if (o->type == CLI_ENUM) {
+		strbuf_append(out, "allowed ");
+		join_values(o->values, ", ", out);
+	} else if (o->type == CLI_SECONDS) {
+		strbuf_appendf(out, "allowed %g-%g", o->min, o->max);
+	} else {
+		strbuf_appendf(out, "give %s", o->metavar ?: "a value");
+	}
+}
+
+/*
+ * --watch's SECONDS, strictly: digits with at most one '.' and digits after
+ * it, no sign, exponent, blank or leading zero ("0.5" but not "05", "1e3",
+ * " 2", "0x10", "inf"), in .min-.max. TEXT NULL: the option's bare value.
+ * 0, or 2 after one line naming the option and its range.
+ */
+static int parse_seconds(const char *cmd, const struct cli_option *o, const char *text, double *out)
+{
+	static const char digits[] = "0123456789";
+	size_t whole = text ? strspn(text, digits) : 0, frac = 0;
+	bool ok;
 
 	*out = o->bare;
 	if (!text)
 		return 0;
-	errno = 0;
-	*out = strtod(text, &end);
-	if (errno || end == text || *end || !(*out >= o->min && *out <= o->max)) {
-		pr_warn("%s: --%s %s must be a number from %g to %g, got '%s'\n",
-			owner_of(prog, id), o->name, o->metavar, o->min, o->max, text);
-		return -1;
-	}
+	if (text[whole] == '.')
+		frac = strspn(text + whole + 1, digits);
+	ok = whole && !text[whole + (frac ? frac + 1 : 0)] && !(text[0] == '0' && whole > 1);
+	if (ok)
+		*out = strtod(text, NULL);
+	if (!ok || !(*out >= o->min && *out <= o->max))
+		return line_error(cmd, NULL, "--%s %s must be a number from %g to %g, got '%s'",
+				  o->name, o->metavar, o->min, o->max, text);
 	return 0;
+}
+
+/* Whether the word after an option with an optional argument (--watch) is
+ * that argument: not an option or "--", and not the command when none came
+ * yet; "-5" is taken (and refused by its range). */
+static bool takes_next(const struct cli_program *prog, const struct cli_parse *p, const char *word)
+{
+	if (word[0] == '-' && !isdigit((unsigned char)word[1]))
+		return false;
+	return p->nwords || (!find_command(prog, word) && strcmp(word, "help"));
 }
 
 /* One option as getopt_long returns it: kept raw, except what decides how
@@ -170,19 +227,22 @@ static int take_option(const struct cli_program *prog, struct cli_parse *p, int 
 {
 	const struct cli_option *o = &prog->options[id];
 	struct cli_raw *r = &p->raw[id];
+	struct strbuf allowed = STRBUF_INIT;
 
-	if (o->type == CLI_SECONDS && !optarg && optind < argc &&
-	    strspn(argv[optind], "0123456789.") &&
-	    !argv[optind][strspn(argv[optind], "0123456789.")])
+	if (o->type == CLI_SECONDS && !optarg && optind < argc && takes_next(prog, p, argv[optind]))
 		optarg = argv[optind++]; /* "--watch 2" as well as "--watch=2" */
-	if (o->type == CLI_SECONDS && parse_seconds(prog, id, optarg, &r->seconds))
+	if (r->set && o->type != CLI_STRINGS && o->global != CLI_GLOBAL_VERBOSE)
+		return line_error(p->cmd, NULL, "--%s is given twice: give it once", o->name);
+	if (optarg && !*optarg) {
+		allowed_form(o, &allowed);
+		line_error(p->cmd, NULL, "--%s is empty: %s", o->name, strbuf_str(&allowed));
+		strbuf_free(&allowed);
 		return 2;
+	}
 	if (o->type == CLI_STRINGS) {
-		if (r->count == CLI_MAX_REPEAT || r->count == (size_t)o->max) {
-			pr_warn("%s: --%s is given more than %zu times: %s\n", owner_of(prog, id),
-				o->name, r->count, o->limit);
-			return 2;
-		}
+		if (r->count == CLI_MAX_REPEAT || r->count == (size_t)o->max)
+			return line_error(p->cmd, NULL, "--%s is given more than %zu times: %s",
+					  o->name, r->count, o->limit);
 		r->values[r->count++] = optarg;
 	}
 	r->set = true;
@@ -207,7 +267,6 @@ static void take_global(const struct cli_program *prog, struct cli_parse *p, int
 	case CLI_GLOBAL_HELP:
 		/* Read on, quietly, to find the command whose help this is. */
 		p->help = true;
-		opterr = 0;
 		break;
 	case CLI_GLOBAL_VERSION:
 		printf("%s %s\n", prog->name, prog->version);
@@ -218,16 +277,24 @@ static void take_global(const struct cli_program *prog, struct cli_parse *p, int
 	}
 }
 
-static int short_option(const struct cli_program *prog, int c)
+/* The option whose getopt value (short name, or 256 + index) is VAL. */
+static int option_of(const struct cli_program *prog, int val)
 {
+	if (val >= 256)
+		return val - 256 < prog->noptions ? val - 256 : -1;
 	for (int i = 0; i < prog->noptions; i++)
-		if (prog->options[i].short_name && prog->options[i].short_name == c)
+		if (prog->options[i].short_name && prog->options[i].short_name == val)
 			return i;
 	return -1;
 }
 
+/* getopt_long's table, and its short options after "+:" (stop at the first
+ * word that is not an option: cli_main reads on itself; say ':' for a
+ * missing value). */
 static void long_options(const struct cli_program *prog, struct option *lo, char *shorts)
 {
+	*shorts++ = '+';
+	*shorts++ = ':';
 	for (int i = 0; i < prog->noptions; i++) {
 		const struct cli_option *o = &prog->options[i];
 		bool no_arg = o->type == CLI_FLAG || (o->type == CLI_GLOBAL && !o->metavar);
@@ -237,38 +304,115 @@ static void long_options(const struct cli_program *prog, struct option *lo, char
 					: o->type == CLI_SECONDS ? optional_argument
 								 : required_argument,
 					NULL, o->short_name ? o->short_name : 256 + i};
-		if (o->short_name)
+		if (o->short_name) {
 			*shorts++ = o->short_name;
+			if (!no_arg)
+				*shorts++ = ':';
+		}
 	}
 	lo[prog->noptions] = (struct option){0};
 	*shorts = '\0';
 }
 
-/* getopt_long over the whole line: the options into P, the words left at
- * argv[optind...]. Returns 0, or the exit code to stop with (P->done: 0). */
+/* getopt_long's '?' or ':' for the word at argv[AT]: one line. Returns 2. */
+static int option_error(const struct cli_program *prog, const struct cli_parse *p, int c,
+			const char *word)
+{
+	int id = option_of(prog, optopt);
+	int len = (int)strcspn(word, "=");
+	char hint[64];
+
+	snprintf(hint, sizeof(hint), "see '%s help%s%s'", prog->name, p->cmd ? " " : "",
+		 p->cmd ?: "");
+	if (c == ':' && id >= 0)
+		return line_error(p->cmd, NULL, "--%s needs a value: give %s",
+				  prog->options[id].name, prog->options[id].metavar ?: "one");
+	if (!strncmp(word, "--", 2) && id >= 0)
+		return line_error(p->cmd, NULL, "--%s takes no value, got '%s'",
+				  prog->options[id].name, word);
+	if (!strncmp(word, "--", 2))
+		return line_error(p->cmd, hint, "unknown option '%.*s'", len, word);
+	return line_error(p->cmd, hint, "unknown option '-%c'", optopt);
+}
+
+/* A long option getopt_long matched by a prefix of its name ("--forc"):
+ * refused, since a later option could make it mean another. Returns 2. */
+static int abbreviated(const struct cli_program *prog, const struct cli_parse *p, int id,
+		       const char *word)
+{
+	char hint[64];
+
+	snprintf(hint, sizeof(hint), "see '%s help%s%s'", prog->name, p->cmd ? " " : "",
+		 p->cmd ?: "");
+	return line_error(p->cmd, hint, "unknown option '%.*s': write options in full, like --%s",
+			  (int)strcspn(word, "="), word, prog->options[id].name);
+}
+
+/* One option at argv[optind] through getopt_long into P. 0, or the exit
+ * code to stop with. */
+static int next_option(const struct cli_program *prog, struct cli_parse *p, const struct option *lo,
+		       const char *shorts, int argc, char **argv)
+{
+	int at = optind, li = -1, c, id;
+	const char *word = argv[at];
+
+	c = getopt_long(argc, argv, shorts, lo, &li);
+	if (p->help && c != 'h' && (li < 0 || prog->options[li].global != CLI_GLOBAL_HELP))
+		return 0; /* --help reads on quietly */
+	if (c == '?' || c == ':')
+		return option_error(prog, p, c, word);
+	id = li >= 0 ? li : option_of(prog, c);
+	if (id < 0)
+		return option_error(prog, p, '?', word);
+	/* getopt_long matched WORD's name as a prefix of LI's: it must be all of it. */
+	if (li >= 0 && strncmp(word + 2, lo[li].name, strlen(lo[li].name)))
+		return abbreviated(prog, p, id, word);
+	if (prog->options[id].type != CLI_GLOBAL)
+		return take_option(prog, p, id, argc, argv);
+	if (prog->options[id].global != CLI_GLOBAL_HELP)
+		return take_option(prog, p, id, argc, argv) ?: (take_global(prog, p, id), 0);
+	take_global(prog, p, id);
+	return 0;
+}
+
+/*
+ * The command line into P: options by getopt_long, the other words in their
+ * order into P->words (the command first). A word after "--", and a word
+ * like "-5" (no option is a digit), is never an option: `add udp -- -5 x`
+ * and `add udp -5 x` both reach the port's own check. Returns 0, or the exit
+ * code to stop with (P->done: 0).
+ */
 static int parse_options(const struct cli_program *prog, struct cli_parse *p, int argc, char **argv)
 {
 	struct option lo[MAX_OPTIONS + 1];
-	char shorts[MAX_OPTIONS + 1];
-	int c, id, ret;
+	char shorts[3 * MAX_OPTIONS + 3];
+	int ret;
 
+	p->words = calloc(argc + 1, sizeof(*p->words));
+	if (!p->words)
+		return 1;
+	p->cmd = guess_command(prog, argc, argv);
 	long_options(prog, lo, shorts);
-	while (!p->done && (c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
-		id = c >= 256 ? c - 256 : short_option(prog, c);
-		if (p->help && id >= 0 && prog->options[id].type == CLI_GLOBAL &&
-		    prog->options[id].global != CLI_GLOBAL_HELP)
-			continue;
-		if (id < 0 || id >= prog->noptions) {
-			if (p->help)
-				continue;
-			cli_usage(prog, stderr);
-			return 2;
+	opterr = 0;
+	/* getopt afresh: optind 0 makes glibc forget a parse that stopped
+	 * inside a cluster like "-vx"; then from argv[1]. */
+	optind = 0;
+	getopt_long(1, (char *[]){argv[0], NULL}, shorts, lo, NULL);
+	optind = 1;
+	while (!p->done && optind < argc) {
+		const char *word = argv[optind];
+
+		if (!strcmp(word, "--")) {
+			while (++optind < argc)
+				p->words[p->nwords++] = argv[optind];
+			break;
 		}
-		if (p->help)
+		if (word[0] != '-' || !word[1] || isdigit((unsigned char)word[1])) {
+			p->words[p->nwords++] = argv[optind++];
 			continue;
-		if (prog->options[id].type == CLI_GLOBAL)
-			take_global(prog, p, id);
-		else if ((ret = take_option(prog, p, id, argc, argv)))
+		}
+		ret = next_option(prog, p, lo, shorts, argc, argv);
+		if (ret)
 			return ret;
 	}
 	return 0;
@@ -313,33 +457,39 @@ static int refuse_options(const struct cli_program *prog, const struct cli_comma
 	return 0;
 }
 
-/* --clients A,B into networks; 0 or -1 after saying why. */
+/* --clients A,B into networks: every item a network, none empty; 0 or -1
+ * after saying why. */
 static int parse_prefixes(const char *cmd, const struct cli_option *o, const char *text,
 			  struct cli_prefixes *out)
 {
-	char buf[1024], *save = NULL, what[64], err[ERR_LEN];
+	char what[64], err[ERR_LEN], item[256];
 	__u32 max = o->max < XDPFWD_MAX_CLIENT_NETS ? (__u32)o->max : XDPFWD_MAX_CLIENT_NETS;
 
-	snprintf(buf, sizeof(buf), "%s", text);
 	snprintf(what, sizeof(what), "--%s network", o->name);
 	out->count = 0;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (const char *t = text, *comma;; t = comma + 1) {
+		size_t len = (comma = strchr(t, ',')) ? (size_t)(comma - t) : strlen(t);
+
+		if (!len) {
+			line_error(cmd, NULL,
+				   "--%s '%s' has an empty item: write %s, like "
+				   "10.8.0.0/16,fd00:8::/64",
+				   o->name, text, o->metavar);
+			return -1;
+		}
 		if (out->count == max) {
-			pr_warn("%s: --%s has more than %u networks: allowed 1-%u\n", cmd, o->name,
-				max, max);
+			line_error(cmd, NULL, "--%s has more than %u networks: allowed 1-%u",
+				   o->name, max, max);
 			return -1;
 		}
-		if (parse_prefix(t, what, &out->net[out->count++], err)) {
-			pr_warn("%s: %s\n", cmd, err);
+		snprintf(item, sizeof(item), "%.*s", (int)len, t);
+		if (parse_prefix(item, what, &out->net[out->count++], err)) {
+			line_error(cmd, NULL, "%s", err);
 			return -1;
 		}
+		if (!comma)
+			return 0;
 	}
-	if (!out->count) {
-		pr_warn("%s: --%s is empty: write %s, like 10.8.0.0/16,fd00:8::/64\n", cmd, o->name,
-			o->metavar);
-		return -1;
-	}
-	return 0;
 }
 
 /* One given option's value into its field of the command's struct. */
@@ -356,8 +506,7 @@ static int convert(const struct cli_command *cmd, const struct cli_option *o,
 		*(const char **)field = r->value;
 		return 0;
 	case CLI_SECONDS:
-		*(double *)field = r->seconds;
-		return 0;
+		return parse_seconds(cmd->name, o, r->value, field) ? -1 : 0;
 	case CLI_STRINGS:
 		*(struct cli_strings *)field = (struct cli_strings){r->values, r->count};
 		return 0;
@@ -436,21 +585,19 @@ static void unknown_command(const struct cli_program *prog, const char *name)
 	struct strbuf names = STRBUF_INIT;
 
 	for (int i = 0; i < prog->ncommands; i++)
-		strbuf_appendf(&names, "%s%s", i ? ", " : "", prog->commands[i].name);
-	pr_warn("unknown command '%s': allowed %s\n", name, strbuf_str(&names));
+		strbuf_appendf(&names, "%s, ", prog->commands[i].name);
+	pr_warn("unknown command '%s': allowed %shelp\n", name, strbuf_str(&names));
 	strbuf_free(&names);
 }
 
-int cli_main(const struct cli_program *prog, int argc, char **argv)
+/* The command P->words names, and its help or run. */
+static int dispatch(const struct cli_program *prog, const struct cli_parse *p)
 {
-	static struct cli_parse p;
-	const struct cli_command *cmd;
-	int ret = parse_options(prog, &p, argc, argv);
-	const char *name = optind < argc ? argv[optind] : NULL;
+	const char *name = p->nwords ? p->words[0] : NULL;
+	const struct cli_command *cmd = name ? find_command(prog, name) : NULL;
+	int ret;
 
-	if (ret || p.done)
-		return ret;
-	if ((p.help && !name) || (p.help && !find_command(prog, name))) {
+	if (p->help && !cmd) {
 		cli_usage(prog, stdout);
 		return 0;
 	}
@@ -459,17 +606,31 @@ int cli_main(const struct cli_program *prog, int argc, char **argv)
 		return 2;
 	}
 	log_init();
-	cmd = find_command(prog, name);
-	if (p.help) {
+	if (p->help) {
 		cli_command_help(prog, cmd, stdout);
 		return 0;
 	}
 	if (!strcmp(name, "help"))
-		return help_command(prog, argc - optind - 1, argv + optind + 1);
+		return help_command(prog, p->nwords - 1, p->words + 1);
 	if (!cmd) {
 		unknown_command(prog, name);
 		return 2;
 	}
-	ret = refuse_options(prog, cmd, &p);
-	return ret ? ret : run_command(prog, cmd, &p, argc - optind - 1, argv + optind + 1);
+	ret = refuse_options(prog, cmd, p);
+	return ret ? ret : run_command(prog, cmd, p, p->nwords - 1, p->words + 1);
+}
+
+int cli_main(const struct cli_program *prog, int argc, char **argv)
+{
+	static struct cli_parse p;
+	int ret;
+
+	memset(&p, 0, sizeof(p)); /* a second call (the unit tests) starts afresh */
+	ret = parse_options(prog, &p, argc, argv);
+
+	if (!ret && !p.done)
+		ret = dispatch(prog, &p);
+	free(p.words);
+	p.words = NULL;
+	return ret;
 }

@@ -19,7 +19,7 @@ static struct {
 
 static void failpoint_setup(void)
 {
-	const char *at = getenv("XDPFWD_FAIL_AT"), *colon;
+	const char *at = getenv("XDPFWD_FAIL_AT"), *colon, *num;
 	const char *trace = getenv("XDPFWD_FAIL_TRACE");
 
 	fp.read = true;
@@ -33,9 +33,17 @@ static void failpoint_setup(void)
 	if (colon && (size_t)(colon - at) < sizeof(fp.name)) {
 		memcpy(fp.name, at, colon - at);
 		fp.name[colon - at] = '\0';
-		at = colon + 1;
 	}
-	fp.at = strtoul(at, NULL, 10);
+	/* N from 1, digits only, no leading zero: anything else fails no step
+	 * and says so, rather than passing as a run where nothing failed. */
+	num = colon ? colon + 1 : at;
+	if (num[0] >= '1' && num[0] <= '9' && !num[strspn(num, "0123456789")])
+		fp.at = strtoul(num, NULL, 10);
+	else
+		fprintf(stderr,
+			"xdpfwd: XDPFWD_FAIL_AT '%s' is not N or NAME:N (N from 1): no step "
+			"fails\n",
+			at);
 }
 
 int failpoint(const char *name)

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "serve.h"
 #include "show.h"
+#include "textfile.h"
 
 #ifndef XDPFWD_VERSION
 #define XDPFWD_VERSION "dev"
@@ -177,16 +178,44 @@ static int add_rules(const struct table *t, const struct add_opts *opt, struct r
 	return ret ? 1 : 0;
 }
 
+/* The checks of check_host_addrs() for the GOT new rules, against the
+ * attached interfaces (the public address's only without --force). 0, or -1
+ * after saying why. */
+static int add_check_host(const struct table *t, const struct rule *parsed, int got, bool force)
+{
+	struct local_addrs pub, tun;
+	struct host_addrs h = {.clients = t->config.clients,
+			       .nclients = t->config.client_count < XDPFWD_MAX_CLIENT_NETS
+					       ? t->config.client_count
+					       : XDPFWD_MAX_CLIENT_NETS};
+	char err[ERR_LEN];
+
+	if (!force && !local_addrs_read(t->config.public_ifindex, &pub))
+		h.public = &pub;
+	if (!local_addrs_read(t->config.tunnel_ifindex, &tun))
+		h.tunnel = &tun;
+	for (int i = 0; i < got; i++)
+		if (check_host_addrs(&parsed[i], &h, err)) {
+			pr_warn("add: %s\n", err);
+			return -1;
+		}
+	return 0;
+}
+
 static int cmd_add(const struct cli_context *ctx, const void *opts, char **argv)
 {
+	const struct add_opts *opt = opts;
 	struct rule parsed[2];
 	struct table t;
 	int got, ret;
 
+	/* The command line first: a bad one is said before any state is read. */
+	got = add_parse(argv, opt, parsed);
+	if (got < 0)
+		return 2;
 	if (table_open(ctx, true, &t))
 		return 1;
-	got = add_parse(argv, opts, parsed);
-	ret = got < 0 ? 1 : add_rules(&t, opts, parsed, got);
+	ret = add_check_host(&t, parsed, got, opt->force) ? 2 : add_rules(&t, opt, parsed, got);
 	table_close(&t);
 	return ret;
 }
@@ -204,7 +233,8 @@ static bool del_matches(const struct xdpfwd_mapping *have, const struct xdpfwd_m
 /* The rules of HAVE that `del` keeps, into KEPT; how many it deletes, or -1
  * when WANT cuts into a mapping (said). */
 static long del_filter(const struct rule *have, size_t n, const struct xdpfwd_mapping *want,
-		       bool any_proto, const char *public, struct rule *kept, size_t *nkept)
+		       bool any_proto, const char *public, struct rule *kept, size_t *nkept,
+		       struct strbuf *said)
 {
 	char line[200];
 	long removed = 0;
@@ -217,7 +247,7 @@ static long del_filter(const struct rule *have, size_t n, const struct xdpfwd_ma
 		if (del_matches(m, want, any_proto) && m->public_port == want->public_port &&
 		    m->port_count == want->port_count) {
 			format_mapping(line, sizeof(line), m);
-			printf("deleting %s\n", line);
+			strbuf_appendf(said, "deleted %s\n", line);
 			removed++;
 			continue;
 		}
@@ -255,7 +285,7 @@ static int del_parse(char **argv, struct xdpfwd_mapping *want, bool *any_proto)
 /* A mapping that waits in the state file (serve could not apply it yet)
  * goes the same way as one in the maps: PENDING keeps the others. */
 static long del_pending(struct rule *pending, size_t *npending, const struct xdpfwd_mapping *want,
-			bool any_proto)
+			bool any_proto, struct strbuf *said)
 {
 	char line[200];
 	size_t kept = 0;
@@ -267,7 +297,7 @@ static long del_pending(struct rule *pending, size_t *npending, const struct xdp
 		if (del_matches(m, want, any_proto) && m->public_port == want->public_port &&
 		    m->port_count == want->port_count) {
 			format_public_side(line, sizeof(line), m);
-			printf("deleting %s (pending)\n", line);
+			strbuf_appendf(said, "deleted %s (pending)\n", line);
 			removed++;
 			continue;
 		}
@@ -282,6 +312,7 @@ static int del_rules_whole(const struct table *t, char **argv, const struct xdpf
 {
 	struct apply_summary sum;
 	struct rule *kept, *have, *pending = NULL;
+	struct strbuf said = STRBUF_INIT;
 	struct pending_set waiting;
 	char err[ERR_LEN];
 	size_t n, nkept, npending = 0;
@@ -302,9 +333,9 @@ static int del_rules_whole(const struct table *t, char **argv, const struct xdpf
 		free(pending);
 		return 1;
 	}
-	removed = del_filter(have, n, want, any_proto, argv[1], kept, &nkept);
+	removed = del_filter(have, n, want, any_proto, argv[1], kept, &nkept, &said);
 	if (removed >= 0)
-		removed += del_pending(pending, &npending, want, any_proto);
+		removed += del_pending(pending, &npending, want, any_proto, &said);
 	if (!removed)
 		pr_warn("del: no %s mapping on '%s' (xdpfwd list shows them)\n", argv[0], argv[1]);
 	waiting = (struct pending_set){.rules = pending, .count = npending};
@@ -314,6 +345,9 @@ static int del_rules_whole(const struct table *t, char **argv, const struct xdpf
 			    &sum)
 			  ? 1
 			  : 0;
+	if (!ret)
+		fputs(strbuf_str(&said), stdout); /* only what was done */
+	strbuf_free(&said);
 	free(kept);
 	free(have);
 	free(pending);
@@ -397,14 +431,14 @@ static int del_indexed(const struct table *t, const struct xdpfwd_mapping *want,
 		}
 	if (!n)
 		return 1;
+	if (apply_batch(&t->maps, &t->config, &(struct batch){.drop = found, .ndrop = n},
+			&(struct change){.what = "del", .state = t->state}, &sum))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		format_mapping(line, sizeof(line), &found[i].m);
-		printf("deleting %s\n", line);
+		printf("deleted %s\n", line);
 	}
-	return apply_batch(&t->maps, &t->config, &(struct batch){.drop = found, .ndrop = n},
-			   &(struct change){.what = "del", .state = t->state}, &sum)
-		   ? -1
-		   : 0;
+	return 0;
 }
 
 static int del_rules(const struct table *t, char **argv, const struct xdpfwd_mapping *want,
@@ -423,10 +457,38 @@ static int cmd_del(const struct cli_context *ctx, const void *opts, char **argv)
 	int ret;
 
 	(void)opts;
+	if (del_parse(argv, &want, &any_proto))
+		return 2;
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = del_parse(argv, &want, &any_proto) ? 1 : del_rules(&t, argv, &want, any_proto);
+	ret = del_rules(&t, argv, &want, any_proto);
 	table_close(&t);
+	return ret;
+}
+
+/* A FILE with no mappings empties the table: only with --force, said with
+ * how many mappings would go. 0, or -1 after saying why (the file's own
+ * faults are load_file()'s to say). */
+static int load_refuse_empty(const struct table *t, const char *path, bool force)
+{
+	struct rule *rules = NULL, *have = NULL;
+	size_t n = 1, nhave = 0;
+	char err[ERR_LEN], *text;
+	int ret = 0;
+
+	if (force ||
+	    read_text_file(path, 64 << 20 /* change.c reads at most as much */, &text, err))
+		return 0;
+	if (!parse_config(text, &rules, &n, err) && !n && !live_rules(&t->maps, &have, &nhave, 0) &&
+	    nhave) {
+		pr_warn("load: %s has no mappings: loading it would remove the table's %zu "
+			"mapping%s; give --force to empty it\n",
+			path, nhave, nhave == 1 ? "" : "s");
+		ret = -1;
+	}
+	free(text);
+	free(rules);
+	free(have);
 	return ret;
 }
 
@@ -438,7 +500,9 @@ static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv
 
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load") ? 1 : 0;
+	ret = load_refuse_empty(&t, argv[0], opt->force)			    ? 2
+	      : load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load") ? 1
+										    : 0;
 	table_close(&t);
 	return ret;
 }
@@ -540,10 +604,16 @@ static int cmd_detach(const struct cli_context *ctx, const void *opts, char **ar
 static int cmd_serve(const struct cli_context *ctx, const void *opts, char **argv)
 {
 	const struct serve_opts *opt = opts;
+	struct sockaddr_storage listen;
+	char err[ERR_LEN];
 	struct pindir pd;
 	int ret = 1;
 
 	(void)argv;
+	if (parse_listen(opt->metrics, &listen, err)) { /* the command line first */
+		pr_warn("serve: --metrics: %s\n", err);
+		return 2;
+	}
 	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE))
 		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config) ? 1 : 0;
 	pindir_close(&pd);
@@ -668,8 +738,9 @@ static const struct cli_option options[O_COUNT] = {
 	       POLICY, .usage_break = true},
     [O_FORCE] = {"force", 0, CLI_FLAG,
 		 .help = "Skip the conflict checks: a socket on the public port, a public port in "
-			 "the ephemeral port range, a target outside attach --clients (an overlap "
-			 "is refused always).",
+			 "the ephemeral port range, a target outside attach --clients, a public "
+			 "address the public interface lacks (an overlap is refused always). For "
+			 "load, also empty the table with a FILE that has no mappings.",
 		 .refuse_group = R_FORCE, .modifier = true},
     [O_JSON] = {"json", 0, CLI_FLAG,
 		.help = "JSON instead of a table (schemas under JSON in xdpfwd(8)).",

@@ -89,7 +89,7 @@ static int ensure_bpffs(struct pindir *pd, enum pindir_use use)
 	slash = strrchr(parent, '/');
 	if (pd->path[0] != '/' || !slash || slash == parent) {
 		pr_warn("pin directory '%s': give an absolute path below a bpffs mount, like %s\n",
-			pd->path, XDPFWD_DEFAULT_PIN_DIR);
+			pd->shown, XDPFWD_DEFAULT_PIN_DIR);
 		return -EINVAL;
 	}
 	*slash = '\0';
@@ -101,14 +101,14 @@ static int ensure_bpffs(struct pindir *pd, enum pindir_use use)
 		return 0;
 	}
 	if (use != PINDIR_CREATE) {
-		pr_warn("no xdpfwd state in %s: %s is not a bpffs, so nothing is pinned there: run "
+		pr_warn("nothing is pinned in the pin directory %s: %s is not a bpffs: run "
 			"'xdpfwd attach IFACE --tunnel IFACE' first\n",
-			pd->path, parent);
+			pd->shown, parent);
 		return -ENOENT;
 	}
 	if (mount("bpf", parent, "bpf", 0, "mode=0700")) {
 		pr_warn("pin directory '%s': %s is not a bpffs and mounting one failed: %s\n",
-			pd->path, parent, strerror(errno));
+			pd->shown, parent, strerror(errno));
 		return -errno;
 	}
 	pr_info("mounted a bpffs at %s\n", parent);
@@ -123,17 +123,19 @@ int pindir_open(struct pindir *pd, const char *requested, enum pindir_use use)
 	pd->lock_fd = -1;
 	if (!path || !*path)
 		path = XDPFWD_DEFAULT_PIN_DIR;
-	if (strlen(path) >= sizeof(pd->path) - 16) {
-		pr_warn("pin directory '%s' is too long\n", path);
+	if (strlen(path) >= sizeof(pd->path) - 64) {
+		pr_warn("pin directory '%s' is too long: at most %zu characters\n", path,
+			sizeof(pd->path) - 65);
 		return -ENAMETOOLONG;
 	}
 	snprintf(pd->path, sizeof(pd->path), "%s", path);
+	snprintf(pd->shown, sizeof(pd->shown), "%s", path);
 	err = ensure_bpffs(pd, use);
 	if (err)
 		return err;
 	if (use == PINDIR_CREATE && mkdir(pd->path, 0700) && errno != EEXIST) {
 		err = -errno;
-		pr_warn("pin directory '%s': cannot create it: %s\n", pd->path, strerror(errno));
+		pr_warn("pin directory '%s': cannot create it: %s\n", pd->shown, strerror(errno));
 		return err;
 	}
 	return 0;
@@ -152,7 +154,7 @@ int pindir_lock(struct pindir *pd)
 		return 0; /* held already: a second flock would wait for ourselves */
 	pd->lock_fd = open(pd->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pd->lock_fd < 0 || flock(pd->lock_fd, LOCK_EX)) {
-		pr_warn("pin directory '%s': cannot lock it: %s\n", pd->path, strerror(errno));
+		pr_warn("pin directory '%s': cannot lock it: %s\n", pd->shown, strerror(errno));
 		return -errno;
 	}
 	return 0;

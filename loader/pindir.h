@@ -17,7 +17,10 @@
 #define XDPFWD_PROG_FROM_TUNNEL "prog_xdpfwd_from_tun"
 
 struct pindir {
-	char path[PATH_MAX];
+	char path[PATH_MAX]; /* where it is reached: maybe through /proc/PID/root */
+	/* As messages name it: as given (--pin-dir, $XDPFWD_PIN_DIR) or the
+	 * default, never the /proc/PID/root path it is reached through. */
+	char shown[PATH_MAX];
 	int lock_fd;
 };
 

@@ -58,23 +58,26 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 
 			if (err == -ENOENT)
 				pr_warn(
-				    "no xdpfwd state in %s: run 'xdpfwd attach IFACE --tunnel IFACE' first\n",
-				    pd->path);
+				    "nothing is pinned in the pin directory %s: run 'xdpfwd attach IFACE "
+				    "--tunnel IFACE' first\n",
+				    pd->shown);
 			else
-				pr_warn("cannot open %s: %s\n", path, strerror(-err));
+				pr_warn("cannot open %s/%s: %s\n", pd->shown, user_maps[i].name,
+					strerror(-err));
 			maps_close(maps);
 			return err;
 		}
 	}
 	if (bpf_map_lookup_elem(maps->config, &zero, config)) {
-		pr_warn("cannot read %s/%s: %s\n", pd->path, XDPFWD_MAP_CONFIG, strerror(errno));
+		pr_warn("cannot read %s/%s: %s\n", pd->shown, XDPFWD_MAP_CONFIG, strerror(errno));
 		maps_close(maps);
 		return -EIO;
 	}
 	if (config->netns_ino && config->netns_ino != current_netns_ino()) {
 		pr_warn(
-		    "the state in %s belongs to another network namespace: give this one its own --pin-dir\n",
-		    pd->path);
+		    "the pin directory %s belongs to another network namespace: give this one its "
+		    "own --pin-dir\n",
+		    pd->shown);
 		maps_close(maps);
 		return -EXDEV;
 	}

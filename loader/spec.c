@@ -35,6 +35,8 @@ static int parse_port(const char *s, size_t len, const char *what, __u16 *port, 
 
 	if (len == 0)
 		fail("%s is empty: allowed 1-65535", what);
+	if (s[0] == '-')
+		fail("%s '%.*s' is negative: allowed 1-65535", what, (int)len, s);
 	for (size_t i = 0; i < len; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			fail("%s '%.*s' is not a number: allowed 1-65535", what, (int)len, s);
@@ -43,6 +45,9 @@ static int parse_port(const char *s, size_t len, const char *what, __u16 *port, 
 	}
 	if (v < 1 || v > 65535)
 		fail("%s '%.*s' is out of range: allowed 1-65535", what, (int)len, s);
+	if (s[0] == '0')
+		fail("%s '%.*s' has a leading zero: allowed 1-65535, written without one", what,
+		     (int)len, s);
 	*port = v;
 	return 0;
 }
@@ -52,7 +57,7 @@ static int parse_ports(const char *s, const char *what, __u16 *first, __u16 *cou
 	const char *dash = strchr(s, '-');
 	__u16 last;
 
-	if (!dash) {
+	if (!dash || dash == s) {
 		*count = 1;
 		return parse_port(s, strlen(s), what, first, err);
 	}
@@ -220,6 +225,9 @@ static int parse_number(const char *s, size_t len, const char *what, unsigned lo
 	}
 	if (v < min || v > max)
 		fail("%s '%.*s' is out of range: allowed %lu-%lu", what, (int)len, s, min, max);
+	if (len > 1 && s[0] == '0')
+		fail("%s '%.*s' has a leading zero: allowed %lu-%lu, written without one", what,
+		     (int)len, s, min, max);
 	*out = v;
 	return 0;
 }
@@ -488,11 +496,12 @@ static int parse_expiry(struct rule *r, int got, const char *value, unsigned int
 }
 
 /* One KEY=VALUE field into the GOT rules of its line (allow=A,B is the same
- * as allow=A allow=B). Cuts FIELD at its '='. 0, or -1 and ERR. */
+ * as allow=A allow=B; no item may be empty). Cuts FIELD at its '='. 0, or
+ * -1 and ERR. */
 static int parse_field(struct rule *r, int got, char *field, bool with_expiry, unsigned int line,
 		       char *err)
 {
-	char *eq = strchr(field, '='), *save = NULL, sub[ERR_LEN];
+	char *eq = strchr(field, '='), *v, *comma, sub[ERR_LEN];
 
 	if (!eq)
 		fail("line %u: field '%s' is not KEY=VALUE: allowed allow=CIDR, "
@@ -501,12 +510,19 @@ static int parse_field(struct rule *r, int got, char *field, bool with_expiry, u
 	*eq = '\0';
 	if (with_expiry && !strcmp(field, "expires"))
 		return parse_expiry(r, got, eq + 1, line, err);
-	for (char *v = strtok_r(eq + 1, ",", &save); v; v = strtok_r(NULL, ",", &save))
+	if (!eq[1])
+		fail("line %u: %s= has no value", line, field);
+	for (v = eq + 1; v; v = comma ? comma + 1 : NULL) {
+		comma = strchr(v, ',');
+		if (comma)
+			*comma = '\0';
+		if (!*v)
+			fail("line %u: %s= has an empty item: write %s=A,B with no empty one", line,
+			     field, field);
 		for (int i = 0; i < got; i++)
 			if (parse_policy(&r[i], field, v, sub))
 				fail("line %u: %s", line, sub);
-	if (!eq[1])
-		fail("line %u: %s= has no value", line, field);
+	}
 	return 0;
 }
 
@@ -872,6 +888,64 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 		     XDPFWD_MAX_PORT_ENTRIES);
 	if (find_overlap(rules, count, false, err) || find_overlap(rules, count, true, err))
 		return -1;
+	return 0;
+}
+
+/* Whether A, of FAMILY, is P's network address (host bits all zero: for
+ * IPv6 the Subnet-Router anycast address, RFC 4291 2.6.1) or, for IPv4, its
+ * broadcast address (host bits all one, RFC 919); "network", "broadcast" or
+ * NULL. /31 and /32 (RFC 3021), /127 and /128 (RFC 6164) have no such. */
+static const char *net_or_broadcast(const struct xdpfwd_prefix *p, __u8 family,
+				    const union xdpfwd_addr *a)
+{
+	unsigned int bits = family_bits(family);
+	bool zero = true, ones = true;
+
+	if (!prefix_contains(p, family, a) || p->len + 1U >= bits)
+		return NULL;
+	for (unsigned int bit = p->len; bit < bits; bit++) {
+		bool set = a->bytes[bit / 8] & (0x80 >> (bit % 8));
+
+		zero &= !set;
+		ones &= set;
+	}
+	return zero ? "network" : ones && family == AF_INET ? "broadcast" : NULL;
+}
+
+int check_host_addrs(const struct rule *r, const struct host_addrs *h, char *err)
+{
+	const struct xdpfwd_mapping *m = &r->m;
+	char a[ADDR_STR_LEN], net[ADDR_STR_LEN];
+	const char *why;
+	bool found = false;
+
+	format_addr(a, sizeof(a), m->family, &m->target_addr);
+	for (size_t k = 0; h->tunnel && k < h->tunnel->count; k++)
+		if (h->tunnel->entry[k].family == m->family &&
+		    addr_equal(&h->tunnel->entry[k].addr, &m->target_addr))
+			fail("target address %s is the tunnel's own address: name a client's "
+			     "address",
+			     a);
+	for (__u32 i = 0; i < h->nclients; i++) {
+		why = net_or_broadcast(&h->clients[i], m->family, &m->target_addr);
+		if (!why)
+			continue;
+		format_prefix(net, sizeof(net), &h->clients[i]);
+		fail("target address %s is the %s address of the client network %s (attach "
+		     "--clients): name a client's address",
+		     a, why, net);
+	}
+	if (!h->public || addr_is_zero(&m->public_addr))
+		return 0;
+	for (size_t k = 0; k < h->public->count && !found; k++)
+		found = h->public->entry[k].family == m->family &&
+			addr_equal(&h->public->entry[k].addr, &m->public_addr);
+	format_addr(a, sizeof(a), m->family, &m->public_addr);
+	if (!found)
+		fail("public address %s is not an address of the public interface: name one of "
+		     "its addresses, leave the address out for its own, or --force when the "
+		     "address comes later",
+		     a);
 	return 0;
 }
 

@@ -85,6 +85,22 @@ void format_rule_line(struct strbuf *out, const struct rule *r);
  * targets, overlaps of public ranges and of target ranges, capacity. */
 int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err);
 
+/* What `add` checks a new mapping's addresses against: the public
+ * interface's (PUBLIC; NULL when they cannot be read: nothing is checked),
+ * the tunnel's (TUNNEL, or NULL) and attach --clients (NCLIENTS of them). */
+struct host_addrs {
+	const struct local_addrs *public, *tunnel;
+	const struct xdpfwd_prefix *clients;
+	__u32 nclients;
+};
+
+/* R's target must not be an address of the tunnel nor the network or
+ * broadcast address of a client network (never a client); a public address
+ * must be one of the public interface's (a wildcard always passes; PUBLIC
+ * NULL skips this, as `add --force` does). 0, or -1 and ERR naming the
+ * field. */
+int check_host_addrs(const struct rule *r, const struct host_addrs *h, char *err);
+
 /* The table's order: family, protocol, public address, public port; the
  * second for qsort and bsearch over rules. */
 int compare_mappings(const struct xdpfwd_mapping *a, const struct xdpfwd_mapping *b);

@@ -114,7 +114,7 @@ cleanup_after_test() {
 	fi
 	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
 		: >"$LAB_TMP/cleanup.conf"
-		xdpfwd load "$LAB_TMP/cleanup.conf" >/dev/null || { lab_rebuild "cannot empty the table"; return 1; }
+		xdpfwd load "$LAB_TMP/cleanup.conf" --force >/dev/null || { lab_rebuild "cannot empty the table"; return 1; }
 	fi
 }
 # The last resort, so that one test's failure never fails the next: the lab
@@ -1274,7 +1274,7 @@ test_kill_during_load_then_start_agrees() {
 	seq 10000 19999 | awk '{ print "tcp", $1, "10.8.0.2" }' >"$conf"
 	: >"$LAB_TMP/empty.conf"
 	for delay in 0.02 0.04 0.06 0.08 0.10; do
-		xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+		xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 		# Not through a shell function: $! must be xdpfwd itself (ip
 		# netns exec execs it), or the kill would miss it.
 		ip netns exec "$NS_VPN" "$XDPFWD" load "$conf" >/dev/null 2>&1 &
@@ -1290,7 +1290,7 @@ test_kill_during_load_then_start_agrees() {
 			fail "after ${delay}s: maps ($(listed_ports | wc -l)) and state ($(saved_ports | wc -l)) differ"
 	done
 	ls "$XDPFWD_STATE_DIR" | grep -q tmp && fail "temporary files left: $(ls "$XDPFWD_STATE_DIR")"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 	[ "$(saved_ports | wc -l)" = 0 ] || fail "state not emptied"
 }
 
@@ -1364,7 +1364,7 @@ CASES
 	grep -q "^udp 7955 " "$(state_file)" || fail "the reload was not saved"
 	stop_serve
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # --- failure paths --------------------------------------------------------------
@@ -1490,7 +1490,7 @@ test_readers_never_mount_a_bpffs() {
 		out=$(unshare -m --propagation private sh -c \
 			'"$1" --pin-dir "$2/pins" $3 2>&1; echo "exit $?"; grep -c " $2 " /proc/self/mounts' \
 			sh "$XDPFWD" "$dir" "$cmd")
-		[ "$(sed -n 1p <<<"$out")" = "xdpfwd: no xdpfwd state in $dir/pins: $dir is not a bpffs, so nothing is pinned there: run 'xdpfwd attach IFACE --tunnel IFACE' first" ] ||
+		[ "$(sed -n 1p <<<"$out")" = "xdpfwd: nothing is pinned in the pin directory $dir/pins: $dir is not a bpffs: run 'xdpfwd attach IFACE --tunnel IFACE' first" ] ||
 			fail "$cmd said: $out"
 		[ "$(sed -n 2p <<<"$out")" = "exit 1" ] || fail "$cmd: $(sed -n 2p <<<"$out")"
 		[ "$(sed -n 3p <<<"$out")" = 0 ] || fail "$cmd mounted a bpffs at $dir"
@@ -1800,7 +1800,7 @@ test_kill_during_adds_then_start_agrees() {
 		fail "reported adds missing from the state file: $(sort "$LAB_TMP/added" | comm -23 - "$LAB_TMP/rebuilt" | wc -l)"
 	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "after the rebuild, maps and state differ"
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # The maps and the bytes of the state file and its journal, to compare.
@@ -1891,7 +1891,7 @@ test_torn_journal_tail_dropped_damage_refused() {
 	listed_ports | grep -qx "udp 20002" || fail "the refused load changed the maps"
 	cp -p "$LAB_TMP/good.state" "$f"
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # Batches of lease renewals through renew_batch() (build/ctlbench, the
@@ -1919,7 +1919,7 @@ test_kill_during_renewals_then_start_agrees() {
 	[ "$(rebuilt_ports | wc -l)" = 2000 ] || fail "the state file alone does not hold the 2000"
 	xdpfwd list --json | jq -e 'all(.expires_in > 3000)' >/dev/null || fail "a lease from the file was cut short"
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # Two CLI processes adding and deleting while serve runs and ends leases (and
@@ -1949,7 +1949,40 @@ test_concurrent_cli_and_daemon_lose_nothing() {
 	[ "$(listed_ports | wc -l)" = 2075 ] || fail "$(listed_ports | wc -l) mappings, want 2075"
 	[ "$(rebuilt_ports | wc -l)" = 2075 ] || fail "the state file alone does not hold the 2075"
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
+}
+
+# Every step that fails says why in a line of its own (not only "undone"), a
+# del that fails prints no "deleted" line, and an XDPFWD_FAIL_AT that is not
+# N or NAME:N says so instead of passing as a run where nothing failed.
+test_failed_steps_say_why_and_del_only_what_it_did() {
+	local step want out before
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab (the other lab runs the failure paths)"; return $SKIP; }
+	xdpfwd add udp 7996 10.8.0.2 >/dev/null || fail "add"
+	before=$(state_snapshot)
+	while IFS='|' read -r step want; do
+		out=$(XDPFWD_FAIL_AT=$step:1 xdpfwd detach pub0 2>&1) && fail "detach succeeded with $step failing"
+		grep -qxF "xdpfwd: $want" <<<"$out" || fail "with $step failing, detach said: $out"
+		[ "$(state_snapshot)" = "$before" ] || fail "with $step failing, detach changed the state"
+	done <<STEPS
+unpin|cannot unpin $XDPFWD_PIN_DIR/prog_xdpfwd_in: Input/output error
+tc-detach|cannot remove the tc filter from the egress of pub0: Input/output error
+xdp-detach|cannot detach XDP from 'pub0': Input/output error
+map-update|cannot record the detachment: Input/output error
+STEPS
+	out=$(XDPFWD_FAIL_AT=unpin:1 xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) &&
+		fail "replace succeeded with unpin failing"
+	grep -qxF "xdpfwd: cannot unpin $XDPFWD_PIN_DIR/prog_xdpfwd_in: Input/output error" <<<"$out" ||
+		fail "with unpin failing, replace said: $out"
+	[ "$(state_snapshot)" = "$before" ] || fail "with unpin failing, replace changed the state"
+	out=$(XDPFWD_FAIL_AT=map-delete:1 xdpfwd del udp 7996 2>/dev/null) && fail "del succeeded with map-delete failing"
+	[ -z "$out" ] || fail "a failed del printed: $out"
+	[ "$(state_snapshot)" = "$before" ] || fail "the failed del changed the state"
+	out=$(XDPFWD_FAIL_AT=unpin xdpfwd add udp 7996 10.8.0.2 2>&1 >/dev/null)
+	[ "$out" = "xdpfwd: XDPFWD_FAIL_AT 'unpin' is not N or NAME:N (N from 1): no step fails" ] ||
+		fail "XDPFWD_FAIL_AT=unpin said: $out"
+	out=$(xdpfwd del udp 7996) || fail "del"
+	[ "$out" = "deleted udp 7996 -> 10.8.0.2:7996" ] || fail "del said: $out"
 }
 
 # Leases ending while a CLI adds mappings, over a table whose changes are

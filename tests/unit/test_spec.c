@@ -46,6 +46,16 @@ static const struct rule_case rule_cases[] = {
     {"tcp", "80", "[::]", NULL, "is unspecified"},
     {"tcp", "80", "10.8.0", NULL, "target address '10.8.0' is not"},
     {"tcp", "203.0.113.10", "10.8.0.2", NULL, "public port '203.0.113.10' is not a number"},
+    /* Leading zeros are refused in every port, as in the octets of an
+     * address; a negative port is named as such. */
+    {"tcp", "0100", "10.8.0.2", NULL, "public port '0100' has a leading zero: allowed 1-65535"},
+    {"tcp", "80-090", "10.8.0.2", NULL, "public port '090' has a leading zero"},
+    {"tcp", "80", "10.8.0.2:0080", NULL, "target port '0080' has a leading zero"},
+    {"tcp", "80-81", "10.8.0.2:08-9", NULL, "target port '08' has a leading zero"},
+    {"udp", "-5", "10.8.0.2", NULL, "public port '-5' is negative: allowed 1-65535"},
+    {"udp", "203.0.113.10:-5", "10.8.0.2", NULL, "public port '-5' is negative"},
+    {"udp", "203.0.113.10:5", "10.8.0.2:-5", NULL, "target port '-5' is negative"},
+    {"tcp", "100", "10.8.0.2:10", "tcp 100 -> 10.8.0.2:10", NULL},
 };
 
 struct table_case {
@@ -108,7 +118,102 @@ static const struct table_case table_cases[] = {
      "ttl '31536001' is out of range: allowed 1-31536000"},
     {"unknown option", "tcp 80 10.8.0.2 foo=1\n",
      "option 'foo' is unknown: allowed allow, rate, new-rate, ttl"},
+    /* No empty item in a list, and no leading zero in a number. */
+    {"allow with a trailing comma", "tcp 80 10.8.0.2 allow=192.0.2.0/24,\n",
+     "line 1: allow= has an empty item"},
+    {"allow with an empty item", "tcp 80 10.8.0.2 allow=192.0.2.0/24,,198.51.100.0/24\n",
+     "line 1: allow= has an empty item"},
+    {"allow of a comma alone", "tcp 80 10.8.0.2 allow=,\n", "allow= has an empty item"},
+    {"rate with a trailing comma", "tcp 80 10.8.0.2 rate=10,\n", "rate= has an empty item"},
+    {"ttl with a leading zero", "tcp 80 10.8.0.2 ttl=060\n",
+     "ttl '060' has a leading zero: allowed 1-31536000"},
+    {"burst with a leading zero", "tcp 80 10.8.0.2 rate=10:05\n", "burst '05' has a leading zero"},
+    {"allow length with a leading zero", "tcp 80 10.8.0.2 allow=192.0.2.0/024\n",
+     "length '024' has a leading zero: allowed 0-32"},
+    {"allow length 0 stays allowed", "tcp 80 10.8.0.2 allow=0.0.0.0/0\n", NULL},
+    {"a port with a leading zero", "tcp 080 10.8.0.2\n",
+     "line 1: public port '080' has a leading zero"},
 };
+
+/* check_host_addrs(): a public interface with 203.0.113.10 and
+ * 2001:db8::10, a tunnel with 10.8.0.1 and fd00:8::1, client networks
+ * 10.8.0.0/24, fd00:8::/64 and 10.9.0.0/31. */
+struct host_case {
+	const char *name, *proto, *pub, *target;
+	bool no_public;	   /* the public interface's addresses unread (or --force) */
+	const char *error; /* a substring of the error, or NULL */
+};
+
+static const struct host_case host_cases[] = {
+    {"a client behind a wildcard", "tcp", "80", "10.8.0.2", false, NULL},
+    {"a client behind the public address", "tcp", "203.0.113.10:80", "10.8.0.2", false, NULL},
+    {"an IPv6 client", "tcp", "[2001:db8::10]:80", "[fd00:8::2]", false, NULL},
+    {"a public address the server lacks", "tcp", "198.51.100.9:80", "10.8.0.2", false,
+     "public address 198.51.100.9 is not an address of the public interface"},
+    {"an IPv6 public address the server lacks", "tcp", "[2001:db8::99]:80", "[fd00:8::2]", false,
+     "public address 2001:db8::99 is not an address of the public interface"},
+    {"the same, the addresses unread", "tcp", "198.51.100.9:80", "10.8.0.2", true, NULL},
+    {"the tunnel's own address", "tcp", "80", "10.8.0.1", false,
+     "target address 10.8.0.1 is the tunnel's own address"},
+    {"the tunnel's own IPv6 address", "tcp", "80", "[fd00:8::1]", true,
+     "target address fd00:8::1 is the tunnel's own address"},
+    {"a client net's network address", "udp", "80", "10.8.0.0", false,
+     "target address 10.8.0.0 is the network address of the client network 10.8.0.0/24"},
+    {"a client net's broadcast address", "udp", "80", "10.8.0.255", false,
+     "target address 10.8.0.255 is the broadcast address of the client network 10.8.0.0/24"},
+    {"an IPv6 client net's Subnet-Router anycast address", "udp", "80", "[fd00:8::]", false,
+     "target address fd00:8:: is the network address of the client network fd00:8::/64"},
+    {"IPv6 has no broadcast address", "udp", "80", "[fd00:8::ffff:ffff:ffff:ffff]", false, NULL},
+    {"a /31 has no network or broadcast address (RFC 3021)", "udp", "80", "10.9.0.0", false, NULL},
+    {"the last host of a client net", "udp", "80", "10.8.0.254", false, NULL},
+};
+
+static void host_addrs_add(struct local_addrs *l, const char *text)
+{
+	__u8 family = strchr(text, ':') ? AF_INET6 : AF_INET;
+
+	l->entry[l->count].family = family;
+	inet_pton(family, text, l->entry[l->count++].addr.bytes);
+}
+
+UNIT_CASES(test_spec_host, 10)
+{
+	struct local_addrs pub = {0}, tun = {0};
+	struct xdpfwd_prefix clients[3];
+	struct host_addrs h = {&pub, &tun, clients, 3};
+	char err[ERR_LEN];
+	int cases = 0;
+
+	host_addrs_add(&pub, "203.0.113.10");
+	host_addrs_add(&pub, "2001:db8::10");
+	host_addrs_add(&tun, "10.8.0.1");
+	host_addrs_add(&tun, "fd00:8::1");
+	if (parse_prefix("10.8.0.0/24", "c", &clients[0], err) ||
+	    parse_prefix("fd00:8::/64", "c", &clients[1], err) ||
+	    parse_prefix("10.9.0.0/31", "c", &clients[2], err))
+		CHECK(false, "client networks: %s", err);
+	for (size_t i = 0; i < sizeof(host_cases) / sizeof(host_cases[0]); i++) {
+		const struct host_case *c = &host_cases[i];
+		struct rule r[2];
+		int ret;
+
+		if (!unit_selected(c->name))
+			continue;
+		cases++;
+		err[0] = '\0';
+		h.public = c->no_public ? NULL : &pub;
+		ret = parse_rule(c->proto, c->pub, c->target, r, err) < 0
+			  ? -1
+			  : check_host_addrs(&r[0], &h, err);
+		if (c->error)
+			CHECK(ret && strstr(err, c->error) && !strchr(err, '\n'),
+			      "%s: want an error containing '%s', got '%s'", c->name, c->error,
+			      err);
+		else
+			CHECK(!ret, "%s: refused: '%s'", c->name, err);
+	}
+	return cases;
+}
 
 /* A public interface with two IPv4 addresses (and one link-local, which no
  * wildcard answers from) and one IPv6 address. */
