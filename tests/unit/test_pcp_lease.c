@@ -308,6 +308,30 @@ static void delete_all_and_static(struct env *e)
 	CHECK(r.rc == 0 && r.eport != 40700, "nor its companion: %u", r.eport);
 }
 
+/* A.6.34: a port the operator or the host holds is never drawn from the
+ * pool; unblocked, it is back in it. */
+static void held_ports_never_drawn(struct env *e)
+{
+	struct pcp_lease_config cfg = base_cfg;
+	struct pcp_addr op;
+	struct env r;
+
+	(void)e;
+	if (!env_init(&r, &cfg, 40000, 40002))
+		return;
+	client_addr(9, &op);
+	CHECK(pcp_lease_add_static(r.srv.leases, &op, TCP, 22, 40000) == 0, "static on 40000");
+	pcp_lease_block(r.srv.leases, 40001);
+	CHECK(pmp(&r, 2, UDP, 1, 0, 60, 0).eport == 40002, "only 40002 is free");
+	CHECK(pmp(&r, 3, UDP, 1, 0, 60, 0).rc == NATPMP_OUT_OF_RESOURCES, "then nothing: 4");
+	pcp_lease_unblock(r.srv.leases, 40001);
+	CHECK(pmp(&r, 3, UDP, 1, 0, 60, 0).eport == 40001, "unblocked 40001 is given");
+	CHECK(pcp_lease_del_static(r.srv.leases, &op, TCP, 22) == 0 &&
+		  pmp(&r, 4, UDP, 1, 0, 60, 0).eport == 40000,
+	      "the static mapping deleted, 40000 is given");
+	env_free(&r);
+}
+
 /* A.5.28, C.12, C.17: PCP nonce ownership; one nonce on several keys. */
 static void nonce_ownership(struct env *e)
 {
@@ -532,6 +556,7 @@ static const struct lease_case lease_cases[] = {
     {"lifetime clamp", lifetime_clamp},
     {"delete twice", delete_twice},
     {"delete-all and operator mappings", delete_all_and_static},
+    {"ports held by the operator or the host", held_ports_never_drawn},
     {"nonce ownership", nonce_ownership},
     {"quota", quota},
     {"reuse delay", reuse_delay},
