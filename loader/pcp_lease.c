@@ -777,6 +777,60 @@ bool pcp_lease_get(const struct pcp_leases *l, uint32_t i, struct pcp_lease_info
 	return true;
 }
 
+bool pcp_lease_quar_get(const struct pcp_leases *l, uint16_t port, struct pcp_quar_info *info)
+{
+	const struct port *pt = &l->port[port];
+
+	if (pt->state != P_QUAR)
+		return false;
+	*info = (struct pcp_quar_info){.client = l->client[pt->owner - 1].addr,
+				       .port = port,
+				       .key_port = pt->prev_key,
+				       .until = pt->until};
+	return true;
+}
+
+/* Moves P, just pushed at the tail of the global FIFO, back to its place
+ * by time: records restored out of order still leave in order. */
+static void quar_sort_tail(struct pcp_leases *l, uint16_t p)
+{
+	struct port *pt = &l->port[p];
+	uint16_t before = pt->gprev;
+
+	while (before && l->port[before].until > pt->until)
+		before = l->port[before].gprev;
+	if (before == pt->gprev)
+		return;
+	l->gtail = pt->gprev; /* unlink P from the tail */
+	l->port[l->gtail].gnext = 0;
+	pt->gprev = before;
+	pt->gnext = before ? l->port[before].gnext : l->ghead;
+	l->port[pt->gnext].gprev = p;
+	if (before)
+		l->port[before].gnext = p;
+	else
+		l->ghead = p;
+}
+
+int pcp_lease_quar_restore(struct pcp_leases *l, const struct pcp_quar_info *info)
+{
+	struct port *pt = &l->port[info->port];
+	uint32_t c;
+
+	if (pt->state != P_FREE)
+		return -EBUSY;
+	c = client_get(l, &info->client, 0);
+	if (!c)
+		return -ENOSPC;
+	pool_take(l, info->port);
+	pt->owner = c;
+	pt->prev_key = info->key_port;
+	quar_push(l, info->port, info->until);
+	if (pt->state == P_QUAR)
+		quar_sort_tail(l, info->port);
+	return 0;
+}
+
 void pcp_lease_stats(const struct pcp_leases *l, struct pcp_lease_stats *s)
 {
 	s->leases = l->ndynamic;

@@ -146,6 +146,20 @@ int pcp_lease_restore(struct pcp_leases *l, const struct pcp_lease_info *info);
 /* The lease in slot I (0 <= I < max_leases): false if the slot is empty. */
 bool pcp_lease_get(const struct pcp_leases *l, uint32_t i, struct pcp_lease_info *info);
 
+/* A port in quarantine, for persistence: who held it, with which key
+ * port, and when it goes back to the pool (monotonic seconds). */
+struct pcp_quar_info {
+	struct pcp_addr client;
+	uint16_t port, key_port;
+	uint64_t until;
+};
+/* The quarantine record of PORT: false if PORT is not in quarantine. */
+bool pcp_lease_quar_get(const struct pcp_leases *l, uint16_t port, struct pcp_quar_info *info);
+/* Puts back a quarantine record read from the state file (after the
+ * leases). 0, -EBUSY (the port is not free in the pool), -ENOSPC. A record
+ * past its time is not an error: the next pcp_lease_expire() frees it. */
+int pcp_lease_quar_restore(struct pcp_leases *l, const struct pcp_quar_info *info);
+
 /* Counts for metrics. */
 struct pcp_lease_stats {
 	uint32_t leases;      /* dynamic */

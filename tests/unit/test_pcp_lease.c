@@ -508,6 +508,50 @@ static void filter(struct env *e)
 	      "FILTER 198.51.100.7/32 in the change");
 }
 
+/* A.7.44 (issue 15 item 9): leases, nonces and quarantine records read
+ * back into a new index (as from the state file, the quarantine in reverse
+ * order): renewals keep their ports, ownership and quarantine hold, and the
+ * quarantine ends in time order. */
+static void persistence(struct env *e)
+{
+	static struct pcp_lease_info li[16];
+	static struct pcp_quar_info qi[16];
+	struct pcp_change ch[8];
+	size_t nl = 0, nq = 0;
+	struct reply a, b, c, q1, q2;
+	struct env r;
+
+	a = pmp(e, 2, UDP, 40000, 0, 600, 0);
+	b = pcp(e, 3, TCP, 8080, 0, 600, 0x77, false, 0);
+	q1 = pmp(e, 4, UDP, 1, 0, 60, 0);
+	pmp(e, 4, UDP, 1, 0, 0, 10); /* quarantined until 610 */
+	q2 = pmp(e, 5, UDP, 1, 0, 60, 0);
+	pmp(e, 5, UDP, 1, 0, 0, 20); /* until 620 */
+	for (uint32_t i = 0; i < base_cfg.max_leases && nl < 16; i++)
+		nl += pcp_lease_get(e->srv.leases, i, &li[nl]);
+	for (uint32_t p = 1; p < 65536 && nq < 16; p++)
+		nq += pcp_lease_quar_get(e->srv.leases, (uint16_t)p, &qi[nq]);
+	CHECK(nl == 2 && nq == 2, "2 leases and 2 quarantined ports saved: %zu %zu", nl, nq);
+	if (!env_init(&r, &base_cfg, 40000, 40999))
+		return;
+	for (size_t i = 0; i < nl; i++)
+		CHECK(pcp_lease_restore(r.srv.leases, &li[i]) == 0, "lease %zu restored", i);
+	for (size_t i = nq; i; i--)
+		CHECK(pcp_lease_quar_restore(r.srv.leases, &qi[i - 1]) == 0, "quarantine restored");
+	CHECK(pmp(&r, 2, UDP, 40000, 0, 600, 30).eport == a.eport, "NAT-PMP renewal, same port");
+	c = pcp(&r, 3, TCP, 8080, 0, 600, 0x66, false, 30);
+	CHECK(c.rc == PCP_NOT_AUTHORIZED, "another nonce still refused: rc %u", c.rc);
+	CHECK(pcp(&r, 3, TCP, 8080, 0, 600, 0x77, false, 30).eport == b.eport, "PCP renewal");
+	c = pmp(&r, 6, UDP, 1, q1.eport, 60, 30);
+	CHECK(c.eport != q1.eport, "a quarantined port is not given to another");
+	pcp_lease_expire(r.srv.leases, 615, ch, 8);
+	c = pmp(&r, 6, UDP, 2, q1.eport, 60, 615);
+	CHECK(c.eport == q1.eport, "the first quarantine ends at 610, in time order");
+	c = pmp(&r, 6, UDP, 3, q2.eport, 60, 615);
+	CHECK(c.eport != q2.eport, "the second holds until 620");
+	env_free(&r);
+}
+
 /* Scale: 65,536 leases (32,768 clients, UDP and TCP each), renewed and
  * expired; each request O(1)/O(log n). Time is printed, never asserted. */
 static void scale(struct env *e)
@@ -566,6 +610,7 @@ static const struct lease_case lease_cases[] = {
     {"refusals", refusals},
     {"epoch", epoch},
     {"FILTER", filter},
+    {"persistence", persistence},
     {"scale", scale},
 };
 
