@@ -461,37 +461,62 @@ static uint32_t granted(const struct pcp_leases *l, uint32_t asked)
 	return asked > l->cfg.life_max ? l->cfg.life_max : asked;
 }
 
+/* Whether port P for the key of Q would give two of client C's mappings
+ * of one protocol the same target port, which the table refuses: only
+ * internal port 0 (symmetric, target P) can meet another key's target. */
+static bool target_taken(const struct pcp_leases *l, uint32_t c, const struct pcp_map_req *q,
+			 uint16_t p)
+{
+	return !q->internal_port && lease_find(l, c, q->protocol, p);
+}
+
+/* Whether C's symmetric lease of protocol index X already targets port I. */
+static bool symmetric_on(const struct pcp_leases *l, uint32_t c, int x, uint16_t i)
+{
+	const struct port *pt = &l->port[i];
+
+	return pt->state == P_HELD && pt->owner == c && pt->lease[x] &&
+	       !l->lease[pt->lease[x] - 1].key_port;
+}
+
 /* The port for a new lease of client C (RFC 6886 §3.3, RFC 6887 §11.3,
  * §13.2): the suggestion when it can be given; else the number the client
  * holds for the other protocol with the same key; else a port of its own in
- * quarantine that had the same key; else a random free one. 0 and *RC. */
+ * quarantine that had the same key; else a random free one (a few draws,
+ * for the rare one that would meet a target of the client's). 0 and *RC. */
 static uint16_t choose_port(struct pcp_leases *l, uint32_t c, const struct pcp_map_req *q, int x,
 			    enum pcp_lease_result *rc)
 {
 	const struct client *cl = &l->client[c - 1];
 	bool can_new = cl->nports < l->cfg.quota;
 	uint16_t s = q->suggested_port, p;
+	bool s_ok = s && port_can_take(l, c, s, x) && !target_taken(l, c, q, s);
 	uint32_t o;
 
-	if (s && port_can_take(l, c, s, x) && (can_new || port_held_by(l, c, s)))
+	if (s_ok && (can_new || port_held_by(l, c, s)))
 		return s;
 	if (s && q->prefer_failure) {
-		*rc = port_can_take(l, c, s, x) ? PCP_L_QUOTA : PCP_L_CANNOT_PROVIDE;
+		*rc = s_ok ? PCP_L_QUOTA : PCP_L_CANNOT_PROVIDE;
 		return 0;
 	}
 	o = lease_find(l, c, x ? UDP : TCP, q->internal_port);
 	if (o && !l->lease[o - 1].is_static) {
 		p = l->lease[o - 1].external_port;
-		if (!l->port[p].lease[x])
+		if (!l->port[p].lease[x] && !target_taken(l, c, q, p))
 			return p;
 	}
 	*rc = can_new ? PCP_L_NO_RESOURCES : PCP_L_QUOTA;
 	if (!can_new)
 		return 0;
 	for (p = cl->qhead; p; p = l->port[p].cnext)
-		if (l->port[p].prev_key == q->internal_port)
+		if (l->port[p].prev_key == q->internal_port && !target_taken(l, c, q, p))
 			return p;
-	return l->nfree ? l->free[rand_below(l, l->nfree)] : 0;
+	for (int i = 0; i < 8 && l->nfree; i++) {
+		p = l->free[rand_below(l, l->nfree)];
+		if (!target_taken(l, c, q, p))
+			return p;
+	}
+	return 0;
 }
 
 static void answer(const struct lease *le, uint32_t life, struct pcp_map_res *res)
@@ -543,6 +568,10 @@ static size_t do_map(struct pcp_leases *l, uint32_t c, const struct pcp_map_req 
 		return renew(l, s, q, now, res, ch);
 	if (!q->internal_port && (q->pcp || !l->cfg.port0_symmetric)) {
 		res->result = PCP_L_NOT_AUTHORIZED; /* internal port 0: policy */
+		return 0;
+	}
+	if (q->internal_port && symmetric_on(l, c, x, q->internal_port)) {
+		res->result = PCP_L_NO_RESOURCES; /* its target is the symmetric one's */
 		return 0;
 	}
 	p = choose_port(l, c, q, x, &rc);

@@ -394,7 +394,13 @@ static void internal_port_zero(struct env *e)
 	CHECK(u.rc == 0 && u.iport == u.eport && e->ch[0].internal_port == u.eport,
 	      "symmetric: internal %u = external %u", u.iport, u.eport);
 	CHECK(t.eport == u.eport && again.eport == u.eport, "TCP and the renewal: the same port");
-	CHECK(pmp(e, 2, UDP, 0, 1, 0, 50).rc == 0 && count_leases(e) == 1, "delete of key 0");
+	CHECK(pmp(e, 2, UDP, u.eport, 0, 60, 46).rc == NATPMP_OUT_OF_RESOURCES,
+	      "a key on the symmetric target port: refused (the table would refuse it)");
+	CHECK(pmp(e, 5, TCP, 40123, 40200, 60, 46).eport == 40200 &&
+		  pmp(e, 5, TCP, 0, 40123, 60, 46).eport != 40123,
+	      "symmetric TCP avoids the target of another key");
+	CHECK(pmp(e, 2, UDP, 0, 1, 0, 50).rc == 0 && count_leases(e) == 3,
+	      "delete of key 0: %zu left", count_leases(e));
 	cfg.port0_symmetric = false;
 	if (!env_init(&r, &cfg, 40000, 40999))
 		return;
