@@ -50,6 +50,8 @@ endif
 LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
 	      loader/bpfload.c
+# The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
+LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c
 LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c attach.c restore.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
@@ -115,9 +117,10 @@ $(BUILD)/xdpfwd-previous: | $(BUILD)
 		cp $(BUILD)/previous/build/xdpfwd $@ && rm -rf $(BUILD)/previous
 
 # The parsers of outside input under libFuzzer (clang, libclang-rt-14-dev).
-FUZZ_TARGETS := cli config state
+FUZZ_TARGETS := cli config state pcp
 FUZZ_SECONDS ?= 60
-FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/journal.c loader/conflict.c loader/textfile.c
+FUZZ_SRC     := loader/strbuf.c loader/failpoint.c loader/spec.c loader/state.c loader/journal.c loader/conflict.c loader/textfile.c \
+		loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard loader/*.h) include/xdpfwd.h | $(BUILD)
