@@ -28,7 +28,7 @@ VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
 	      -DXDPFWD_VERSION='"$(VERSION)"'
-LDLIBS     := -lxdp -lbpf -ljson-c -lmicrohttpd -lpthread -lelf -lz
+LDLIBS     := -lxdp -lbpf -ljson-c -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Wshadow -Werror -Iinclude \
 	      -I/usr/include/$(shell gcc -dumpmachine)
@@ -52,7 +52,7 @@ LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c
 	      loader/bpfload.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c attach.c restore.c migrate.c show.c serve.c metrics.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h

@@ -13,12 +13,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
-#include <microhttpd.h>
 #include "attach.h"
 #include "change.h"
 #include "localaddr.h"
 #include "log.h"
 #include "metrics.h"
+#include "mhd.h"
 #include "journal.h"
 #include "leases.h"
 #include "persist.h"
@@ -435,6 +435,10 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	if (parse_listen(listen, &addr, err)) {
 		pr_warn("serve: --metrics: %s\n", err);
 		return -EINVAL;
+	}
+	if (mhd_open(err)) {
+		pr_warn("serve: %s\n", err);
+		return -ENOENT;
 	}
 	if (serve_adopt(&srv, state_dir, &rebuilt))
 		return -ENOENT;
