@@ -824,10 +824,10 @@ static bool answers_from(__u8 family, const union xdpfwd_addr *a)
  * address only, so with two it must be told which. One read back from the
  * table (EXISTING) keeps the address it was written with.
  */
-static int wildcard_source(struct rule *r, const struct local_addrs *local, const char *a,
-			   char *err)
+static int wildcard_source(struct rule *r, const struct local_addrs *local, char *err)
 {
 	struct xdpfwd_mapping *m = &r->m;
+	char a[160];
 	const char *fam = family_name(m->family);
 	union xdpfwd_addr last = {0};
 	char name[ADDR_STR_LEN];
@@ -843,6 +843,8 @@ static int wildcard_source(struct rule *r, const struct local_addrs *local, cons
 			m->source_addr = local->entry[k].addr;
 		last = local->entry[k].addr;
 	}
+	if (found != 1)
+		describe(a, sizeof(a), r);
 	if (!found)
 		fail(
 		    "%s: the public interface has no %s address to answer from: name the public address",
@@ -866,22 +868,28 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 		fail("%zu mappings: at most %d are allowed", count, XDPFWD_MAX_MAPPINGS);
 	for (size_t i = 0; i < count; i++) {
 		struct xdpfwd_mapping *m = &rules[i].m;
+		const char *why = NULL;
 		char a[160];
 
-		describe(a, sizeof(a), &rules[i]);
 		ports += m->port_count;
 		if (addr_is_zero(&m->public_addr)) {
-			if (wildcard_source(&rules[i], local, a, err))
+			if (wildcard_source(&rules[i], local, err))
 				return -1;
 		} else {
 			m->source_addr = m->public_addr;
 		}
 		if (addr_equal(&m->target_addr, &m->public_addr))
-			fail("%s: the target is the public address itself", a);
-		for (size_t k = 0; local && k < local->count; k++)
+			why = "the target is the public address itself";
+		for (size_t k = 0; local && k < local->count && !why; k++)
 			if (local->entry[k].family == m->family &&
 			    addr_equal(&local->entry[k].addr, &m->target_addr))
-				fail("%s: the target is an address of the public interface", a);
+				why = "the target is an address of the public interface";
+		if (why) {
+			/* Formatted only for the message: 65,536 of them cost more
+			 * than the checks. */
+			describe(a, sizeof(a), &rules[i]);
+			fail("%s: %s", a, why);
+		}
 	}
 	if (ports > XDPFWD_MAX_PORT_ENTRIES)
 		fail("the mappings cover %zu ports: at most %d are allowed", ports,
