@@ -25,6 +25,18 @@ int live_rules(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
 	return err;
 }
 
+/* Why C refuses a mapping (ERR names it): said whole to a command's user,
+ * by the daemon without the mapping unless at debug level. */
+static void refused(const struct change *c, const char *err)
+{
+	if (!c->daemon) {
+		pr_warn("%s: %s\n", c->what, err);
+		return;
+	}
+	pr_warn("%s: a mapping was refused (-vv names it)\n", c->what);
+	pr_debug("%s: %s\n", c->what, err);
+}
+
 void report_undo(const char *what, int undo)
 {
 	if (!undo)
@@ -97,7 +109,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	if (local_addrs_read(config->public_ifindex, &local))
 		memset(&local, 0, sizeof(local));
 	if (validate_table(want, count, &local, err)) {
-		pr_warn("%s: %s\n", what, err);
+		refused(c, err);
 		return -EINVAL;
 	}
 	if (c->check_host) {
@@ -111,7 +123,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		ret = check_conflicts(want, count, have, nhave, &host, config, err);
 		host_ports_free(&host);
 		if (ret) {
-			pr_warn("%s: %s\n", what, err);
+			refused(c, err);
 			return -EINVAL;
 		}
 	}
@@ -188,6 +200,7 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 	}
 	snprintf(what, sizeof(what), "%s: %s", cmd, path);
 	change.what = what;
+	change.daemon = !strncmp(cmd, "serve", 5); /* its reload */
 	change.check_host = !force;
 	if (live_rules(maps, &have, &nhave, 0)) {
 		free(rules);
@@ -383,14 +396,14 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 	/* The new rules alone first: each wildcard gets the address it
 	 * answers from, by which its forward entries are found. */
 	if (validate_table(b->put, b->nput, &local, err)) {
-		pr_warn("%s: %s\n", c->what, err);
+		refused(c, err);
 		ret = -EINVAL;
 	}
 	ret = ret ?: touched_read(maps, b, &touched, &ntouched);
 	if (ret && ret != -EINVAL)
 		pr_warn("%s: cannot read the mappings: %s\n", c->what, strerror(-ret));
 	if (!ret && batch_validate(&local, b, touched, ntouched, old, err)) {
-		pr_warn("%s: %s\n", c->what, err);
+		refused(c, err);
 		ret = -EINVAL;
 	}
 	if (!ret && c->check_host)

@@ -20,6 +20,9 @@ struct change {
 	const char *state;		   /* the state file to write, or NULL */
 	const struct pending_set *pending; /* what waits; PENDING_CARRY: the file's stays */
 	struct txn *txn; /* the caller's, to commit or roll back; NULL: apply's own */
+	/* The daemon's: a refused mapping is named at debug level only (-vv),
+	 * since its addresses are a client's and the daemon's log is kept. */
+	bool daemon;
 };
 
 /* Validates WANT as a whole, checks its new mappings against the host when

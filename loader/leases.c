@@ -325,10 +325,11 @@ int lease_expire(struct lease_index *ix, const struct xdpfwd_maps *maps,
 	*gone = calloc(n, sizeof(**gone));
 	err = *gone ? check_due(ix, maps, due, n, now, *gone, ngone) : -ENOMEM;
 	if (!err && *ngone)
-		err = apply_batch(
-		    maps, config, &(struct batch){.drop = *gone, .ndrop = *ngone},
-		    &(struct change){.what = "serve: removing expired mappings", .state = state},
-		    &sum);
+		err = apply_batch(maps, config, &(struct batch){.drop = *gone, .ndrop = *ngone},
+				  &(struct change){.what = "serve: removing expired mappings",
+						   .state = state,
+						   .daemon = true},
+				  &sum);
 	if (err) {
 		/* Nothing was removed: each pair again, for the next call. */
 		for (size_t i = 0; i < n; i++)

@@ -105,6 +105,7 @@ static int restore_table(const struct pindir *pd, const struct saved_state *save
 	err = err
 		  ?: apply(&maps, &config, NULL, 0, ready, nready,
 			   &(struct change){.what = what,
+					    .daemon = !strcmp(cmd, "serve"),
 					    .state = state,
 					    .pending = &(struct pending_set){waiting, nwaiting},
 					    .txn = t},

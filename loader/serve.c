@@ -305,6 +305,7 @@ static void retry_pending(struct server *srv)
 		memcpy(want + n, ready, nready * sizeof(*ready));
 		err = apply(&srv->maps, &config, have, n, want, n + nready,
 			    &(struct change){.what = "serve: writing pending mappings",
+					     .daemon = true,
 					     .state = srv->state,
 					     .pending = &(struct pending_set){waiting, nwaiting}},
 			    &sum);
