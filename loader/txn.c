@@ -437,7 +437,8 @@ static int map_dump(const struct txn_map *m, char **out, size_t *n)
 	}
 	dump_key_size = m->key_size;
 	dump_pair_size = pair;
-	qsort(*out, *n, pair, compare_dump_keys);
+	if (*n)
+		qsort(*out, *n, pair, compare_dump_keys);
 	return 0;
 }
 
