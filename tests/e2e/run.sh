@@ -1823,6 +1823,9 @@ test_a_failed_journal_step_changes_nothing() {
 	f=$(state_file)
 	seq 30000 31999 | awk '{ print "tcp 203.0.113.10:" $1, "10.8.0.2 ttl=3600" }' >"$LAB_TMP/base.conf"
 	{ cat "$LAB_TMP/base.conf"; echo "udp 203.0.113.10:20002 10.8.0.2"; } >"$LAB_TMP/more.conf"
+	# A load that changes more than a quarter of the table writes a new
+	# snapshot (compaction); one that changes less appends a record.
+	head -n 1000 "$LAB_TMP/base.conf" >"$LAB_TMP/half.conf"
 	xdpfwd load "$LAB_TMP/base.conf" >/dev/null || fail "load"
 	xdpfwd add udp 203.0.113.10:20000 10.8.0.2 >/dev/null || fail "add"
 	[ "$(grep -c '^j ' "$f.journal")" = 1 ] || fail "the add was not appended"
@@ -1847,10 +1850,12 @@ journal-sync||add udp 203.0.113.10:20001 10.8.0.2
 journal-sync||del udp 203.0.113.10:20000
 journal-sync||add tcp 203.0.113.10:30000 10.8.0.2 --ttl 3600
 journal-truncate|torn|add udp 203.0.113.10:20001 10.8.0.2
-journal-reset||load $LAB_TMP/more.conf
+journal-write||load $LAB_TMP/more.conf
+journal-sync||load $LAB_TMP/more.conf
+journal-reset||load $LAB_TMP/half.conf
 EOF_CASES
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # A crash that grew the journal but never wrote its data leaves zeros at
@@ -1884,7 +1889,9 @@ test_torn_journal_tail_dropped_damage_refused() {
 	touch -r "$LAB_TMP/good.state" "$f"
 	cp -p "$f" "$LAB_TMP/bad.state"
 	cp -p "$f.journal" "$LAB_TMP/bad.journal"
-	out=$(xdpfwd load "$LAB_TMP/base.conf" 2>&1) && fail "load over a damaged snapshot succeeded"
+	# Half the table: a load that rewrites the pair whole, not an append.
+	head -n 1000 "$LAB_TMP/base.conf" >"$LAB_TMP/half.conf"
+	out=$(xdpfwd load "$LAB_TMP/half.conf" 2>&1) && fail "load over a damaged snapshot succeeded"
 	grep -q "its checksum does not match its contents" <<<"$out" || fail "load said: $out"
 	{ cmp -s "$f" "$LAB_TMP/bad.state" && cmp -s "$f.journal" "$LAB_TMP/bad.journal"; } ||
 		fail "the damaged pair was overwritten"
@@ -2020,7 +2027,7 @@ test_leases_end_as_journal_records_while_cli_adds() {
 	[ "$rec1" = $((rec0 + 50 + rounds)) ] || fail "journal records $rec0 -> $rec1, want 50 adds and $rounds expiry rounds"
 	! grep -q '10\.8\.0\.2' "$LAB_TMP/serve.log" || fail "serve logged a client's address: $(grep -m3 '10\.8\.0\.2' "$LAB_TMP/serve.log")"
 	: >"$LAB_TMP/empty.conf"
-	xdpfwd load "$LAB_TMP/empty.conf" >/dev/null || fail "emptying"
+	xdpfwd load "$LAB_TMP/empty.conf" --force >/dev/null || fail "emptying"
 }
 
 # --- run -------------------------------------------------------------------
