@@ -65,19 +65,26 @@ static bool file_pending_none(const char *path)
 }
 
 /* The state file after the maps took the K CHANGES that made them WANT: a
- * journal record when the change is a small part of the table and leaves
- * what waits as it is, else a new snapshot of WANT. */
+ * journal record when the change is a small part of the table, leaves
+ * what waits as it is and the file followed the maps (NHAVE mappings),
+ * else a new snapshot of WANT. */
 static int record(struct txn *t, const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
-		  const struct rule *want, size_t count, const struct table_change *changes,
-		  size_t k, const struct change *c)
+		  const struct rule *want, size_t count, size_t nhave,
+		  const struct table_change *changes, size_t k, const struct change *c)
 {
 	bool small = k * 4 <= count;
 	bool carry =
 	    c->pending == PENDING_CARRY || (!c->pending->count && file_pending_none(c->state));
+	/* A record holds the difference from the maps: only a file that
+	 * holds as many mappings as the maps did may take one (one that
+	 * lags them, after a kill between the two writes, is rewritten). */
+	bool follows = small && carry && state_count_hint(c->state) == nhave;
 	char err[ERR_LEN];
 	int ret;
 
-	if (small && carry) {
+	if (follows && !k)
+		return 0; /* nothing changed: no record, no sync */
+	if (follows) {
 		ret = state_record(t, c->state, maps, config, changes, k, PENDING_CARRY, err);
 	} else {
 		ret = txn_take_file(t, c->state);
@@ -137,7 +144,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    what, sum->added, sum->changed, sum->removed, strerror(-ret));
 	if (!ret && c->state)
-		ret = record(t, maps, config, want, count, changes, k, c);
+		ret = record(t, maps, config, want, count, nhave, changes, k, c);
 	free(changes);
 	if (t == &own) {
 		if (ret)

@@ -6,6 +6,8 @@
 #include "hugeheap.h"
 
 #define HUGE_PAGE (2UL << 20)
+/* glibc's default M_TRIM_THRESHOLD (malloc/malloc.c). */
+#define DEFAULT_TRIM_THRESHOLD (128 * 1024)
 /* The largest M_MMAP_THRESHOLD glibc takes (DEFAULT_MMAP_THRESHOLD_MAX):
  * blocks above it still get their own mmap(). */
 #define MMAP_THRESHOLD_MAX (4 * 1024 * 1024 * (int)sizeof(long))
@@ -37,4 +39,10 @@ void hugeheap_reserve(size_t bytes)
 	}
 	while (n)
 		free(held[--n]);
+}
+
+void hugeheap_release(void)
+{
+	mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD);
+	malloc_trim(0);
 }

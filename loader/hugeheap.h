@@ -16,5 +16,8 @@
  * address space. Best effort: without THP (or with "never") nothing changes.
  */
 void hugeheap_reserve(size_t bytes);
+/* For a process that lives on (serve): freed memory goes back to the system
+ * again, as by default. */
+void hugeheap_release(void);
 
 #endif

@@ -114,11 +114,16 @@ int journal_parse_head(const char *text, size_t len, struct journal_head *head, 
 
 int parse_close(const char *line, size_t line_len, size_t *len, size_t *count, unsigned int *crc)
 {
+	char copy[80]; /* "j LEN COUNT CRC" is at most 2 + 21 + 21 + 8 bytes */
 	int n = 0;
 
-	if (line_len < 2 || line[0] != 'j' || line[1] != ' ')
+	if (line_len < 2 || line_len >= sizeof(copy) || line[0] != 'j' || line[1] != ' ')
 		return -1;
-	return sscanf(line, "j %zu %zu %x%n", len, count, crc, &n) == 3 && (size_t)n == line_len
+	/* sscanf() runs strlen() over its input first: parse a bounded copy,
+	 * not the rest of the journal (quadratic), nor past a buffer's end. */
+	memcpy(copy, line, line_len);
+	copy[line_len] = '\0';
+	return sscanf(copy, "j %zu %zu %x%n", len, count, crc, &n) == 3 && (size_t)n == line_len
 		   ? 0
 		   : -1;
 }

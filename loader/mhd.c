@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 #include "mhd.h"
 #include "spec.h"
 
@@ -36,6 +37,7 @@ int mhd_open(char *err)
 				 dlerror());
 			dlclose(lib);
 			lib = NULL;
+			memset(&mhd_api, 0, sizeof(mhd_api));
 			return -1;
 		}
 	}

@@ -18,6 +18,7 @@
 #include "localaddr.h"
 #include "log.h"
 #include "metrics.h"
+#include "hugeheap.h"
 #include "mhd.h"
 #include "journal.h"
 #include "leases.h"
@@ -465,6 +466,7 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	printf("serving metrics on http://%s/metrics (state in %s)\n", listen, pd->path);
 	fflush(stdout);
 	serve_settle(&srv, rebuilt);
+	hugeheap_release(); /* the start's big arrays are done with */
 	sig = serve_loop(&srv, &stop);
 	pr_info("serve: stopping on signal %d\n", sig);
 	MHD_stop_daemon(httpd);

@@ -450,16 +450,31 @@ static int bulk_entries(struct txn *t, int fd, entry_fn entry, const struct bulk
 /* The records keyed by slot: zeroed counters, allowlists, policy records
  * (fresh buckets), mapping records. The slots were free, so none had one
  * worth keeping (what a change killed half way left is dropped on undo). */
-static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, const struct bulk *b)
+/* Zeroed counters for the N SLOTS, 1,024 at a time: a per-CPU record is 48
+ * bytes a CPU, so one buffer for 65,536 on 256 CPUs would take 800 MB. */
+static int bulk_zero_counters(struct txn *t, const struct xdpfwd_maps *maps, const __u32 *slots,
+			      size_t n)
 {
+	enum { CHUNK = 1024 };
 	int ncpu = libbpf_num_possible_cpus();
 	size_t per_cpu = (sizeof(struct xdpfwd_counters) + 7) & ~(size_t)7;
-	void *zero = ncpu > 0 ? calloc(b->n + 1, per_cpu * ncpu) : NULL;
+	void *zero = ncpu > 0 ? calloc(CHUNK, per_cpu * ncpu) : NULL;
+	int err = zero ? 0 : -ENOMEM;
+
+	for (size_t at = 0; !err && at < n; at += CHUNK)
+		err = txn_map_update_batch(t, maps->counters, slots + at, zero, NULL,
+					   n - at < CHUNK ? n - at : CHUNK, TXN_OLDS_NONE);
+	free(zero);
+	return err;
+}
+
+static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, const struct bulk *b)
+{
 	struct xdpfwd_allowlist *lists = calloc(b->n + 1, sizeof(*lists));
 	struct xdpfwd_policy *pols = calloc(b->n + 1, sizeof(*pols));
 	struct xdpfwd_mapping *ms = calloc(b->n + 1, sizeof(*ms));
 	__u32 *list_slots = calloc(b->n + 1, sizeof(*list_slots)), nlists = 0;
-	int err = zero && lists && pols && ms && list_slots ? 0 : -ENOMEM;
+	int err = lists && pols && ms && list_slots ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < b->n; i++) {
 		const struct rule *r = b->rules[i];
@@ -475,9 +490,7 @@ static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, cons
 			prefix_entry(&r->allow[k], &lists[nlists].entry[k]);
 		list_slots[nlists++] = b->slots[i];
 	}
-	err = err
-		  ?: txn_map_update_batch(t, maps->counters, b->slots, zero, NULL, b->n,
-					  TXN_OLDS_NONE);
+	err = err ?: bulk_zero_counters(t, maps, b->slots, b->n);
 	err = err
 		  ?: txn_map_update_batch(t, maps->allow, list_slots, lists, NULL, nlists,
 					  TXN_OLDS_NONE);
@@ -485,7 +498,6 @@ static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, cons
 	    err ?: txn_map_update_batch(t, maps->policy, b->slots, pols, NULL, b->n, TXN_OLDS_NONE);
 	err =
 	    err ?: txn_map_update_batch(t, maps->mappings, b->slots, ms, NULL, b->n, TXN_OLDS_NONE);
-	free(zero);
 	free(lists);
 	free(pols);
 	free(ms);
@@ -502,7 +514,6 @@ static int bulk_write(struct txn *t, const struct xdpfwd_maps *maps, const struc
 	err = err ?: b->n ? bulk_entries(t, maps->rev, rev_entry, b) : 0;
 	return err ?: b->n ? bulk_entries(t, maps->fwd, fwd_entry, b) : 0;
 }
-
 /* A rule's place in compare_mappings()'s order as bytes, and where it is:
  * sorting these touches 24 bytes a rule instead of the rules themselves. */
 struct sort_key {
