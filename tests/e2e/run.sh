@@ -1451,7 +1451,8 @@ reboot_lab() {
 # rebuild and each change of the table (add, del, load), made to
 # fail in turn: nothing changes, not the maps, pins, state file or programs.
 # Once, with the fast path on (its steps are a superset of those with it off):
-# about 90 runs load the BPF programs, a few seconds each on a busy machine.
+# about 90 runs load the BPF programs, a few seconds each on a busy machine;
+# the steps after a reboot are the next test, run in the other lab meanwhile.
 test_a_failed_step_changes_nothing() {
 	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
 	[ "$FAST_PATH" = on ] || { echo "runs with the fast path on only: the same steps, fewer hooks off"; return $SKIP; }
@@ -1464,6 +1465,18 @@ test_a_failed_step_changes_nothing() {
 	fail_each_step "attach --replace" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace
 	fail_each_step "detach" xdpfwd detach pub0
 	fail_each_step "attach over kept maps" xdpfwd "${attach[@]}"
+}
+
+# The rest of the failure paths, after a reboot: serve's rebuild, detach
+# --purge, an attach restoring the state file's table, --purge-state and an
+# attach afresh. In the fast-path-off lab, with the fast path on of its own
+# (its steps are a superset), so that the two halves run at the same time.
+test_a_failed_step_after_a_reboot_changes_nothing() {
+	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path on --clients "$LAB_CLIENTS")
+	[ "$FAST_PATH" = off ] || { echo "runs in the fast-path-off lab, with the fast path on of its own: the two halves at the same time"; return $SKIP; }
+	xdpfwd detach pub0 >/dev/null && xdpfwd "${attach[@]}" >/dev/null || fail "attach with the fast path on"
+	printf 'tcp 7990 10.8.0.2 rate=10\nudp 7994 [fd00:8::2]\n' >"$conf"
+	xdpfwd load "$conf" >/dev/null || fail "setup load"
 	reboot_lab
 	fail_each_step "serve's rebuild after a reboot" serve_until_up
 	grep -q "^udp 7994 \[fd00:8::2\]:7994$" "$(state_file)" || fail "the rebuild lost a mapping"
