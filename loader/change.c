@@ -184,7 +184,7 @@ char *read_file(const char *path, const char *cmd)
 }
 
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
-	      bool force, const char *state, const char *cmd)
+	      bool force, const char *state, const char *cmd, bool daemon)
 {
 	/* The file is the whole table: nothing waits beside it. */
 	static const struct pending_set none = {0};
@@ -207,7 +207,7 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 	}
 	snprintf(what, sizeof(what), "%s: %s", cmd, path);
 	change.what = what;
-	change.daemon = !strncmp(cmd, "serve", 5); /* its reload */
+	change.daemon = daemon;
 	change.check_host = !force;
 	if (live_rules(maps, &have, &nhave, 0)) {
 		free(rules);

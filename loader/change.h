@@ -70,8 +70,9 @@ void report_undo(const char *what, int undo);
 void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew);
 /* A text file of at most 64 MiB, or NULL after a message naming CMD. */
 char *read_file(const char *path, const char *cmd);
-/* Makes the table the config file PATH (load, and serve's reload). */
+/* Makes the table the config file PATH (load, and serve's reload: DAEMON,
+ * see struct change). */
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
-	      bool force, const char *state, const char *cmd);
+	      bool force, const char *state, const char *cmd, bool daemon);
 
 #endif

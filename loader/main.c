@@ -500,9 +500,9 @@ static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv
 
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = load_refuse_empty(&t, argv[0], opt->force)			    ? 2
-	      : load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load") ? 1
-										    : 0;
+	ret = load_refuse_empty(&t, argv[0], opt->force)				   ? 2
+	      : load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load", false) ? 1
+											   : 0;
 	table_close(&t);
 	return ret;
 }

@@ -343,8 +343,8 @@ static void reload(struct server *srv)
 	if (pindir_lock(srv->pd))
 		return;
 	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) == 0)
-		load_file(&srv->maps, &config, srv->config_file, false, srv->state,
-			  "serve: reload");
+		load_file(&srv->maps, &config, srv->config_file, false, srv->state, "serve: reload",
+			  true);
 	pindir_unlock(srv->pd);
 }
 

@@ -324,6 +324,22 @@ int snapshot_head(const char *text, size_t len, struct journal_head *head)
 	return snapshot_end(text, len, &records, &head->crc, &at);
 }
 
+/* PATH's journal, whole, as bytes: 1 with *TEXT (freed by the caller), 0
+ * when there is none, or -1 with ERR saying why. */
+static int journal_read(const char *path, char **text, size_t *len, char *err)
+{
+	char jpath[PATH_MAX + 16], sub[ERR_LEN];
+	int ret;
+
+	journal_path(jpath, sizeof(jpath), path);
+	ret = read_file_bytes(jpath, STATE_MAX_BYTES, text, len, sub);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		fail("state journal %s", sub);
+	return 1;
+}
+
 /* Replays PATH's journal over OUT when it follows the snapshot TEXT, what
  * it was to SEEN. */
 static int load_journal(const char *path, const char *text, const struct clocks *now,
@@ -335,12 +351,10 @@ static int load_journal(const char *path, const char *text, const struct clocks 
 	size_t jlen;
 	int ret;
 
-	journal_path(jpath, sizeof(jpath), path);
-	ret = read_file_bytes(jpath, STATE_MAX_BYTES, &jtext, &jlen, sub);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret)
-		fail("state journal %s", sub);
+	journal_path(jpath, sizeof(jpath), path); /* for the messages below */
+	ret = journal_read(path, &jtext, &jlen, err);
+	if (ret <= 0)
+		return ret;
 	ret = journal_parse(jtext, jlen, now, &j, sub);
 	if (ret)
 		snprintf(err, ERR_LEN, "state journal %s: %s", jpath, sub);
@@ -405,12 +419,10 @@ int state_verify(const char *path, char *err)
 	free(text);
 	if (ret)
 		fail("state file %s: %s", path, sub);
-	journal_path(jpath, sizeof(jpath), path);
-	ret = read_file_bytes(jpath, STATE_MAX_BYTES, &jtext, &jlen, sub);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret)
-		fail("state journal %s", sub);
+	journal_path(jpath, sizeof(jpath), path); /* for the messages below */
+	ret = journal_read(path, &jtext, &jlen, err);
+	if (ret <= 0)
+		return ret;
 	ret = journal_scan(jtext, jlen, &j, sub);
 	free(jtext);
 	if (ret)

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include "harness.h"
+#include "state_example.h"
 #include "journal.h"
 #include "persist.h"
 #include "state.h"
@@ -25,14 +26,6 @@
 
 #define S 1000000000ULL
 
-/* The README's example of a state file. */
-static const char *const readme_example =
-    "xdpfwd-state 1\n"
-    "attach eth0 tunnel=wg0 mode=native fast-path=on clients=10.8.0.0/16,fd00:8::/64\n"
-    "udp 27015 10.8.0.2:27015 allow=198.51.100.0/24 rate=2000:500 ttl=3600 "
-    "expires=1795412345678901234\n"
-    "tcp 203.0.113.10:40000 10.8.0.2:40000\n"
-    "end 3 crc32=ddbcb928\n";
 
 /* The table S holds, one line per mapping, for comparing. */
 static void table_text(const struct saved_state *s, char *buf, size_t len)
