@@ -124,9 +124,17 @@ static int table_open(const struct cli_context *ctx, bool writes, struct table *
 /* The policy options of the command line, for each rule add parsed. */
 static int policy_options(struct rule *r, const struct add_opts *opt, char *err)
 {
-	for (size_t i = 0; i < opt->allow.count; i++)
+	for (size_t i = 0; i < opt->allow.count; i++) {
+		/* One prefix an option; a config file's allow= takes lists. */
+		if (strchr(opt->allow.values[i], ',')) {
+			snprintf(err, ERR_LEN,
+				 "--allow '%s': one prefix per --allow: repeat --allow for more",
+				 opt->allow.values[i]);
+			return -1;
+		}
 		if (parse_policy(r, "allow", opt->allow.values[i], err))
 			return -1;
+	}
 	if (opt->rate && parse_policy(r, "rate", opt->rate, err))
 		return -1;
 	if (opt->new_rate && parse_policy(r, "new-rate", opt->new_rate, err))
