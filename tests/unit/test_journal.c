@@ -26,7 +26,6 @@
 
 #define S 1000000000ULL
 
-
 /* The table S holds, one line per mapping, for comparing. */
 static void table_text(const struct saved_state *s, char *buf, size_t len)
 {

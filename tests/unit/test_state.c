@@ -17,7 +17,6 @@
 
 #define S 1000000000ULL
 
-
 /* BODY after the header, closed by an end line that counts RECORDS and
  * checksums it right. */
 static const char *seal(const char *body, unsigned int records)
