@@ -113,6 +113,32 @@ _Static_assert(sizeof(struct xdpfwd_prefix) == 20, "xdpfwd_prefix layout");
 /* Source prefixes one mapping may allow. */
 #define XDPFWD_MAX_ALLOW 16
 
+/* Who asked for a mapping, when it was not the operator (struct
+ * xdpfwd_owner.kind). */
+enum xdpfwd_owner_kind {
+	XDPFWD_OWNER_OPERATOR = 0, /* add, load, a config file: no owner record */
+	XDPFWD_OWNER_NATPMP = 1,   /* a NAT-PMP client's lease (RFC 6886) */
+	XDPFWD_OWNER_PCP = 2,	   /* a PCP client's MAP lease (RFC 6887) */
+};
+
+/*
+ * Value of xdpfwd_owner (hash by slot, control plane only: no BPF program
+ * reads it): the lease a NAT-PMP or PCP client holds on the mapping in that
+ * slot, so that the maps alone say which mappings are dynamic and which
+ * nonce owns each, and a restart or a reboot (through the state file's
+ * owner= field) gives every client its mapping back. Operator mappings have
+ * no entry. The client's address is the mapping's target address.
+ */
+struct xdpfwd_owner {
+	__u8 kind; /* enum xdpfwd_owner_kind */
+	__u8 pad;
+	__u16 key_port; /* the internal port the client asked for, host order:
+			 * the lease's key; 0 when NAT-PMP's internal port 0
+			 * was mapped symmetrically (target port = public port) */
+	__u8 nonce[12]; /* PCP: the MAP nonce (RFC 6887 §11.1); NAT-PMP: zero */
+};
+_Static_assert(sizeof(struct xdpfwd_owner) == 16, "xdpfwd_owner layout");
+
 /*
  * The mapping as the operator wrote it, keyed by slot in xdpfwd_mappings.
  * Only user space reads it; it is the pinned record that list, del and load

@@ -27,6 +27,7 @@
 struct rule {
 	struct xdpfwd_mapping m;
 	struct xdpfwd_prefix allow[XDPFWD_MAX_ALLOW]; /* m.allow_count of them, sorted */
+	struct xdpfwd_owner owner;		      /* kind 0 (operator): no xdpfwd_owner entry */
 	unsigned int line;
 	bool existing;
 	__u32 slot; /* of an existing rule */
