@@ -2065,10 +2065,12 @@ selected() { # NAME: whether E2E_ONLY (empty: all) names or matches it
 	for pat in "${only[@]}"; do [[ $1 == $pat ]] && return 0; done
 	return 1
 }
-all_tests=() tests=()
+all_tests=() tests=() pcp_tests=()
 while read -r t; do
 	all_tests+=("$t")
-	selected "$t" && tests+=("$t")
+	selected "$t" || continue
+	# test_pcp_*: the NAT-PMP/PCP server's, in a lab of their own (mode pcp).
+	if [[ $t == test_pcp_* ]]; then pcp_tests+=("$t"); else tests+=("$t"); fi
 done < <(
 	shopt -s extdebug
 	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
@@ -2082,8 +2084,11 @@ done
 
 # Each fast-path mode in a lab of its own, the labs at the same time
 # (E2E_JOBS, 2 unless told; 1 runs the modes one after the other in one lab).
+# Mode pcp is a third lab, fast path on, that runs the test_pcp_* tests (and
+# only those): the NAT-PMP/PCP server's, beside the others since they spend
+# most of their time waiting for clients and leases.
 # Each lab's output is printed whole when it ends.
-modes=(${E2E_MODES:-on off})
+modes=(${E2E_MODES:-on off pcp})
 if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
 	declare -A lab_of=()
 	out_dir=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
@@ -2107,13 +2112,22 @@ if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
 	exit $rc
 fi
 
+# A lab with nothing to run (E2E_ONLY named only the other lab's tests) is not built.
+lab_work=0
+for m in "${modes[@]}"; do
+	if [ "$m" = pcp ]; then lab_work=$((lab_work + ${#pcp_tests[@]})); else lab_work=$((lab_work + ${#tests[@]})); fi
+done
+((lab_work)) || { echo "e2e: nothing selected for mode ${modes[*]}"; exit 0; }
 echo "e2e: building the lab ($LAB_ID)"
 lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
 LAB_FINGERPRINT=$(lab_fingerprint)
-for FAST_PATH in "${modes[@]}"; do
-	echo "e2e: --fast-path $FAST_PATH"
+for LAB_MODE in "${modes[@]}"; do
+	run=("${tests[@]}") FAST_PATH=$LAB_MODE
+	run_pcp=
+	[ "$LAB_MODE" = pcp ] && run=("${pcp_tests[@]}") FAST_PATH=on run_pcp=1
+	echo "e2e: --fast-path $FAST_PATH${run_pcp:+ (the NAT-PMP/PCP lab)}"
 	attach_for_mode || { echo "e2e: attach failed" >&2; exit 1; }
-	for t in "${tests[@]}"; do run_test "$t"; done
+	for t in "${run[@]}"; do run_test "$t"; done
 	xdpfwd detach pub0 --purge-state >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 done
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
