@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 source tools/lab.sh
 
 SKIP=77
-passed=0 failed=0 skipped=0 failures=()
+passed=0 failed=0 skipped=0 failures=() test_times=()
 TEST_PID=
 trap 'lab_down' EXIT
 # A signal ends the running test first (it stops what it started), then the lab.
@@ -45,7 +45,7 @@ needs_kernel() { # PATH WHAT: a kernel feature, present when PATH exists
 # cleanup_after_test puts the lab back as the mode wants it, so every test
 # starts from the same lab and E2E_ONLY=NAME runs it alone.
 run_test() {
-	local name=$1 log rc reason
+	local name=$1 log rc reason started=$EPOCHREALTIME took
 	log=$LAB_TMP/$name.log
 	printf '  %-60s ' "$name"
 	# No trap in the subshell: with one, bash keeps a shell between it and
@@ -69,14 +69,17 @@ run_test() {
 	rm -rf "$LAB_TMP/$name.tmp"
 	# A test that cannot be cleaned up after fails, even one that skipped.
 	cleanup_after_test >>"$log" 2>&1 || rc=1
+	# Seconds the test and its cleanup took: where the suite's time goes.
+	took=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	test_times+=("$took $name")
 	if ((rc == SKIP)); then
 		echo "skipped: $reason"
 		skipped=$((skipped + 1))
 	elif ((rc == 0)); then
-		echo ok
+		echo "ok ${took} s"
 		passed=$((passed + 1))
 	else
-		echo FAIL
+		echo "FAIL ${took} s"
 		sed 's/^/    | /' "$log"
 		failed=$((failed + 1))
 		failures+=("$name")
@@ -2130,5 +2133,6 @@ for LAB_MODE in "${modes[@]}"; do
 	for t in "${run[@]}"; do run_test "$t"; done
 	xdpfwd detach pub0 --purge-state >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 done
+echo "e2e: the slowest: $(printf '%s\n' "${test_times[@]}" | sort -rn | head -5 | awk '{ printf "%s%s %s s", s, $2, $1; s = ", " }')"
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
 ((failed == 0))
