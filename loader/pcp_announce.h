@@ -65,7 +65,8 @@ struct pcp_announce_config {
 	int fd4, fd6;		   /* UDP sockets bound to port 5351; -1: none */
 	unsigned int ifindex;	   /* the tunnel interface (multicast, scope) */
 	uint32_t rate;		   /* datagrams per second, 1-1000000; 0: default */
-	pcp_announce_send_fn send; /* NULL: sendmsg() on fd4/fd6 */
+	pcp_announce_send_fn send; /* NULL: sendmsg() on fd4/fd6; else fds unused,
+				      both families sent */
 	void *ctx;		   /* for SEND */
 };
 
@@ -97,8 +98,9 @@ void pcp_announce_free(struct pcp_announce *a);
 int pcp_announce_start(struct pcp_announce *a, uint64_t now_ms, uint32_t epoch,
 		       const struct pcp_addr *ext4, const struct pcp_addr *clients, size_t n);
 /* Sends what is due at NOW_MS within the rate bound. Returns the
- * milliseconds after which it wants to run again (0: more is due now, the
- * tick's share was spent), or -1 when no announcement is under way. */
+ * milliseconds after which it wants to run again (the next round's time,
+ * the next token of the bucket, or 10 after a full socket buffer), or -1
+ * when no announcement is under way. */
 int pcp_announce_tick(struct pcp_announce *a, uint64_t now_ms);
 /* Whether an announcement is under way. */
 bool pcp_announce_busy(const struct pcp_announce *a);
