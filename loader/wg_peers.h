@@ -45,9 +45,9 @@
 #include <stdint.h>
 #include "pcp_wire.h"
 
-#define WG_PEERS_INTERVAL_MS 500	/* default: between polls */
-#define WG_PEERS_TIMEOUT_MS  2000	/* default: a `wg` that runs longer is killed */
-#define WG_PEERS_MAX_OUTPUT  (64 << 20) /* bytes of dump: ~300k peers; more fails */
+#define WG_PEERS_INTERVAL_MS 500	 /* default: between polls */
+#define WG_PEERS_TIMEOUT_MS  2000	 /* default: a `wg` that runs longer is killed */
+#define WG_PEERS_MAX_OUTPUT  (64u << 20) /* bytes of dump: ~300k peers; more fails */
 
 /* One allowed-ips prefix, in the 128-bit form (IPv4 as ::ffff:a.b.c.d/96+n). */
 struct wg_prefix {

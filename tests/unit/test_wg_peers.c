@@ -289,8 +289,8 @@ static int real_child(void)
 	gp = fork();
 	if (gp == 0) {
 		setenv("WG_PROCESS_FOREGROUND", "1", 1);
-		freopen("/dev/null", "w", stdout);
-		freopen("/dev/null", "w", stderr);
+		if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+			_exit(126);
 		execlp("wireguard-go", "wireguard-go", "-f", dev, (char *)NULL);
 		_exit(127);
 	}
