@@ -14,7 +14,8 @@
  * transfer-rx, transfer-tx, persistent-keepalive.
  *
  * Never blocks the daemon: wg_peers_tick() starts a `wg` every interval
- * (posix_spawnp, stdout a non-blocking pipe, stdin and stderr /dev/null),
+ * (posix_spawnp; stdout a pipe whose read end alone is non-blocking, so
+ * wg writes normally; stdin and stderr /dev/null; no other descriptor),
  * reads what is there, and parses once the pipe reaches EOF and the child
  * is reaped (waitpid WNOHANG on its own pid; SIGCHLD must not be SIG_IGN);
  * a `wg` still running after timeout_ms is killed (SIGKILL) and that poll
