@@ -77,6 +77,15 @@ if command -v systemd-analyze >/dev/null; then
 	verified=", unit verified"
 fi
 
+# lintian: no error and no warning (pedantic and info tags are listed, not fatal).
+linted=", lintian not installed"
+changes=${deb%.deb}.changes
+if command -v lintian >/dev/null && [ -f "$changes" ]; then
+	lintian --allow-root --fail-on error,warning --pedantic --info "$changes" >"$root/lintian.log" 2>&1 ||
+		{ cat "$root/lintian.log"; fail "lintian complains about $changes"; }
+	linted=", lintian clean ($(grep -c '^[IPX]:' "$root/lintian.log" || true) info/pedantic tags)"
+fi
+
 # Remove keeps the table (/var/lib/xdpfwd) and the conffile; purge deletes them.
 mkdir -p "$root/var/lib/xdpfwd" && echo "xdpfwd-state 1" >"$root/var/lib/xdpfwd/xdpfwd.state"
 pkg --remove xdpfwd
@@ -89,4 +98,4 @@ pkg --purge xdpfwd
 [ ! -e "$root/var/lib/xdpfwd" ] || fail "purge left /var/lib/xdpfwd: $(ls -A "$root/var/lib/xdpfwd")"
 [ ! -e "$root/etc/default/xdpfwd" ] || fail "purge left /etc/default/xdpfwd"
 [ ! -e "$root/etc/systemd/system/multi-user.target.wants/xdpfwd.service" ] || fail "purge left the unit enabled"
-echo "install: package $version: files in place ($ndist from dist/)$verified, enabled not started; remove kept /var/lib/xdpfwd, purge deleted it"
+echo "install: package $version: files in place ($ndist from dist/)$verified$linted, enabled not started; remove kept /var/lib/xdpfwd, purge deleted it"
