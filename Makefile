@@ -121,10 +121,15 @@ install-test: $(BUILD)/xdpfwd deb-if-possible
 # .changes land in build/deb/, the build's log in build/deb/build.log. About
 # 70 s on a busy 2-core machine: make deb builds it always, make test and
 # make e2e only when a file it is built from changed.
+# What dist/ holds for operators, as data in $(DATADIR): dashboards (.json),
+# alert rules and their promtool tests (.yml, .yaml), whatever their names;
+# dist/'s own test scripts stay in the tree.
+DIST_DATA := $(shell find dist -type f \( -name '*.json' -o -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | sort)
+
 DEB_DIR   := $(BUILD)/deb
 DEB       := $(CURDIR)/$(DEB_DIR)/xdpfwd_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
 DEB_INPUT := $(LOADER_SRC) $(wildcard loader/*.h bpf/*.c bpf/lib/*.h include/*.h debian/* debian/source/*) \
-	     Makefile tools/xdpfwd.service.in xdpfwd.8 tools/xdpfwd.bash $(shell find dist -type f 2>/dev/null)
+	     Makefile tools/xdpfwd.service.in xdpfwd.8 tools/xdpfwd.bash $(DIST_DATA)
 HAVE_DEB_TOOLS := $(shell command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && echo 1)
 
 deb:
@@ -303,8 +308,7 @@ install: $(BUILD)/xdpfwd $(BUILD)/xdpfwd.service
 	install -D -m 0644 $(BUILD)/xdpfwd.service $(DESTDIR)$(UNITDIR)/xdpfwd.service
 	install -D -m 0644 xdpfwd.8 $(DESTDIR)$(MANDIR)/man8/xdpfwd.8
 	install -D -m 0644 tools/xdpfwd.bash $(DESTDIR)$(BASHCOMPDIR)/xdpfwd
-	@# Whatever dist/ holds (the dashboard, the alert rules), as data.
-	$(Q)[ ! -d dist ] || find dist -type f | sed 's|^dist/||' | while read -r f; do \
+	$(Q)for f in $(patsubst dist/%,%,$(DIST_DATA)); do \
 		install -D -m 0644 "dist/$$f" "$(DESTDIR)$(DATADIR)/$$f" || exit 1; done
 
 clean:

@@ -51,13 +51,13 @@ zcmp -s "$man" xdpfwd.8 || fail "the installed man page is not xdpfwd.8"
 MANWIDTH=80 man -l "$man" 2>"$root/man.log" | grep -q '^SYNOPSIS' || fail "man does not render the page"
 cmp -s "$comp" tools/xdpfwd.bash || fail "no bash completion (tools/xdpfwd.bash) at /usr/share/bash-completion/completions/xdpfwd"
 bash -c "source '$comp' && complete -p xdpfwd" >/dev/null || fail "bash does not load the completion"
-# Whatever dist/ holds (dashboard, alert rules) under /usr/share/xdpfwd/.
+# dist/'s dashboards and alert rules (.json, .yml, .yaml) under /usr/share/xdpfwd/.
 ndist=0
 if [ -d dist ]; then
 	while read -r f; do
 		cmp -s "dist/$f" "$root/usr/share/xdpfwd/$f" || fail "dist/$f is not at /usr/share/xdpfwd/$f"
 		ndist=$((ndist + 1))
-	done < <(cd dist && find . -type f | sed 's|^\./||')
+	done < <(cd dist && find . -type f \( -name '*.json' -o -name '*.yml' -o -name '*.yaml' \) | sed 's|^\./||')
 fi
 
 # Enabled, not started: the enablement symlink in the root, and no start in
