@@ -9,10 +9,11 @@
 # make bench      the benchmarks in bench/, results in bench/results/ (root)
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (60); corpus and crashes in tests/fuzz/
 # make test SANITIZE=1   the same tests with the tool and unit tests built with ASan and UBSan
+# make deb        the Debian package (dpkg-buildpackage), in build/deb/
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay \
-	cli-test docs check-docs check-format check-cppcheck check-funclen check-analyze
+	cli-test docs check-docs deb deb-if-possible check-format check-cppcheck check-funclen check-analyze
 
 BUILD      := build
 CC         ?= gcc
@@ -23,11 +24,21 @@ SBINDIR    ?= $(PREFIX)/sbin
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+DATADIR    ?= $(PREFIX)/share/xdpfwd
+# The version has one place, debian/changelog's first line (dpkg-buildpackage
+# reads nothing else); the commit is git's when this tree is a checkout of
+# its own (a tarball inside another repository does not take that one's).
+# `xdpfwd --version` prints "xdpfwd VERSION (git COMMIT)", or without the
+# commit outside git; make deb passes XDPFWD_COMMIT to the copy it builds.
+VERSION    := $(shell awk 'NR == 1 { gsub(/[()]/, "", $$2); print $$2; exit }' debian/changelog)
+ifeq ($(origin XDPFWD_COMMIT),undefined)
+XDPFWD_COMMIT := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+		git describe --always --dirty 2>/dev/null)
+endif
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
-	      -DXDPFWD_VERSION='"$(VERSION)"'
+	      -DXDPFWD_VERSION='"$(VERSION)"' $(if $(XDPFWD_COMMIT),-DXDPFWD_COMMIT='"$(XDPFWD_COMMIT)"')
 LDLIBS     := -lxdp -lbpf -ljson-c -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Wshadow -Werror -Iinclude \
@@ -73,7 +84,7 @@ $(BUILD)/xdpfwd.skel.h: $(BUILD)/xdpfwd.bpf.o
 
 $(BUILD)/xdpfwd: $(LOADER_SRC) $(HDRS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(LOADER_SRC) -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LOADER_SRC) -o $@ $(LDLIBS)
 
 $(BUILD)/unit_tests: $(UNIT_SRC) $(LOADER_LIB) $(HDRS) $(wildcard tests/unit/*.h)
 	$(call msg,CC,$@)
@@ -88,7 +99,8 @@ deps:
 # TEST_JOBS=1 runs them one after another.
 TEST_JOBS ?= 5
 test: deps
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen $(BUILD)/ctlbench
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen $(BUILD)/ctlbench \
+		deb-if-possible
 	$(Q)start=$$(date +%s); \
 	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test; \
 	rc=$$?; echo "  make test: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(($$(date +%s) - start)) s"; \
@@ -97,13 +109,55 @@ test: deps
 unit: $(BUILD)/unit_tests
 	$(Q)$(BUILD)/unit_tests
 
-install-test: $(BUILD)/xdpfwd
+# make install into a staging directory, then the package: installed into a
+# scratch root with dpkg --root, removed, purged (skipped, saying so, without
+# dpkg-buildpackage and debhelper).
+install-test: $(BUILD)/xdpfwd deb-if-possible
 	$(Q)tests/install/run.sh
+	$(Q)XDPFWD_DEB=$(DEB) tests/install/deb.sh
 
-e2e: $(BUILD)/xdpfwd $(BUILD)/ctlbench
+# The package, built by dpkg-buildpackage -us -uc -b from a copy of the tree
+# (the files git tracks and the untracked ones it does not ignore, as they are
+# now), so the tree's build/ is never cleaned: the .deb, .buildinfo and
+# .changes land in build/deb/, the build's log in build/deb/build.log. 50 to
+# 100 s on this shared 2-core machine: make deb builds it always; make test and
+# make e2e build it when there is none or its packaging changed (debian/, the
+# unit, dist/'s files, this Makefile), not for every change of the code: their
+# upgrade test goes from that package to a build of the tree as it is.
+# What dist/ holds for operators, as data in $(DATADIR): dashboards (.json),
+# alert rules and their promtool tests (.yml, .yaml), whatever their names;
+# dist/'s own test scripts stay in the tree.
+DIST_DATA := $(shell find dist -type f \( -name '*.json' -o -name '*.yml' -o -name '*.yaml' \) 2>/dev/null | sort)
+
+DEB_DIR   := $(BUILD)/deb
+DEB       := $(CURDIR)/$(DEB_DIR)/xdpfwd_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+DEB_INPUT := $(wildcard debian/* debian/source/*) Makefile tools/xdpfwd.service.in $(DIST_DATA)
+HAVE_DEB_TOOLS := $(shell command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && echo 1)
+
+deb:
+	$(Q)rm -f $(DEB_DIR)/.built
+	$(Q)$(MAKE) --no-print-directory $(DEB_DIR)/.built
+
+deb-if-possible:
+	$(Q)$(if $(HAVE_DEB_TOOLS),$(MAKE) --no-print-directory $(DEB_DIR)/.built,\
+		echo "  (no dpkg-buildpackage or debhelper: the package's tests are skipped)")
+
+$(DEB_DIR)/.built: $(DEB_INPUT)
+	$(Q)[ -n "$(HAVE_DEB_TOOLS)" ] || \
+		{ echo "deb: needs dpkg-buildpackage and debhelper: run tools/install-deps.sh" >&2; exit 1; }
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/xdpfwd-$(VERSION)
+	$(Q)git ls-files -z -c -o --exclude-standard | grep -zv '^debian/xdpfwd/' | \
+		xargs -0 cp --parents -t $(DEB_DIR)/xdpfwd-$(VERSION) --
+	$(call msg,DEB,$(DEB))
+	$(Q)cd $(DEB_DIR)/xdpfwd-$(VERSION) && XDPFWD_COMMIT='$(XDPFWD_COMMIT)' \
+		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	$(Q)rm -rf $(DEB_DIR)/xdpfwd-$(VERSION)
+	$(Q)ls $(DEB) >/dev/null && touch $@
+
+e2e: $(BUILD)/xdpfwd $(BUILD)/ctlbench deb-if-possible
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd-previous || \
 		echo "  (no previous release: the upgrade test is skipped)"
-	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd XDPFWD_PREVIOUS=$(CURDIR)/$(BUILD)/xdpfwd-previous \
+	$(Q)XDPFWD=$(CURDIR)/$(BUILD)/xdpfwd XDPFWD_PREVIOUS=$(CURDIR)/$(BUILD)/xdpfwd-previous XDPFWD_DEB=$(DEB) \
 		tests/e2e/run.sh
 
 # The previous release, built from git, for the upgrade test: its programs and
@@ -250,12 +304,14 @@ $(BUILD)/xdpfwd.service: tools/xdpfwd.service.in | $(BUILD)
 	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
 
 # Honours DESTDIR (staging for packages) and PREFIX, SBINDIR, UNITDIR, MANDIR,
-# BASHCOMPDIR.
+# BASHCOMPDIR, DATADIR.
 install: $(BUILD)/xdpfwd $(BUILD)/xdpfwd.service
 	install -D -m 0755 $(BUILD)/xdpfwd $(DESTDIR)$(SBINDIR)/xdpfwd
 	install -D -m 0644 $(BUILD)/xdpfwd.service $(DESTDIR)$(UNITDIR)/xdpfwd.service
 	install -D -m 0644 xdpfwd.8 $(DESTDIR)$(MANDIR)/man8/xdpfwd.8
 	install -D -m 0644 tools/xdpfwd.bash $(DESTDIR)$(BASHCOMPDIR)/xdpfwd
+	$(Q)for f in $(patsubst dist/%,%,$(DIST_DATA)); do \
+		install -D -m 0644 "dist/$$f" "$(DESTDIR)$(DATADIR)/$$f" || exit 1; done
 
 clean:
 	rm -rf build build-san

@@ -48,7 +48,7 @@ bench_header() { # TITLE
 	echo "# $1"
 	echo
 	echo "$(date -u +%F), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
-	echo "$(nproc) CPUs, xdpfwd $("$XDPFWD" --version | cut -d' ' -f2). Made by \`bench/$BENCH.sh\`."
+	echo "$(nproc) CPUs, xdpfwd $("$XDPFWD" --version | cut -d' ' -f2-). Made by \`bench/$BENCH.sh\`."
 }
 
 # median (min-max) of a column of numbers on stdin, with FORMAT for each.

@@ -64,7 +64,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { printf "%d (%d-%d)", v[int((NR + 
 {
 	echo "# A --rate mapping end to end"
 	echo
-	echo "$(date -u +%F), kernel $(uname -r), $(nproc) CPUs, xdpfwd $("$XDPFWD" --version | cut -d' ' -f2)."
+	echo "$(date -u +%F), kernel $(uname -r), $(nproc) CPUs, xdpfwd $("$XDPFWD" --version | cut -d' ' -f2-)."
 	echo "Made by \`bench/rate.sh\`: the e2e lab (WireGuard through wireguard-go), two iperf3 senders"
 	echo "pinned one to each core offering $OFFERED packets/s of 100-byte UDP to a"
 	echo "\`--rate $RATE:$BURST\` mapping; packets/s over 3 s of the steady state (from 2 s in),"

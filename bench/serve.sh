@@ -99,7 +99,7 @@ ms() { awk '{ printf "%.1f\n", $1 / 1000 }' <"$tmp/$1" | bench_stats %.1f; }
 	echo "the main thread's wake to its next wait, timed by strace, ending K leases at once."
 	echo
 	if [ -n "${OLD:-}" ]; then
-		echo "| | before ($("$OLD" --version | cut -d' ' -f2)) | after |"
+		echo "| | before ($("$OLD" --version | cut -d' ' -f2-)) | after |"
 		echo "|---|---:|---:|"
 		row() { echo "| $1 | $(ms "$2.old") | $(ms "$2.new") |"; }
 	else

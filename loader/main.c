@@ -24,8 +24,19 @@
 #include "show.h"
 #include "textfile.h"
 
+/*
+ * The version, from debian/changelog's first line (the Makefile passes it),
+ * and the git commit it was built from when built from a checkout
+ * (`git describe --always --dirty`): `xdpfwd --version` prints
+ * "xdpfwd 0.1.0 (git 17f7517-dirty)", or "xdpfwd 0.1.0" from a tarball.
+ */
 #ifndef XDPFWD_VERSION
 #define XDPFWD_VERSION "dev"
+#endif
+#ifdef XDPFWD_COMMIT
+#define XDPFWD_VERSION_LINE XDPFWD_VERSION " (git " XDPFWD_COMMIT ")"
+#else
+#define XDPFWD_VERSION_LINE XDPFWD_VERSION
 #endif
 
 #define STR_(x) #x
@@ -855,7 +866,7 @@ static const struct cli_command commands[] = {
 
 static const struct cli_program xdpfwd_cli = {
     .name = "xdpfwd",
-    .version = XDPFWD_VERSION,
+    .version = XDPFWD_VERSION_LINE,
     .options = options,
     .noptions = O_COUNT,
     .commands = commands,

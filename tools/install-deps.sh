@@ -11,6 +11,7 @@ packages=(
 	clang-format cppcheck libclang-rt-14-dev groff-base man-db iproute2 iputils-ping nftables wireguard-go wireguard-tools socat iperf3 ethtool jq curl prometheus
 	stress-ng # a busy machine for the tests: make test passes beside `stress-ng --cpu 1`
 	pmccabe   # make check: the length of every function (tools/funclen.sh)
+	dpkg-dev debhelper lintian # make deb, and the package's install and upgrade tests
 )
 
 # The benchmark's plot and the conntrack flush between its runs.

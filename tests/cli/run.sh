@@ -50,7 +50,7 @@ attached_table() {
 # given: no /proc path is normalized away here, so none may be printed.
 normalize() { # PREFIX
 	sed -e "s|$pin|@PIN@|g" -e "s|$state|@STATE@|g" -e 's/"expires_in":[0-9.e-]*/"expires_in":@SECONDS@/' -e 's/expires in [0-9]* s/expires in @SECONDS@ s/' \
-		-e 's/^xdpfwd [^ ]*$/xdpfwd @VERSION@/' -e "s/^/$1 /"
+		-e 's/^xdpfwd [^ ]*\( (git [^ ]*)\)\{0,1\}$/xdpfwd @VERSION@/' -e "s/^/$1 /"
 }
 
 run_case() { # LINE

@@ -1816,6 +1816,145 @@ test_dynamic_mapping_survives_reboot_and_load() {
 	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "state and maps differ"
 }
 
+# --- the Debian package ------------------------------------------------------
+
+# Runs CMD in the VPN namespace as root of an overlay of this machine's /:
+# dpkg and the maintainer scripts run for real (DPKG_ROOT empty), what they
+# write lands in $LAB_TMP/root/upper and the host's files stay as they are.
+# /proc, /sys, /dev, the state directory and $LAB_TMP/pkgs are the real ones.
+# Written as a script, so that lab_spawn can run it (its pid is CMD's).
+make_pkgroot() {
+	local r=$LAB_TMP/root
+	mkdir -p "$r/upper" "$r/work" "$r/merged" "$LAB_TMP/pkgs"
+	cat >"$LAB_TMP/pkgroot" <<-SCRIPT
+		#!/bin/sh
+		exec unshare -m sh -c '
+		mount -t overlay overlay -o lowerdir=/,upperdir=$r/upper,workdir=$r/work $r/merged || exit 1
+		for d in /proc /sys /dev $XDPFWD_STATE_DIR $LAB_TMP/pkgs; do
+			mkdir -p $r/merged\$d && mount --rbind \$d $r/merged\$d || exit 1
+		done
+		exec chroot $r/merged "\$@"' sh "\$@"
+	SCRIPT
+	chmod +x "$LAB_TMP/pkgroot"
+}
+
+# Build B of the package: make deb's (build A) with its binary built again
+# from this tree under another version, and that version in its control file.
+make_build_b() { # DEB VERSION OUT
+	local tree=$LAB_TMP/b-tree
+	make --no-print-directory -s BUILD="$LAB_TMP/b-build" "$LAB_TMP/b-build/xdpfwd" VERSION="$2" XDPFWD_COMMIT= \
+		>"$LAB_TMP/b-build.log" 2>&1 || { cat "$LAB_TMP/b-build.log"; return 1; }
+	dpkg-deb -R "$1" "$tree" &&
+		install -m 0755 "$LAB_TMP/b-build/xdpfwd" "$tree/usr/sbin/xdpfwd" &&
+		sed -i "s/^Version: .*/Version: $2/" "$tree/DEBIAN/control" &&
+		(cd "$tree" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | xargs -0 md5sum >DEBIAN/md5sums) &&
+		dpkg-deb --root-owner-group -b "$tree" "$3" >/dev/null
+}
+
+# The package's upgrade over a running table. Build A (make deb's package,
+# XDPFWD_DEB) is installed by dpkg in an overlay root (make_pkgroot), its
+# binary attaches pub0, maps ports and runs serve; a steady UDP stream
+# (iperf3, sequence numbers counted) goes through a mapping while dpkg
+# installs build B over it: B's postinst swaps the programs (attach --replace)
+# and asks systemd (a stub here: none runs) to try-restart the daemon, which
+# the test does as systemd would, with B's binary. No datagram that reached
+# XDP goes untranslated or finds its port unmapped, and every mapping, lease
+# and counter stays. Then remove stops forwarding (detach --purge: programs
+# and maps go, the state file keeps the table) and purge deletes
+# /var/lib/xdpfwd.
+test_package_upgrade() {
+	local deb=${XDPFWD_DEB:-} pkgs va vb out before after id0 id1 rx0 nomap0 pre0 drops0 client
+	local report="$LAB_TMP/steady.json" sent lost rx nomap pre drops
+	needs dpkg-deb unshare chroot iperf3 nstat curl || return
+	[ -f "$deb" ] || {
+		echo "no package built (XDPFWD_DEB; make e2e builds it when dpkg-buildpackage and debhelper are installed)"
+		return $SKIP
+	}
+	make_pkgroot
+	pkgs=$LAB_TMP/pkgs va=$(dpkg-deb -f "$deb" Version) vb=$(dpkg-deb -f "$deb" Version)+upgradetest
+	cp "$deb" "$pkgs/a.deb"
+	make_build_b "$deb" "$vb" "$pkgs/b.deb" || fail "build B"
+	# systemd's part, recorded: a unit manager runs, systemctl only logs.
+	mkdir -p "$LAB_TMP/root/upper/run/systemd/system" "$LAB_TMP/root/upper/usr/local/sbin"
+	printf '#!/bin/sh\necho "$*: $(ip -d link show pub0 | grep -o "prog/xdp id [0-9]*")" >>%s\n' \
+		"$pkgs/systemctl.log" >"$LAB_TMP/root/upper/usr/local/sbin/systemctl"
+	chmod +x "$LAB_TMP/root/upper/usr/local/sbin/systemctl"
+	# A container's policy-rc.d (exit 101: start nothing) would hide the calls.
+	mkdir -p "$LAB_TMP/root/upper/usr/sbin" && printf '#!/bin/sh\nexit 0\n' >"$LAB_TMP/root/upper/usr/sbin/policy-rc.d"
+	chmod +x "$LAB_TMP/root/upper/usr/sbin/policy-rc.d"
+
+	xdpfwd detach pub0 --purge-state >/dev/null || fail "detach"
+	out=$(in_vpn "$LAB_TMP/pkgroot" dpkg -i "$pkgs/a.deb" 2>&1) || fail "install A: $out"
+	out=$(in_vpn "$LAB_TMP/pkgroot" xdpfwd --version)
+	[[ $out == "xdpfwd $va" || $out == "xdpfwd $va (git "*")" ]] || fail "A says '$out', want $va"
+	grep -q "start" "$pkgs/systemctl.log" 2>/dev/null && fail "the install started the unit: $(cat "$pkgs/systemctl.log")"
+	in_vpn "$LAB_TMP/pkgroot" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" \
+		--clients "$LAB_CLIENTS" >/dev/null || fail "A does not attach"
+	in_vpn "$LAB_TMP/pkgroot" xdpfwd add udp 8230 10.8.0.2 --ttl 3600 >/dev/null &&
+		in_vpn "$LAB_TMP/pkgroot" xdpfwd add tcp 8230 10.8.0.2 >/dev/null &&
+		in_vpn "$LAB_TMP/pkgroot" xdpfwd add udp 8231-8233 10.8.0.2:8331 --allow 203.0.113.0/24 \
+			--rate 5000 >/dev/null || fail "add with A"
+	lab_spawn "$NS_VPN" sh -c "exec '$LAB_TMP/pkgroot' xdpfwd serve --metrics 127.0.0.1:9981 >>'$LAB_TMP/serve.log' 2>&1"
+	SERVE_PID=${LAB_PIDS[-1]}
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9981/metrics || fail "A's serve does not answer"
+
+	lab_spawn "$NS_CLI" iperf3 -s -B 10.8.0.2 -p 8230 -1
+	wait_for "$LAB_WAIT" in_cli sh -c "ss -Htln | grep -q '10.8.0.2:8230 '"
+	id0=$(in_vpn ip -d link show pub0 | grep -o 'prog/xdp id [0-9]*')
+	rx0=$(stats_of udp 8230 rx_packets) nomap0=$(global_of in_pass_no_mapping)
+	pre0=$(before_xdp_drops) drops0=$(tunnel_drops)
+	in_inet iperf3 -c 203.0.113.10 -p 8230 -u -b 1600K -l 100 -t 12 -J >"$report" &
+	client=$!
+	sleep 2
+	before=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	out=$(in_vpn "$LAB_TMP/pkgroot" dpkg -i "$pkgs/b.deb" 2>&1) || fail "upgrade to B: $out"
+	echo "$out" | grep xdpfwd:
+	grep -q "try-restart xdpfwd.service" "$pkgs/systemctl.log" ||
+		fail "the upgrade did not try-restart the daemon: $(cat "$pkgs/systemctl.log")"
+	# systemd's try-restart: the daemon was running, so it is restarted with B.
+	stop_serve
+	lab_spawn "$NS_VPN" sh -c "exec '$LAB_TMP/pkgroot' xdpfwd serve --metrics 127.0.0.1:9981 >>'$LAB_TMP/serve.log' 2>&1"
+	SERVE_PID=${LAB_PIDS[-1]}
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9981/metrics || fail "B's serve does not answer"
+	in_vpn curl -sf http://127.0.0.1:9981/metrics | grep -qF "xdpfwd_build_info{version=\"$vb\"} 1" ||
+		fail "the daemon is not B: $(in_vpn curl -sf http://127.0.0.1:9981/metrics | grep build_info)"
+	wait $client || fail "iperf3 failed: $(head -c 300 "$report")"
+	stop_serve
+
+	id1=$(in_vpn ip -d link show pub0 | grep -o 'prog/xdp id [0-9]*')
+	[ -n "$id1" ] && [ "$id1" != "$id0" ] || fail "the programs were not replaced: $id0 -> $id1"
+	grep -q "try-restart xdpfwd.service: $id1\$" "$pkgs/systemctl.log" ||
+		fail "the daemon was restarted before the programs were replaced: $(cat "$pkgs/systemctl.log") (now $id1)"
+	[ "$(in_vpn "$LAB_TMP/pkgroot" xdpfwd --version)" = "xdpfwd $vb" ] || fail "B is not installed"
+	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
+	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
+	xdpfwd list --json | jq -e '.[] | select(.proto == "udp" and .public_port == 8230) | .expires_in > 3500' \
+		>/dev/null || fail "the lease did not survive"
+	sent=$(jq '.end.sum.packets' "$report") lost=$(jq '.end.sum.lost_packets' "$report")
+	rx=$(($(stats_of udp 8230 rx_packets) - rx0)) nomap=$(($(global_of in_pass_no_mapping) - nomap0))
+	pre=$(($(before_xdp_drops) - pre0)) drops=$(($(tunnel_drops) - drops0))
+	echo "package upgrade $va -> $vb: $sent datagrams sent, $lost lost ($pre before XDP, $drops by the tunnel and sockets), $rx translated, $nomap unmapped; programs $id0 -> $id1"
+	# Counters kept: the mapping's counts everything since before the upgrade.
+	[ "$sent" -gt 5000 ] || fail "only $sent datagrams sent"
+	[ "$nomap" = 0 ] || fail "$nomap packets found their port unmapped"
+	[ $((rx + pre)) -ge "$sent" ] || fail "$rx of $sent datagrams translated across the upgrade ($pre dropped before XDP)"
+	[ "$(stats_of udp 8230 rx_packets)" -ge $((rx0 + sent - pre)) ] || fail "the counter restarted"
+	[ "$lost" -le $((drops + pre)) ] || echo "note: $lost lost end to end, $drops counted by the tunnel and the sockets"
+
+	# Remove: the daemon stopped, forwarding stops, the table stays in the
+	# file and /var/lib/xdpfwd stays; purge deletes /var/lib/xdpfwd.
+	mkdir -p "$LAB_TMP/root/upper/var/lib/xdpfwd" && echo kept >"$LAB_TMP/root/upper/var/lib/xdpfwd/kept"
+	out=$(in_vpn "$LAB_TMP/pkgroot" dpkg --remove xdpfwd 2>&1) || fail "remove: $out"
+	grep -q "stop xdpfwd.service" "$pkgs/systemctl.log" || fail "remove did not stop the daemon"
+	in_vpn ip -d link show pub0 | grep -q prog/xdp && fail "remove left the programs on pub0"
+	ls "$XDPFWD_PIN_DIR" 2>/dev/null | grep -q xdpfwd_ && fail "remove left the maps: $(ls "$XDPFWD_PIN_DIR")"
+	grep -q "^udp 8230 10.8.0.2:8230 ttl=3600 expires=" "$(state_file)" || fail "remove lost the table: $(cat "$(state_file)")"
+	in_vpn "$LAB_TMP/pkgroot" test -e /var/lib/xdpfwd/kept || fail "remove deleted /var/lib/xdpfwd"
+	out=$(in_vpn "$LAB_TMP/pkgroot" dpkg --purge xdpfwd 2>&1) || fail "purge: $out"
+	in_vpn "$LAB_TMP/pkgroot" test -e /var/lib/xdpfwd && fail "purge left /var/lib/xdpfwd"
+	rm -rf "$LAB_TMP/root"
+}
+
 # --- the journal: kill -9 and concurrency ----------------------------------
 
 # The ports of a table as xdpfwd lists them after serve rebuilt it from the
@@ -2138,8 +2277,9 @@ all_tests=() tests=() pcp_tests=()
 while read -r t; do
 	all_tests+=("$t")
 	selected "$t" || continue
-	# test_pcp_*: the NAT-PMP/PCP server's, in a lab of their own (mode pcp).
-	if [[ $t == test_pcp_* ]]; then pcp_tests+=("$t"); else tests+=("$t"); fi
+	# test_pcp_* (the NAT-PMP/PCP server's) and test_package_* (a package
+	# build and an upgrade, long, mostly waiting): a lab of their own (mode pcp).
+	if [[ $t == test_pcp_* || $t == test_package_* ]]; then pcp_tests+=("$t"); else tests+=("$t"); fi
 done < <(
 	shopt -s extdebug
 	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
@@ -2153,9 +2293,9 @@ done
 
 # Each fast-path mode in a lab of its own, the labs at the same time
 # (E2E_JOBS, 2 unless told; 1 runs the modes one after the other in one lab).
-# Mode pcp is a third lab, fast path on, that runs the test_pcp_* tests (and
-# only those): the NAT-PMP/PCP server's, beside the others since they spend
-# most of their time waiting for clients and leases.
+# Mode pcp is a third lab, fast path on, that runs the test_pcp_* tests (the
+# NAT-PMP/PCP server's) and test_package_* (and only those), beside the
+# others since they spend most of their time waiting for clients and leases.
 # Each lab's output is printed whole when it ends.
 modes=(${E2E_MODES:-on off pcp})
 if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
