@@ -695,7 +695,7 @@ static const struct cli_value modes[] = {
 static const struct cli_value on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
 static const struct cli_value port0_modes[] = {{"refuse", 0}, {"symmetric", 1}, {NULL, 0}};
 
-#define PCP_OPT .refuse_group = R_PCP
+#define PCP_OPT .refuse_group = R_PCP, .modifier = true
 
 #define POLICY .refuse_group = R_POLICY, .label = "POLICY"
 
@@ -810,7 +810,7 @@ static const struct cli_option options[O_COUNT] = {
 			       PCPD_DELAY_LIMIT) " seconds for "
 						 "the client that held it before another may get "
 						 "it (default 600).",
-			   PCP_OPT},
+			   PCP_OPT, .usage_break = true},
     [O_PCP_RATE] =
 	{"pcp-rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
 	 .help = "Requests per second per client, each 1-" STR(
@@ -819,7 +819,7 @@ static const struct cli_option options[O_COUNT] = {
     [O_PCP_PORT0] = {"pcp-internal-port-0", 0, CLI_ENUM, .values = port0_modes,
 		     .help = "A NAT-PMP map of internal port 0: public P to the client's port P "
 			     "(symmetric, the default) or refused (refuse).",
-		     PCP_OPT, .complete = CLI_COMPLETE_WORDS},
+		     PCP_OPT, .complete = CLI_COMPLETE_WORDS, .usage_break = true},
     [O_PCP_HOOK] = {"pcp-hook", 0, CLI_STRING, .metavar = "COMMAND",
 		    .help = "Run COMMAND with /bin/sh on every grant, port change, expiry and "
 			    "delete of a dynamic mapping, never waiting for it.",
