@@ -21,10 +21,13 @@
 #include "leases.h"
 #include "localaddr.h"
 #include "log.h"
+#include "pcp_announce.h"
 #include "pcp_daemon.h"
+#include "pcp_hook.h"
 #include "pindir.h"
 #include "state.h"
 #include "textfile.h"
+#include "wg_peers.h"
 
 /* --- options ------------------------------------------------------------- */
 
@@ -546,7 +549,22 @@ struct pcpd {
 	uint64_t origin_unix, last_save;
 	char *saved_text; /* STATE.pcp as last written */
 	uint64_t commit_failures;
+	struct pcp_hook *hook;	   /* --pcp-hook, or NULL */
+	struct pcp_hook_event *ev; /* the hook events of the batch, posted once written */
+	size_t nev;
+	struct pcp_announce *announce; /* epoch announcements */
+	struct wg_peers *peers;	       /* the tunnel's WireGuard peers */
+	uint64_t peers_gen;	       /* wg_peers_generation() last acted on */
+	bool kept;		       /* the epoch was kept at start */
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 uint64_t pcpd_now(void)
 {
@@ -910,19 +928,18 @@ static void save(struct pcpd *d)
 /* --- a round ----------------------------------------------------------------- */
 
 /* Whether SRC may ask: inside attach --clients (none declared: anyone
- * behind the tunnel). */
+ * behind the tunnel) and, once known, a live peer's allowed IPs. */
 static bool authorized(const struct pcpd *d, const struct pcp_addr *src)
 {
+	bool inside = !d->att.client_count;
 	union xdpfwd_addr x;
 	__u8 family;
 
-	if (!d->att.client_count)
-		return true;
 	to_xaddr(src, &family, &x);
-	for (__u32 i = 0; i < d->att.client_count && i < XDPFWD_MAX_CLIENT_NETS; i++)
-		if (prefix_contains(&d->att.clients[i], family, &x))
-			return true;
-	return false;
+	for (__u32 i = 0; !inside && i < d->att.client_count && i < XDPFWD_MAX_CLIENT_NETS; i++)
+		inside = prefix_contains(&d->att.clients[i], family, &x);
+	/* And a live WireGuard peer's allowed IPs, when they are known. */
+	return inside && (!d->peers || wg_peers_allowed(d->peers, src) != 0);
 }
 
 /* The owner record the grants of request BUF (LEN bytes from SRC) carry. */
@@ -938,6 +955,39 @@ static void request_owner(const uint8_t *buf, size_t len, const struct pcp_addr 
 	o->key_port = req.internal_port;
 	if (req.version == PCP_VERSION)
 		memcpy(o->nonce, req.nonce, PCP_NONCE_LEN);
+}
+
+/* The hook events of the N changes CH of one request or expiry, queued
+ * until they are written: an ADD is a grant, or a change when the same
+ * request removed the client's mapping of that protocol on another port;
+ * a DEL is DEL_KIND. */
+static void queue_events(struct pcpd *d, const struct pcp_change *ch, size_t n,
+			 enum pcp_hook_kind del_kind)
+{
+	for (size_t i = 0; d->hook && i < n; i++) {
+		struct pcp_hook_event *e = &d->ev[d->nev];
+		bool paired = false;
+		bool v4 = pcp_addr_is_v4(&ch[i].client);
+
+		if (ch[i].op == PCP_CH_RENEW || d->nev == d->batch.cap)
+			continue;
+		for (size_t k = 0; k < n && !paired; k++)
+			paired = k != i && ch[k].op != PCP_CH_RENEW && ch[k].op != ch[i].op &&
+				 ch[k].protocol == ch[i].protocol &&
+				 !memcmp(&ch[k].client, &ch[i].client, sizeof(ch[i].client));
+		if (paired && ch[i].op == PCP_CH_DEL)
+			continue;
+		*e = (struct pcp_hook_event){.kind = ch[i].op == PCP_CH_DEL ? del_kind
+						     : paired		    ? PCP_HOOK_CHANGE
+									    : PCP_HOOK_GRANT,
+					     .protocol = ch[i].protocol,
+					     .public_addr =
+						 v4 ? d->srv.external_v4 : d->srv.external_v6,
+					     .public_port = ch[i].external_port,
+					     .internal_addr = ch[i].client,
+					     .internal_port = ch[i].internal_port};
+		d->nev++;
+	}
 }
 
 /* The plain renewals whose lifetime differs from the mapping's ttl become
@@ -1012,6 +1062,9 @@ static int commit(struct pcpd *d)
 		if (b->put_is_add[i] && a < b->nadded)
 			pcp_lease_forget(d->srv.leases, &b->added[a++].client, b->put[i].m.proto,
 					 b->put[i].owner.key_port, pcpd_now());
+	for (size_t i = 0; !err && i < d->nev; i++)
+		pcp_hook_post(d->hook, &d->ev[i]);
+	d->nev = 0;
 	if (err) {
 		d->commit_failures++;
 		pr_warn("serve: NAT-PMP/PCP: writing %zu changes failed: %s; no reply was sent\n",
@@ -1083,6 +1136,8 @@ static bool handle_one(struct pcpd *d, struct pindir *pd, int fd, size_t nr, siz
 	}
 	if (rc)
 		r->len = 0; /* cannot be written: the client asks again */
+	else
+		queue_events(d, d->ch, n, PCP_HOOK_DELETE);
 	return true;
 }
 
@@ -1109,42 +1164,100 @@ size_t pcpd_round(struct pcpd *d, struct pindir *pd)
 
 /* --- ticks -------------------------------------------------------------------- */
 
-/* The leases that ended, and a re-sync when another process changed the
- * table, in one commit under the lock. */
-static void expire(struct pcpd *d, struct pindir *pd, uint64_t now)
+/* Adds the DEL CH to the batch (committing a full one first), with its
+ * hook event of KIND. */
+static void add_del(struct pcpd *d, struct pindir *pd, bool *locked, const struct pcp_change *ch,
+		    enum pcp_hook_kind kind)
 {
-	bool stale = lease_index_stale(&d->seen, d->state), locked = false;
 	const struct pcp_addr *e4 = d->srv.has_v4 ? &d->srv.external_v4 : NULL;
 	const struct pcp_addr *e6 = d->srv.has_v6 ? &d->srv.external_v6 : NULL;
 	struct xdpfwd_owner none = {0};
+	int rc = pcpd_batch_add(&d->batch, ch, 1, &none, e4, e6);
+
+	if (rc == -EAGAIN || rc == -ENOSPC) {
+		if (!*locked)
+			*locked = !pindir_lock(pd);
+		if (*locked)
+			commit(d);
+		pcpd_batch_reset(&d->batch);
+		d->nev = 0;
+		rc = pcpd_batch_add(&d->batch, ch, 1, &none, e4, e6);
+	}
+	if (!rc)
+		queue_events(d, ch, 1, kind);
+}
+
+/* The dynamic mappings of clients whose WireGuard peer was removed at the
+ * latest poll: forgotten, and their DELs added. */
+static void drop_lost_peers(struct pcpd *d, struct pindir *pd, bool *locked, uint64_t now)
+{
+	struct pcp_lease_info info;
+
+	if (!d->peers || wg_peers_generation(d->peers) == d->peers_gen)
+		return;
+	d->peers_gen = wg_peers_generation(d->peers);
+	for (uint32_t i = 0; i < d->cfg.lease.max_leases; i++) {
+		struct pcp_change ch;
+
+		if (!pcp_lease_get(d->srv.leases, i, &info) || info.is_static ||
+		    !wg_peers_lost(d->peers, &info.client))
+			continue;
+		ch = (struct pcp_change){.op = PCP_CH_DEL,
+					 .protocol = info.protocol,
+					 .external_port = info.external_port,
+					 .internal_port = info.internal_port,
+					 .client = info.client};
+		pcp_lease_forget(d->srv.leases, &info.client, info.protocol, info.key_port, now);
+		add_del(d, pd, locked, &ch, PCP_HOOK_DELETE);
+	}
+}
+
+/* The leases that ended, those of removed peers, and a re-sync when
+ * another process changed the table, in one commit under the lock. */
+static void expire(struct pcpd *d, struct pindir *pd, uint64_t now)
+{
+	bool stale = lease_index_stale(&d->seen, d->state), locked = false;
 	size_t n;
 
 	do {
 		n = pcp_lease_expire(d->srv.leases, now, d->ch, d->maxch);
-		for (size_t i = 0; i < n; i++) {
-			int rc = pcpd_batch_add(&d->batch, &d->ch[i], 1, &none, e4, e6);
-
-			if (rc == -EAGAIN || rc == -ENOSPC) {
-				if (!locked)
-					locked = !pindir_lock(pd);
-				if (locked)
-					commit(d);
-				pcpd_batch_reset(&d->batch);
-				pcpd_batch_add(&d->batch, &d->ch[i], 1, &none, e4, e6);
-			}
-		}
+		for (size_t i = 0; i < n; i++)
+			add_del(d, pd, &locked, &d->ch[i], PCP_HOOK_EXPIRE);
 	} while (n == d->maxch);
-	if (!d->batch.ndrop && !stale)
-		return;
-	if (!locked)
-		locked = !pindir_lock(pd);
-	if (locked && stale)
-		sync_table(d, now);
-	if (locked && d->batch.ndrop)
-		commit(d);
+	drop_lost_peers(d, pd, &locked, now);
+	if (d->batch.ndrop || stale) {
+		if (!locked)
+			locked = !pindir_lock(pd);
+		if (locked && stale)
+			sync_table(d, now);
+		if (locked && d->batch.ndrop)
+			commit(d);
+	}
 	pcpd_batch_reset(&d->batch);
+	d->nev = 0;
 	if (locked)
 		pindir_unlock(pd);
+}
+
+/* Tells the clients of the new epoch (RFC 6886 §3.2.1, RFC 6887 §14.1.3):
+ * multicast, and unicast to each client that holds a mapping. */
+static void announce(struct pcpd *d, uint64_t now)
+{
+	struct pcp_addr *clients;
+	struct pcp_lease_info info;
+	size_t n = 0;
+
+	if (!d->announce)
+		return;
+	clients = calloc(PCP_ANNOUNCE_MAX_CLIENT, sizeof(*clients));
+	for (uint32_t i = 0; clients && i < d->cfg.lease.max_leases; i++)
+		if (n < PCP_ANNOUNCE_MAX_CLIENT && pcp_lease_get(d->srv.leases, i, &info) &&
+		    !info.is_static)
+			clients[n++] = info.client;
+	if (clients)
+		pcp_announce_start(d->announce, mono_ms(), pcp_epoch(&d->srv, now),
+				   d->srv.has_v4 ? &d->srv.external_v4 : NULL, clients, n);
+	free(clients);
 }
 
 /* A new public address starts a new epoch (RFC 6886 §3.6, RFC 6887 §8.5). */
@@ -1160,14 +1273,20 @@ static void follow_externals(struct pcpd *d, uint64_t now)
 	d->srv.epoch_origin = now;
 	d->origin_unix = (uint64_t)((int64_t)now + unix_offset());
 	pr_warn("serve: the public address changed: a new NAT-PMP/PCP epoch begins\n");
-	/* TODO(pcpext): announcements (pcp_announce_start()) once merged. */
+	announce(d, now);
 }
 
 void pcpd_tick(struct pcpd *d, struct pindir *pd)
 {
 	uint64_t now = pcpd_now();
 
+	if (d->peers)
+		wg_peers_tick(d->peers, mono_ms());
 	expire(d, pd, now);
+	if (d->hook)
+		pcp_hook_tick(d->hook, mono_ms());
+	if (d->announce)
+		pcp_announce_tick(d->announce, mono_ms());
 	if (now >= d->last_save + PCPD_SAVE_EVERY_S) {
 		follow_externals(d, now);
 		save(d);
@@ -1212,7 +1331,34 @@ static int pcpd_alloc(struct pcpd *d)
 	    pcpd_batch_init(&d->batch,
 			    PCPD_ROUND_MAX * pcp_lease_max_changes(d->srv.leases) + d->maxch))
 		return -ENOMEM;
-	return 0;
+	d->ev = calloc(d->batch.cap, sizeof(*d->ev));
+	return d->ev ? 0 : -ENOMEM;
+}
+
+/* The side modules: --pcp-hook, the WireGuard peers, the announcements
+ * (after the sockets: it sends through them). */
+static int open_modules(struct pcpd *d)
+{
+	struct pcp_announce_config ac = {.fd4 = -1, .fd6 = -1, .ifindex = d->att.tunnel_ifindex};
+	const char *why = NULL;
+	int rc = 0;
+
+	if (d->cfg.hook)
+		d->hook =
+		    pcp_hook_new(&(struct pcp_hook_config){.command = d->cfg.hook}, &why, &rc);
+	if (!rc)
+		d->peers = wg_peers_new(&(struct wg_peers_config){.ifname = d->tunnel}, &why, &rc);
+	for (size_t i = 0; i < d->cfg.naddrs; i++) {
+		int *fd = pcp_addr_is_v4(&d->cfg.addr[i]) ? &ac.fd4 : &ac.fd6;
+
+		if (*fd < 0)
+			*fd = d->fd[i];
+	}
+	if (!rc)
+		d->announce = pcp_announce_new(&ac, &why, &rc);
+	if (rc)
+		pr_warn("serve: NAT-PMP/PCP: %s\n", why ? why : strerror(-rc));
+	return rc;
 }
 
 struct pcpd *pcpd_open(const struct pcpd_config *cfg, const struct xdpfwd_maps *maps,
@@ -1255,6 +1401,12 @@ struct pcpd *pcpd_open(const struct pcpd_config *cfg, const struct xdpfwd_maps *
 			goto fail;
 		}
 	}
+	*rc = open_modules(d);
+	if (*rc)
+		goto fail;
+	d->kept = kept;
+	if (!kept)
+		announce(d, pcpd_now());
 	d->last_save = 0;
 	save(d);
 	d->last_save = pcpd_now();
@@ -1262,7 +1414,6 @@ struct pcpd *pcpd_open(const struct pcpd_config *cfg, const struct xdpfwd_maps *
 	       PCP_SERVER_PORT, cfg->naddrs, cfg->naddrs == 1 ? "" : "es", cfg->npool,
 	       pcp_epoch(&d->srv, pcpd_now()), kept ? " (kept)" : " (new)");
 	fflush(stdout);
-	/* TODO(pcpext): pcp_announce_start() when !kept, once merged. */
 	*rc = 0;
 	return d;
 fail:
@@ -1279,6 +1430,10 @@ void pcpd_close(struct pcpd *d)
 	for (size_t i = 0; i < PCPD_MAX_ADDRS; i++)
 		if (d->fd[i] >= 0)
 			close(d->fd[i]);
+	pcp_hook_free(d->hook);
+	wg_peers_free(d->peers);
+	pcp_announce_free(d->announce);
+	free(d->ev);
 	pcp_lease_free(d->srv.leases);
 	pcpd_batch_free(&d->batch);
 	lease_index_free(&d->seen);

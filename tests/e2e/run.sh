@@ -2140,13 +2140,15 @@ pcpd_serve() { # [SERVE-ARGS...]: serve --pcp on the tunnel's address, answering
 # UDP and TCP), is a mapping in list with its owner, and the internet host
 # reaches the client's socket through it (TCP and UDP); a renewal keeps the
 # port; a delete stops the forwarding; a request to the public address on
-# 5351 gets nothing and creates nothing; /metrics counts without naming a
-# client.
+# 5351 gets nothing and creates nothing; --pcp-hook runs on each grant and
+# delete; /metrics counts without naming a client.
 test_pcp_daemon_natpmp_core() {
 	local out port tport n0 m
 	needs socat curl jq python3 || return
 	serve_udp 10.8.0.2 7300 && serve_tcp 10.8.0.2 7300 || { fail "no listeners"; return 1; }
-	pcpd_serve || { fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+	printf '#!/bin/sh\necho "$XDPFWD_EVENT $XDPFWD_PROTO $XDPFWD_PUBLIC_ADDR $XDPFWD_PUBLIC_PORT $XDPFWD_INTERNAL_ADDR $XDPFWD_INTERNAL_PORT" >>%s\n' \
+		"$LAB_TMP/hook.out" >"$LAB_TMP/hook.sh" && chmod +x "$LAB_TMP/hook.sh"
+	pcpd_serve --pcp-hook "$LAB_TMP/hook.sh" || { fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
 	out=$(pcpd_probe natpmp addr)
 	[ "$(pcpd_field result "$out")" = 0 ] && [ "$(pcpd_field external_addr "$out")" = 203.0.113.10 ] ||
 		fail "address reply: $out"
@@ -2179,6 +2181,10 @@ test_pcp_daemon_natpmp_core() {
 	out=$(pcpd_probe -s 203.0.113.10 natpmp map udp 7301 0 120)
 	[ "$(pcpd_field reply "$out")" = null ] || fail "the public address answered the client: $out"
 	[ "$(xdpfwd list --json | jq length)" = "$n0" ] || fail "a request to the public address made a mapping"
+	# The hook ran on each grant and on the delete, not on the renewal.
+	wait_for "$LAB_WAIT" grep -q "^delete" "$LAB_TMP/hook.out" || fail "no delete hook: $(cat "$LAB_TMP/hook.out" 2>&1)"
+	[ "$(sort "$LAB_TMP/hook.out")" = "$(printf '%s\n' "delete udp 203.0.113.10 $port 10.8.0.2 7300" "grant tcp 203.0.113.10 $port 10.8.0.2 7300" "grant udp 203.0.113.10 $port 10.8.0.2 7300")" ] ||
+		fail "hook events: $(cat "$LAB_TMP/hook.out")"
 	m=$(in_vpn curl -sf http://127.0.0.1:9979/metrics)
 	grep -qx 'xdpfwd_pcp_requests_total{version="0",opcode="map_udp",result="success"} 3' <<<"$m" ||
 		fail "requests not counted: $(grep pcp_requests <<<"$m")"
