@@ -46,10 +46,34 @@ _xdpfwd() {
 	--config)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
+	--pcp)
+		:
+		return ;;
+	--pcp-pool)
+		:
+		return ;;
+	--pcp-quota)
+		:
+		return ;;
+	--pcp-lifetime)
+		:
+		return ;;
+	--pcp-reuse-delay)
+		:
+		return ;;
+	--pcp-rate)
+		:
+		return ;;
+	--pcp-internal-port-0)
+		COMPREPLY=($(compgen -W "refuse symmetric" -- "$cur"))
+		return ;;
+	--pcp-hook)
+		:
+		return ;;
 	esac
 	for ((i = 1; i < ${#w[@]} - 1; i++)); do
 		case ${w[i]} in
-		--pin-dir|--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--state-dir|--config) ((i++)) ;;
+		--pin-dir|--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--state-dir|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else ((nargs++)); fi ;;
 		esac
@@ -117,7 +141,7 @@ _xdpfwd() {
 		esac ;;
 	serve)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--metrics --config --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "--metrics --config --pcp --pcp-pool --pcp-quota --pcp-lifetime --pcp-reuse-delay --pcp-rate --pcp-internal-port-0 --pcp-hook --pin-dir --state-dir --verbose --version --help" -- "$cur"))
 			return
 		fi
 		case $nargs in
