@@ -20,6 +20,7 @@
 #include "localaddr.h"
 #include "hugeheap.h"
 #include "log.h"
+#include "pcp_daemon.h"
 #include "serve.h"
 #include "show.h"
 #include "textfile.h"
@@ -67,6 +68,7 @@ struct no_opts {
 
 struct serve_opts {
 	const char *metrics, *config;
+	struct pcpd_options pcp; /* NAT-PMP/PCP, checked by pcpd_parse() */
 };
 
 /* The pinned table a command reads or (WRITES) changes, and its state file. */
@@ -617,14 +619,23 @@ static int cmd_serve(const struct cli_context *ctx, const void *opts, char **arg
 	struct pindir pd;
 	int ret = 1;
 
+	struct pcpd_config pcp;
+
 	(void)argv;
 	if (parse_listen(opt->metrics, &listen, err)) { /* the command line first */
 		pr_warn("serve: --metrics: %s\n", err);
 		return 2;
 	}
-	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE))
-		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config) ? 1 : 0;
+	if (pcpd_parse(&opt->pcp, &pcp, err)) {
+		pr_warn("serve: %s\n", err);
+		return 2;
+	}
+	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE)) {
+		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config, &pcp);
+		ret = ret == -EINVAL ? 2 : ret ? 1 : 0;
+	}
 	pindir_close(&pd);
+	pcpd_config_free(&pcp);
 	return ret;
 }
 
@@ -652,6 +663,14 @@ enum {
 	O_STATE_DIR,
 	O_REPLACE,
 	O_CONFIG,
+	O_PCP,
+	O_PCP_POOL,
+	O_PCP_QUOTA,
+	O_PCP_LIFETIME,
+	O_PCP_REUSE_DELAY,
+	O_PCP_RATE,
+	O_PCP_PORT0,
+	O_PCP_HOOK,
 	O_COUNT
 };
 
@@ -666,12 +685,16 @@ enum {
 	R_FORCE,
 	R_ATTACH_MORE,
 	R_CONFIG,
-	R_PURGE
+	R_PURGE,
+	R_PCP
 };
 
 static const struct cli_value modes[] = {
     {"native", XDP_MODE_NATIVE}, {"generic", XDP_MODE_SKB}, {NULL, 0}};
 static const struct cli_value on_off[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+static const struct cli_value port0_modes[] = {{"refuse", 0}, {"symmetric", 1}, {NULL, 0}};
+
+#define PCP_OPT .refuse_group = R_PCP
 
 #define POLICY .refuse_group = R_POLICY, .label = "POLICY"
 
@@ -765,6 +788,41 @@ static const struct cli_option options[O_COUNT] = {
 		  .help = "Make the table this config file on start and on every SIGHUP.",
 		  .refuse_group = R_CONFIG, .refuse_hint = "load FILE applies a file once",
 		  .complete = CLI_COMPLETE_FILE},
+    [O_PCP] = {"pcp", 0, CLI_STRING, .metavar = "ADDR[,ADDR]",
+	       .help = "Answer NAT-PMP (RFC 6886) and PCP (RFC 6887) on UDP 5351 of these "
+		       "1-" STR(PCPD_MAX_ADDRS) " addresses of the tunnel interface, IPv4 or IPv6; "
+						"every grant is a mapping with a lease.",
+	       PCP_OPT, .usage_break = true},
+    [O_PCP_POOL] = {"pcp-pool", 0, CLI_STRING, .metavar = "PORTS",
+		    .help = "The public ports to hand out, ranges of 1-65535 like "
+			    "40000-49999,50100; required with --pcp.",
+		    PCP_OPT},
+    [O_PCP_QUOTA] = {"pcp-quota", 0, CLI_STRING, .metavar = "N",
+		     .help = "Ports one client may hold, 1-" STR(PCPD_QUOTA_LIMIT) " (default 5).",
+		     PCP_OPT},
+    [O_PCP_LIFETIME] = {"pcp-lifetime", 0, CLI_STRING, .metavar = "MIN:MAX",
+			.help = "The lifetime granted is the one asked for within MIN-MAX seconds, "
+				"1 <= MIN <= MAX <= " STR(PCPD_LIFE_LIMIT) " (default 60:7200).",
+			PCP_OPT},
+    [O_PCP_REUSE_DELAY] = {"pcp-reuse-delay", 0, CLI_STRING, .metavar = "SECONDS",
+			   .help = "A freed port waits 0-" STR(
+			       PCPD_DELAY_LIMIT) " seconds for "
+						 "the client that held it before another may get "
+						 "it (default 600).",
+			   PCP_OPT},
+    [O_PCP_RATE] =
+	{"pcp-rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
+	 .help = "Requests per second per client, each 1-" STR(
+	     PCPD_RATE_LIMIT) " (default 10:20; BURST default 2 x PPS); more are dropped.",
+	 PCP_OPT},
+    [O_PCP_PORT0] = {"pcp-internal-port-0", 0, CLI_ENUM, .values = port0_modes,
+		     .help = "A NAT-PMP map of internal port 0: public P to the client's port P "
+			     "(symmetric, the default) or refused (refuse).",
+		     PCP_OPT, .complete = CLI_COMPLETE_WORDS},
+    [O_PCP_HOOK] = {"pcp-hook", 0, CLI_STRING, .metavar = "COMMAND",
+		    .help = "Run COMMAND with /bin/sh on every grant, port change, expiry and "
+			    "delete of a dynamic mapping, never waiting for it.",
+		    PCP_OPT},
 };
 
 static const struct cli_arg iface_arg[] = {{"IFACE", CLI_COMPLETE_IFACE, NULL}};
@@ -804,10 +862,19 @@ static const struct cli_bind load_options[] = {DEFINE_OPTION(O_FORCE, struct loa
 static const struct cli_bind serve_options[] = {
     DEFINE_OPTION(O_METRICS, struct serve_opts, metrics),
     DEFINE_OPTION(O_CONFIG, struct serve_opts, config),
+    DEFINE_OPTION(O_PCP, struct serve_opts, pcp.addrs),
+    DEFINE_OPTION(O_PCP_POOL, struct serve_opts, pcp.pool),
+    DEFINE_OPTION(O_PCP_QUOTA, struct serve_opts, pcp.quota),
+    DEFINE_OPTION(O_PCP_LIFETIME, struct serve_opts, pcp.lifetime),
+    DEFINE_OPTION(O_PCP_REUSE_DELAY, struct serve_opts, pcp.reuse_delay),
+    DEFINE_OPTION(O_PCP_RATE, struct serve_opts, pcp.rate),
+    DEFINE_OPTION(O_PCP_PORT0, struct serve_opts, pcp.port0),
+    DEFINE_OPTION(O_PCP_HOOK, struct serve_opts, pcp.hook),
 };
 
 static const struct attach_opts attach_defaults = {.mode = XDP_MODE_NATIVE, .fast_path = -1};
-static const struct serve_opts serve_defaults = {.metrics = XDPFWD_DEFAULT_METRICS};
+static const struct serve_opts serve_defaults = {.metrics = XDPFWD_DEFAULT_METRICS,
+						 .pcp = {.port0 = -1}};
 
 static const struct cli_command commands[] = {
     DEFINE_COMMAND(attach, iface_arg, struct attach_opts, &attach_defaults,

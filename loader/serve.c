@@ -5,12 +5,15 @@
  * buffer needs no lock; the main thread removes expired mappings and waits
  * for a signal.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "attach.h"
@@ -20,6 +23,7 @@
 #include "metrics.h"
 #include "hugeheap.h"
 #include "mhd.h"
+#include "pcp_daemon.h"
 #include "journal.h"
 #include "leases.h"
 #include "persist.h"
@@ -50,7 +54,9 @@ struct server {
 	struct lease_index leases; /* the main thread's */
 	struct rule *pending;	   /* the state file's mappings that wait for an address */
 	size_t npending;
-	bool pending_refused; /* writing them failed: not again until the file changes */
+	bool pending_refused;	  /* writing them failed: not again until the file changes */
+	struct pcpd *pcp;	  /* the NAT-PMP/PCP server, or NULL (pcp_daemon.h) */
+	struct pcpd_metrics pcpm; /* its counters, for the polling thread */
 };
 
 /* The state file from what the maps hold, its pending mappings kept. The
@@ -112,6 +118,9 @@ static int expire_leases(struct server *srv, bool changed)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		report_expired(gone, n,
 			       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+		/* Dynamic mappings are the NAT-PMP/PCP server's to end; one it
+		 * could not write ended here, and its index forgets it. */
+		pcpd_forget_gone(srv->pcp, gone, n);
 	}
 	pindir_unlock(srv->pd);
 	free(gone);
@@ -184,6 +193,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 	err = metrics_render(srv->pd, &srv->maps, &srv->view,
 			     __atomic_load_n(&srv->expired, __ATOMIC_RELAXED), &srv->text);
+	if (!err)
+		pcpd_metrics_render(&srv->pcpm, &srv->text);
 	if (err) {
 		pr_warn("serve: reading the maps failed: %s\n", strerror(-err));
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
@@ -390,31 +401,77 @@ static struct MHD_Daemon *serve_metrics(struct server *srv, const struct sockadd
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 }
 
-/* Every EXPIRY_CHECK_NS: pending mappings and leases; SIGHUP reloads the
- * config file. Returns the signal (SIGTERM or SIGINT) that ended it. */
+/* What is due every EXPIRY_CHECK_NS: the NAT-PMP/PCP server's expiry first
+ * (it owns dynamic mappings, pcp_daemon.h), then pending mappings and the
+ * general leases. */
+static void serve_tick(struct server *srv)
+{
+	bool changed = lease_index_stale(&srv->leases, srv->state);
+	int err;
+
+	if (srv->pcp) {
+		pcpd_tick(srv->pcp, srv->pd);
+		pcpd_publish(srv->pcp, &srv->pcpm);
+	}
+	if (changed)
+		load_pending(srv);
+	retry_pending(srv);
+	err = expire_leases(srv, changed);
+	if (err)
+		pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
+}
+
+static __s64 mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (__s64)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* A ppoll over the signals (a signalfd of STOP) and the NAT-PMP/PCP
+ * sockets, with a tick every EXPIRY_CHECK_NS; SIGHUP reloads the config
+ * file. Returns the signal (SIGTERM or SIGINT) that ended it. */
 static int serve_loop(struct server *srv, const sigset_t *stop)
 {
-	for (;;) {
-		struct timespec tick = {0, EXPIRY_CHECK_NS};
-		bool changed = lease_index_stale(&srv->leases, srv->state);
-		int sig, err;
+	struct pollfd pfd[1 + PCPD_MAX_ADDRS];
+	int fds[PCPD_MAX_ADDRS], sfd = signalfd(-1, stop, SFD_CLOEXEC | SFD_NONBLOCK);
+	size_t n = pcpd_fds(srv->pcp, fds);
+	__s64 next = 0;
 
-		if (changed)
-			load_pending(srv);
-		retry_pending(srv);
-		err = expire_leases(srv, changed);
-		if (err)
-			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
-		sig = sigtimedwait(stop, NULL, &tick);
-		if (sig == SIGTERM || sig == SIGINT)
-			return sig;
-		if (sig == SIGHUP)
+	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	for (size_t i = 0; i < n; i++)
+		pfd[1 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	for (;;) {
+		struct signalfd_siginfo si;
+		__s64 now = mono_ns(), wait;
+		struct timespec ts;
+
+		if (now >= next) {
+			serve_tick(srv);
+			next = now + EXPIRY_CHECK_NS;
+		}
+		wait = next - now;
+		ts = (struct timespec){wait / 1000000000LL, wait % 1000000000LL};
+		if (ppoll(pfd, 1 + n, &ts, NULL) <= 0)
+			continue;
+		if (srv->pcp && pcpd_round(srv->pcp, srv->pd))
+			pcpd_publish(srv->pcp, &srv->pcpm);
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			close(sfd);
+			return (int)si.ssi_signo;
+		}
+		if (si.ssi_signo == SIGHUP)
 			reload(srv);
 	}
 }
 
 static void serve_free(struct server *srv, int stats_fd)
 {
+	pcpd_close(srv->pcp);
+	pthread_mutex_destroy(&srv->pcpm.lock);
 	maps_close(&srv->maps);
 	strbuf_free(&srv->text);
 	free(srv->pending);
@@ -424,7 +481,33 @@ static void serve_free(struct server *srv, int stats_fd)
 		close(stats_fd);
 }
 
-int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config_file)
+/* The NAT-PMP/PCP server of PCP over the adopted table, before anything
+ * else starts: 0, or -EINVAL (a bad --pcp address) or -errno. */
+static int serve_pcp(struct server *srv, const struct pcpd_config *pcp)
+{
+	struct xdpfwd_config config;
+	__u32 zero = 0;
+	int rc;
+
+	if (!pcp || !pcp->enabled)
+		return 0;
+	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config)) {
+		rc = -errno;
+		pr_warn("serve: --pcp: cannot read the attachment: %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = pindir_lock(srv->pd);
+	if (rc)
+		return rc;
+	srv->pcp = pcpd_open(pcp, &srv->maps, &config, srv->state, &rc);
+	pindir_unlock(srv->pd);
+	if (srv->pcp)
+		pcpd_publish(srv->pcp, &srv->pcpm);
+	return rc;
+}
+
+int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config_file,
+	      const struct pcpd_config *pcp)
 {
 	struct server srv = {.pd = pd, .config_file = config_file};
 	struct sockaddr_storage addr;
@@ -444,6 +527,12 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	}
 	if (serve_adopt(&srv, state_dir, &rebuilt))
 		return -ENOENT;
+	pthread_mutex_init(&srv.pcpm.lock, NULL);
+	sig = serve_pcp(&srv, pcp);
+	if (sig) {
+		serve_free(&srv, -1);
+		return sig;
+	}
 	/* Keeps run-time statistics on for as long as this fd is open. */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats_fd < 0)

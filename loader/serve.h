@@ -2,6 +2,7 @@
 #ifndef XDPFWD_SERVE_H
 #define XDPFWD_SERVE_H
 
+#include "pcp_daemon.h"
 #include "pindir.h"
 
 /* Loopback only by default: metrics are for the local Prometheus. */
@@ -13,7 +14,10 @@
  * maps that are there are adopted as they are (a restart), maps that are
  * gone (a reboot) are rebuilt from the file and the programs attached again
  * as it records. With CONFIG, the file is applied on start and on SIGHUP.
+ * With PCP enabled (pcp_daemon.h), it also answers NAT-PMP and PCP on the
+ * tunnel addresses PCP names: -EINVAL when one is not the tunnel's.
  */
-int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config);
+int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config,
+	      const struct pcpd_config *pcp);
 
 #endif

@@ -1,0 +1,1377 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * pcp_daemon.c - the NAT-PMP/PCP server in serve: options, STATE.pcp and the
+ * batch of a round (pure), then sockets, rounds and ticks; see pcp_daemon.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include "change.h"
+#include "leases.h"
+#include "localaddr.h"
+#include "log.h"
+#include "pcp_daemon.h"
+#include "pindir.h"
+#include "state.h"
+#include "textfile.h"
+
+/* --- options ------------------------------------------------------------- */
+
+/* S as a whole decimal number in MIN-MAX into *OUT; false otherwise. */
+static bool parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "A:B" (B optional when OPTIONAL) into two numbers of MIN-MAX. */
+static bool parse_pair(const char *s, uint64_t min, uint64_t max, bool optional, uint64_t *a,
+		       uint64_t *b)
+{
+	char first[32];
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (n >= sizeof(first) || (!colon && !optional))
+		return false;
+	memcpy(first, s, n);
+	first[n] = 0;
+	if (!parse_num(first, min, max, a))
+		return false;
+	if (!colon) {
+		*b = 0;
+		return true;
+	}
+	return parse_num(colon + 1, min, max, b);
+}
+
+int pcpd_parse_ports(const char *s, uint16_t **ports, size_t *n, char *err)
+{
+	uint8_t *seen = calloc(65536, 1);
+	char *copy = strdup(s ? s : ""), *save = NULL, *tok;
+	size_t k = 0;
+
+	*ports = NULL;
+	*n = 0;
+	if (!seen || !copy || !*copy)
+		goto bad;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		uint64_t a, b;
+
+		if (dash)
+			*dash = 0;
+		if (!parse_num(tok, 1, 65535, &a) || (dash && !parse_num(dash + 1, 1, 65535, &b)))
+			goto bad;
+		if (!dash)
+			b = a;
+		if (a > b)
+			goto bad;
+		for (uint64_t p = a; p <= b; p++)
+			k += !seen[p], seen[p] = 1;
+	}
+	*ports = malloc(k * sizeof(**ports));
+	if (!*ports)
+		goto bad;
+	for (uint32_t p = 1; p < 65536; p++)
+		if (seen[p])
+			(*ports)[(*n)++] = (uint16_t)p;
+	free(seen);
+	free(copy);
+	return 0;
+bad:
+	snprintf(err, ERR_LEN,
+		 "--pcp-pool '%s': want port ranges like 40000-49999,50100, ports 1-65535, "
+		 "each range FIRST-LAST with FIRST <= LAST",
+		 s ? s : "");
+	free(seen);
+	free(copy);
+	return -1;
+}
+
+static int parse_addrs(const char *s, struct pcpd_config *c, char *err)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int ret = 0;
+
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !ret;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct pcp_addr *a = &c->addr[c->naddrs];
+		struct in_addr v4;
+
+		if (c->naddrs == PCPD_MAX_ADDRS) {
+			snprintf(err, ERR_LEN, "--pcp: at most %d addresses", PCPD_MAX_ADDRS);
+			ret = -1;
+		} else if (inet_pton(AF_INET, tok, &v4) == 1) {
+			pcp_addr_from_v4(a, v4.s_addr);
+			c->naddrs++;
+		} else if (inet_pton(AF_INET6, tok, a->b) == 1 && !pcp_addr_is_v4(a)) {
+			c->naddrs++;
+		} else {
+			snprintf(err, ERR_LEN,
+				 "--pcp '%s': want 1-%d IPv4 or IPv6 addresses of the tunnel "
+				 "interface, separated by commas",
+				 tok, PCPD_MAX_ADDRS);
+			ret = -1;
+		}
+	}
+	if (!ret && !c->naddrs) {
+		snprintf(err, ERR_LEN,
+			 "--pcp '%s': want 1-%d IPv4 or IPv6 addresses of the tunnel interface", s,
+			 PCPD_MAX_ADDRS);
+		ret = -1;
+	}
+	free(copy);
+	return ret;
+}
+
+/* The options other than --pcp and --pcp-pool. */
+static int parse_limits(const struct pcpd_options *o, struct pcp_lease_config *l, char *err)
+{
+	uint64_t a, b;
+
+	if (o->quota) {
+		if (!parse_num(o->quota, 1, PCPD_QUOTA_LIMIT, &a))
+			goto quota;
+		l->quota = (uint32_t)a;
+	}
+	if (o->lifetime) {
+		if (!parse_pair(o->lifetime, 1, PCPD_LIFE_LIMIT, false, &a, &b) || a > b)
+			goto lifetime;
+		l->life_min = (uint32_t)a;
+		l->life_max = (uint32_t)b;
+	}
+	if (o->reuse_delay) {
+		if (!parse_num(o->reuse_delay, 0, PCPD_DELAY_LIMIT, &a))
+			goto delay;
+		l->reuse_delay = (uint32_t)a;
+	}
+	if (o->rate) {
+		if (!parse_pair(o->rate, 1, PCPD_RATE_LIMIT, true, &a, &b))
+			goto rate;
+		l->rate = (uint32_t)a;
+		l->burst = b ? (uint32_t)b : (uint32_t)(a * 2 > PCPD_RATE_LIMIT ? a : a * 2);
+	}
+	if (o->port0 >= 0)
+		l->port0_symmetric = o->port0;
+	return 0;
+quota:
+	snprintf(err, ERR_LEN, "--pcp-quota '%s': want 1-%d mappings per client", o->quota,
+		 PCPD_QUOTA_LIMIT);
+	return -1;
+lifetime:
+	snprintf(err, ERR_LEN, "--pcp-lifetime '%s': want MIN:MAX seconds, 1 <= MIN <= MAX <= %d",
+		 o->lifetime, PCPD_LIFE_LIMIT);
+	return -1;
+delay:
+	snprintf(err, ERR_LEN, "--pcp-reuse-delay '%s': want 0-%d seconds", o->reuse_delay,
+		 PCPD_DELAY_LIMIT);
+	return -1;
+rate:
+	snprintf(err, ERR_LEN,
+		 "--pcp-rate '%s': want PPS[:BURST] requests per client, each 1-%d (BURST "
+		 "default 2 x PPS)",
+		 o->rate, PCPD_RATE_LIMIT);
+	return -1;
+}
+
+int pcpd_parse(const struct pcpd_options *o, struct pcpd_config *c, char *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->lease = (struct pcp_lease_config){.life_min = 60,
+					     .life_max = 7200,
+					     .quota = 5,
+					     .reuse_delay = 600,
+					     .rate = 10,
+					     .burst = 20,
+					     .port0_symmetric = true,
+					     .max_leases = 65536,
+					     .max_clients = 65536};
+	if (!o->addrs) {
+		const char *given = o->pool	     ? "--pcp-pool"
+				    : o->quota	     ? "--pcp-quota"
+				    : o->lifetime    ? "--pcp-lifetime"
+				    : o->reuse_delay ? "--pcp-reuse-delay"
+				    : o->rate	     ? "--pcp-rate"
+				    : o->hook	     ? "--pcp-hook"
+				    : o->port0 >= 0  ? "--pcp-internal-port-0"
+						     : NULL;
+
+		if (!given)
+			return 0;
+		snprintf(err, ERR_LEN, "%s: only with --pcp ADDR[,ADDR] (the server's addresses)",
+			 given);
+		return -1;
+	}
+	c->enabled = true;
+	if (!o->pool) {
+		snprintf(err, ERR_LEN,
+			 "--pcp-pool: required with --pcp: the public ports to hand out, like "
+			 "40000-49999,50100");
+		return -1;
+	}
+	if (parse_addrs(o->addrs, c, err) || pcpd_parse_ports(o->pool, &c->pool, &c->npool, err) ||
+	    parse_limits(o, &c->lease, err)) {
+		pcpd_config_free(c);
+		return -1;
+	}
+	if (o->hook && !*o->hook) {
+		snprintf(err, ERR_LEN, "--pcp-hook: want a command for /bin/sh -c, not empty");
+		pcpd_config_free(c);
+		return -1;
+	}
+	c->hook = o->hook;
+	return 0;
+}
+
+void pcpd_config_free(struct pcpd_config *c)
+{
+	free(c->pool);
+	c->pool = NULL;
+	c->npool = 0;
+}
+
+/* --- STATE.pcp ------------------------------------------------------------ */
+
+static void format_paddr(char *buf, size_t len, const struct pcp_addr *a)
+{
+	if (pcp_addr_is_v4(a))
+		inet_ntop(AF_INET, a->b + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, a->b, buf, (socklen_t)len);
+}
+
+static bool parse_paddr(const char *s, struct pcp_addr *a)
+{
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		pcp_addr_from_v4(a, v4.s_addr);
+		return true;
+	}
+	return inet_pton(AF_INET6, s, a->b) == 1 && !pcp_addr_is_v4(a);
+}
+
+void pcpd_saved_format(const struct pcpd_saved *s, struct strbuf *out)
+{
+	char a[INET6_ADDRSTRLEN];
+	size_t start = out->len;
+
+	strbuf_appendf(out, "xdpfwd-pcp 1\norigin %" PRIu64 "\n", s->origin_unix);
+	format_paddr(a, sizeof(a), &s->ext_v4);
+	strbuf_appendf(out, "external ipv4 %s\n", s->has_v4 ? a : "-");
+	format_paddr(a, sizeof(a), &s->ext_v6);
+	strbuf_appendf(out, "external ipv6 %s\n", s->has_v6 ? a : "-");
+	for (size_t i = 0; i < s->nquar; i++) {
+		format_paddr(a, sizeof(a), &s->quar[i].client);
+		strbuf_appendf(out, "quarantine %u %u %s %" PRIu64 "\n", s->quar[i].port,
+			       s->quar[i].key_port, a, s->quar[i].until);
+	}
+	if (!out->failed)
+		strbuf_appendf(out, "end crc32=%08x\n",
+			       text_crc32(out->data + start, out->len - start));
+}
+
+static int saved_line(char *line, struct pcpd_saved *s, unsigned int *seen, char *why)
+{
+	char f[5][64];
+	int n = sscanf(line, "%63s %63s %63s %63s %63s", f[0], f[1], f[2], f[3], f[4]);
+	uint64_t a, b, u;
+
+	if (n == 2 && !strcmp(f[0], "origin") && parse_num(f[1], 0, UINT64_MAX / 2, &a)) {
+		s->origin_unix = a;
+		*seen |= 1;
+	} else if (n == 3 && !strcmp(f[0], "external") && !strcmp(f[1], "ipv4")) {
+		s->has_v4 = strcmp(f[2], "-") && parse_paddr(f[2], &s->ext_v4);
+		*seen |= 2;
+		return strcmp(f[2], "-") && !s->has_v4 ? -1 : 0;
+	} else if (n == 3 && !strcmp(f[0], "external") && !strcmp(f[1], "ipv6")) {
+		s->has_v6 = strcmp(f[2], "-") && parse_paddr(f[2], &s->ext_v6);
+		*seen |= 4;
+		return strcmp(f[2], "-") && !s->has_v6 ? -1 : 0;
+	} else if (n == 5 && !strcmp(f[0], "quarantine") && parse_num(f[1], 1, 65535, &a) &&
+		   parse_num(f[2], 0, 65535, &b) && parse_num(f[4], 0, UINT64_MAX / 2, &u) &&
+		   s->nquar < PCPD_MAX_QUAR) {
+		struct pcp_quar_info *q = &s->quar[s->nquar];
+
+		if (!parse_paddr(f[3], &q->client))
+			return -1;
+		q->port = (uint16_t)a;
+		q->key_port = (uint16_t)b;
+		q->until = u;
+		s->nquar++;
+	} else {
+		snprintf(why, 64, "unknown or malformed record");
+		return -1;
+	}
+	return 0;
+}
+
+int pcpd_saved_parse(const char *text, struct pcpd_saved *s, char *err)
+{
+	const char *end = strstr(text, "end crc32=");
+	unsigned int seen = 0, lineno = 1, crc;
+	char *body = NULL, *line, *save = NULL, why[64] = "malformed record";
+
+	memset(s, 0, sizeof(*s));
+	if (strncmp(text, "xdpfwd-pcp 1\n", 13)) {
+		snprintf(err, ERR_LEN, "line 1: not an xdpfwd-pcp 1 file");
+		return -1;
+	}
+	while (end && end != text && end[-1] != '\n')
+		end = strstr(end + 1, "end crc32=");
+	if (!end || sscanf(end, "end crc32=%8x", &crc) != 1 ||
+	    crc != text_crc32(text, (size_t)(end - text)) || strcmp(end + 18, "\n")) {
+		snprintf(err, ERR_LEN, "no end line, or its CRC does not match: torn or damaged");
+		return -1;
+	}
+	body = strndup(text + 13, (size_t)(end - text - 13));
+	s->quar = calloc(PCPD_MAX_QUAR, sizeof(*s->quar));
+	if (!body || !s->quar) {
+		snprintf(err, ERR_LEN, "out of memory");
+		goto fail;
+	}
+	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (saved_line(line, s, &seen, why)) {
+			snprintf(err, ERR_LEN, "line %u: %s", lineno, why);
+			goto fail;
+		}
+	}
+	if (seen != 7) {
+		snprintf(err, ERR_LEN, "an origin or external line is missing");
+		goto fail;
+	}
+	free(body);
+	return 0;
+fail:
+	free(body);
+	pcpd_saved_free(s);
+	return -1;
+}
+
+void pcpd_saved_free(struct pcpd_saved *s)
+{
+	free(s->quar);
+	s->quar = NULL;
+	s->nquar = 0;
+}
+
+/* --- the batch of a round ------------------------------------------------- */
+
+int pcpd_batch_init(struct pcpd_batch *b, size_t cap)
+{
+	memset(b, 0, sizeof(*b));
+	b->put = calloc(cap, sizeof(*b->put));
+	b->put_is_add = calloc(cap, sizeof(*b->put_is_add));
+	b->drop = calloc(cap, sizeof(*b->drop));
+	b->renew = calloc(cap, sizeof(*b->renew));
+	b->added = calloc(cap, sizeof(*b->added));
+	b->cap = cap;
+	if (!b->put || !b->put_is_add || !b->drop || !b->renew || !b->added) {
+		pcpd_batch_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pcpd_batch_reset(struct pcpd_batch *b)
+{
+	b->nput = b->ndrop = b->nrenew = b->nadded = 0;
+}
+
+void pcpd_batch_free(struct pcpd_batch *b)
+{
+	free(b->put);
+	free(b->put_is_add);
+	free(b->drop);
+	free(b->renew);
+	free(b->added);
+	memset(b, 0, sizeof(*b));
+}
+
+static void to_xaddr(const struct pcp_addr *a, __u8 *family, union xdpfwd_addr *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (pcp_addr_is_v4(a)) {
+		*family = AF_INET;
+		memcpy(&x->v4, a->b + 12, 4);
+	} else {
+		*family = AF_INET6;
+		memcpy(x->bytes, a->b, 16);
+	}
+}
+
+/* A FILTER prefix (RFC 6887 §13.3: 128-bit form) as an allowlist entry,
+ * its host bits cleared. */
+static void filter_prefix(const struct pcp_filter *f, struct xdpfwd_prefix *p)
+{
+	bool v4 = pcp_addr_is_v4(&f->addr);
+	unsigned int len = v4 ? f->prefix_len - 96u : f->prefix_len, bytes = v4 ? 4 : 16;
+
+	memset(p, 0, sizeof(*p));
+	to_xaddr(&f->addr, &p->family, &p->addr);
+	p->len = (__u8)len;
+	for (unsigned int i = 0; i < bytes; i++) {
+		unsigned int keep = len >= 8 * (i + 1) ? 8 : len > 8 * i ? len - 8 * i : 0;
+
+		p->addr.bytes[i] &= (uint8_t)(0xff00u >> keep);
+	}
+}
+
+/* The public side of CH: what table_find() and renew_batch() look up. */
+static void public_key(const struct pcp_change *ch, const struct pcp_addr *ext,
+		       struct xdpfwd_mapping *m)
+{
+	__u8 family;
+
+	memset(m, 0, sizeof(*m));
+	to_xaddr(ext, &m->family, &m->public_addr);
+	m->source_addr = m->public_addr;
+	m->proto = ch->protocol;
+	m->port_count = 1;
+	m->public_port = ch->external_port;
+	m->target_port = ch->internal_port;
+	to_xaddr(&ch->client, &family, &m->target_addr);
+	m->ttl = ch->lifetime;
+}
+
+void pcpd_change_rule(const struct pcp_change *ch, const struct pcp_addr *ext,
+		      const struct xdpfwd_owner *owner, struct rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	public_key(ch, ext, &r->m);
+	for (unsigned int i = 0; ch->filter_set && i < ch->nfilters && i < XDPFWD_MAX_ALLOW; i++)
+		filter_prefix(&ch->filter[i], &r->allow[r->m.allow_count++]);
+	if (r->m.allow_count > 1)
+		qsort(r->allow, r->m.allow_count, sizeof(r->allow[0]), compare_prefixes);
+	r->owner = *owner;
+}
+
+/* Whether the public side of M is one the batch touches already. */
+static bool batch_touches(const struct pcpd_batch *b, const struct xdpfwd_mapping *m)
+{
+	for (size_t i = 0; i < b->nput; i++)
+		if (same_public(&b->put[i].m, m))
+			return true;
+	for (size_t i = 0; i < b->ndrop; i++)
+		if (same_public(&b->drop[i], m))
+			return true;
+	for (size_t i = 0; i < b->nrenew; i++)
+		if (same_public(&b->renew[i], m))
+			return true;
+	return false;
+}
+
+int pcpd_batch_add(struct pcpd_batch *b, const struct pcp_change *ch, size_t n,
+		   const struct xdpfwd_owner *owner, const struct pcp_addr *ext4,
+		   const struct pcp_addr *ext6)
+{
+	size_t nput = b->nput, ndrop = b->ndrop, nrenew = b->nrenew, nadded = b->nadded;
+
+	if (nput + n > b->cap || ndrop + n > b->cap || nrenew + n > b->cap)
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i++) {
+		const struct pcp_addr *ext = pcp_addr_is_v4(&ch[i].client) ? ext4 : ext6;
+		struct xdpfwd_mapping key;
+
+		if (!ext)
+			goto undo_inval;
+		public_key(&ch[i], ext, &key);
+		if (batch_touches(b, &key)) {
+			b->nput = nput, b->ndrop = ndrop, b->nrenew = nrenew, b->nadded = nadded;
+			return -EAGAIN;
+		}
+		if (ch[i].op == PCP_CH_DEL) {
+			b->drop[b->ndrop++] = key;
+		} else if (ch[i].op == PCP_CH_RENEW && !ch[i].filter_set) {
+			b->renew[b->nrenew++] = key;
+		} else {
+			b->put_is_add[b->nput] = ch[i].op == PCP_CH_ADD;
+			pcpd_change_rule(&ch[i], ext, owner, &b->put[b->nput++]);
+			if (ch[i].op == PCP_CH_ADD)
+				b->added[b->nadded++] = ch[i];
+		}
+	}
+	return 0;
+undo_inval:
+	b->nput = nput, b->ndrop = ndrop, b->nrenew = nrenew, b->nadded = nadded;
+	return -EINVAL;
+}
+
+/* --- the server ----------------------------------------------------------- */
+
+struct pcpd_reply {
+	int fd;
+	bool segment_ok; /* its changes were written (or it had none) */
+	size_t segment;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	size_t len;
+	uint8_t buf[PCP_MAX_MSG];
+};
+
+struct pcpd {
+	struct pcpd_config cfg;
+	const struct xdpfwd_maps *maps;
+	struct xdpfwd_config att;
+	char state[PATH_MAX + 64], file[PATH_MAX + 80], tunnel[IF_NAMESIZE];
+	int fd[PCPD_MAX_ADDRS];
+	struct pcp_server srv;
+	struct pcpd_batch batch;
+	struct pcp_change *ch;
+	size_t maxch;
+	struct pcpd_reply *reply;
+	struct lease_index seen; /* the state file as the index last followed it */
+	uint64_t origin_unix, last_save;
+	char *saved_text; /* STATE.pcp as last written */
+	uint64_t commit_failures;
+};
+
+uint64_t pcpd_now(void)
+{
+	return boot_clock_ns() / 1000000000ULL + PCPD_CLOCK_BIAS;
+}
+
+/* Unix time minus pcpd_now(): converts between the two. */
+static int64_t unix_offset(void)
+{
+	return (int64_t)time(NULL) - (int64_t)pcpd_now();
+}
+
+static void from_xaddr(__u8 family, const union xdpfwd_addr *x, struct pcp_addr *a)
+{
+	if (family == AF_INET)
+		pcp_addr_from_v4(a, x->v4);
+	else
+		memcpy(a->b, x->bytes, 16);
+}
+
+/* The public interface's first address of each family: the one NAT-PMP
+ * opcode 0 reports and every grant of that family answers on. */
+static void read_externals(struct pcpd *d)
+{
+	struct local_addrs local;
+
+	d->srv.has_v4 = d->srv.has_v6 = false;
+	if (local_addrs_read(d->att.public_ifindex, &local))
+		return;
+	for (size_t i = 0; i < local.count; i++) {
+		bool v4 = local.entry[i].family == AF_INET;
+
+		if (v4 ? d->srv.has_v4 : d->srv.has_v6)
+			continue;
+		from_xaddr(local.entry[i].family, &local.entry[i].addr,
+			   v4 ? &d->srv.external_v4 : &d->srv.external_v6);
+		*(v4 ? &d->srv.has_v4 : &d->srv.has_v6) = true;
+	}
+}
+
+/* Every ADDR an address of the tunnel interface: 0, or -EINVAL after one
+ * line naming --pcp and the tunnel's addresses. */
+static int check_addrs(const struct pcpd *d)
+{
+	struct local_addrs local;
+	struct strbuf have = STRBUF_INIT;
+	char a[INET6_ADDRSTRLEN];
+
+	if (local_addrs_read(d->att.tunnel_ifindex, &local))
+		local.count = 0;
+	for (size_t i = 0; i < d->cfg.naddrs; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < local.count && !found; k++) {
+			struct pcp_addr x;
+
+			from_xaddr(local.entry[k].family, &local.entry[k].addr, &x);
+			found = !memcmp(&x, &d->cfg.addr[i], sizeof(x));
+		}
+		if (found)
+			continue;
+		for (size_t k = 0; k < local.count; k++) {
+			format_addr(a, sizeof(a), local.entry[k].family, &local.entry[k].addr);
+			strbuf_appendf(&have, "%s%s", k ? ", " : "", a);
+		}
+		format_paddr(a, sizeof(a), &d->cfg.addr[i]);
+		pr_warn("serve: --pcp %s: not an address of the tunnel %s: allowed: %s\n", a,
+			d->tunnel, have.len ? strbuf_str(&have) : "none (it has no address)");
+		strbuf_free(&have);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* UDP 5351 on ADDR, bound to it and to the tunnel device, non-blocking. */
+static int open_socket(const struct pcpd *d, const struct pcp_addr *addr)
+{
+	bool v4 = pcp_addr_is_v4(addr);
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (v4) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(PCP_SERVER_PORT);
+		memcpy(&s->sin_addr, addr->b + 12, 4);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(PCP_SERVER_PORT);
+		memcpy(&s->sin6_addr, addr->b, 16);
+		s->sin6_scope_id = d->att.tunnel_ifindex;
+		len = sizeof(*s);
+	}
+	if (fd < 0 || (!v4 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, d->tunnel, (socklen_t)strlen(d->tunnel)) ||
+	    bind(fd, (struct sockaddr *)&ss, len)) {
+		int err = -errno;
+		char a[INET6_ADDRSTRLEN];
+
+		format_paddr(a, sizeof(a), addr);
+		pr_warn("serve: --pcp %s: cannot listen on UDP %d: %s\n", a, PCP_SERVER_PORT,
+			strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* --- sync with the table --------------------------------------------------- */
+
+/* One port of a mapping of the table, for lookups by (proto, port, client). */
+struct held {
+	uint8_t proto;
+	bool dynamic;
+	uint16_t port;
+	struct pcp_addr client;
+};
+
+static int compare_held(const void *pa, const void *pb)
+{
+	const struct held *a = pa, *b = pb;
+
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	if (a->port != b->port)
+		return a->port - b->port;
+	return memcmp(&a->client, &b->client, sizeof(a->client));
+}
+
+/* Each port of each mapping in RULES, sorted; at most 4 x 65536. */
+static struct held *held_list(const struct rule *rules, size_t n, size_t *nheld)
+{
+	size_t cap = 4 * 65536, k = 0;
+	struct held *h = calloc(cap, sizeof(*h));
+
+	for (size_t i = 0; h && i < n; i++)
+		for (uint32_t p = 0; p < rules[i].m.port_count && k < cap; p++, k++) {
+			h[k].proto = rules[i].m.proto;
+			h[k].dynamic = rules[i].owner.kind != XDPFWD_OWNER_OPERATOR;
+			h[k].port = (uint16_t)(rules[i].m.public_port + p);
+			from_xaddr(rules[i].m.family, &rules[i].m.target_addr, &h[k].client);
+		}
+	if (h)
+		qsort(h, k, sizeof(*h), compare_held);
+	*nheld = k;
+	return h;
+}
+
+/* Index entries the table no longer holds: dynamic ones forgotten (the
+ * port goes to quarantine for its client), operator ones unmarked. */
+static void drop_missing(struct pcpd *d, const struct held *h, size_t nh, uint64_t now)
+{
+	struct pcp_lease_info info;
+
+	for (uint32_t i = 0; i < d->cfg.lease.max_leases; i++) {
+		struct held key;
+		const struct held *f;
+
+		if (!pcp_lease_get(d->srv.leases, i, &info))
+			continue;
+		key = (struct held){
+		    .proto = info.protocol, .port = info.external_port, .client = info.client};
+		f = bsearch(&key, h, nh, sizeof(*h), compare_held);
+		if (f && f->dynamic == !info.is_static)
+			continue;
+		if (info.is_static)
+			pcp_lease_del_static(d->srv.leases, &info.client, info.protocol,
+					     info.key_port);
+		else
+			pcp_lease_forget(d->srv.leases, &info.client, info.protocol, info.key_port,
+					 now);
+	}
+}
+
+/* Mappings of the table the index lacks: owned ones restored, operator ones
+ * marked port by port. */
+static void add_present(struct pcpd *d, const struct rule *rules, size_t n)
+{
+	size_t refused = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = &rules[i];
+		struct pcp_lease_info info = {.protocol = r->m.proto};
+		int err;
+
+		from_xaddr(r->m.family, &r->m.target_addr, &info.client);
+		if (r->owner.kind == XDPFWD_OWNER_OPERATOR) {
+			for (uint32_t p = 0; p < r->m.port_count; p++) {
+				err = pcp_lease_add_static(d->srv.leases, &info.client, r->m.proto,
+							   (uint16_t)(r->m.target_port + p),
+							   (uint16_t)(r->m.public_port + p));
+				refused += err && err != -EEXIST;
+			}
+			continue;
+		}
+		info.pcp = r->owner.kind == XDPFWD_OWNER_PCP;
+		info.key_port = r->owner.key_port;
+		info.internal_port = r->m.target_port;
+		info.external_port = r->m.public_port;
+		memcpy(info.nonce, r->owner.nonce, PCP_NONCE_LEN);
+		info.expires = r->m.expires_ns ? r->m.expires_ns / 1000000000ULL + PCPD_CLOCK_BIAS
+					       : UINT64_MAX / 2;
+		err = pcp_lease_restore(d->srv.leases, &info);
+		refused += err && err != -EEXIST;
+	}
+	if (refused)
+		pr_warn("serve: NAT-PMP/PCP: %zu mapping ports of the table do not fit the lease "
+			"index (pool, quota or capacity); clients cannot ask for them\n",
+			refused);
+}
+
+/* Makes the index follow the table (under the lock). */
+static int sync_table(struct pcpd *d, uint64_t now)
+{
+	struct rule *rules = NULL;
+	struct held *h;
+	size_t n = 0, nh = 0;
+	int err = table_live(d->maps, &rules, &n, 0);
+
+	if (err)
+		return err;
+	h = held_list(rules, n, &nh);
+	if (!h) {
+		free(rules);
+		return -ENOMEM;
+	}
+	drop_missing(d, h, nh, now);
+	add_present(d, rules, n);
+	free(h);
+	free(rules);
+	lease_index_seen(&d->seen, d->state);
+	return 0;
+}
+
+/* Ports the host holds: listening TCP and bound UDP sockets (/proc/net),
+ * and the ephemeral range (net.ipv4.ip_local_port_range). */
+static void block_host_ports(struct pcpd *d)
+{
+	static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp",
+					    "/proc/net/udp6"};
+	unsigned int lo, hi;
+	FILE *f;
+
+	for (size_t i = 0; i < 4; i++) {
+		char line[512];
+		bool tcp = i < 2;
+
+		f = fopen(files[i], "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned int port, st;
+
+			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port,
+				   &st) == 2 &&
+			    port && port < 65536 && (!tcp || st == 0x0A))
+				pcp_lease_block(d->srv.leases, (uint16_t)port);
+		}
+		if (f)
+			fclose(f);
+	}
+	f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f && fscanf(f, "%u %u", &lo, &hi) == 2)
+		for (unsigned int p = lo; p && p <= hi && p < 65536; p++)
+			pcp_lease_block(d->srv.leases, (uint16_t)p);
+	if (f)
+		fclose(f);
+}
+
+/* --- STATE.pcp: the epoch and the quarantine -------------------------------- */
+
+static bool same_addr(bool has_a, const struct pcp_addr *a, bool has_b, const struct pcp_addr *b)
+{
+	return has_a == has_b && (!has_a || !memcmp(a, b, sizeof(*a)));
+}
+
+/* The epoch's origin and the quarantine from STATE.pcp: kept when the file
+ * is whole and was for the same public addresses, else a new epoch (RFC
+ * 6887 §8.5: the state was lost or the address changed). True when kept. */
+static bool load_saved(struct pcpd *d, uint64_t now)
+{
+	int64_t off = unix_offset();
+	struct pcpd_saved s;
+	char err[ERR_LEN];
+	char *text = NULL;
+	int rc = read_text_file(d->file, 16 << 20, &text, err);
+
+	d->origin_unix = (uint64_t)((int64_t)now + off);
+	d->srv.epoch_origin = now;
+	if (rc) {
+		if (rc != -ENOENT)
+			pr_warn("serve: %s; a new NAT-PMP/PCP epoch begins\n", err);
+		return false;
+	}
+	rc = pcpd_saved_parse(text, &s, err);
+	free(text);
+	if (rc) {
+		pr_warn("serve: %s: %s; a new NAT-PMP/PCP epoch begins\n", d->file, err);
+		return false;
+	}
+	if (!same_addr(s.has_v4, &s.ext_v4, d->srv.has_v4, &d->srv.external_v4) ||
+	    !same_addr(s.has_v6, &s.ext_v6, d->srv.has_v6, &d->srv.external_v6)) {
+		pr_warn("serve: the public address changed since %s was written; a new NAT-PMP/PCP "
+			"epoch begins\n",
+			d->file);
+		pcpd_saved_free(&s);
+		return false;
+	}
+	d->origin_unix = s.origin_unix;
+	d->srv.epoch_origin = (uint64_t)((int64_t)s.origin_unix - off);
+	for (size_t i = 0; i < s.nquar; i++) {
+		s.quar[i].until = (uint64_t)((int64_t)s.quar[i].until - off);
+		pcp_lease_quar_restore(d->srv.leases, &s.quar[i]);
+	}
+	pcpd_saved_free(&s);
+	return true;
+}
+
+/* STATE.pcp from the server as it is now, written when it changed. */
+static void save(struct pcpd *d)
+{
+	struct pcpd_saved s = {.origin_unix = d->origin_unix,
+			       .has_v4 = d->srv.has_v4,
+			       .has_v6 = d->srv.has_v6,
+			       .ext_v4 = d->srv.external_v4,
+			       .ext_v6 = d->srv.external_v6};
+	int64_t off = unix_offset();
+	struct strbuf text = STRBUF_INIT;
+	char err[ERR_LEN];
+
+	s.quar = calloc(PCPD_MAX_QUAR, sizeof(*s.quar));
+	for (uint32_t p = 1; s.quar && p < 65536; p++)
+		if (pcp_lease_quar_get(d->srv.leases, (uint16_t)p, &s.quar[s.nquar])) {
+			s.quar[s.nquar].until = (uint64_t)((int64_t)s.quar[s.nquar].until + off);
+			s.nquar++;
+		}
+	if (s.quar)
+		pcpd_saved_format(&s, &text);
+	free(s.quar);
+	/* The Unix times move with the clock's offset; a change of a second
+	 * alone is not worth a write. */
+	if (!s.quar || text.failed ||
+	    (d->saved_text && !strcmp(d->saved_text, strbuf_str(&text)))) {
+		strbuf_free(&text);
+		return;
+	}
+	if (file_write_atomic(d->file, text.data, text.len, false, err)) {
+		pr_warn("serve: %s\n", err);
+		strbuf_free(&text);
+		return;
+	}
+	free(d->saved_text);
+	d->saved_text = strbuf_detach(&text, NULL);
+}
+
+/* --- a round ----------------------------------------------------------------- */
+
+/* Whether SRC may ask: inside attach --clients (none declared: anyone
+ * behind the tunnel). */
+static bool authorized(const struct pcpd *d, const struct pcp_addr *src)
+{
+	union xdpfwd_addr x;
+	__u8 family;
+
+	if (!d->att.client_count)
+		return true;
+	to_xaddr(src, &family, &x);
+	for (__u32 i = 0; i < d->att.client_count && i < XDPFWD_MAX_CLIENT_NETS; i++)
+		if (prefix_contains(&d->att.clients[i], family, &x))
+			return true;
+	return false;
+}
+
+/* The owner record the grants of request BUF (LEN bytes from SRC) carry. */
+static void request_owner(const uint8_t *buf, size_t len, const struct pcp_addr *src,
+			  struct xdpfwd_owner *o)
+{
+	struct pcp_request req;
+
+	memset(o, 0, sizeof(*o));
+	if (pcp_parse(buf, len, src, &req) != PCP_HANDLE)
+		return;
+	o->kind = req.version == PCP_VERSION ? XDPFWD_OWNER_PCP : XDPFWD_OWNER_NATPMP;
+	o->key_port = req.internal_port;
+	if (req.version == PCP_VERSION)
+		memcpy(o->nonce, req.nonce, PCP_NONCE_LEN);
+}
+
+/* The plain renewals whose lifetime differs from the mapping's ttl become
+ * puts: renew_batch() renews by the ttl the mapping has. */
+static int renewals_to_puts(struct pcpd *d)
+{
+	struct pcpd_batch *b = &d->batch;
+	size_t k = 0;
+
+	for (size_t i = 0; i < b->nrenew; i++) {
+		struct rule r;
+		int rc = table_find(d->maps, false, &b->renew[i], 0, &r);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 1 && r.m.ttl != b->renew[i].ttl && b->nput < b->cap) {
+			r.m.ttl = b->renew[i].ttl;
+			b->put_is_add[b->nput] = false;
+			b->put[b->nput++] = r;
+		} else {
+			b->renew[k++] = b->renew[i];
+		}
+	}
+	b->nrenew = k;
+	return 0;
+}
+
+/* The live mappings the DELs name, each to the client that held it (an
+ * operator mapping never is: the index marks those static); those gone
+ * already are skipped. */
+static int drops_found(struct pcpd *d, struct rule *out, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < d->batch.ndrop; i++) {
+		const struct xdpfwd_mapping *key = &d->batch.drop[i];
+		int rc = table_find(d->maps, false, key, 0, &out[*n]);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 1 &&
+		    !memcmp(&out[*n].m.target_addr, &key->target_addr, sizeof(key->target_addr)))
+			(*n)++;
+	}
+	return 0;
+}
+
+/* Writes the batch (under the lock): one apply_batch() for the puts and
+ * drops, one renew_batch() for the plain renewals. On failure, the ADDs are
+ * forgotten so that the index and the table agree. 0 or -errno. */
+static int commit(struct pcpd *d)
+{
+	struct pcpd_batch *b = &d->batch;
+	bool stale = lease_index_stale(&d->seen, d->state);
+	struct rule *drop = calloc(b->ndrop + 1, sizeof(*drop));
+	struct apply_summary sum;
+	size_t ndrop = 0, a = 0;
+	int err = drop ? renewals_to_puts(d) : -ENOMEM;
+
+	err = err ?: drops_found(d, drop, &ndrop);
+	if (!err && (b->nput || ndrop))
+		err = apply_batch(
+		    d->maps, &d->att,
+		    &(struct batch){
+			.put = b->put, .nput = b->nput, .drop = drop, .ndrop = ndrop, .renew = true},
+		    &(struct change){
+			.what = "serve: NAT-PMP/PCP", .state = d->state, .daemon = true},
+		    &sum);
+	if (!err && b->nrenew)
+		err = renew_batch(d->maps, &d->att, d->state, b->renew, b->nrenew, &sum);
+	free(drop);
+	for (size_t i = 0; err && i < b->nput; i++)
+		if (b->put_is_add[i] && a < b->nadded)
+			pcp_lease_forget(d->srv.leases, &b->added[a++].client, b->put[i].m.proto,
+					 b->put[i].owner.key_port, pcpd_now());
+	if (err) {
+		d->commit_failures++;
+		pr_warn("serve: NAT-PMP/PCP: writing %zu changes failed: %s; no reply was sent\n",
+			b->nput + b->ndrop + b->nrenew, strerror(-err));
+	}
+	/* Another process changed the table since the index followed it. */
+	if (stale)
+		sync_table(d, pcpd_now());
+	else
+		lease_index_seen(&d->seen, d->state);
+	pcpd_batch_reset(b);
+	return err;
+}
+
+/* Commits the batch of segment SEG (taking the lock if not held) and marks
+ * the replies of that segment. */
+static void commit_segment(struct pcpd *d, struct pindir *pd, bool *locked, size_t seg, size_t nr)
+{
+	bool ok = true;
+
+	if (d->batch.nput || d->batch.ndrop || d->batch.nrenew) {
+		if (!*locked)
+			*locked = !pindir_lock(pd);
+		ok = *locked && !commit(d);
+		if (!*locked)
+			pcpd_batch_reset(&d->batch);
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (d->reply[i].segment == seg)
+			d->reply[i].segment_ok = ok;
+}
+
+/* One datagram from FD, handled; its reply in d->reply[NR]. */
+static bool handle_one(struct pcpd *d, struct pindir *pd, int fd, size_t nr, size_t *seg,
+		       bool *locked)
+{
+	struct pcpd_reply *r = &d->reply[nr];
+	uint8_t buf[PCP_MAX_MSG + 4];
+	struct xdpfwd_owner owner;
+	struct pcp_addr src;
+	ssize_t len;
+	size_t n;
+	int rc;
+
+	r->tolen = sizeof(r->to);
+	len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&r->to, &r->tolen);
+	if (len < 0)
+		return false;
+	if (r->to.ss_family == AF_INET)
+		pcp_addr_from_v4(&src, ((struct sockaddr_in *)&r->to)->sin_addr.s_addr);
+	else
+		memcpy(src.b, &((struct sockaddr_in6 *)&r->to)->sin6_addr, 16);
+	r->fd = fd;
+	n = pcp_handle(&d->srv, buf, (size_t)len, &src, authorized(d, &src), pcpd_now(), r->buf,
+		       &r->len, d->ch);
+	r->segment = *seg;
+	r->segment_ok = true;
+	if (!n)
+		return true;
+	request_owner(buf, (size_t)len, &src, &owner);
+	rc = pcpd_batch_add(&d->batch, d->ch, n, &owner, d->srv.has_v4 ? &d->srv.external_v4 : NULL,
+			    d->srv.has_v6 ? &d->srv.external_v6 : NULL);
+	if (rc == -EAGAIN || rc == -ENOSPC) {
+		commit_segment(d, pd, locked, (*seg)++, nr);
+		r->segment = *seg;
+		rc = pcpd_batch_add(&d->batch, d->ch, n, &owner,
+				    d->srv.has_v4 ? &d->srv.external_v4 : NULL,
+				    d->srv.has_v6 ? &d->srv.external_v6 : NULL);
+	}
+	if (rc)
+		r->len = 0; /* cannot be written: the client asks again */
+	return true;
+}
+
+size_t pcpd_round(struct pcpd *d, struct pindir *pd)
+{
+	size_t nr = 0, seg = 0;
+	bool locked = false, more = true;
+
+	while (more && nr < PCPD_ROUND_MAX) {
+		more = false;
+		for (size_t i = 0; i < d->cfg.naddrs && nr < PCPD_ROUND_MAX; i++)
+			if (handle_one(d, pd, d->fd[i], nr, &seg, &locked))
+				nr++, more = true;
+	}
+	commit_segment(d, pd, &locked, seg, nr);
+	if (locked)
+		pindir_unlock(pd);
+	for (size_t i = 0; i < nr; i++)
+		if (d->reply[i].len && d->reply[i].segment_ok)
+			sendto(d->reply[i].fd, d->reply[i].buf, d->reply[i].len, MSG_DONTWAIT,
+			       (struct sockaddr *)&d->reply[i].to, d->reply[i].tolen);
+	return nr;
+}
+
+/* --- ticks -------------------------------------------------------------------- */
+
+/* The leases that ended, and a re-sync when another process changed the
+ * table, in one commit under the lock. */
+static void expire(struct pcpd *d, struct pindir *pd, uint64_t now)
+{
+	bool stale = lease_index_stale(&d->seen, d->state), locked = false;
+	const struct pcp_addr *e4 = d->srv.has_v4 ? &d->srv.external_v4 : NULL;
+	const struct pcp_addr *e6 = d->srv.has_v6 ? &d->srv.external_v6 : NULL;
+	struct xdpfwd_owner none = {0};
+	size_t n;
+
+	do {
+		n = pcp_lease_expire(d->srv.leases, now, d->ch, d->maxch);
+		for (size_t i = 0; i < n; i++) {
+			int rc = pcpd_batch_add(&d->batch, &d->ch[i], 1, &none, e4, e6);
+
+			if (rc == -EAGAIN || rc == -ENOSPC) {
+				if (!locked)
+					locked = !pindir_lock(pd);
+				if (locked)
+					commit(d);
+				pcpd_batch_reset(&d->batch);
+				pcpd_batch_add(&d->batch, &d->ch[i], 1, &none, e4, e6);
+			}
+		}
+	} while (n == d->maxch);
+	if (!d->batch.ndrop && !stale)
+		return;
+	if (!locked)
+		locked = !pindir_lock(pd);
+	if (locked && stale)
+		sync_table(d, now);
+	if (locked && d->batch.ndrop)
+		commit(d);
+	pcpd_batch_reset(&d->batch);
+	if (locked)
+		pindir_unlock(pd);
+}
+
+/* A new public address starts a new epoch (RFC 6886 §3.6, RFC 6887 §8.5). */
+static void follow_externals(struct pcpd *d, uint64_t now)
+{
+	struct pcp_addr v4 = d->srv.external_v4, v6 = d->srv.external_v6;
+	bool h4 = d->srv.has_v4, h6 = d->srv.has_v6;
+
+	read_externals(d);
+	if (same_addr(h4, &v4, d->srv.has_v4, &d->srv.external_v4) &&
+	    same_addr(h6, &v6, d->srv.has_v6, &d->srv.external_v6))
+		return;
+	d->srv.epoch_origin = now;
+	d->origin_unix = (uint64_t)((int64_t)now + unix_offset());
+	pr_warn("serve: the public address changed: a new NAT-PMP/PCP epoch begins\n");
+	/* TODO(pcpext): announcements (pcp_announce_start()) once merged. */
+}
+
+void pcpd_tick(struct pcpd *d, struct pindir *pd)
+{
+	uint64_t now = pcpd_now();
+
+	expire(d, pd, now);
+	if (now >= d->last_save + PCPD_SAVE_EVERY_S) {
+		follow_externals(d, now);
+		save(d);
+		d->last_save = now;
+	}
+}
+
+void pcpd_forget_gone(struct pcpd *d, const struct rule *gone, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++) {
+		struct pcp_addr client;
+
+		if (gone[i].owner.kind == XDPFWD_OWNER_OPERATOR)
+			continue;
+		from_xaddr(gone[i].m.family, &gone[i].m.target_addr, &client);
+		pcp_lease_forget(d->srv.leases, &client, gone[i].m.proto, gone[i].owner.key_port,
+				 pcpd_now());
+	}
+}
+
+/* --- open and close ------------------------------------------------------------ */
+
+static int pcpd_alloc(struct pcpd *d)
+{
+	const char *why = NULL;
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	d->cfg.lease.seed = seed;
+	d->srv.leases = pcp_lease_new(&d->cfg.lease, d->cfg.pool, d->cfg.npool, &why);
+	if (!d->srv.leases) {
+		pr_warn("serve: NAT-PMP/PCP: %s\n", why ? why : "out of memory");
+		return why ? -EINVAL : -ENOMEM;
+	}
+	d->maxch = pcp_lease_max_changes(d->srv.leases);
+	if (d->maxch < 64)
+		d->maxch = 64;
+	d->ch = calloc(d->maxch, sizeof(*d->ch));
+	d->reply = calloc(PCPD_ROUND_MAX, sizeof(*d->reply));
+	if (!d->ch || !d->reply ||
+	    pcpd_batch_init(&d->batch,
+			    PCPD_ROUND_MAX * pcp_lease_max_changes(d->srv.leases) + d->maxch))
+		return -ENOMEM;
+	return 0;
+}
+
+struct pcpd *pcpd_open(const struct pcpd_config *cfg, const struct xdpfwd_maps *maps,
+		       const struct xdpfwd_config *att, const char *state, int *rc)
+{
+	struct pcpd *d = calloc(1, sizeof(*d));
+	bool kept;
+
+	*rc = -ENOMEM;
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < PCPD_MAX_ADDRS; i++)
+		d->fd[i] = -1;
+	d->cfg = *cfg;
+	d->maps = maps;
+	d->att = *att;
+	snprintf(d->state, sizeof(d->state), "%s", state);
+	snprintf(d->file, sizeof(d->file), "%s.pcp", state);
+	if (!if_indextoname(att->tunnel_ifindex, d->tunnel)) {
+		pr_warn("serve: --pcp: the tunnel interface (index %u) is gone\n",
+			att->tunnel_ifindex);
+		*rc = -ENODEV;
+		goto fail;
+	}
+	*rc = check_addrs(d) ?: pcpd_alloc(d);
+	if (*rc)
+		goto fail;
+	read_externals(d);
+	block_host_ports(d);
+	*rc = sync_table(d, pcpd_now());
+	if (*rc) {
+		pr_warn("serve: NAT-PMP/PCP: cannot read the table: %s\n", strerror(-*rc));
+		goto fail;
+	}
+	kept = load_saved(d, pcpd_now());
+	for (size_t i = 0; i < cfg->naddrs; i++) {
+		d->fd[i] = open_socket(d, &cfg->addr[i]);
+		if (d->fd[i] < 0) {
+			*rc = d->fd[i];
+			goto fail;
+		}
+	}
+	d->last_save = 0;
+	save(d);
+	d->last_save = pcpd_now();
+	printf("NAT-PMP/PCP on UDP %d of %zu tunnel address%s, %zu pool ports, epoch %u%s\n",
+	       PCP_SERVER_PORT, cfg->naddrs, cfg->naddrs == 1 ? "" : "es", cfg->npool,
+	       pcp_epoch(&d->srv, pcpd_now()), kept ? " (kept)" : " (new)");
+	fflush(stdout);
+	/* TODO(pcpext): pcp_announce_start() when !kept, once merged. */
+	*rc = 0;
+	return d;
+fail:
+	pcpd_close(d);
+	return NULL;
+}
+
+void pcpd_close(struct pcpd *d)
+{
+	if (!d)
+		return;
+	if (d->srv.leases && d->last_save)
+		save(d);
+	for (size_t i = 0; i < PCPD_MAX_ADDRS; i++)
+		if (d->fd[i] >= 0)
+			close(d->fd[i]);
+	pcp_lease_free(d->srv.leases);
+	pcpd_batch_free(&d->batch);
+	lease_index_free(&d->seen);
+	free(d->ch);
+	free(d->reply);
+	free(d->saved_text);
+	free(d);
+}
+
+size_t pcpd_fds(const struct pcpd *d, int *fds)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; d && i < d->cfg.naddrs; i++)
+		if (d->fd[i] >= 0)
+			fds[n++] = d->fd[i];
+	return n;
+}
+
+/* --- metrics -------------------------------------------------------------------- */
+
+void pcpd_publish(struct pcpd *d, struct pcpd_metrics *m)
+{
+	struct pcp_lease_stats ls;
+
+	pcp_lease_stats(d->srv.leases, &ls);
+	pthread_mutex_lock(&m->lock);
+	m->enabled = true;
+	m->srv = d->srv.stats;
+	m->leases = ls;
+	m->epoch = pcp_epoch(&d->srv, pcpd_now());
+	m->commit_failures = d->commit_failures;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static const char *const result_names[2][14] = {
+    {"success", "unsupp_version", "not_authorized", "network_failure", "out_of_resources",
+     "unsupp_opcode"},
+    {"success", "unsupp_version", "not_authorized", "malformed_request", "unsupp_opcode",
+     "unsupp_option", "malformed_option", "network_failure", "no_resources", "unsupp_protocol",
+     "user_ex_quota", "cannot_provide_external", "address_mismatch", "excessive_remote_peers"}};
+static const char *const opcode_names[2][4] = {{"address", "map_udp", "map_tcp", "other"},
+					       {"announce", "map", "peer", "other"}};
+
+static void gauge(struct strbuf *b, const char *name, const char *help, unsigned long long v,
+		  bool counter)
+{
+	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
+		       counter ? "counter" : "gauge", name, v);
+}
+
+void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out)
+{
+	struct pcpd_metrics c;
+	const char *req = "xdpfwd_pcp_requests_total";
+
+	pthread_mutex_lock(&m->lock);
+	c = *m;
+	pthread_mutex_unlock(&m->lock);
+	if (!c.enabled)
+		return;
+	strbuf_appendf(out,
+		       "# HELP %s NAT-PMP (version 0) and PCP (version 2) requests answered, by "
+		       "opcode and result.\n# TYPE %s counter\n",
+		       req, req);
+	for (int v = 0; v < 2; v++)
+		for (int o = 0; o < 4; o++)
+			for (int r = 0; r < 14; r++)
+				if (c.srv.answered[v][o][r] && result_names[v][r])
+					strbuf_appendf(
+					    out,
+					    "%s{version=\"%d\",opcode=\"%s\",result=\"%s\"} %llu\n",
+					    req, v ? 2 : 0, opcode_names[v][o], result_names[v][r],
+					    (unsigned long long)c.srv.answered[v][o][r]);
+	strbuf_appendf(out,
+		       "%s{version=\"other\",opcode=\"other\",result=\"unsupp_version\"} %llu\n",
+		       req, (unsigned long long)c.srv.unsupp_version);
+	gauge(out, "xdpfwd_pcp_dropped_total", "Requests dropped unanswered as the RFCs say.",
+	      c.srv.dropped, true);
+	gauge(out, "xdpfwd_pcp_rate_limited_total", "Requests dropped over a client's --pcp-rate.",
+	      c.srv.rate_limited, true);
+	gauge(out, "xdpfwd_pcp_quota_refusals_total", "Maps refused over a client's --pcp-quota.",
+	      c.srv.quota_refusals, true);
+	gauge(out, "xdpfwd_pcp_commit_failures_total",
+	      "Rounds whose table changes could not be written (nothing was answered).",
+	      c.commit_failures, true);
+	gauge(out, "xdpfwd_pcp_dynamic_mappings", "Mappings granted to clients.", c.leases.leases,
+	      false);
+	gauge(out, "xdpfwd_pcp_pool_free_ports", "Pool ports free to give to any client.",
+	      c.leases.pool_free, false);
+	gauge(out, "xdpfwd_pcp_quarantined_ports",
+	      "Pool ports waiting --pcp-reuse-delay for the client that held them.",
+	      c.leases.quarantined, false);
+	gauge(out, "xdpfwd_pcp_epoch_seconds", "The epoch the server answers with.", c.epoch,
+	      false);
+}
