@@ -4,7 +4,7 @@
  * second and the latency of each, against any NAT-PMP server (xdpfwd serve
  * --pcp, miniupnpd).
  *
- *   pcpload SERVER FIRST COUNT TOTAL udp|tcp LIFETIME WINDOW [TIMEOUT_MS]
+ *   pcpload SERVER FIRST COUNT TOTAL udp|tcp LIFETIME WINDOW [TIMEOUT_MS [SOURCE]]
  *
  * Sends TOTAL NAT-PMP map requests (RFC 6886 3.3: 12 bytes, version 0, opcode
  * 1 for UDP and 2 for TCP) to SERVER (an IPv4 address) on UDP 5351, the i-th
@@ -185,10 +185,11 @@ int main(int argc, char **argv)
 	double secs;
 	int i;
 
-	if (argc != 8 && argc != 9) {
+	if (argc < 8 || argc > 10) {
 		fprintf(
 		    stderr,
-		    "usage: pcpload SERVER FIRST COUNT TOTAL udp|tcp LIFETIME WINDOW [TIMEOUT_MS]\n");
+		    "usage: pcpload SERVER FIRST COUNT TOTAL udp|tcp LIFETIME WINDOW [TIMEOUT_MS "
+		    "[SOURCE]]\n");
 		return 2;
 	}
 	if (inet_pton(AF_INET, argv[1], &l.server.sin_addr) != 1) {
@@ -205,7 +206,7 @@ int main(int argc, char **argv)
 	l.op = argv[5][0] == 'u' ? 1 : 2;
 	l.lifetime = number("lifetime", argv[6], 0, 4294967295L);
 	l.window = (int)number("window", argv[7], 1, MAX_WINDOW);
-	l.timeout_us = 1000ULL * (argc == 9 ? number("timeout", argv[8], 1, 3600000) : 1000);
+	l.timeout_us = 1000ULL * (argc >= 9 ? number("timeout", argv[8], 1, 3600000) : 1000);
 	l.lat_us = calloc(l.total, sizeof(*l.lat_us));
 	if (!l.lat_us)
 		return 1;

@@ -2284,6 +2284,7 @@ test_pcp_reference_points_against_xdpfwd() {
 		out=$(pcplab_probe "$NS_CL2" natpmp map $r1 6001 40200 120)
 		jq -e '.result == 0 and .external_port != 40200' <<<"$out" >/dev/null || fail "the second client was given $r1 40200: $out"
 	done
+	p2=$(jq -r .external_port <<<"$out")
 	P "lifetime clamp (7200)" '.result == 0 and .lifetime == 7200' natpmp map udp 6002 0 100000 >/dev/null
 	P "lifetime clamp (2)" '.result == 0 and .lifetime == 2' natpmp map udp 6002 0 1 >/dev/null
 	# Unsupported opcode: the whole request back, op + 128, result 5 (3.5).
@@ -2313,7 +2314,7 @@ test_pcp_reference_points_against_xdpfwd() {
 	P "unknown mandatory option (UNSUPP_OPTION)" '.result == 5' pcp map udp 6004 0 300 --option 99:00000000 >/dev/null
 	P "unknown optional option (ignored)" '.result == 0' pcp map udp 6004 0 300 --option 200:00000000 >/dev/null
 	P "PREFER_FAILURE, a port another client holds (13.2)" '.result == 11 and .nonce_echo' \
-		pcp map udp 6005 "$(jq -r .external_port <<<"$(pcplab_probe "$NS_CL2" natpmp map udp 6001 0 120)")" 300 --prefer-failure >/dev/null
+		pcp map udp 6005 "$p2" 300 --prefer-failure >/dev/null
 	P "PREFER_FAILURE, outside the pool" '.result == 11' pcp map udp 6005 80 300 --prefer-failure >/dev/null
 	P "version 3 (9: UNSUPP_VERSION)" '.len == 60 and .version == 2 and .result == 1' pcp map udp 6005 0 300 --version 3 >/dev/null
 	P "version 1 (9)" '.version == 2 and .result == 1' pcp map udp 6005 0 300 --version 1 >/dev/null
@@ -2390,7 +2391,28 @@ test_pcp_abuse_flood_and_quota() {
 	done
 }
 
-# A lossy tunnel: netem drops 20% of the client's underlay packets both ways
+# 20% of the packets on the client's underlay dropped at random, each way:
+# netem's `loss 20%` where the kernel has sch_netem, else nftables' numgen
+# (the same independent 20%; this machine's kernel has no netem). The
+# table goes with `delete`, so the lab is as it was.
+pcplab_lossy_underlay() { # add|delete
+	if [ "$1" = delete ]; then
+		in_cli tc qdisc del dev und0 root 2>/dev/null
+		in_vpn tc qdisc del dev und0 root 2>/dev/null
+		in_cli nft delete table inet xfloss 2>/dev/null
+		return 0
+	fi
+	in_cli tc qdisc add dev und0 root netem loss 20% 2>/dev/null &&
+		in_vpn tc qdisc add dev und0 root netem loss 20% && return 0
+	in_cli nft -f - <<'NFT'
+table inet xfloss {
+	chain out { type filter hook output priority 0; oifname "und0" numgen random mod 100 < 20 drop; }
+	chain in { type filter hook input priority 0; iifname "und0" numgen random mod 100 < 20 drop; }
+}
+NFT
+}
+
+# A lossy tunnel: 20% of the client's underlay packets lost each way
 # while natpmpc renews at 3/4 of the lifetime, ProtonVPN's way (`natpmpc -a
 # 1 0 udp LIFETIME`). Every one of 13 renewals keeps the first port: a
 # renewal that natpmpc's own retries did not get through in time lets the
@@ -2398,13 +2420,16 @@ test_pcp_abuse_flood_and_quota() {
 # it back. Scaled: lifetime 4 s, a renewal every 3 s, 13 renewals (40 s),
 # as 10 minutes of 45/60 s renewals are, to fit the pcp lab's minutes.
 test_pcp_abuse_lossy_tunnel_keeps_the_port() {
-	local i p first= changed=0 missed=0
+	local i p first= changed=0 missed=0 t0 took
 	needs natpmpc || return
 	pcplab_serve --pcp-pool 40000-40999 --pcp-lifetime 1:4 --pcp-reuse-delay 600 || return 1
-	in_cli tc qdisc add dev und0 root netem loss 20% || fail "netem in the client"
-	in_vpn tc qdisc add dev und0 root netem loss 20% || fail "netem in the server"
+	pcplab_lossy_underlay add || fail "the loss on the client's underlay"
+	t0=$EPOCHREALTIME
 	for i in $(seq 0 13); do
+		took=$EPOCHREALTIME
 		read -r p _ < <(pcplab_natpmpc 1 0 udp 4)
+		took=$(awk -v a="$took" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+		echo "renewal $i: port ${p:-none} after $took s"
 		if [ -z "$p" ]; then
 			missed=$((missed + 1))
 		elif [ -z "$first" ]; then
@@ -2413,10 +2438,10 @@ test_pcp_abuse_lossy_tunnel_keeps_the_port() {
 			changed=$((changed + 1))
 			fail "renewal $i got port $p, not $first"
 		fi
-		sleep 3
+		# The next at t0 + 3 (i + 1) s, however long this one took.
+		sleep "$(awk -v t0="$t0" -v now="$EPOCHREALTIME" -v i="$i" 'BEGIN { d = t0 + 3 * (i + 1) - now; printf "%.2f", d > 0 ? d : 0 }')"
 	done
-	in_cli tc qdisc del dev und0 root
-	in_vpn tc qdisc del dev und0 root
+	pcplab_lossy_underlay delete
 	echo "first port $first; 13 renewals: $changed moved, $missed not answered within natpmpc's retries"
 	[ -n "$first" ] || fail "no grant through the lossy tunnel"
 }
