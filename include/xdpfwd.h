@@ -38,9 +38,13 @@
 	X(stats, "xdpfwd_stats")       \
 	X(config, XDPFWD_MAP_CONFIG)   \
 	X(policy, "xdpfwd_policy")     \
-	X(allow, "xdpfwd_allow")
+	X(allow, "xdpfwd_allow")       \
+	X(owner, XDPFWD_MAP_OWNER)
 /* Also the probe of whether the state in a pin directory is there. */
 #define XDPFWD_MAP_CONFIG "xdpfwd_config"
+/* New with NAT-PMP/PCP (issue 15): a pin directory made by an older build
+ * lacks it until attach --replace pins it, so opening it is optional. */
+#define XDPFWD_MAP_OWNER "xdpfwd_owner"
 /* Ethernet devices XDP may redirect to; more are taken by the stack. */
 #define XDPFWD_MAX_EGRESS 64
 

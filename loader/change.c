@@ -183,6 +183,49 @@ char *read_file(const char *path, const char *cmd)
 	return text;
 }
 
+/* The dynamic mappings of HAVE (NAT-PMP/PCP leases: owner.kind != 0)
+ * appended to the file's *RULES (*N of them): a config file holds only the
+ * operator's mappings, so the clients' stay whatever it says, and a line
+ * that takes one's public or target ports is refused as an overlap that
+ * names the lease (validate_table()). Their number, or SIZE_MAX without
+ * memory. */
+static size_t keep_dynamic(struct rule **rules, size_t *n, const struct rule *have, size_t nhave)
+{
+	size_t dynamic = 0;
+	struct rule *grown;
+
+	for (size_t h = 0; h < nhave; h++)
+		dynamic += have[h].owner.kind != 0;
+	if (!dynamic)
+		return 0;
+	grown = realloc(*rules, (*n + dynamic) * sizeof(**rules));
+	if (!grown)
+		return SIZE_MAX;
+	*rules = grown;
+	for (size_t h = 0; h < nhave; h++)
+		if (have[h].owner.kind)
+			grown[(*n)++] = have[h];
+	return dynamic;
+}
+
+/* ", 3 dynamic kept" after load's summary, or "" without any. */
+static const char *dynamic_note(size_t dynamic, char *buf, size_t len)
+{
+	if (!dynamic)
+		return "";
+	snprintf(buf, len, ", %zu dynamic (NAT-PMP/PCP) kept", dynamic);
+	return buf;
+}
+
+size_t operator_count(const struct rule *rules, size_t n)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		count += !rules[i].owner.kind;
+	return count;
+}
+
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd, bool daemon)
 {
@@ -191,8 +234,8 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 	struct change change = {.state = state, .pending = &none};
 	struct apply_summary sum;
 	struct rule *rules, *have;
-	char err[ERR_LEN], what[PATH_MAX + 16];
-	size_t n, nhave;
+	char err[ERR_LEN], what[PATH_MAX + 16], note[64];
+	size_t n, nhave, ndynamic;
 	char *text;
 	int ret;
 
@@ -224,11 +267,14 @@ int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config
 			h++;
 		set_expiry(&rules[i], have + h, h < nhave, false);
 	}
-	ret = apply(maps, config, have, nhave, rules, n, &change, &sum);
+	ndynamic = keep_dynamic(&rules, &n, have, nhave);
+	ret = ndynamic == SIZE_MAX ? -ENOMEM
+				   : apply(maps, config, have, nhave, rules, n, &change, &sum);
 	free(have);
 	if (!ret)
-		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged\n", path,
-		       sum.added, sum.changed, sum.removed, sum.kept);
+		printf("loaded %s: %zu added, %zu changed, %zu removed, %zu unchanged%s\n", path,
+		       sum.added, sum.changed, sum.removed, sum.kept - ndynamic,
+		       dynamic_note(ndynamic, note, sizeof(note)));
 	fflush(stdout);
 	free(rules);
 	return ret;

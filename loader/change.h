@@ -70,8 +70,13 @@ void report_undo(const char *what, int undo);
 void set_expiry(struct rule *r, const struct rule *have, size_t nhave, bool renew);
 /* A text file of at most 64 MiB, or NULL after a message naming CMD. */
 char *read_file(const char *path, const char *cmd);
+/* How many of the N RULES are the operator's (owner.kind 0): what a config
+ * file holds, and load replaces. */
+size_t operator_count(const struct rule *rules, size_t n);
 /* Makes the table the config file PATH (load, and serve's reload: DAEMON,
- * see struct change). */
+ * see struct change): the operator's mappings, that is; the dynamic ones
+ * (NAT-PMP/PCP leases) stay, and a line that would take one's ports is
+ * refused. */
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd, bool daemon);
 

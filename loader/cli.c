@@ -540,7 +540,14 @@ static int run_command(const struct cli_program *prog, const struct cli_command 
 		return 1;
 	if (cmd->defaults)
 		memcpy(opts, cmd->defaults, cmd->opts_size);
-	if (argc != cmd->nargs)
+	for (int i = cmd->nargs; i < argc && !ret; i++)
+		if (!strncmp(argv[i], "owner=", 6)) { /* the state file's field (spec.h) */
+			pr_warn("%s: owner= is written by serve's NAT-PMP/PCP server, not by hand: "
+				"a mapping given here is the operator's\n",
+				cmd->name);
+			ret = 2;
+		}
+	if (!ret && argc != cmd->nargs)
 		ret = usage_error(prog, cmd);
 	for (int i = 0; !ret && i < cmd->noptions; i++)
 		if (cmd->options[i].required && !p->raw[cmd->options[i].option].set)

@@ -65,6 +65,10 @@ static void format_op(struct strbuf *out, bool del, const struct rule *r, const 
 		strbuf_appendf(
 		    out, " expires=%llu",
 		    (unsigned long long)(now->real_ns + (r->m.expires_ns - now->boot_ns)));
+	if (!del && r->owner.kind) {
+		strbuf_append(out, " owner=");
+		format_owner(out, &r->owner, true);
+	}
 	strbuf_append(out, "\n");
 }
 

@@ -489,8 +489,9 @@ static int load_refuse_empty(const struct table *t, const char *path, bool force
 	if (force ||
 	    read_text_file(path, 64 << 20 /* change.c reads at most as much */, &text, err))
 		return 0;
+	/* Dynamic mappings (NAT-PMP/PCP) stay: only the operator's count. */
 	if (!parse_config(text, &rules, &n, err) && !n && !live_rules(&t->maps, &have, &nhave, 0) &&
-	    nhave) {
+	    (nhave = operator_count(have, nhave))) {
 		pr_warn("load: %s has no mappings: loading it would remove the table's %zu "
 			"mapping%s; give --force to empty it\n",
 			path, nhave, nhave == 1 ? "" : "s");

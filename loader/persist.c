@@ -20,6 +20,7 @@
 struct on_disk {
 	struct journal_head snap, head;
 	size_t snap_count; /* the snapshot's records, less the attach one */
+	int snap_version;  /* its first line's */
 	size_t head_len, jlen, count;
 	bool fresh;
 	int jfd;
@@ -27,7 +28,8 @@ struct on_disk {
 
 /* The identity of the snapshot at PATH and its count of records, read from
  * its first and last lines alone. */
-static int snapshot_now(const char *path, struct journal_head *snap, size_t *records)
+static int snapshot_now(const char *path, struct journal_head *snap, size_t *records,
+			int *version_out)
 {
 	char tail[96], first[32];
 	unsigned int n;
@@ -53,6 +55,7 @@ static int snapshot_now(const char *path, struct journal_head *snap, size_t *rec
 	    snapshot_end(tail, want, &n, &snap->crc, &at))
 		goto out;
 	*records = n;
+	*version_out = version;
 	snap->size = st.st_size;
 	snap->ino = st.st_ino;
 	snap->mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
@@ -71,7 +74,7 @@ static int on_disk_read(const char *path, struct on_disk *d)
 
 	memset(d, 0, sizeof(*d));
 	d->jfd = -1;
-	if (snapshot_now(path, &d->snap, &d->snap_count))
+	if (snapshot_now(path, &d->snap, &d->snap_count, &d->snap_version))
 		return -1;
 	d->snap_count -= d->snap_count > 0; /* the attach record */
 	d->count = d->snap_count;
@@ -357,6 +360,21 @@ static int appendable(const char *path, struct on_disk *d, char *err)
 	return tail ? drop_torn_tail(path, d, err) : 0;
 }
 
+/* Whether a journal record of the K CHANGES needs a newer snapshot than
+ * D's: a record with an owner= field follows only a version 3 snapshot, so
+ * that an older build refuses the pair by the snapshot's version instead of
+ * failing on a field it does not know in the journal. */
+static bool needs_newer_snapshot(const struct on_disk *d, const struct table_change *changes,
+				 size_t k)
+{
+	if (d->snap_version >= STATE_VERSION_OWNER)
+		return false;
+	for (size_t i = 0; i < k; i++)
+		if (changes[i].new &&changes[i].new->owner.kind)
+			return true;
+	return false;
+}
+
 int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
 		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
 		 const struct pending_set *pending, char *err)
@@ -376,7 +394,7 @@ int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps
 	/* Small, or the journal as big as the snapshot: a rewrite costs about
 	 * what the appends since the last one did. */
 	if (ret || rec.failed || d.snap.size + d.jlen + rec.len < JOURNAL_SMALL_BYTES ||
-	    d.jlen + rec.len > d.snap.size)
+	    d.jlen + rec.len > d.snap.size || needs_newer_snapshot(&d, changes, k))
 		ret = compact(t, path, maps, config, pending, err);
 	else
 		ret = journal_append(t, path, &d, &rec, err);

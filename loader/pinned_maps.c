@@ -53,6 +53,9 @@ int maps_open(const struct pindir *pd, struct xdpfwd_maps *maps, struct xdpfwd_c
 	for (size_t i = 0; i < USER_MAPS; i++) {
 		pindir_file(pd, user_maps[i].name, path, sizeof(path));
 		*map_fd(maps, i) = bpf_obj_get(path);
+		if (*map_fd(maps, i) < 0 && errno == ENOENT &&
+		    !strcmp(user_maps[i].name, XDPFWD_MAP_OWNER))
+			continue; /* pinned by an older build: no dynamic mappings */
 		if (*map_fd(maps, i) < 0) {
 			int err = -errno;
 

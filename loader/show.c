@@ -42,7 +42,7 @@ static double expires_in(const struct xdpfwd_mapping *m, __u64 now)
 
 /* A mapping with its policy; ALLOW is NULL where the prefixes were not read. */
 static json_object *json_mapping(const struct xdpfwd_mapping *m, const struct xdpfwd_prefix *allow,
-				 __u64 now)
+				 const struct xdpfwd_owner *owner, __u64 now)
 {
 	json_object *o = json_object_new_object();
 	double left = expires_in(m, now);
@@ -75,6 +75,15 @@ static json_object *json_mapping(const struct xdpfwd_mapping *m, const struct xd
 	json_object_object_add(o, "new_rate", json_rate(&m->new_rate));
 	json_object_object_add(o, "ttl", m->ttl ? json_object_new_int64(m->ttl) : NULL);
 	json_object_object_add(o, "expires_in", left < 0 ? NULL : json_object_new_double(left));
+	/* Whose lease a dynamic mapping is (null: the operator's), never the
+	 * PCP nonce, which is what lets a client renew or delete it. */
+	json_object_object_add(
+	    o, "owner",
+	    !owner->kind
+		? NULL
+		: json_object_new_string(owner->kind == XDPFWD_OWNER_PCP ? "pcp" : "natpmp"));
+	json_object_object_add(o, "key_port",
+			       owner->kind ? json_object_new_int(owner->key_port) : NULL);
 	return o;
 }
 
@@ -115,7 +124,8 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 		json_object *arr = json_object_new_array();
 
 		for (size_t i = 0; i < n; i++)
-			json_object_array_add(arr, json_mapping(&list[i].m, list[i].allow, now));
+			json_object_array_add(
+			    arr, json_mapping(&list[i].m, list[i].allow, &list[i].owner, now));
 		print_json(arr);
 	} else {
 		struct strbuf policy = STRBUF_INIT;
@@ -128,6 +138,10 @@ int show_list(const struct xdpfwd_maps *maps, bool json)
 			text_row(&list[i].m, pub, sizeof(pub), target, sizeof(target));
 			strbuf_reset(&policy);
 			format_policy(&policy, &list[i]);
+			if (list[i].owner.kind) { /* a dynamic mapping: whose, without the nonce */
+				strbuf_append(&policy, policy.len ? " owner=" : "owner=");
+				format_owner(&policy, &list[i].owner, false);
+			}
 			printf("%-5s %-36s %-26s %s", proto_name(list[i].m.proto), pub, target,
 			       policy.len ? strbuf_str(&policy) : "-");
 			if (left >= 0)
@@ -196,7 +210,7 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 		char pub[ADDR_STR_LEN + 16], target[ADDR_STR_LEN];
 
 		if (json) {
-			json_object *o = json_mapping(&v.list[i].m, NULL, now);
+			json_object *o = json_mapping(&v.list[i].m, NULL, &v.list[i].owner, now);
 
 			json_add_counters(o, c);
 			json_object_array_add(arr, o);
@@ -319,7 +333,8 @@ static void print_frame_json(const struct rate_row *rows, size_t n, double secon
 	json_object_object_add(top, "time", json_object_new_int64(time(NULL)));
 	json_object_object_add(top, "seconds", json_object_new_double(seconds));
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_mapping(&rows[i].sm->m, NULL, boot_clock_ns());
+		json_object *o =
+		    json_mapping(&rows[i].sm->m, NULL, &rows[i].sm->owner, boot_clock_ns());
 
 		json_object_object_add(o, "rx_pps", json_object_new_double(rows[i].rx_pps));
 		json_object_object_add(o, "rx_bps", json_object_new_double(rows[i].rx_bps));

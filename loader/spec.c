@@ -354,7 +354,66 @@ int parse_policy(struct rule *r, const char *key, const char *value, char *err)
 		m->ttl = ttl;
 		return 0;
 	}
+	if (!strcmp(key, "owner"))
+		fail("owner= is written by serve's NAT-PMP/PCP server, not by hand: a mapping "
+		     "given here is the operator's");
 	fail("option '%s' is unknown: allowed allow, rate, new-rate, ttl", key);
+}
+
+/* The NONCE of owner=pcp:KEYPORT:NONCE, 24 lowercase hex digits, into OUT. */
+static int parse_nonce(const char *s, __u8 out[12], char *err)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (strlen(s) != 24 || s[strspn(s, hex)])
+		fail("owner nonce '%s' is not 24 lowercase hex digits (the PCP MAP nonce, 12 "
+		     "bytes)",
+		     s);
+	for (int i = 0; i < 12; i++)
+		out[i] = (strchr(hex, s[2 * i]) - hex) << 4 | (strchr(hex, s[2 * i + 1]) - hex);
+	return 0;
+}
+
+int parse_owner(const char *value, struct xdpfwd_owner *o, char *err)
+{
+	const char *colon = strchr(value, ':'), *port;
+	unsigned long key_port;
+	size_t kind_len = colon ? (size_t)(colon - value) : strlen(value);
+	char *nonce;
+
+	memset(o, 0, sizeof(*o));
+	if (kind_len == 6 && !strncmp(value, "natpmp", 6))
+		o->kind = XDPFWD_OWNER_NATPMP;
+	else if (kind_len == 3 && !strncmp(value, "pcp", 3))
+		o->kind = XDPFWD_OWNER_PCP;
+	else
+		fail("owner '%s' is unknown: allowed natpmp:KEYPORT, pcp:KEYPORT:NONCE", value);
+	if (!colon)
+		fail("owner '%s' has no key port: allowed natpmp:KEYPORT, pcp:KEYPORT:NONCE "
+		     "(KEYPORT 0-65535)",
+		     value);
+	port = colon + 1;
+	nonce = strchr(port, ':');
+	if (parse_number(port, nonce ? (size_t)(nonce - port) : strlen(port), "owner key port", 0,
+			 65535, &key_port, err))
+		return -1;
+	o->key_port = key_port;
+	if (o->kind == XDPFWD_OWNER_NATPMP && nonce)
+		fail("owner '%s': a NAT-PMP lease has no nonce: allowed natpmp:KEYPORT", value);
+	if (o->kind == XDPFWD_OWNER_PCP && !nonce)
+		fail("owner '%s' has no nonce: allowed pcp:KEYPORT:NONCE (NONCE 24 lowercase hex "
+		     "digits)",
+		     value);
+	return nonce ? parse_nonce(nonce + 1, o->nonce, err) : 0;
+}
+
+void format_owner(struct strbuf *out, const struct xdpfwd_owner *o, bool nonce)
+{
+	if (!o->kind)
+		return;
+	strbuf_appendf(out, "%s:%u", o->kind == XDPFWD_OWNER_PCP ? "pcp" : "natpmp", o->key_port);
+	for (int i = 0; nonce && o->kind == XDPFWD_OWNER_PCP && i < 12; i++)
+		strbuf_appendf(out, "%s%02x", i ? "" : ":", o->nonce[i]);
 }
 
 void rate_bucket(const struct xdpfwd_rate *r, struct xdpfwd_bucket *b)
@@ -495,6 +554,23 @@ static int parse_expiry(struct rule *r, int got, const char *value, unsigned int
 	return 0;
 }
 
+/* owner=KIND:KEYPORT[:NONCE] (state files only): the NAT-PMP/PCP lease the
+ * mapping is, into the one rule of its line. */
+static int parse_owner_field(struct rule *r, int got, const char *value, unsigned int line,
+			     char *err)
+{
+	char sub[ERR_LEN];
+
+	if (got != 1)
+		fail("line %u: owner= belongs to a mapping of one protocol (tcp or udp), not both",
+		     line);
+	if (r->owner.kind)
+		fail("line %u: owner is given twice", line);
+	if (parse_owner(value, &r->owner, sub))
+		fail("line %u: %s", line, sub);
+	return 0;
+}
+
 /* One KEY=VALUE field into the GOT rules of its line (allow=A,B is the same
  * as allow=A allow=B; no item may be empty). Cuts FIELD at its '='. 0, or
  * -1 and ERR. */
@@ -510,6 +586,8 @@ static int parse_field(struct rule *r, int got, char *field, bool with_expiry, u
 	*eq = '\0';
 	if (with_expiry && !strcmp(field, "expires"))
 		return parse_expiry(r, got, eq + 1, line, err);
+	if (with_expiry && !strcmp(field, "owner"))
+		return parse_owner_field(r, got, eq + 1, line, err);
 	if (!eq[1])
 		fail("line %u: %s= has no value", line, field);
 	for (v = eq + 1; v; v = comma ? comma + 1 : NULL) {
@@ -622,7 +700,7 @@ bool same_rule(const struct rule *a, const struct rule *b)
 	       !memcmp(a->allow, b->allow, x->allow_count * sizeof(a->allow[0])) &&
 	       !memcmp(&x->rate, &y->rate, sizeof(x->rate)) &&
 	       !memcmp(&x->new_rate, &y->new_rate, sizeof(x->new_rate)) && x->ttl == y->ttl &&
-	       x->expires_ns == y->expires_ns;
+	       x->expires_ns == y->expires_ns && !memcmp(&a->owner, &b->owner, sizeof(a->owner));
 }
 
 const char *proto_name(__u8 proto)
@@ -707,7 +785,12 @@ static void describe(char *buf, size_t len, const struct rule *r)
 	char m[2 * ADDR_STR_LEN + 16];
 
 	format_mapping(m, sizeof(m), &r->m);
-	if (r->existing)
+	if (r->owner.kind)
+		snprintf(buf, len,
+			 "mapping %s, which a %s client's lease holds (the client may "
+			 "give it up; 'xdpfwd del' ends it)",
+			 m, r->owner.kind == XDPFWD_OWNER_PCP ? "PCP" : "NAT-PMP");
+	else if (r->existing)
 		snprintf(buf, len, "existing mapping %s", m);
 	else if (r->line == 0)
 		snprintf(buf, len, "%s", m);

@@ -73,10 +73,20 @@ __u16 policy_bits(const struct xdpfwd_mapping *m);
  * or nothing for a mapping without policy, to OUT. */
 void format_policy(struct strbuf *out, const struct rule *r);
 
+/* owner=natpmp:KEYPORT or owner=pcp:KEYPORT:NONCE (the value only), the
+ * state file's record of a dynamic mapping's lease (struct xdpfwd_owner):
+ * KEYPORT 0-65535 in decimal, NONCE the PCP MAP nonce (RFC 6887 section
+ * 11.1) as 24 lowercase hex digits. 0, or -1 and ERR naming the part. */
+int parse_owner(const char *value, struct xdpfwd_owner *o, char *err);
+/* Appends O as parse_owner() reads it ("pcp:4000:00112233..."; without
+ * NONCE, never the nonce: "pcp:4000"), or nothing for kind 0. */
+void format_owner(struct strbuf *out, const struct xdpfwd_owner *o, bool nonce);
+
 /* A whole config file's text. On success *rules (malloc'd) holds them. */
 int parse_config(const char *text, struct rule **rules, size_t *count, char *err);
 /* The same, and with WITH_EXPIRY an expires=NS field (a lease's end in Unix
- * time), which only the state file writes. */
+ * time) and an owner= field (parse_owner()), which only the state file
+ * writes. */
 int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err);
 /* Appends RULE as a config-file line, without a newline, to OUT:
  * "tcp 203.0.113.10:40000 10.8.0.2:40000 rate=...". */

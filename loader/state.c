@@ -267,8 +267,27 @@ static void format_rules(struct strbuf *text, const char *prefix, const struct r
 			strbuf_appendf(
 			    text, " expires=%llu",
 			    (unsigned long long)(now->real_ns + (m->expires_ns - now->boot_ns)));
+		if (rules[i].owner.kind) {
+			strbuf_append(text, " owner=");
+			format_owner(text, &rules[i].owner, true);
+		}
 		strbuf_append(text, "\n");
 	}
+}
+
+static bool any_owner(const struct rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].owner.kind)
+			return true;
+	return false;
+}
+
+int state_version_needed(const struct saved_state *s)
+{
+	if (any_owner(s->rules, s->count) || any_owner(s->pending, s->npending))
+		return STATE_VERSION_OWNER;
+	return s->npending ? STATE_VERSION_PENDING : 1;
 }
 
 char *state_format(const struct saved_state *s, const struct clocks *now, size_t *len)
@@ -276,8 +295,9 @@ char *state_format(const struct saved_state *s, const struct clocks *now, size_t
 	struct strbuf text = STRBUF_INIT;
 	unsigned int records = s->attached + s->count + s->npending;
 
-	/* Version 1 while nothing waits: a file older builds still read. */
-	strbuf_appendf(&text, "xdpfwd-state %d\n", s->npending ? XDPFWD_STATE_VERSION : 1);
+	/* The oldest version that holds what S holds: a file older builds
+	 * still read while they would understand all of it. */
+	strbuf_appendf(&text, "xdpfwd-state %d\n", state_version_needed(s));
 	if (s->attached) {
 		strbuf_appendf(&text, "attach %s tunnel=%s mode=%s fast-path=%s", s->iface,
 			       s->tunnel, s->generic ? "generic" : "native",

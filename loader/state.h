@@ -13,12 +13,19 @@
  *   attach IFACE tunnel=IFACE mode=native|generic fast-path=on|off [clients=CIDR,...]
  *   PROTO PUBLIC TARGET [allow=...] [rate=...] [new-rate=...] [ttl=S expires=UNIX_NS]
  *   pending PROTO PUBLIC TARGET ...
+ *   PROTO PUBLIC TARGET ... owner=natpmp:KEYPORT|pcp:KEYPORT:NONCE
  *   end RECORDS crc32=HEX
  * Mapping lines are config-file lines (spec.h) with the lease's absolute end.
  * A pending line is a mapping serve could not write to the maps yet (its
  * wildcard needs an address the public interface does not have yet): it
  * stays in the file, and serve writes it once it can. A file with pending
  * lines is version 2; without, version 1, which older builds read.
+ * A mapping line with owner= is a dynamic mapping, a NAT-PMP or PCP
+ * client's lease (struct xdpfwd_owner: its key port and PCP nonce), which
+ * serve's server granted; a file with one is version 3, which builds before
+ * it refuse as newer than theirs rather than misread (a journal record
+ * with one is appended only to a version 3 snapshot: persist.c). This build
+ * reads all three.
  */
 #ifndef XDPFWD_STATE_H
 #define XDPFWD_STATE_H
@@ -26,7 +33,9 @@
 #include <net/if.h>
 #include "spec.h"
 
-#define XDPFWD_STATE_VERSION	 2
+#define XDPFWD_STATE_VERSION	 3
+#define STATE_VERSION_PENDING	 2 /* the first with pending lines */
+#define STATE_VERSION_OWNER	 3 /* the first with owner= fields */
 #define XDPFWD_DEFAULT_STATE_DIR "/var/lib/xdpfwd"
 #define STATE_MAX_BYTES		 (256 << 20)
 
@@ -57,6 +66,9 @@ int state_parse(const char *text, const struct clocks *now, struct saved_state *
  * its length), or NULL without memory. */
 char *state_format(const struct saved_state *s, const struct clocks *now, size_t *len);
 void state_free(struct saved_state *s);
+/* The version of the file state_format() writes for S: the oldest that
+ * holds everything S has (1, STATE_VERSION_PENDING, STATE_VERSION_OWNER). */
+int state_version_needed(const struct saved_state *s);
 
 /* The file for a pin directory: DIR/<its last component>.state, with DIR
  * from --state-dir, else $XDPFWD_STATE_DIR, else the default. */

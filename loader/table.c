@@ -95,6 +95,59 @@ static int take_mappings(struct table_view *v, __u32 n)
 	return 0;
 }
 
+/* An entry of xdpfwd_owner, as read_owners() collects them. */
+struct slot_owner {
+	__u32 slot;
+	struct xdpfwd_owner owner;
+};
+
+static int compare_slot_owners(const void *pa, const void *pb)
+{
+	__u32 a = ((const struct slot_owner *)pa)->slot, b = ((const struct slot_owner *)pb)->slot;
+
+	return (a > b) - (a < b);
+}
+
+static int take_owners(struct table_view *v, __u32 n)
+{
+	const struct xdpfwd_owner *vals = v->batch_values;
+
+	if (grow((void **)&v->owners, &v->owners_cap, v->nowners + n, sizeof(*v->owners)))
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++) {
+		v->owners[v->nowners].slot = v->batch_keys[i];
+		v->owners[v->nowners++].owner = vals[i];
+	}
+	return 0;
+}
+
+/* Each mapping of V's list gets its owner record: the entries of
+ * xdpfwd_owner in one batched pass (a pin directory of an older build has
+ * no such map, and no dynamic mapping), each found by its slot. An entry
+ * whose slot holds no mapping is ignored. */
+static int read_owners(struct table_view *v, const struct xdpfwd_maps *maps)
+{
+	int err = 0;
+
+	v->nowners = 0;
+	if (maps->owner >= 0)
+		err = batch_walk(v, maps->owner, SIZE_MAX, take_owners);
+	if (!err && v->nowners > 1)
+		qsort(v->owners, v->nowners, sizeof(*v->owners), compare_slot_owners);
+	for (size_t i = 0; !err && i < v->count; i++) {
+		struct slot_owner key = {.slot = v->list[i].slot}, *o = NULL;
+
+		if (v->nowners)
+			o = bsearch(&key, v->owners, v->nowners, sizeof(*v->owners),
+				    compare_slot_owners);
+		if (o)
+			v->list[i].owner = o->owner;
+		else
+			memset(&v->list[i].owner, 0, sizeof(v->list[i].owner));
+	}
+	return err;
+}
+
 static int read_mappings(struct table_view *v, const struct xdpfwd_maps *maps)
 {
 	int err;
@@ -102,6 +155,7 @@ static int read_mappings(struct table_view *v, const struct xdpfwd_maps *maps)
 	v->count = 0;
 	err = batch_scratch(v);
 	err = err ?: batch_walk(v, maps->mappings, SIZE_MAX, take_mappings);
+	err = err ?: read_owners(v, maps);
 	if (!err && v->count)
 		qsort(v->list, v->count, sizeof(*v->list), compare_slot_mappings);
 	return err;
@@ -154,6 +208,7 @@ void view_free(struct table_view *v)
 	free(v->by_slot);
 	free(v->batch_keys);
 	free(v->batch_values);
+	free(v->owners);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -208,6 +263,7 @@ int table_live(const struct xdpfwd_maps *maps, struct rule **rules, size_t *coun
 		struct rule *r = &(*rules)[i];
 
 		r->m = list[i].m;
+		r->owner = list[i].owner;
 		r->slot = list[i].slot;
 		r->existing = true;
 		r->line = 0;
@@ -390,14 +446,53 @@ static int erase_allow(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot
 	return err == -ENOENT ? 0 : err;
 }
 
+/* The maps of a pin directory made before xdpfwd_owner cannot hold a
+ * dynamic mapping: -EOPNOTSUPP, said once. */
+static int owner_map_missing(void)
+{
+	pr_warn("this pin directory was made by an older xdpfwd, without the map "
+		"xdpfwd_owner that dynamic (NAT-PMP/PCP) mappings need: run 'xdpfwd attach "
+		"--replace' first\n");
+	return -EOPNOTSUPP;
+}
+
+/* R's owner record into SLOT's entry of xdpfwd_owner, unless OLD (the same
+ * mapping before, or NULL) had the same one already. Written after the
+ * mapping record, and removed before it (erase_owner()), so that no entry
+ * ever outlives its mapping, even when a change is killed half way. */
+static int write_owner(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+		       const struct rule *old, const struct rule *r)
+{
+	if (!r->owner.kind || (old && !memcmp(&old->owner, &r->owner, sizeof(r->owner))))
+		return 0;
+	if (maps->owner < 0)
+		return owner_map_missing();
+	return txn_map_update(t, maps->owner, &slot, &r->owner, BPF_ANY);
+}
+
+/* OLD's owner record goes when the mapping's new version (KEEP, or NULL
+ * when it is removed) has none. */
+static int erase_owner(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
+		       const struct rule *old, const struct rule *keep)
+{
+	int err;
+
+	if (!old->owner.kind || (keep && keep->owner.kind) || maps->owner < 0)
+		return 0;
+	err = txn_map_delete(t, maps->owner, &slot);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* R into SLOT, which OLD (NULL: nothing) held before. */
 static int write_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 slot,
-			 const struct rule *r)
+			 const struct rule *old, const struct rule *r)
 {
 	const struct xdpfwd_mapping *m = &r->m;
 	int err;
 
 	err = write_policy(t, maps, slot, r);
 	err = err ?: txn_map_update(t, maps->mappings, &slot, m, BPF_ANY);
+	err = err ?: write_owner(t, maps, slot, old, r);
 	err = err ?: write_entries(t, maps->rev, rev_entry, m, slot);
 	return err ?: write_entries(t, maps->fwd, fwd_entry, m, slot);
 }
@@ -410,6 +505,7 @@ static int erase_mapping(struct txn *t, const struct xdpfwd_maps *maps, __u32 sl
 
 	err = erase_entries(t, maps->fwd, fwd_entry, &old->m, slot, k);
 	err = err ?: erase_entries(t, maps->rev, rev_entry, &old->m, slot, k);
+	err = err ?: erase_owner(t, maps, slot, old, keep);
 	return err ?: erase_allow(t, maps, slot, old, keep);
 }
 
@@ -473,12 +569,18 @@ static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, cons
 	struct xdpfwd_allowlist *lists = calloc(b->n + 1, sizeof(*lists));
 	struct xdpfwd_policy *pols = calloc(b->n + 1, sizeof(*pols));
 	struct xdpfwd_mapping *ms = calloc(b->n + 1, sizeof(*ms));
+	struct xdpfwd_owner *owners = calloc(b->n + 1, sizeof(*owners));
 	__u32 *list_slots = calloc(b->n + 1, sizeof(*list_slots)), nlists = 0;
-	int err = lists && pols && ms && list_slots ? 0 : -ENOMEM;
+	__u32 *owner_slots = calloc(b->n + 1, sizeof(*owner_slots)), nowners = 0;
+	int err = lists && pols && ms && owners && list_slots && owner_slots ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < b->n; i++) {
 		const struct rule *r = b->rules[i];
 
+		if (r->owner.kind) {
+			owners[nowners] = r->owner;
+			owner_slots[nowners++] = b->slots[i];
+		}
 		ms[i] = r->m;
 		pols[i].expires_ns = r->m.expires_ns;
 		rate_bucket(&r->m.rate, &pols[i].rate);
@@ -498,10 +600,19 @@ static int bulk_slot_records(struct txn *t, const struct xdpfwd_maps *maps, cons
 	    err ?: txn_map_update_batch(t, maps->policy, b->slots, pols, NULL, b->n, TXN_OLDS_NONE);
 	err =
 	    err ?: txn_map_update_batch(t, maps->mappings, b->slots, ms, NULL, b->n, TXN_OLDS_NONE);
+	if (!err && nowners && maps->owner < 0)
+		err = owner_map_missing();
+	/* After the mapping records: see write_owner(). */
+	err = err
+		  ?: nowners ? txn_map_update_batch(t, maps->owner, owner_slots, owners, NULL,
+						    nowners, TXN_OLDS_NONE)
+			     : 0;
 	free(lists);
 	free(pols);
 	free(ms);
+	free(owners);
 	free(list_slots);
+	free(owner_slots);
 	return err;
 }
 
@@ -617,7 +728,7 @@ static int diff_write(const struct xdpfwd_maps *maps, const struct rule *have, s
 		const struct table_change *c = &changes[i];
 
 		if (c->old && c->new) {
-			err = write_mapping(t, maps, c->old->slot, c->new);
+			err = write_mapping(t, maps, c->old->slot, c->old, c->new);
 			err = err ?: erase_mapping(t, maps, c->old->slot, c->old, c->new);
 			sum->changed += !err;
 		} else if (c->new) {
@@ -689,6 +800,9 @@ int table_find(const struct xdpfwd_maps *maps, bool by_target, const struct xdpf
 	memset(out, 0, sizeof(*out));
 	if (bpf_map_lookup_elem(maps->mappings, &val.slot, &out->m))
 		return errno == ENOENT ? 0 : -errno; /* left by a change killed half way */
+	if (maps->owner >= 0 && bpf_map_lookup_elem(maps->owner, &val.slot, &out->owner) &&
+	    errno != ENOENT)
+		return -errno;
 	out->slot = val.slot;
 	out->existing = true;
 	allow_read(maps, out);
@@ -769,14 +883,14 @@ static int put_change(const struct xdpfwd_maps *maps, const struct table_change 
 	if (old && lease_only(old, r))
 		return 0; /* put_leases() */
 	if (old) {
-		err = write_mapping(t, maps, old->slot, r);
+		err = write_mapping(t, maps, old->slot, old, r);
 		err = err ?: erase_mapping(t, maps, old->slot, old, r);
 		sum->changed += !err;
 		return err;
 	}
 	err = slot_alloc(maps, hint + sum->added, &slot);
 	err = err ?: zero_counters(t, maps, slot);
-	err = err ?: write_mapping(t, maps, slot, r);
+	err = err ?: write_mapping(t, maps, slot, NULL, r);
 	sum->added += !err;
 	return err;
 }

@@ -25,6 +25,7 @@ struct xdpfwd_maps {
 struct slot_mapping {
 	__u32 slot;
 	struct xdpfwd_mapping m;
+	struct xdpfwd_owner owner; /* from xdpfwd_owner; kind 0: the operator's */
 };
 
 struct apply_summary {
@@ -58,6 +59,8 @@ struct table_view {
 	__u32 *batch_keys;
 	void *batch_values;
 	int ncpu;
+	struct slot_owner *owners; /* xdpfwd_owner's entries, sorted by slot */
+	size_t nowners, owners_cap;
 };
 
 int view_read(struct table_view *v, const struct xdpfwd_maps *maps);

@@ -37,6 +37,20 @@ struct {
 	__type(value, struct xdpfwd_mapping);
 } xdpfwd_mappings SEC(".maps");
 
+/* Slot -> the NAT-PMP/PCP lease that mapping is (struct xdpfwd_owner), for
+ * dynamic mappings only. User space only, like xdpfwd_mappings: pinned with
+ * the rest so that the maps alone say which mappings clients hold and with
+ * which nonce, and a restart or a reboot (through the state file) gives
+ * every client its mapping back. No program reads it: it costs the data
+ * path nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct xdpfwd_owner);
+} xdpfwd_owner SEC(".maps");
+
 /* Slot -> traffic of that mapping; per-CPU so the hot path never contends. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

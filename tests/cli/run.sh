@@ -40,6 +40,8 @@ attached_table() {
 	ip -n "$ns" addr add 10.8.0.1/24 dev tun0
 	rm -rf "$pin" 2>/dev/null || true
 	: >"$state/empty.conf"
+	# owner= is the state file's (serve's NAT-PMP/PCP server), never a config file's.
+	echo 'udp 7990 10.8.0.2 owner=natpmp:7990' >"$state/owner.conf"
 	xdpfwd attach pub0 --tunnel tun0 </dev/null >"$out.attach" 2>&1 || { cat "$out.attach"; exit 1; }
 }
 

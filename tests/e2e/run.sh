@@ -118,6 +118,12 @@ cleanup_after_test() {
 	if [ "$(xdpfwd list --json | jq length)" != 0 ]; then
 		: >"$LAB_TMP/cleanup.conf"
 		xdpfwd load "$LAB_TMP/cleanup.conf" --force >/dev/null || { lab_rebuild "cannot empty the table"; return 1; }
+		# load keeps dynamic (NAT-PMP/PCP) mappings: del ends them.
+		xdpfwd list --json | jq -r '.[] | select(.owner != null) | "\(.proto) " +
+			(if .public_addr == null then "" elif (.public_addr | contains(":")) then "[\(.public_addr)]:" else "\(.public_addr):" end) +
+			"\(.public_port)"' |
+			while read -r proto pub; do xdpfwd del "$proto" "$pub" >/dev/null; done
+		[ "$(xdpfwd list --json | jq length)" = 0 ] || { lab_rebuild "cannot empty the table"; return 1; }
 	fi
 }
 # The last resort, so that one test's failure never fails the next: the lab
@@ -1345,7 +1351,7 @@ test_bad_state_and_config_are_refused() {
 		[ "$(xdpfwd list --json)" = "$before" ] || fail "the maps changed ($want)"
 	done <<'CASES'
 it is truncated|head -c -20 "$1" >"$1.cut" && mv "$1.cut" "$1"
-it is version 3, newer than this xdpfwd's 2|sed -i 's/^xdpfwd-state 1$/xdpfwd-state 3/' "$1"
+it is version 4, newer than this xdpfwd's 3|sed -i 's/^xdpfwd-state 1$/xdpfwd-state 4/' "$1"
 its checksum does not match its contents|sed -i 's/^udp 7950 /udp 7952 /' "$1"
 CASES
 	cp "$LAB_TMP/good.state" "$f"
@@ -1748,6 +1754,66 @@ test_upgrade_counts_what_arrives_during_the_swap() {
 	[ "$(global_of in_drop_not_allowed)" = $n ] ||
 		fail "in_drop_not_allowed is $(global_of in_drop_not_allowed) after $n drops during the swap"
 	xdpfwd del udp 8210 >/dev/null || fail "del"
+}
+
+# A dynamic mapping (a NAT-PMP/PCP client's lease, owner= in the state
+# file): a reboot gives it back with its owner, list shows whose it is but
+# never the nonce, load (also with no operator mappings left) keeps it and
+# refuses a line over it, add is refused over it, del ends it.
+test_dynamic_mapping_survives_reboot_and_load() {
+	local f body crc expires nonce=00112233445566778899aabb out
+	[ "$FAST_PATH" = off ] || { echo "the control plane's test, run once, in the fast-path-off lab"; return $SKIP; }
+	f=$(state_file)
+	xdpfwd add udp 7960 10.8.0.2 >/dev/null || fail "add"
+	# The file a serve granting it would write: version 3, the owner last.
+	expires=$(( ($(date +%s) + 3600) * 1000000000 ))
+	body=$(printf 'xdpfwd-state 3\n%s\nudp 7961 10.8.0.2:5000 ttl=3600 expires=%s owner=pcp:5000:%s\n' \
+		"$(grep -E '^(attach |udp 7960 )' "$f")" "$expires" "$nonce")
+	# gzip's trailer holds the CRC-32 of its input, little endian.
+	crc=$(printf '%s\n' "$body" | gzip -c | tail -c8 | head -c4 | od -An -tx4 | tr -d ' ')
+	printf '%s\nend 3 crc32=%s\n' "$body" "$crc" >"$f"
+	rm -f "$f.journal"
+	# The reboot: programs and pins gone.
+	in_vpn ip link set pub0 xdp off
+	in_vpn tc qdisc del dev pub0 clsact
+	in_vpn tc qdisc del dev "$LAB_WG_VPN" clsact
+	rm -rf "$XDPFWD_PIN_DIR"
+	start_serve || fail "serve does not start: $(tail -3 "$LAB_TMP/serve.log")"
+	grep -q "rebuilt from the state file: " "$LAB_TMP/serve.log" || fail "serve said: $(tail -3 "$LAB_TMP/serve.log")"
+	out=$(xdpfwd list --json)
+	jq -e '.[] | select(.public_port == 7961) | .owner == "pcp" and .key_port == 5000 and .target_port == 5000' \
+		<<<"$out" >/dev/null || fail "the dynamic mapping came back without its owner: $out"
+	jq -e '.[] | select(.public_port == 7960) | .owner == null and .key_port == null' <<<"$out" >/dev/null ||
+		fail "the operator's mapping has an owner: $out"
+	grep -q "$nonce" <<<"$out$(xdpfwd list)" && fail "list shows the nonce"
+	xdpfwd list | grep -E '^udp +7961 .* owner=pcp:5000 \(expires in' >/dev/null || fail "list: $(xdpfwd list)"
+	serve_udp 10.8.0.2 5000 || fail "no listener"
+	out=$(udp_ask "$NS_INET" 203.0.113.10 7961)
+	[ "$out" = "got ping from 203.0.113.20" ] || fail "the dynamic mapping does not forward: '$out'"
+	# load owns the operator's mappings only.
+	printf 'udp 7960 10.8.0.2\nudp 7962 10.8.0.2\n' >"$LAB_TMP/ops.conf"
+	out=$(xdpfwd load "$LAB_TMP/ops.conf") || fail "load: $out"
+	grep -q "1 dynamic (NAT-PMP/PCP) kept" <<<"$out" || fail "load said: $out"
+	xdpfwd list --json | jq -e 'any(.public_port == 7961 and .owner == "pcp")' >/dev/null ||
+		fail "load removed the dynamic mapping"
+	grep -qE "^udp 7961 10.8.0.2:5000 ttl=3600 expires=[0-9]+ owner=pcp:5000:$nonce$" "$f" "$f.journal" ||
+		fail "the state file lost the owner: $(grep 7961 "$f" "$f.journal")"
+	printf 'udp 7960-7961 10.8.0.3\n' >"$LAB_TMP/over.conf"
+	out=$(xdpfwd load "$LAB_TMP/over.conf" 2>&1) && fail "load over a lease succeeded"
+	[ "$(wc -l <<<"$out")" = 1 ] && grep -q "overlaps mapping udp 7961 .*, which a PCP client's lease holds" <<<"$out" ||
+		fail "load over a lease said: $out"
+	out=$(xdpfwd add udp 7961 10.8.0.3 2>&1) && fail "add over a lease succeeded"
+	grep -q "which a PCP client's lease holds" <<<"$out" || fail "add over a lease said: $out"
+	: >"$LAB_TMP/none.conf"
+	xdpfwd del udp 7960 >/dev/null && xdpfwd del udp 7962 >/dev/null || fail "del"
+	out=$(xdpfwd load "$LAB_TMP/none.conf" 2>&1) || fail "an empty file over dynamic mappings only wants --force: $out"
+	[ "$(listed_ports)" = "udp 7961" ] || fail "after an empty load: $(listed_ports)"
+	# The operator may end a client's lease.
+	xdpfwd del udp 7961 >/dev/null || fail "del of the dynamic mapping"
+	[ "$(xdpfwd list --json | jq length)" = 0 ] || fail "still listed"
+	stop_serve
+	grep -q 7961 "$f" && fail "the deleted lease is still in the state file"
+	[ "$(listed_ports)" = "$(saved_ports)" ] || fail "state and maps differ"
 }
 
 # --- the journal: kill -9 and concurrency ----------------------------------

@@ -19,14 +19,19 @@
 
 /* BODY after the header, closed by an end line that counts RECORDS and
  * checksums it right. */
-static const char *seal(const char *body, unsigned int records)
+static const char *seal_version(int version, const char *body, unsigned int records)
 {
 	static char text[1024];
-	size_t len = snprintf(text, sizeof(text), "xdpfwd-state 1\n%s", body);
+	size_t len = snprintf(text, sizeof(text), "xdpfwd-state %d\n%s", version, body);
 
 	snprintf(text + len, sizeof(text) - len, "end %u crc32=%08lx\n", records,
 		 crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, len));
 	return text;
+}
+
+static const char *seal(const char *body, unsigned int records)
+{
+	return seal_version(1, body, records);
 }
 
 static int refused(const char *text, const struct clocks *now, const char *want)
@@ -188,6 +193,106 @@ static int maximal_records(const struct clocks *now)
 	return cases + 1 + strbuf_cases();
 }
 
+#define NONCE "00112233445566778899aabb"
+
+/* Dynamic mappings (NAT-PMP/PCP leases): owner= reads back as written, in a
+ * version 3 file; a bad value is refused naming the field and what it may
+ * be; a config file may not carry one. */
+static int owner_cases(const struct clocks *then)
+{
+	static const __u8 nonce[12] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+				       0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb};
+	struct saved_state s, back;
+	struct rule *rules = NULL;
+	char err[ERR_LEN] = "", *text;
+	size_t n = 0;
+	int cases = 0;
+
+	CHECK(
+	    !state_parse(seal_version(3,
+				      "attach eth0 tunnel=wg0\n"
+				      "udp 40000 10.8.0.2:5000 ttl=60 expires=1795412345678901234 "
+				      "owner=natpmp:5000\n"
+				      "tcp 40001 10.8.0.3:40001 owner=natpmp:0\n"
+				      "udp 40002 10.8.0.4:4000 owner=pcp:4000:" NONCE "\n"
+				      "udp 80 10.8.0.2\n",
+				      5),
+			 then, &s, err) &&
+		s.count == 4,
+	    "a version 3 file with owners: %s", err);
+	if (s.count == 4) {
+		CHECK(s.rules[0].owner.kind == XDPFWD_OWNER_NATPMP &&
+			  s.rules[0].owner.key_port == 5000 && s.rules[1].owner.key_port == 0 &&
+			  s.rules[1].owner.kind == XDPFWD_OWNER_NATPMP &&
+			  s.rules[2].owner.kind == XDPFWD_OWNER_PCP &&
+			  s.rules[2].owner.key_port == 4000 &&
+			  !memcmp(s.rules[2].owner.nonce, nonce, 12) && !s.rules[3].owner.kind,
+		      "each owner read as written");
+		text = state_format(&s, then, NULL);
+		CHECK(text && !strncmp(text, "xdpfwd-state 3\n", 15) &&
+			  strstr(text, " owner=natpmp:5000\n") &&
+			  strstr(text, "\ntcp 40001 10.8.0.3:40001 owner=natpmp:0\n") &&
+			  strstr(text, " owner=pcp:4000:" NONCE "\n") &&
+			  !state_parse(text, then, &back, err) && back.count == 4 &&
+			  same_rule(&back.rules[0], &s.rules[0]) &&
+			  same_rule(&back.rules[1], &s.rules[1]) &&
+			  same_rule(&back.rules[2], &s.rules[2]) &&
+			  same_rule(&back.rules[3], &s.rules[3]),
+		      "owners written back, version 3: %s", text ? text : err);
+		state_free(&back);
+		free(text);
+		/* A rule that differs in its owner alone is another rule. */
+		back = s;
+		CHECK(!same_rule(&s.rules[0], &s.rules[3]) && s.rules[2].owner.nonce[11]++ >= 0 &&
+			  !state_parse(
+			      seal_version(3, "udp 40002 10.8.0.4:4000 owner=pcp:4000:" NONCE "\n",
+					   1),
+			      then, &back, err) &&
+			  back.count == 1 && !same_rule(&back.rules[0], &s.rules[2]),
+		      "another nonce is another rule: %s", err);
+		state_free(&back);
+		memset(&s.rules[0].owner, 0, sizeof(s.rules[0].owner));
+		memset(&s.rules[1].owner, 0, sizeof(s.rules[1].owner));
+		memset(&s.rules[2].owner, 0, sizeof(s.rules[2].owner));
+		text = state_format(&s, then, NULL);
+		CHECK(text && !strncmp(text, "xdpfwd-state 1\n", 15) && !strstr(text, "owner="),
+		      "without owners: version 1 again");
+		free(text);
+	}
+	state_free(&s);
+	cases++;
+#define OWNER_BAD(value, want) \
+	refused(seal_version(3, "udp 40000 10.8.0.2:5000 owner=" value "\n", 1), then, want)
+	cases +=
+	    OWNER_BAD("upnp:5000", "line 2: owner 'upnp:5000' is unknown: allowed natpmp:KEYPORT, "
+				   "pcp:KEYPORT:NONCE");
+	cases += OWNER_BAD("natpmp", "line 2: owner 'natpmp' has no key port: allowed "
+				     "natpmp:KEYPORT, pcp:KEYPORT:NONCE (KEYPORT 0-65535)");
+	cases += OWNER_BAD("natpmp:65536",
+			   "line 2: owner key port '65536' is out of range: allowed 0-65535");
+	cases += OWNER_BAD("natpmp:", "line 2: owner key port is empty: allowed 0-65535");
+	cases +=
+	    OWNER_BAD("natpmp:5000:" NONCE, "a NAT-PMP lease has no nonce: allowed natpmp:KEYPORT");
+	cases += OWNER_BAD("pcp:4000", "line 2: owner 'pcp:4000' has no nonce: allowed "
+				       "pcp:KEYPORT:NONCE (NONCE 24 lowercase hex digits)");
+	cases += OWNER_BAD("pcp:4000:00112233445566778899AABB",
+			   "line 2: owner nonce '00112233445566778899AABB' is not 24 lowercase "
+			   "hex digits");
+	cases += OWNER_BAD("pcp:4000:0011", "line 2: owner nonce '0011' is not 24 lowercase");
+	cases += OWNER_BAD("natpmp:1 owner=natpmp:2", "line 2: owner is given twice");
+#undef OWNER_BAD
+	cases += refused(seal_version(3, "both 40000 10.8.0.2 owner=natpmp:40000\n", 1), then,
+			 "line 2: owner= belongs to a mapping of one protocol (tcp or udp), not "
+			 "both");
+	/* Only serve's server writes one: never a config file. */
+	CHECK(parse_config("udp 40000 10.8.0.2 owner=natpmp:40000\n", &rules, &n, err) &&
+		  !strcmp(err, "line 1: owner= is written by serve's NAT-PMP/PCP server, not by "
+			       "hand: a mapping given here is the operator's"),
+	      "owner= in a config file: '%s'", err);
+	free(rules);
+	return cases + 1;
+}
+
 UNIT_TEST(test_state, 40)
 {
 	const struct clocks then = {.real_ns = 1795412345678901234ULL - 1000 * S,
@@ -238,8 +343,8 @@ UNIT_TEST(test_state, 40)
 	free(cut);
 	text[strlen("xdpfwd-state 1\nattach eth0 tunnel=wg")] = 'X';
 	cases += refused(text, &then, "its checksum does not match its contents");
-	cases += refused("xdpfwd-state 3\nend 0 crc32=00000000\n", &then,
-			 "it is version 3, newer than this xdpfwd's 2");
+	cases += refused("xdpfwd-state 4\nend 0 crc32=00000000\n", &then,
+			 "it is version 4, newer than this xdpfwd's 3");
 	cases += refused("# a config file\ntcp 80 10.8.0.2\n", &then, "not an xdpfwd state file");
 	cases += refused("", &then, "not an xdpfwd state file");
 	free(text);
@@ -285,5 +390,5 @@ UNIT_TEST(test_state, 40)
 	cases += refused(seal("pending attach a tunnel=b\n", 1), &then,
 			 "line 2: public port 'a' is not a number");
 	cases++;
-	return cases + maximal_records(&then);
+	return cases + maximal_records(&then) + owner_cases(&then);
 }

@@ -93,7 +93,9 @@ static void dump(int fd, __u32 limit, struct strbuf *out)
 	}
 }
 
-static void dump_all(const struct xdpfwd_maps *maps, struct strbuf d[6])
+#define DUMPS 7
+
+static void dump_all(const struct xdpfwd_maps *maps, struct strbuf d[DUMPS])
 {
 	dump(maps->fwd, 0, &d[0]);
 	dump(maps->rev, 0, &d[1]);
@@ -101,6 +103,77 @@ static void dump_all(const struct xdpfwd_maps *maps, struct strbuf d[6])
 	dump(maps->allow, 0, &d[3]);
 	dump(maps->policy, BEFORE + ADDED + 8, &d[4]);
 	dump(maps->counters, BEFORE + ADDED + 8, &d[5]);
+	dump(maps->owner, 0, &d[6]);
+}
+
+/* The owner record a mapping of the tables gets when I (its index in
+ * tables()) says so: every fifth a NAT-PMP or PCP lease. */
+static void give_owner(struct rule *r, unsigned int i)
+{
+	memset(&r->owner, 0, sizeof(r->owner));
+	if (i % 5)
+		return;
+	r->owner.kind = i % 10 ? XDPFWD_OWNER_NATPMP : XDPFWD_OWNER_PCP;
+	r->owner.key_port = 30000 + i;
+	for (int k = 0; r->owner.kind == XDPFWD_OWNER_PCP && k < 12; k++)
+		r->owner.nonce[k] = i + k;
+}
+
+/* Makes every fifth mapping of the first table dynamic: a change of the
+ * owner alone, written in place (its entries untouched), counted changed. */
+static void own_first_table(const struct xdpfwd_maps *maps, struct rule **have, size_t *nhave)
+{
+	struct rule *owned = calloc(*nhave + 1, sizeof(*owned));
+	struct strbuf fwd0 = STRBUF_INIT, fwd1 = STRBUF_INIT;
+	struct apply_summary sum;
+	size_t n = *nhave;
+
+	memcpy(owned, *have, n * sizeof(*owned));
+	for (size_t i = 0; i < n; i++)
+		give_owner(&owned[i], owned[i].m.public_port - 10000);
+	dump(maps->fwd, 0, &fwd0);
+	CHECK(!table_apply(maps, *have, n, owned, n, &sum, NULL, NULL, NULL) &&
+		  sum.changed == BEFORE / 5 && sum.kept == BEFORE - BEFORE / 5 && !sum.added,
+	      "an owner alone is a change: %zu changed, %zu kept", sum.changed, sum.kept);
+	dump(maps->fwd, 0, &fwd1);
+	CHECK(fwd0.len == fwd1.len && !memcmp(fwd0.data, fwd1.data, fwd0.len),
+	      "written in place: the forward entries are as they were");
+	free(*have);
+	CHECK(!table_live(maps, have, nhave, 0) && *nhave == BEFORE, "reading the table again");
+	for (size_t i = 0; i < *nhave; i++)
+		if (!CHECK(same_rule(&(*have)[i], &owned[i]),
+			   "mapping %zu read back without its "
+			   "owner",
+			   i))
+			break;
+	free(owned);
+	strbuf_free(&fwd0);
+	strbuf_free(&fwd1);
+}
+
+/* The second table's owners: the first's kept where a mapping stays (less
+ * those of every tenth one from 205 on, which lose theirs: a change), and
+ * every third new mapping a PCP lease. Returns how many stay but lose it. */
+static size_t own_second_table(struct rule *want, size_t n)
+{
+	size_t lost = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int port = want[i].m.public_port;
+
+		if (want[i].m.proto != IPPROTO_UDP)
+			continue;
+		if (port < 11000) {
+			give_owner(&want[i], port - 10000);
+			if (port - 10000 >= CHANGED + REMOVED && port % 10 == 5) {
+				memset(&want[i].owner, 0, sizeof(want[i].owner));
+				lost++;
+			}
+		} else if (port % 3 == 0) {
+			give_owner(&want[i], 10);
+		}
+	}
+	return lost;
 }
 
 /* The second table is what the maps hold: each of its mappings is found by
@@ -130,17 +203,17 @@ static void check_holds(const struct xdpfwd_maps *maps, const struct rule *want,
 
 UNIT_TEST(test_table, 42)
 {
-	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, before[6], after[6];
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, before[DUMPS], after[DUMPS];
 	struct rule *rules = NULL, *have = NULL, *want = NULL;
 	struct local_addrs local = {.count = 1};
 	struct xdpfwd_bpf *skel = xdpfwd_bpf__open_and_load();
 	struct xdpfwd_maps maps;
 	struct apply_summary sum;
-	size_t n, nhave, nwant;
+	size_t n, nhave, nwant, lost;
 	char err[ERR_LEN] = "";
 	struct txn t;
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < DUMPS; i++)
 		before[i] = after[i] = (struct strbuf)STRBUF_INIT;
 	if (!CHECK(skel != NULL, "loading the BPF object: %m"))
 		return 1;
@@ -149,31 +222,39 @@ UNIT_TEST(test_table, 42)
 		goto out;
 	CHECK(!table_live(&maps, &have, &nhave, 0) && nhave == BEFORE, "reading the table: %zu",
 	      nhave);
+	own_first_table(&maps, &have, &nhave);
 	dump_all(&maps, before);
+	CHECK(before[6].len == BEFORE / 5 * (sizeof(__u32) + sizeof(struct xdpfwd_owner)),
+	      "%zu bytes of owner records", before[6].len);
 	local.entry[0].family = AF_INET;
 	local.entry[0].addr.v4 = htonl(0xcb00710a); /* 203.0.113.10 */
 	if (!CHECK(!parse_config(strbuf_str(&b), &want, &nwant, err) &&
 		       !validate_table(want, nwant, &local, err),
 		   "the second table: %s", err))
 		goto out;
+	lost = own_second_table(want, nwant);
 
 	txn_begin(&t);
 	CHECK(!table_apply(&maps, have, nhave, want, nwant, &sum, &t, NULL, NULL),
 	      "applying the second table");
-	CHECK(sum.added == ADDED + 1 && sum.changed == CHANGED && sum.removed == REMOVED &&
-		  sum.kept == BEFORE - CHANGED - REMOVED,
+	CHECK(sum.added == ADDED + 1 && sum.changed == CHANGED + lost && sum.removed == REMOVED &&
+		  sum.kept == BEFORE - CHANGED - REMOVED - lost && lost == 40,
 	      "%zu added, %zu changed, %zu removed, %zu kept", sum.added, sum.changed, sum.removed,
 	      sum.kept);
 	check_holds(&maps, want, nwant);
+	dump_all(&maps, after);
+	CHECK(after[6].len == (CHANGED / 5 + (BEFORE - CHANGED - REMOVED) / 5 - lost + ADDED / 3) *
+				  (sizeof(__u32) + sizeof(struct xdpfwd_owner)),
+	      "%zu bytes of owner records after", after[6].len);
 	CHECK(txn_rollback(&t) == 1, "undoing the change");
 	dump_all(&maps, after);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < DUMPS; i++)
 		CHECK(before[i].len == after[i].len &&
 			  !memcmp(strbuf_str(&before[i]), strbuf_str(&after[i]), before[i].len),
 		      "map %d not put back: %zu bytes before, %zu after", i, before[i].len,
 		      after[i].len);
 out:
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < DUMPS; i++) {
 		strbuf_free(&before[i]);
 		strbuf_free(&after[i]);
 	}
