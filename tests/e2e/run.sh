@@ -2512,6 +2512,148 @@ test_pcp_abuse_lossy_tunnel_keeps_the_port() {
 	[ -n "$first" ] || fail "no grant through the lossy tunnel"
 }
 
+# --- the NAT-PMP/PCP server in serve (pcp_daemon.c): the core ----------------
+
+# tools/pcp-probe from NS (the client's unless told) to the server ADDR
+# (10.8.0.1 unless told): one JSON object per request.
+pcpd_probe() { # [-n NS] [-s ADDR] ARGS...
+	local ns=$NS_CLI server=10.8.0.1
+	[ "$1" = -n ] && { ns=$2; shift 2; }
+	[ "$1" = -s ] && { server=$2; shift 2; }
+	ip netns exec "$ns" "$PWD/tools/pcp-probe" -s "$server" -t 2 "$@"
+}
+pcpd_field() { jq -r ".$1" <<<"$2"; } # FIELD JSON
+# Whether the internet host gets an answer from the client's service
+# (serve_tcp, serve_udp) through the public PORT.
+pcpd_reaches() { # tcp|udp PORT
+	case $1 in
+	tcp) in_inet timeout 10 socat -T3 - "TCP:203.0.113.10:$2,connect-timeout=3" <<<ping 2>/dev/null | grep -q '^got ping from 203.0.113.20' ;;
+	udp) [ "$(udp_ask "$NS_INET" 203.0.113.10 "$2" ping 3)" = "got ping from 203.0.113.20" ] ;;
+	esac
+}
+pcpd_serve() { # [SERVE-ARGS...]: serve --pcp on the tunnel's address, answering
+	start_serve --pcp 10.8.0.1 --pcp-pool 40100-40199 "$@" || return 1
+	wait_for "$LAB_WAIT" pcpd_probe -t 0.5 natpmp addr >/dev/null
+}
+
+# NAT-PMP through serve --pcp: a map is granted (the same public port for
+# UDP and TCP), is a mapping in list with its owner, and the internet host
+# reaches the client's socket through it (TCP and UDP); a renewal keeps the
+# port; a delete stops the forwarding; a request to the public address on
+# 5351 gets nothing and creates nothing; /metrics counts without naming a
+# client.
+test_pcp_daemon_natpmp_core() {
+	local out port tport n0 m
+	needs socat curl jq python3 || return
+	serve_udp 10.8.0.2 7300 && serve_tcp 10.8.0.2 7300 || { fail "no listeners"; return 1; }
+	pcpd_serve || { fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+	out=$(pcpd_probe natpmp addr)
+	[ "$(pcpd_field result "$out")" = 0 ] && [ "$(pcpd_field external_addr "$out")" = 203.0.113.10 ] ||
+		fail "address reply: $out"
+	out=$(pcpd_probe natpmp map udp 7300 0 120)
+	[ "$(pcpd_field result "$out")" = 0 ] || { fail "map udp: $out"; return 1; }
+	port=$(pcpd_field external_port "$out")
+	[ "$(pcpd_field lifetime "$out")" = 120 ] && ((port >= 40100 && port <= 40199)) || fail "map udp: $out"
+	out=$(pcpd_probe natpmp map tcp 7300 0 120)
+	tport=$(pcpd_field external_port "$out")
+	[ "$tport" = "$port" ] || fail "tcp got $tport, udp $port: not the same number (RFC 6886 3.3)"
+	xdpfwd list --json | jq -e --argjson p "$port" '[.[] | select(.public_port == $p and .target_addr == "10.8.0.2" and .target_port == 7300 and .ttl == 120)] | length == 2' >/dev/null ||
+		fail "not in list: $(xdpfwd list)"
+	pcpd_reaches udp "$port" || fail "UDP does not reach the client through $port"
+	pcpd_reaches tcp "$port" || fail "TCP does not reach the client through $port"
+	# A renewal keeps the port, and the mapping.
+	out=$(pcpd_probe natpmp map udp 7300 0 120)
+	[ "$(pcpd_field external_port "$out")" = "$port" ] || fail "the renewal moved the port: $out"
+	pcpd_reaches udp "$port" || fail "UDP lost after the renewal"
+	# A delete (lifetime 0) stops forwarding.
+	out=$(pcpd_probe natpmp map udp 7300 0 0)
+	[ "$(pcpd_field result "$out")" = 0 ] && [ "$(pcpd_field external_port "$out")" = 0 ] || fail "delete: $out"
+	xdpfwd list --json | jq -e --argjson p "$port" 'all(.proto != "udp" or .public_port != $p)' >/dev/null ||
+		fail "deleted mapping still listed"
+	pcpd_reaches udp "$port" && fail "UDP still forwarded after the delete"
+	pcpd_reaches tcp "$port" || fail "the TCP mapping went with the UDP delete"
+	# The public address on 5351: no socket, nothing answers, nothing made.
+	n0=$(xdpfwd list --json | jq length)
+	out=$(pcpd_probe -n "$NS_INET" -s 203.0.113.10 natpmp map udp 7301 0 120)
+	[ "$(pcpd_field reply "$out")" = null ] || fail "the public address answered: $out"
+	out=$(pcpd_probe -s 203.0.113.10 natpmp map udp 7301 0 120)
+	[ "$(pcpd_field reply "$out")" = null ] || fail "the public address answered the client: $out"
+	[ "$(xdpfwd list --json | jq length)" = "$n0" ] || fail "a request to the public address made a mapping"
+	m=$(in_vpn curl -sf http://127.0.0.1:9979/metrics)
+	grep -qx 'xdpfwd_pcp_requests_total{version="0",opcode="map_udp",result="success"} 3' <<<"$m" ||
+		fail "requests not counted: $(grep pcp_requests <<<"$m")"
+	grep -qx 'xdpfwd_pcp_dynamic_mappings 1' <<<"$m" || fail "dynamic mappings: $(grep dynamic <<<"$m")"
+	grep -qx 'xdpfwd_pcp_quarantined_ports 0' <<<"$m" || fail "quarantine: $(grep quarantined <<<"$m")"
+	grep -q '^xdpfwd_pcp_epoch_seconds [0-9]' <<<"$m" || fail "no epoch"
+	! grep -q '10\.8\.0\.2' <<<"$m" "$LAB_TMP/serve.log" || fail "a client's address in /metrics or the log"
+	stop_serve
+}
+
+# A restart of serve keeps the dynamic mappings (the table holds them with
+# their owner), gives the client its port back on renewal, and the epoch
+# keeps counting (STATE.pcp keeps its origin); a damaged STATE.pcp starts a
+# new epoch.
+test_pcp_daemon_restart_keeps_port_and_epoch() {
+	local out port e0 e1 f
+	needs socat jq python3 || return
+	f="$(state_file).pcp"
+	serve_udp 10.8.0.2 7310 || { fail "no listener"; return 1; }
+	pcpd_serve || { fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+	out=$(pcpd_probe pcp map udp 7310 0 600 --nonce 0102030405060708090a0b0c)
+	[ "$(pcpd_field result "$out")" = 0 ] || { fail "pcp map: $out"; return 1; }
+	port=$(pcpd_field external_port "$out")
+	sleep 2
+	e0=$(pcpd_field epoch "$(pcpd_probe natpmp addr)")
+	stop_serve
+	[ -s "$f" ] && head -1 "$f" | grep -qx "xdpfwd-pcp 1" && tail -1 "$f" | grep -qE '^end crc32=[0-9a-f]{8}$' ||
+		fail "no STATE.pcp: $(cat "$f" 2>&1)"
+	pcpd_reaches udp "$port" || fail "forwarding depends on serve"
+	pcpd_serve || { fail "serve --pcp does not come back: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+	e1=$(pcpd_field epoch "$(pcpd_probe natpmp addr)")
+	((e1 >= e0)) || fail "the epoch went back from $e0 to $e1 across a restart that lost nothing"
+	out=$(pcpd_probe pcp map udp 7310 0 600 --nonce 0102030405060708090a0b0c)
+	[ "$(pcpd_field external_port "$out")" = "$port" ] || fail "after the restart, the renewal got another port: $out"
+	out=$(pcpd_probe pcp map udp 7310 0 600 --nonce 0c0b0a090807060504030201)
+	[ "$(pcpd_field result "$out")" = 2 ] || fail "another nonce was not refused NOT_AUTHORIZED after the restart: $out"
+	pcpd_reaches udp "$port" || fail "not forwarded after the restart"
+	stop_serve
+	# A damaged file: a new epoch, and the mapping stays.
+	sed -i 's/^origin .*/origin 1/' "$f"
+	pcpd_serve || { fail "serve does not start over a damaged STATE.pcp"; return 1; }
+	grep -q "a new NAT-PMP/PCP epoch begins" "$LAB_TMP/serve.log" || fail "the damage was not said"
+	e1=$(pcpd_field epoch "$(pcpd_probe natpmp addr)")
+	((e1 < e0)) || fail "the epoch did not reset ($e1 after $e0) over a damaged STATE.pcp"
+	out=$(pcpd_probe pcp map udp 7310 0 0 --nonce 0102030405060708090a0b0c)
+	[ "$(pcpd_field result "$out")" = 0 ] || fail "delete: $out"
+	stop_serve
+}
+
+# Bad serve --pcp options: one line naming the option and its range, exit 2,
+# nothing started (no socket on 5351, no change to the table).
+test_pcp_daemon_bad_options_start_nothing() {
+	local want args out rc
+	while IFS='|' read -r want args; do
+		# shellcheck disable=SC2086
+		out=$(in_vpn "$XDPFWD" serve --metrics 127.0.0.1:9981 $args 2>&1)
+		rc=$?
+		[ "$rc" = 2 ] || fail "'$args' exited $rc: $out"
+		[ "$(wc -l <<<"$out")" = 1 ] || fail "not one line for '$args': $out"
+		grep -qF -- "$want" <<<"$out" || fail "'$args' said '$out', want '$want'"
+		in_vpn ss -Huln | grep -q ':5351 ' && fail "'$args' left a socket on 5351"
+	done <<CASES
+--pcp-pool: required with --pcp|--pcp 10.8.0.1
+--pcp-quota: only with --pcp|--pcp-quota 3
+--pcp-pool '0-10': want port ranges|--pcp 10.8.0.1 --pcp-pool 0-10
+--pcp-quota '0': want 1-1024|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-quota 0
+--pcp-lifetime '9:3': want MIN:MAX seconds|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-lifetime 9:3
+--pcp-reuse-delay 'x': want 0-86400|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-reuse-delay x
+--pcp-rate '0': want PPS[:BURST]|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-rate 0
+--pcp 203.0.113.10: not an address of the tunnel $LAB_WG_VPN|--pcp 203.0.113.10 --pcp-pool 40100
+--pcp 10.8.0.9: not an address of the tunnel|--pcp 10.8.0.9 --pcp-pool 40100
+CASES
+	return 0
+}
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: skipped: needs root (network namespaces, XDP)"; exit $SKIP; }
