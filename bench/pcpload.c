@@ -18,7 +18,8 @@
  * most, then counted lost. Latency is from the last send to the reply, in microseconds.
  *
  * Prints one line: answered=N lost=N retries=N seconds=S rate=R p50_us=U
- * p99_us=U success=N refused=N (refused: a reply with result != 0).
+ * p99_us=U success=N refused=N (refused: a reply with result != 0)
+ * results=N,N,N,N,N,N (replies with result 0, 1, 2, 3, 4, other).
  * Exit: 0, or 2 with one line on bad arguments, 1 on a socket error.
  */
 #include <arpa/inet.h>
@@ -49,6 +50,7 @@ struct load {
 	int op, window;
 	uint64_t timeout_us;
 	long next, answered, lost, retries, success, refused;
+	long by_result[6]; /* NAT-PMP results 0-4, and 5 for any other */
 	uint32_t *lat_us;
 };
 
@@ -126,6 +128,8 @@ static int on_reply(struct load *l, struct slot *s)
 		return 0; /* a late reply to an earlier request */
 	memcpy(&result, r + 2, 2);
 	l->lat_us[l->answered++] = (uint32_t)(now_us() - s->sent_us);
+	result = ntohs(result);
+	l->by_result[result < 5 ? result : 5]++;
 	if (result)
 		l->refused++;
 	else
@@ -227,10 +231,12 @@ int main(int argc, char **argv)
 	secs = (t1 - t0) / 1e6;
 	qsort(l.lat_us, l.answered, sizeof(*l.lat_us), cmp_u32);
 	printf("answered=%ld lost=%ld retries=%ld seconds=%.3f rate=%.0f p50_us=%u p99_us=%u "
-	       "success=%ld refused=%ld\n",
+	       "success=%ld refused=%ld results=%ld,%ld,%ld,%ld,%ld,%ld\n",
 	       l.answered, l.lost, l.retries, secs, l.answered / secs,
 	       l.answered ? l.lat_us[l.answered / 2] : 0,
-	       l.answered ? l.lat_us[(l.answered * 99) / 100] : 0, l.success, l.refused);
+	       l.answered ? l.lat_us[(l.answered * 99) / 100] : 0, l.success, l.refused,
+	       l.by_result[0], l.by_result[1], l.by_result[2], l.by_result[3], l.by_result[4],
+	       l.by_result[5]);
 	free(l.lat_us);
 	return 0;
 }
