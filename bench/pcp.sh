@@ -92,7 +92,7 @@ measure() { # SIZE
 	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr 5000 udp 7200 32 1000 10.8.0.64
 	# miniupnpd, from 192.0.2.130: fewer requests where each takes long.
 	local m=250 mr=500 r=2000
-	((s >= 65536)) && m=10 mr=20 r=20
+	((s >= 65536)) && m=5 mr=8 r=8
 	run "m map lat $s" "$NS_RCL" 192.0.2.129 30000 $m $m udp 600 1 60000
 	run "m map rate $s" "$NS_RCL" 192.0.2.129 30250 $mr $mr udp 600 32 60000
 	in_rcl "$LOAD" 192.0.2.129 30000 $m $m udp 0 1 60000 >/dev/null
