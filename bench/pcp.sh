@@ -81,13 +81,15 @@ ref_fill() { # LEASES
 ref_leases() { in_rgw nft list chain inet filter prerouting_miniupnpd | grep -c dnat || true; }
 
 # One size: map latency and rate (new internal ports 30000.. of a client
-# that holds nothing else, then deleted), renewal latency and rate.
-measure() { # SIZE
-	local s=$1 nr=$(($1 < 500 ? $1 : 500))
-	# xdpfwd, from 10.8.0.127.
-	run "x map lat $s" "$NS_CLI" 10.8.0.1 30000 250 250 udp 600 1 1000 10.8.0.127
-	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 32 1000 10.8.0.127
-	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 32 1000 10.8.0.127 >/dev/null
+# that holds nothing else, then deleted), renewal latency and rate. The
+# client that maps is another one at each size (10.8.0.127, .126, ...): the
+# ports it deleted wait for it (the reuse delay) and count against its quota.
+measure() { # SIZE INDEX
+	local s=$1 nr=$(($1 < 500 ? $1 : 500)) c=10.8.0.$((127 - $2))
+	# xdpfwd, from client c.
+	run "x map lat $s" "$NS_CLI" 10.8.0.1 30000 250 250 udp 600 1 1000 $c
+	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 32 1000 $c
+	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 32 1000 $c >/dev/null
 	run "x renew lat $s" "$NS_CLI" 10.8.0.1 20000 $nr 500 udp 7200 1 1000 10.8.0.64
 	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr 5000 udp 7200 32 1000 10.8.0.64
 	# miniupnpd, from 192.0.2.130: fewer requests where each takes long.
@@ -102,13 +104,15 @@ measure() { # SIZE
 }
 
 declare -A LEASES=()
+idx=0
 for s in $SIZES; do
 	echo "pcp: $s leases" >&2
 	xdp_fill "$s"
 	ref_fill "$s"
 	LEASES[x$s]=$(xdp_leases) LEASES[m$s]=$(ref_leases)
 	echo "  tables: xdpfwd ${LEASES[x$s]}, miniupnpd ${LEASES[m$s]}" >&2
-	measure "$s"
+	measure "$s" $idx
+	idx=$((idx + 1))
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
