@@ -2508,7 +2508,7 @@ test_pcp_abuse_lossy_tunnel_keeps_the_port() {
 			fail "renewal $i got port $p, not $first"
 		fi
 		# The next at t0 + 3 (i + 1) s, however long this one took.
-		sleep "$(awk -v t0="$t0" -v now="$EPOCHREALTIME" -v i="$i" 'BEGIN { d = t0 + 3 * (i + 1) - now; printf "%.2f", d > 0 ? d : 0 }')"
+		sleep "$(awk -v t0="$t0" -v now="$EPOCHREALTIME" -v i="$i" 'BEGIN { d = t0 + 3 * (i + 1) - now; printf "%.2f", d < 0 ? 0 : d }')"
 	done
 	pcplab_lossy_underlay delete
 	echo "first port $first; 13 renewals: $changed moved, $missed not answered within natpmpc's retries"
