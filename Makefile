@@ -221,6 +221,11 @@ $(BUILD)/ctlbench: bench/ctlbench.c $(LOADER_LIB) $(HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Iloader bench/ctlbench.c $(LOADER_LIB) -o $@ $(LDLIBS)
 
+# NAT-PMP requests per second and their latency (bench/pcp.sh).
+$(BUILD)/pcpload: bench/pcpload.c | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
 bench: $(BUILD)/xdpfwd $(BUILD)/xdpgen $(BUILD)/ctlbench
 	$(Q)tools/install-deps.sh --bench
 	$(Q)bench/scrape.sh

@@ -12,7 +12,13 @@ packages=(
 	stress-ng # a busy machine for the tests: make test passes beside `stress-ng --cpu 1`
 	pmccabe   # make check: the length of every function (tools/funclen.sh)
 	dpkg-dev debhelper lintian # make deb, and the package's install and upgrade tests
+	# The NAT-PMP/PCP server's tests with real clients and the reference server
+	# (tests/e2e, bench/pcp.sh). Each ships a service: none is started (below).
+	natpmpc transmission-daemon miniupnpd-nftables stun-server
 )
+# Packages whose maintainer scripts start a system service on install
+# (invoke-rc.d in their postinst); the tests run them in namespaces only.
+services=(transmission-daemon miniupnpd-nftables stun-server)
 
 # The benchmark's plot and the conntrack flush between its runs.
 [ "${1:-}" = --bench ] && packages+=(gnuplot-nox conntrack python3)
@@ -29,5 +35,16 @@ if ((EUID != 0)); then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# No service starts during the install: invoke-rc.d asks policy-rc.d, and
+# exit 101 means "action forbidden" (Debian Policy, invoke-rc.d(8)). A
+# policy-rc.d already in place (a container's) is left as it is.
+policy=/usr/sbin/policy-rc.d
+starts=
+for p in "${services[@]}"; do [[ " ${missing[*]} " == *" $p "* ]] && starts=1; done
+if [ ! -e "$policy" ] && [ -n "$starts" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

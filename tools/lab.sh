@@ -24,6 +24,10 @@ NS_VPN=xf-vpn-$LAB_ID
 NS_CLI=xf-cli-$LAB_ID
 NS_LAN=xf-lan-$LAB_ID
 NS_CL2=xf-cl2-$LAB_ID
+# The reference server's (lab_reference_up), made only when asked for.
+NS_RCL=xf-rcl-$LAB_ID
+NS_RGW=xf-rgw-$LAB_ID
+NS_RWAN=xf-rwan-$LAB_ID
 # wireguard-go names its control socket after the interface: one name per lab.
 LAB_WG_VPN=xfs$LAB_ID
 LAB_WG_CLI=xfc$LAB_ID
@@ -63,7 +67,7 @@ lab_stop_since() { # N
 # test. Says what it stopped, one line each.
 lab_sweep() {
 	local ns pid i keep=" ${LAB_PIDS[*]} " left=()
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2" "$NS_RCL" "$NS_RGW" "$NS_RWAN"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			[[ $keep == *" $pid "* ]] && continue
 			echo "stopped pid $pid in $ns: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
@@ -88,7 +92,7 @@ lab_down() { # [--keep-tmp]: keep LAB_TMP (the runner's logs) for the next lab_u
 	done
 	LAB_PIDS=()
 	lab_sweep >/dev/null
-	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2"; do
+	for ns in "$NS_INET" "$NS_VPN" "$NS_CLI" "$NS_LAN" "$NS_CL2" "$NS_RCL" "$NS_RGW" "$NS_RWAN"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$XDPFWD_PIN_DIR" 2>/dev/null
@@ -271,3 +275,96 @@ lab_ethernet_tunnel_down() {
 	lab_stop_since "$LAB_ETH_PIDS"
 	LAB_ETH_TUN=
 }
+
+# The reference NAT-PMP/PCP server: Debian's miniupnpd (nftables backend) in
+# three namespaces of its own, beside the lab, for checking tools/pcp-probe
+# against it (tests/e2e, test_pcp_reference_*) and for bench/pcp.sh:
+#
+#   rcl (client) 192.0.2.130 ---- veth ---- rgw 192.0.2.129 (miniupnpd on 5351)
+#                                           rgw 203.0.113.1 ---- veth ---- rwan 203.0.113.2, .3 (stund)
+#
+# miniupnpd 2.3.1 takes every documentation range for "reserved" and then
+# disables forwarding (and ext_ip= refuses such an address); asking stund on
+# two addresses makes it see a 1:1 NAT with 203.0.113.1 as its public
+# address, which enables forwarding (ext_perform_stun=yes). Debian's
+# nft_init.sh needs a script the package does not ship: the chains miniupnpd
+# adds its rules to are made here.
+LAB_REF_PIDS=
+in_rcl() { ip netns exec "$NS_RCL" "$@"; }
+in_rgw() { ip netns exec "$NS_RGW" "$@"; }
+# LAB_REF_DEBUG=1 runs miniupnpd with -d (foreground, every step logged to
+# LAB_TMP/reference/miniupnpd.log; for the tests); without it miniupnpd
+# runs as a provider would, a daemon logging to syslog (bench/pcp.sh).
+lab_reference_up() { # [MIN_LIFETIME [MAX_LIFETIME]]: returns once miniupnpd answers
+	local dir=$LAB_TMP/reference ns
+	LAB_REF_PIDS=${#LAB_PIDS[@]}
+	mkdir -p "$dir"
+	for ns in "$NS_RCL" "$NS_RGW" "$NS_RWAN"; do
+		ip netns add "$ns" || return 1
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NS_RCL" link add rcl0 type veth peer name rgw0 netns "$NS_RGW"
+	ip -n "$NS_RGW" link add rgw1 type veth peer name rwan0 netns "$NS_RWAN"
+	ip -n "$NS_RCL" addr add 192.0.2.130/26 dev rcl0
+	ip -n "$NS_RGW" addr add 192.0.2.129/26 dev rgw0
+	ip -n "$NS_RGW" addr add 203.0.113.1/24 dev rgw1
+	ip -n "$NS_RWAN" addr add 203.0.113.2/24 dev rwan0
+	ip -n "$NS_RWAN" addr add 203.0.113.3/24 dev rwan0
+	ip -n "$NS_RCL" link set rcl0 up
+	ip -n "$NS_RGW" link set rgw0 up
+	ip -n "$NS_RGW" link set rgw1 up
+	ip -n "$NS_RWAN" link set rwan0 up
+	ip -n "$NS_RCL" route add default via 192.0.2.129
+	in_rgw sysctl -qw net.ipv4.ip_forward=1
+	in_rgw nft -f - <<'NFT' || return 1
+table inet filter {
+	chain miniupnpd { }
+	chain prerouting_miniupnpd { }
+	chain postrouting_miniupnpd { }
+	chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
+	chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
+	chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
+}
+NFT
+	cat >"$dir/miniupnpd.conf" <<CONF
+ext_ifname=rgw1
+listening_ip=rgw0
+enable_natpmp=yes
+enable_upnp=no
+ipv6_disable=yes
+ext_perform_stun=yes
+ext_stun_host=203.0.113.2
+ext_stun_port=3478
+min_lifetime=${1:-120}
+max_lifetime=${2:-86400}
+secure_mode=yes
+lease_file=$dir/leases
+uuid=00000000-0000-0000-0000-000000000001
+allow 1024-65535 192.0.2.128/26 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+CONF
+	lab_spawn "$NS_RWAN" stund -h 203.0.113.2 -a 203.0.113.3 >"$dir/stund.log" 2>&1
+	wait_for "$LAB_WAIT" in_reference_wan_listens || { echo "lab: stund does not listen" >&2; return 1; }
+	if [ -n "${LAB_REF_DEBUG:-}" ]; then
+		# In the foreground: its pid is the one lab_spawn keeps.
+		lab_spawn "$NS_RGW" miniupnpd -d -f "$dir/miniupnpd.conf" -P "$dir/miniupnpd.pid" >"$dir/miniupnpd.log" 2>&1
+	else
+		in_rgw miniupnpd -f "$dir/miniupnpd.conf" -P "$dir/miniupnpd.pid" || return 1
+		wait_for "$LAB_WAIT" test -s "$dir/miniupnpd.pid" || return 1
+		LAB_PIDS+=("$(cat "$dir/miniupnpd.pid")")
+	fi
+	wait_for "$LAB_WAIT" in_rcl "$LAB_PROBE" -s 192.0.2.129 -t 0.5 natpmp addr ||
+		{ echo "lab: miniupnpd does not answer: $(tail -3 "$dir/miniupnpd.log")" >&2; return 1; }
+}
+in_reference_wan_listens() { ip netns exec "$NS_RWAN" ss -Hulnp | grep -q ':3478 '; }
+# miniupnpd in a long loop acts on SIGTERM only when it ends: KILL, by pid.
+lab_reference_down() {
+	local i ns
+	[ -n "$LAB_REF_PIDS" ] || return 0
+	for ((i = LAB_REF_PIDS; i < ${#LAB_PIDS[@]}; i++)); do kill -9 "${LAB_PIDS[i]}" 2>/dev/null; done
+	lab_stop_since "$LAB_REF_PIDS"
+	for ns in "$NS_RCL" "$NS_RGW" "$NS_RWAN"; do ip netns del "$ns" 2>/dev/null; done
+	LAB_REF_PIDS=
+	return 0
+}
+LAB_PROBE=${LAB_PROBE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pcp-probe}
