@@ -3,6 +3,7 @@
 # make test       install what is missing, build, run check, unit, fuzz-replay, install and
 #                 e2e tests at the same time (root; TEST_JOBS=1: one after another)
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
+# make dist-test  the dashboard and alert rules in dist/ (promtool, no network)
 # make check      clang-format, cppcheck, clang's analyzer, the command line's outputs
 #                 (tests/cli), and the man page and completion against the command table
 # make docs       rewrite the generated parts of xdpfwd.8 and tools/xdpfwd.bash from the table
@@ -12,7 +13,7 @@
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay \
-	cli-test docs check-docs check-format check-cppcheck check-funclen check-analyze
+	cli-test dist-test docs check-docs check-format check-cppcheck check-funclen check-analyze
 
 BUILD      := build
 CC         ?= gcc
@@ -89,7 +90,7 @@ TEST_JOBS ?= 5
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen $(BUILD)/ctlbench
 	$(Q)start=$$(date +%s); \
-	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test; \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test dist-test; \
 	rc=$$?; echo "  make test: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(($$(date +%s) - start)) s"; \
 	exit $$rc
 
@@ -98,6 +99,12 @@ unit: $(BUILD)/unit_tests
 
 install-test: $(BUILD)/xdpfwd
 	$(Q)tests/install/run.sh
+
+# The Grafana dashboard and the Prometheus alert rules in dist/: their shape,
+# promtool's checks and unit tests, and every expression reading only metrics
+# xdpfwd exports (e2e's test_dashboard_queries runs them on a real Prometheus).
+dist-test:
+	$(Q)dist/test.sh
 
 e2e: $(BUILD)/xdpfwd $(BUILD)/ctlbench
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd-previous || \

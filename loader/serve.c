@@ -62,8 +62,10 @@ static void sync_state(struct server *srv)
 	__u32 zero = 0;
 
 	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
-	    state_sync(srv->state, &srv->maps, &config, err))
+	    state_sync(srv->state, &srv->maps, &config, err)) {
 		pr_warn("serve: the state file is behind the maps: %s\n", err);
+		metrics_state_error();
+	}
 }
 
 /* Says what ended: a count at the default level, each mapping (its target
@@ -272,6 +274,7 @@ static void load_pending(struct server *srv)
 	srv->pending_refused = false;
 	if (state_pending(srv->state, &srv->pending, &srv->npending, err)) {
 		pr_warn("serve: %s\n", err);
+		metrics_state_error();
 		srv->pending = NULL;
 		srv->npending = 0;
 	}
@@ -320,10 +323,12 @@ static void retry_pending(struct server *srv)
 		}
 	fflush(stdout);
 	pindir_unlock(srv->pd);
-	if (!err)
+	if (!err) {
 		load_pending(srv);
-	else /* its message said why; once, until the file changes */
+	} else { /* its message said why; once, until the file changes */
 		srv->pending_refused = true;
+		metrics_state_error();
+	}
 out:
 	free(have);
 	free(want);
@@ -403,8 +408,10 @@ static int serve_loop(struct server *srv, const sigset_t *stop)
 			load_pending(srv);
 		retry_pending(srv);
 		err = expire_leases(srv, changed);
-		if (err)
+		if (err) {
 			pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
+			metrics_state_error();
+		}
 		sig = sigtimedwait(stop, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
