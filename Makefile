@@ -53,7 +53,7 @@ LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c
 	      loader/bpfload.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c check.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h

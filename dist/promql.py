@@ -6,8 +6,9 @@ e2e test test_dashboard_queries. Standard library only, no network.
   promql.py schema DASHBOARD.json      check the dashboard's shape (below);
                                        one line per fault, exit 1
   promql.py exprs DASHBOARD RULES      every expression, one per line:
-                                       WHERE<TAB>EXPR, Grafana's variables
-                                       replaced by values Prometheus takes
+                                       WHERE<TAB>EXPR<TAB>NAMES, Grafana's
+                                       variables replaced by values Prometheus
+                                       takes, NAMES the metrics it reads
   promql.py names EXPR                 the metric names EXPR reads, one a line
 """
 import json
@@ -159,7 +160,7 @@ def main(argv):
         return 1 if faults else 0
     if len(argv) == 4 and argv[1] == "exprs":
         for where, e in list(dashboard_exprs(argv[2])) + list(rule_exprs(argv[3])):
-            print(f"{where}\t{e}")
+            print(f"{where}\t{e}\t{' '.join(names(e))}")
         return 0
     if len(argv) == 3 and argv[1] == "names":
         print("\n".join(names(argv[2])))

@@ -26,9 +26,10 @@ python3 promql.py exprs grafana/xdpfwd.json prometheus/xdpfwd-alerts.yml >"$tmp/
 {
 	echo "groups: [{name: dashboard, rules: ["
 	n=0
-	while IFS=$'\t' read -r where expr; do
+	while IFS=$'\t' read -r where expr names; do
 		printf '  {record: "expr_%d", expr: %s},\n' $((n++)) "$(jq -Rn --arg e "$expr" '$e')"
-		for name in $(python3 promql.py names "$expr"); do
+		[ -n "$names" ] || fail "$where reads no metric: $expr"
+		for name in $names; do
 			grep -qx "$name" "$tmp/exported" || fail "$where reads '$name', which xdpfwd does not export"
 		done
 	done <"$tmp/exprs"
