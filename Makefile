@@ -50,10 +50,10 @@ endif
 
 LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
-	      loader/bpfload.c
+	      loader/bpfload.c loader/check.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c check.c)
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h
