@@ -3,6 +3,7 @@
 # make test       install what is missing, build, run check, unit, fuzz-replay, install and
 #                 e2e tests at the same time (root; TEST_JOBS=1: one after another)
 # make demo       install what is missing, build, run the forwarder in a demo lab (root)
+# make dist-test  the dashboard and alert rules in dist/ (promtool, no network)
 # make check      clang-format, cppcheck, clang's analyzer, the command line's outputs
 #                 (tests/cli), and the man page and completion against the command table
 # make docs       rewrite the generated parts of xdpfwd.8 and tools/xdpfwd.bash from the table
@@ -13,7 +14,7 @@
 # make V=1        show the full commands
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit install-test e2e bench demo check install clean fuzz fuzz-replay \
-	cli-test docs check-docs deb deb-if-possible check-format check-cppcheck check-funclen check-analyze
+	cli-test dist-test docs check-docs deb deb-if-possible check-format check-cppcheck check-funclen check-analyze
 
 BUILD      := build
 CC         ?= gcc
@@ -60,7 +61,7 @@ endif
 
 LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
-	      loader/bpfload.c
+	      loader/bpfload.c loader/check.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c loader/pcp_daemon.c
 LOADER_LIB += loader/pcp_hook.c loader/pcp_announce.c loader/wg_peers.c
@@ -102,7 +103,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd $(BUILD)/unit_tests $(BUILD)/xdpgen $(BUILD)/ctlbench \
 		deb-if-possible
 	$(Q)start=$$(date +%s); \
-	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test; \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target e2e check unit fuzz-replay install-test dist-test; \
 	rc=$$?; echo "  make test: $$([ $$rc = 0 ] && echo passed || echo FAILED) in $$(($$(date +%s) - start)) s"; \
 	exit $$rc
 
@@ -153,6 +154,12 @@ $(DEB_DIR)/.built: $(DEB_INPUT)
 		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
 	$(Q)rm -rf $(DEB_DIR)/xdpfwd-$(VERSION)
 	$(Q)ls $(DEB) >/dev/null && touch $@
+
+# The Grafana dashboard and the Prometheus alert rules in dist/: their shape,
+# promtool's checks and unit tests, and every expression reading only metrics
+# xdpfwd exports (e2e's test_dashboard_queries runs them on a real Prometheus).
+dist-test:
+	$(Q)dist/test.sh
 
 e2e: $(BUILD)/xdpfwd $(BUILD)/ctlbench deb-if-possible
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/xdpfwd-previous || \

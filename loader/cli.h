@@ -47,6 +47,10 @@ enum cli_complete {
 	CLI_COMPLETE_FILE,
 	CLI_COMPLETE_DIR,
 	CLI_COMPLETE_WORDS, /* .values, or a positional's words */
+	/* The public side of each mapping of the protocol given as the first
+	 * argument, as del takes it ([ADDR:]PORT[-PORT]), from `list --json` at
+	 * completion time (with jq). */
+	CLI_COMPLETE_MAPPED,
 };
 
 /* The option indexes cli_main handles itself (CLI_GLOBAL). */

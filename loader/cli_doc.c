@@ -274,8 +274,9 @@ void cli_man_options(const struct cli_program *prog, FILE *out)
 	}
 }
 
-/* The shell words that complete a value of kind C. */
-static void complete_words(enum cli_complete c, const char *words, FILE *out)
+/* The shell words that complete a value of kind C (PROG: the program's
+ * name, which its helper functions carry). */
+static void complete_words(const char *prog, enum cli_complete c, const char *words, FILE *out)
 {
 	switch (c) {
 	case CLI_COMPLETE_IFACE:
@@ -294,14 +295,23 @@ static void complete_words(enum cli_complete c, const char *words, FILE *out)
 	case CLI_COMPLETE_WORDS:
 		fprintf(out, "COMPREPLY=($(compgen -W \"%s\" -- \"$cur\"))", words);
 		break;
+	case CLI_COMPLETE_MAPPED:
+		/* Bash completes the word after the last ':' of ADDR:PORT. */
+		fprintf(out,
+			"COMPREPLY=($(compgen -W \"$(_%s_mapped \"${args[0]}\" \"${w[0]}\" "
+			"\"${gopts[@]}\")\" -- \"$cur\"))\n\t\t\t[[ $cur != *:* ]] || "
+			"COMPREPLY=(\"${COMPREPLY[@]#\"${cur%%:*}:\"}\")",
+			prog);
+		break;
 	default:
 		fputs(":", out);
 		break;
 	}
 }
 
-/* Every option given with a separate value: "--a|--b". */
-static void valued_options(const struct cli_program *prog, FILE *out)
+/* Every option given with a separate value: "--a|--b"; GLOBAL: only the
+ * global ones (--pin-dir), else only the others. */
+static void valued_options(const struct cli_program *prog, bool global, FILE *out)
 {
 	bool first = true;
 
@@ -309,7 +319,7 @@ static void valued_options(const struct cli_program *prog, FILE *out)
 		const struct cli_option *o = &prog->options[i];
 
 		if (o->type == CLI_FLAG || o->type == CLI_SECONDS ||
-		    (o->type == CLI_GLOBAL && !o->metavar))
+		    (o->type == CLI_GLOBAL && !o->metavar) || (o->type == CLI_GLOBAL) != global)
 			continue;
 		fprintf(out, "%s--%s", first ? "" : "|", o->name);
 		first = false;
@@ -331,7 +341,7 @@ static void completion_values(const struct cli_program *prog, FILE *out)
 		for (int k = 0; o->values && o->values[k].name; k++)
 			strbuf_appendf(&values, "%s%s", k ? " " : "", o->values[k].name);
 		fprintf(out, "\t--%s)\n\t\t", o->name);
-		complete_words(o->complete, strbuf_str(&values), out);
+		complete_words(prog->name, o->complete, strbuf_str(&values), out);
 		fputs("\n\t\treturn ;;\n", out);
 	}
 	fputs("\tesac\n", out);
@@ -350,7 +360,7 @@ static void completion_command(const struct cli_program *prog, const struct cli_
 		if (cmd->args[k].complete == CLI_COMPLETE_NONE)
 			continue;
 		fprintf(out, "\t\t%d) ", k);
-		complete_words(cmd->args[k].complete, cmd->args[k].words, out);
+		complete_words(prog->name, cmd->args[k].complete, cmd->args[k].words, out);
 		fputs(" ;;\n", out);
 	}
 	fputs("\t\tesac ;;\n", out);
@@ -370,24 +380,45 @@ void cli_bash_completion(const struct cli_program *prog, FILE *out)
 	strbuf_append(&c, "help");
 	globals = strbuf_str(&g);
 	commands = strbuf_str(&c);
-	fprintf(out,
-		"# bash completion for %s. Made from its command table by `%s help\n"
-		"# bash-completion` (make completion): edit the table, not this file.\n"
-		"_%s() {\n"
-		"\t# Words as typed, without COMP_WORDBREAKS splitting ADDR:PORT.\n"
-		"\tlocal line=${COMP_LINE:0:COMP_POINT} cmd= nargs=0 i\n"
-		"\tlocal -a w\n"
-		"\tread -ra w <<<\"$line\"\n"
-		"\t[[ $line == *[[:space:]] || ${#w[@]} == 0 ]] && w+=(\"\")\n"
-		"\tlocal cur=${w[-1]} prev=\n"
-		"\t((${#w[@]} < 2)) || prev=${w[-2]}\n"
-		"\tCOMPREPLY=()\n",
-		prog->name, prog->name, prog->name);
+	fprintf(
+	    out,
+	    "# bash completion for %s. Made from its command table by `%s help\n"
+	    "# bash-completion` (make completion): edit the table, not this file.\n"
+	    "\n"
+	    "# The public side of each mapping of protocol $1 (tcp, udp, both), as del\n"
+	    "# takes it: PORT[-PORT] for a wildcard, ADDR:PORT[-PORT] for an address;\n"
+	    "# from `$2 ${@:3} list --json`.\n"
+	    "_%s_mapped() {\n"
+	    "\t\"$2\" \"${@:3}\" list --json 2>/dev/null | jq -r --arg p \"$1\" '.[]\n"
+	    "\t\t| select($p == \"both\" or .proto == $p)\n"
+	    "\t\t| (if .public_port_end > .public_port then \"\\(.public_port)-\\(.public_port_end)\"\n"
+	    "\t\t   else \"\\(.public_port)\" end) as $ports\n"
+	    "\t\t| if .public_addr == null then $ports\n"
+	    "\t\t  elif .family == \"ipv6\" then \"[\\(.public_addr)]:\\($ports)\"\n"
+	    "\t\t  else \"\\(.public_addr):\\($ports)\" end' 2>/dev/null\n"
+	    "}\n"
+	    "\n"
+	    "_%s() {\n"
+	    "\t# Words as typed, without COMP_WORDBREAKS splitting ADDR:PORT.\n"
+	    "\tlocal line=${COMP_LINE:0:COMP_POINT} cmd= nargs=0 i\n"
+	    "\tlocal -a w\n"
+	    "\tread -ra w <<<\"$line\"\n"
+	    "\t[[ $line == *[[:space:]] || ${#w[@]} == 0 ]] && w+=(\"\")\n"
+	    "\tlocal cur=${w[-1]} prev=\n"
+	    "\t((${#w[@]} < 2)) || prev=${w[-2]}\n"
+	    "\tCOMPREPLY=()\n",
+	    prog->name, prog->name, prog->name, prog->name);
 	completion_values(prog, out);
-	fputs("\tfor ((i = 1; i < ${#w[@]} - 1; i++)); do\n\t\tcase ${w[i]} in\n\t\t", out);
-	valued_options(prog, out);
+	/* The words before the current one: the command, its arguments (ARGS)
+	 * and the global options with their values (GOPTS, for list --json). */
+	fputs("\tlocal -a args=() gopts=()\n"
+	      "\tfor ((i = 1; i < ${#w[@]} - 1; i++)); do\n\t\tcase ${w[i]} in\n\t\t",
+	      out);
+	valued_options(prog, true, out);
+	fputs(") gopts+=(\"${w[i]}\" \"${w[i + 1]}\"); ((i++)) ;;\n\t\t", out);
+	valued_options(prog, false, out);
 	fputs(") ((i++)) ;;\n\t\t-*) ;;\n\t\t*) if [ -z \"$cmd\" ]; then cmd=${w[i]}; "
-	      "else ((nargs++)); fi ;;\n\t\tesac\n\tdone\n\tcase $cmd in\n",
+	      "else args+=(\"${w[i]}\"); ((nargs++)); fi ;;\n\t\tesac\n\tdone\n\tcase $cmd in\n",
 	      out);
 	fprintf(
 	    out,

@@ -4,8 +4,10 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "log.h"
+#include "strbuf.h"
 
 enum log_level log_level = LOG_WARN;
+struct strbuf *log_capture;
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -13,6 +15,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	if (level == LOG_WARN && log_capture) {
+		va_start(ap, fmt);
+		strbuf_vappendf(log_capture, fmt, ap);
+		va_end(ap);
+		return;
+	}
 	if (level == LOG_WARN)
 		fputs("xdpfwd: ", stderr);
 	va_start(ap, fmt);

@@ -9,6 +9,10 @@
 enum log_level { LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 extern enum log_level log_level;
+struct strbuf;
+/* While set, pr_warn's messages go here instead of stderr, without the
+ * "xdpfwd: " prefix (xdpfwd check quotes them in its report). */
+extern struct strbuf *log_capture;
 
 void log_init(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "attach.h"
 #include "change.h"
+#include "check.h"
 #include "cli.h"
 #include "txn.h"
 #include "persist.h"
@@ -80,6 +81,11 @@ struct no_opts {
 struct serve_opts {
 	const char *metrics, *config;
 	struct pcpd_options pcp; /* NAT-PMP/PCP, checked by pcpd_parse() */
+};
+
+struct check_opts {
+	bool json;
+	const char *metrics; /* NULL: the unit's, else serve's default */
 };
 
 /* The pinned table a command reads or (WRITES) changes, and its state file. */
@@ -651,6 +657,30 @@ static int cmd_serve(const struct cli_context *ctx, const void *opts, char **arg
 	return ret;
 }
 
+static int cmd_check(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	const struct check_opts *opt = opts;
+	struct check_request req = {ctx->pin_dir, ctx->state_dir, opt->metrics};
+	struct check_report r = {0};
+	struct strbuf out = STRBUF_INIT;
+	struct sockaddr_storage listen;
+	char err[ERR_LEN];
+	int ret;
+
+	(void)argv;
+	if (opt->metrics && parse_listen(opt->metrics, &listen, err)) { /* the command line first */
+		pr_warn("check: --metrics: %s\n", err);
+		return 2;
+	}
+	ret = check_run(&req, &r);
+	check_format(&r, opt->json, &out);
+	fputs(strbuf_str(&out), stdout);
+	ret = ret ? 2 : check_exit(&r);
+	strbuf_free(&out);
+	check_free(&r);
+	return ret;
+}
+
 /* Every option, in the order getopt_long matches abbreviations (so that
  * "--t" stays ambiguous between --tunnel and --ttl, as it always was). */
 enum {
@@ -842,7 +872,7 @@ static const struct cli_arg add_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp
 					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_NONE, NULL},
 					  {"TARGET[:PORT[-PORT]]", CLI_COMPLETE_NONE, NULL}};
 static const struct cli_arg del_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp both"},
-					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_NONE, NULL}};
+					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_MAPPED, NULL}};
 static const struct cli_arg file_arg[] = {{"FILE", CLI_COMPLETE_FILE, NULL}};
 static const struct cli_arg no_args[] = {};
 
@@ -882,6 +912,11 @@ static const struct cli_bind serve_options[] = {
     DEFINE_OPTION(O_PCP_RATE, struct serve_opts, pcp.rate),
     DEFINE_OPTION(O_PCP_PORT0, struct serve_opts, pcp.port0),
     DEFINE_OPTION(O_PCP_HOOK, struct serve_opts, pcp.hook),
+};
+
+static const struct cli_bind check_options[] = {
+    DEFINE_OPTION(O_JSON, struct check_opts, json),
+    DEFINE_OPTION(O_METRICS, struct check_opts, metrics),
 };
 
 static const struct attach_opts attach_defaults = {.mode = XDP_MODE_NATIVE, .fast_path = -1};
@@ -929,6 +964,17 @@ static const struct cli_command commands[] = {
 			   "never depends on it. Stops on SIGTERM or SIGINT.",
 		   .note = "(metrics default " XDPFWD_DEFAULT_METRICS ";\nSIGHUP reloads FILE; "
 			   "rebuilds the maps from the state file after a reboot)"),
+    DEFINE_COMMAND(
+	check, no_args, struct check_opts, NULL,
+	.help = "Say what is wrong, first: the kernel's BTF, bpffs, the table and its attachment, "
+		"XDP native on the public interface, redirects to each egress device, offloads "
+		"(LRO, GRO, checksums), rp_filter and forwarding sysctls, public ports in the "
+		"ephemeral range, nftables masquerade, the state file against the maps, and serve "
+		"answering on --metrics (default: the unit's XDPFWD_SERVE_ARGS in "
+		"/etc/default/xdpfwd, else " XDPFWD_DEFAULT_METRICS "). Each item is ok, warning "
+		"or error with why and what to do. Changes nothing. Exit status 0: all ok, 1: "
+		"warnings, 2: errors.",
+	.note = "(exit 0 ok, 1 warnings, 2 errors)"),
 };
 
 static const struct cli_program xdpfwd_cli = {

@@ -17,6 +17,14 @@
 #include <bpf/libbpf.h>
 #include "metrics.h"
 
+/* metrics_state_error()'s count, since serve started. */
+static __u64 state_errors;
+
+void metrics_state_error(void)
+{
+	__atomic_add_fetch(&state_errors, 1, __ATOMIC_RELAXED);
+}
+
 static void header(struct strbuf *b, const char *name, const char *type, const char *help)
 {
 	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -315,6 +323,10 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 	header(out, "xdpfwd_mappings_expired_total", "counter",
 	       "Mappings this daemon removed because their lease (--ttl) ended.");
 	strbuf_appendf(out, "xdpfwd_mappings_expired_total %llu\n", (unsigned long long)expired);
+	header(out, "xdpfwd_state_file_errors_total", "counter",
+	       "Reads and writes of the state file serve could not do (its log says why).");
+	strbuf_appendf(out, "xdpfwd_state_file_errors_total %llu\n",
+		       (unsigned long long)__atomic_load_n(&state_errors, __ATOMIC_RELAXED));
 	header(out, "xdpfwd_build_info", "gauge", "The running xdpfwd's version.");
 	strbuf_appendf(out, "xdpfwd_build_info{version=\"%s\"} 1\n", XDPFWD_VERSION);
 	program_stats(out, pd);

@@ -19,4 +19,10 @@
 int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, struct table_view *view,
 		   __u64 expired, struct strbuf *out);
 
+/* Counts a read or write of the state file that serve could not do (a
+ * refused or failed write, an unreadable journal), for
+ * xdpfwd_state_file_errors_total: the alert XdpfwdStateFileRefused
+ * (dist/prometheus). Any thread. */
+void metrics_state_error(void);
+
 #endif

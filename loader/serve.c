@@ -68,8 +68,10 @@ static void sync_state(struct server *srv)
 	__u32 zero = 0;
 
 	if (bpf_map_lookup_elem(srv->maps.config, &zero, &config) ||
-	    state_sync(srv->state, &srv->maps, &config, err))
+	    state_sync(srv->state, &srv->maps, &config, err)) {
 		pr_warn("serve: the state file is behind the maps: %s\n", err);
+		metrics_state_error();
+	}
 }
 
 /* Says what ended: a count at the default level, each mapping (its target
@@ -283,6 +285,7 @@ static void load_pending(struct server *srv)
 	srv->pending_refused = false;
 	if (state_pending(srv->state, &srv->pending, &srv->npending, err)) {
 		pr_warn("serve: %s\n", err);
+		metrics_state_error();
 		srv->pending = NULL;
 		srv->npending = 0;
 	}
@@ -331,10 +334,12 @@ static void retry_pending(struct server *srv)
 		}
 	fflush(stdout);
 	pindir_unlock(srv->pd);
-	if (!err)
+	if (!err) {
 		load_pending(srv);
-	else /* its message said why; once, until the file changes */
+	} else { /* its message said why; once, until the file changes */
 		srv->pending_refused = true;
+		metrics_state_error();
+	}
 out:
 	free(have);
 	free(want);
@@ -417,8 +422,10 @@ static void serve_tick(struct server *srv)
 		load_pending(srv);
 	retry_pending(srv);
 	err = expire_leases(srv, changed);
-	if (err)
+	if (err) {
 		pr_warn("serve: removing expired mappings failed: %s\n", strerror(-err));
+		metrics_state_error();
+	}
 }
 
 static __s64 mono_ns(void)

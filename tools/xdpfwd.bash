@@ -1,5 +1,19 @@
 # bash completion for xdpfwd. Made from its command table by `xdpfwd help
 # bash-completion` (make completion): edit the table, not this file.
+
+# The public side of each mapping of protocol $1 (tcp, udp, both), as del
+# takes it: PORT[-PORT] for a wildcard, ADDR:PORT[-PORT] for an address;
+# from `$2 ${@:3} list --json`.
+_xdpfwd_mapped() {
+	"$2" "${@:3}" list --json 2>/dev/null | jq -r --arg p "$1" '.[]
+		| select($p == "both" or .proto == $p)
+		| (if .public_port_end > .public_port then "\(.public_port)-\(.public_port_end)"
+		   else "\(.public_port)" end) as $ports
+		| if .public_addr == null then $ports
+		  elif .family == "ipv6" then "[\(.public_addr)]:\($ports)"
+		  else "\(.public_addr):\($ports)" end' 2>/dev/null
+}
+
 _xdpfwd() {
 	# Words as typed, without COMP_WORDBREAKS splitting ADDR:PORT.
 	local line=${COMP_LINE:0:COMP_POINT} cmd= nargs=0 i
@@ -71,11 +85,13 @@ _xdpfwd() {
 		:
 		return ;;
 	esac
+	local -a args=() gopts=()
 	for ((i = 1; i < ${#w[@]} - 1; i++)); do
 		case ${w[i]} in
-		--pin-dir|--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--state-dir|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook) ((i++)) ;;
+		--pin-dir|--state-dir) gopts+=("${w[i]}" "${w[i + 1]}"); ((i++)) ;;
+		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook) ((i++)) ;;
 		-*) ;;
-		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else ((nargs++)); fi ;;
+		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else args+=("${w[i]}"); ((nargs++)); fi ;;
 		esac
 	done
 	case $cmd in
@@ -83,7 +99,7 @@ _xdpfwd() {
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--pin-dir --state-dir --verbose --version --help" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "attach detach add del list stats load serve help" -- "$cur"))
+			COMPREPLY=($(compgen -W "attach detach add del list stats load serve check help" -- "$cur"))
 		fi ;;
 	attach)
 		if [[ $cur == -* ]]; then
@@ -116,6 +132,8 @@ _xdpfwd() {
 		fi
 		case $nargs in
 		0) COMPREPLY=($(compgen -W "tcp udp both" -- "$cur")) ;;
+		1) COMPREPLY=($(compgen -W "$(_xdpfwd_mapped "${args[0]}" "${w[0]}" "${gopts[@]}")" -- "$cur"))
+			[[ $cur != *:* ]] || COMPREPLY=("${COMPREPLY[@]#"${cur%:*}:"}") ;;
 		esac ;;
 	list)
 		if [[ $cur == -* ]]; then
@@ -146,8 +164,15 @@ _xdpfwd() {
 		fi
 		case $nargs in
 		esac ;;
+	check)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--json --metrics --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		esac ;;
 	help)
-		[ "$nargs" != 0 ] || COMPREPLY=($(compgen -W "attach detach add del list stats load serve help" -- "$cur")) ;;
+		[ "$nargs" != 0 ] || COMPREPLY=($(compgen -W "attach detach add del list stats load serve check help" -- "$cur")) ;;
 	esac
 }
 complete -F _xdpfwd xdpfwd

@@ -8,8 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1090
 source "${1:-$here/../../tools/xdpfwd.bash}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d) bin=$(mktemp -d)
+trap 'rm -rf "$work" "$bin"' EXIT
 mkdir "$work/dir" && touch "$work/file.conf"
 fails=0
 
@@ -32,7 +32,7 @@ expect() { # LINE WANT: WANT is a regex over the whole sorted list
 	fi
 }
 
-expect 'xdpfwd ' 'add attach del detach help list load serve stats'
+expect 'xdpfwd ' 'add attach check del detach help list load serve stats'
 expect 'xdpfwd st' 'stats'
 expect 'xdpfwd --' '--help --pin-dir --state-dir --verbose --version'
 expect 'xdpfwd attach --' '--clients --fast-path --help --mode --pin-dir --replace --state-dir --tunnel --verbose --version'
@@ -50,13 +50,38 @@ expect 'xdpfwd add tcp 203.0.113.10:80 ' ''
 expect 'xdpfwd add tcp 80 10.8.0.2 --r' '--rate'
 expect 'xdpfwd add tcp 80 10.8.0.2 --allow ' ''
 expect 'xdpfwd --pin-dir /sys/fs/bpf/x del ' 'both tcp udp'
+# del's PORT: the mappings of the protocol, from `xdpfwd [--pin-dir DIR]
+# list --json` (a stub here, which says what it was asked).
+cat >"$bin/xdpfwd" <<'STUB'
+#!/bin/sh
+[ "$*" = "list --json" ] || [ "$*" = "--pin-dir /p list --json" ] || exit 1
+cat <<'JSON'
+[{"proto":"tcp","family":"ipv4","public_addr":null,"public_port":40000,"public_port_end":40000},
+ {"proto":"udp","family":"ipv4","public_addr":"203.0.113.10","public_port":6000,"public_port_end":6009},
+ {"proto":"tcp","family":"ipv6","public_addr":"2001:db8::10","public_port":443,"public_port_end":443},
+ {"proto":"udp","family":"ipv4","public_addr":null,"public_port":27015,"public_port_end":27015}]
+JSON
+STUB
+chmod +x "$bin/xdpfwd"
+PATH=$bin:$PATH
+if command -v jq >/dev/null; then
+	expect 'xdpfwd del tcp ' '40000 \[2001:db8::10\]:443'
+	expect 'xdpfwd del udp ' '203.0.113.10:6000-6009 27015'
+	expect 'xdpfwd del both 2' '203.0.113.10:6000-6009 27015'
+	expect 'xdpfwd --pin-dir /p del udp 27' '27015'
+	expect 'xdpfwd del udp 203.0.113.10:6' '6000-6009'
+	expect 'xdpfwd del tcp [2001:db8::10]:4' '443'
+	expect 'xdpfwd --pin-dir /elsewhere del udp ' ''
+	expect 'xdpfwd del udp 27015 ' ''
+fi
 expect 'xdpfwd list --' '--help --json --pin-dir --state-dir --verbose --version'
 expect 'xdpfwd stats --w' '--watch'
+expect 'xdpfwd check --' '--help --json --metrics --pin-dir --state-dir --verbose --version'
 expect 'xdpfwd stats --watch 2 --j' '--json'
 expect "xdpfwd load $work/fi" "$work/file.conf"
 expect "xdpfwd serve --config $work/f" "$work/file.conf"
 expect "xdpfwd --state-dir $work/" "$work/dir"
-expect 'xdpfwd help ' 'add attach del detach help list load serve stats'
+expect 'xdpfwd help ' 'add attach check del detach help list load serve stats'
 expect 'xdpfwd help list ' ''
 
 ((fails == 0)) || exit 1

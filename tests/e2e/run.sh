@@ -448,6 +448,203 @@ test_prometheus_scrapes_exact_counts() {
 	wait_for "$LAB_WAIT" sh -c "[ \$(wc -l <$LAB_TMP/s6200) -ge 8 ]" || fail "forwarding stopped with the daemon"
 }
 
+# Every PromQL expression of dist/ (the dashboard's panels and variables, the
+# alert rules) on a real Prometheus scraping `xdpfwd serve`: each query
+# succeeds (data or an empty result, no error), each metric it reads is one
+# serve exports, the traffic panels have data, and Prometheus evaluates
+# every alert rule without error.
+test_dashboard_queries() {
+	local prom=http://127.0.0.1:9090 exprs="$LAB_TMP/exprs" where expr names name out with_data=0 total=0 i
+	needs prometheus curl python3 || return
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9977/metrics || fail "serve does not answer"
+	# Every kind of series: policy (allow, rate), a lease, a range, IPv6.
+	xdpfwd add udp 6200 10.8.0.2 --allow 203.0.113.0/24 --rate 1000 --ttl 3600 >/dev/null &&
+		xdpfwd add tcp 203.0.113.10:6300-6301 10.8.0.2 >/dev/null &&
+		xdpfwd add udp "[2001:db8:1::10]:6400" "[fd00:8::2]" >/dev/null || fail "add"
+	sink_udp 6200 "$LAB_TMP/s6200"
+	cp dist/prometheus/xdpfwd-alerts.yml "$LAB_TMP/alerts.yml"
+	cat >"$LAB_TMP/prometheus.yml" <<-YML
+		global: { scrape_interval: 1s, evaluation_interval: 1s }
+		rule_files: ["$LAB_TMP/alerts.yml"]
+		scrape_configs:
+		  - job_name: xdpfwd
+		    static_configs: [ { targets: ["127.0.0.1:9977"] } ]
+	YML
+	lab_spawn "$NS_VPN" prometheus --config.file="$LAB_TMP/prometheus.yml" \
+		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
+	wait_for "$LAB_WAIT" in_vpn curl -sf "$prom/-/ready" || fail "Prometheus is not ready"
+	echo "$SECONDS s: Prometheus ready"
+	# Traffic spread over a few scrapes, so that rates have two samples.
+	for ((i = 0; i < 6; i++)); do
+		head -c 50 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6200
+		sleep 0.5
+	done
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=xdpfwd_mapping_packets_total{port=\"6200\",direction=\"in\"} >= 6' | jq -e '.data.result | length > 0'" ||
+		fail "Prometheus never saw the 6 packets"
+	echo "$SECONDS s: the packets scraped"
+	sleep 3 # two more scrapes after the last packet
+	python3 dist/promql.py exprs dist/grafana/xdpfwd.json dist/prometheus/xdpfwd-alerts.yml >"$exprs" || fail "promql.py"
+	# The metric names Prometheus has scraped (what serve exports, and up),
+	# then every query, in one process in the namespace: one answer a line.
+	in_vpn curl -sf "$prom/api/v1/label/__name__/values" | jq -r '.data[]' >"$LAB_TMP/scraped"
+	cut -f2 "$exprs" | in_vpn sh -c 'while IFS= read -r e; do
+		curl -s "$0/api/v1/query" --data-urlencode "query=$e" | jq -c "{status, error, n: (.data.result | length)}" || echo "{}"
+	done' "$prom" >"$LAB_TMP/answers"
+	while IFS=$'\t' read -r where expr names <&3 && read -r out <&4; do
+		total=$((total + 1))
+		[ "$(jq -r .status <<<"$out")" = success ] || { fail "$where: $(jq -r .error <<<"$out"): $expr"; continue; }
+		[ "$(jq .n <<<"$out")" -gt 0 ] && with_data=$((with_data + 1))
+		for name in $names; do
+			grep -qx "$name" "$LAB_TMP/scraped" || fail "$where reads '$name', which the scraped serve does not export"
+		done
+	done 3<"$exprs" 4<"$LAB_TMP/answers"
+	echo "$SECONDS s: $total expressions, $with_data with data"
+	((total >= 19)) || fail "only $total expressions"
+	for where in "panel 2 A" "panel 3 A" "panel 4 A" "panel 8 A" "panel 12 A" "variable instance"; do
+		i=$(awk -F'\t' -v w="$where" '$1 == w { print NR }' "$exprs")
+		[ -n "$i" ] && sed -n "${i}p" "$LAB_TMP/answers" | jq -e '.n > 0' >/dev/null ||
+			fail "$where has no data after traffic: $(sed -n "${i:-0}p" "$exprs")"
+	done
+	# Prometheus itself evaluates each alert rule: healthy, and none fires.
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN curl -sf $prom/api/v1/rules | jq -e '[.data.groups[].rules[] | select(.lastEvaluation | startswith(\"0001\") | not)] | length == 5'" ||
+		fail "Prometheus did not evaluate the 5 alert rules"
+	out=$(in_vpn curl -sf "$prom/api/v1/rules" | jq -r '.data.groups[].rules[] | select(.health != "ok" or .state != "inactive") | "\(.name) \(.health) \(.state) \(.lastError // "")"')
+	[ -z "$out" ] || fail "alert rules not healthy and quiet: $out"
+}
+
+# --- xdpfwd check ----------------------------------------------------------
+
+# check --json's item NAME: its status, or "absent".
+check_status() { # NAME [OPTIONS...]
+	local name=$1
+	shift
+	xdpfwd check --json "$@" | jq -r --arg n "$name" '[.checks[] | select(.name == $n) | .status] | .[0] // "absent"'
+}
+# The item NAME is LEVEL, check exits EXIT, and the text report has a line
+# "LEVEL NAME: ..." naming WORD.
+expect_check() { # WHAT NAME LEVEL EXIT WORD
+	local out rc
+	out=$(xdpfwd check)
+	rc=$?
+	[ "$rc" = "$4" ] || fail "$1: check exited $rc, want $4: $out"
+	grep -qE "^$3 +$2: .*$5" <<<"$out" || fail "$1: no '$3 $2: ...$5...' line in: $out"
+	[ "$(check_status "$2")" = "$3" ] || fail "$1: check --json says $2 is $(check_status "$2"), want $3"
+}
+
+# serve on the default address, a mapping to the tunnel and one to the LAN:
+# every item ok, exit 0, the JSON as the text.
+check_lab_ready() {
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
+	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9977/metrics || fail "serve does not answer"
+	xdpfwd add udp 7100 10.8.0.2 >/dev/null && xdpfwd add tcp 7101 198.51.100.2 >/dev/null || fail "add"
+}
+
+test_check_all_ok_in_the_lab() {
+	local out
+	check_lab_ready
+	out=$(xdpfwd check) || fail "check exited $? in a healthy lab: $out"
+	echo "$out"
+	grep -qv '^ok ' <<<"$(sed '$d' <<<"$out")" && fail "not every item ok: $out"
+	for name in btf bpffs table xdp "egress $LAB_WG_VPN" "egress lan0" offloads rp_filter forwarding ports masquerade state daemon; do
+		[ "$(check_status "$name")" = ok ] || fail "check --json: $name is $(check_status "$name")"
+	done
+	[ "$(xdpfwd check --json | jq -r .status)" = ok ] || fail "check --json status is not ok"
+	# Without serve: a warning, exit 1.
+	out=$(xdpfwd check --metrics 127.0.0.1:9)
+	[ $? = 1 ] || fail "check without serve did not exit 1"
+	grep -q '^warning daemon: nothing answers on http://127.0.0.1:9/metrics' <<<"$out" || fail "daemon: $out"
+	out=$(xdpfwd check --metrics 127.0.0.1 2>&1)
+	[ $? = 2 ] && [ "$(wc -l <<<"$out")" = 1 ] || fail "a bad --metrics: $out"
+	grep -q "check: --metrics: listen address '127.0.0.1'" <<<"$out" || fail "a bad --metrics said: $out"
+}
+
+# Each sysctl made wrong in turn, then put back.
+test_check_reports_wrong_sysctls() {
+	local rp range
+	check_lab_ready
+	rp=$(in_vpn sysctl -n "net.ipv4.conf.$LAB_WG_VPN.rp_filter")
+	in_vpn sysctl -qw "net.ipv4.conf.$LAB_WG_VPN.rp_filter=1"
+	expect_check "strict rp_filter on the tunnel" rp_filter warning 1 "net.ipv4.conf.$LAB_WG_VPN.rp_filter=2"
+	in_vpn sysctl -qw "net.ipv4.conf.$LAB_WG_VPN.rp_filter=$rp"
+	in_vpn sysctl -qw net.ipv4.ip_forward=0
+	expect_check "ip_forward off" forwarding error 2 "net.ipv4.ip_forward=1"
+	in_vpn sysctl -qw net.ipv4.ip_forward=1
+	in_vpn sysctl -qw net.ipv6.conf.all.forwarding=0
+	expect_check "IPv6 forwarding off, no IPv6 mapping" forwarding warning 1 "no IPv6 mapping yet"
+	xdpfwd add udp "[2001:db8:1::10]:7102" "[fd00:8::2]" >/dev/null || fail "add IPv6"
+	expect_check "IPv6 forwarding off, an IPv6 mapping" forwarding error 2 "net.ipv6.conf.all.forwarding=1"
+	in_vpn sysctl -qw net.ipv6.conf.all.forwarding=1
+	range=$(in_vpn sysctl -n net.ipv4.ip_local_port_range)
+	in_vpn sysctl -qw net.ipv4.ip_local_port_range="7000 60999"
+	expect_check "mapped ports in the ephemeral range" ports warning 1 "3 mappings lie in the ephemeral range 7000-60999 \\(tcp 7101, udp 7100, udp 7102\\)"
+	in_vpn sysctl -qw net.ipv4.ip_local_reserved_ports=7100-7102
+	expect_check "the ports reserved" ports ok 0 "no public port"
+	in_vpn sysctl -qw net.ipv4.ip_local_reserved_ports=
+	in_vpn sysctl -qw net.ipv4.ip_local_port_range="$range"
+	expect_check "everything put back" daemon ok 0 "serve answers"
+}
+
+# The attachment made wrong in turn: detached, generic XDP with GRO, an
+# egress device that takes no XDP frames, a pin directory off bpffs.
+test_check_reports_wrong_attachment() {
+	local gro out
+	check_lab_ready
+	xdpfwd detach pub0 >/dev/null || fail "detach"
+	expect_check "detached" table error 2 "detached .*run 'xdpfwd attach IFACE --tunnel IFACE'"
+	[ "$(check_status xdp)" = absent ] || fail "an xdp item without an attachment"
+	gro=$(in_vpn ethtool -k pub0 | awk '$1 == "generic-receive-offload:" { print $2 }')
+	in_vpn ethtool -K pub0 gro on
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" --mode generic >/dev/null ||
+		fail "attach --mode generic"
+	expect_check "generic XDP" xdp warning 1 "is generic \\(skb\\)"
+	expect_check "GRO before generic XDP" offloads warning 1 "ethtool -K pub0 gro off"
+	xdpfwd detach pub0 >/dev/null && attach_for_mode || fail "attach native again"
+	expect_check "native XDP with GRO" offloads ok 0 "gro on"
+	in_vpn ethtool -K pub0 gro "$gro"
+	in_lan ethtool -K lan0 gro off
+	if [ "$FAST_PATH" = on ]; then
+		expect_check "the LAN's veth peer without GRO" "egress lan0" error 2 "in_stack_no_xdp_egress"
+	else
+		expect_check "the LAN's veth peer without GRO, fast path off" "egress lan0" ok 0 "the fast path is off"
+	fi
+	in_lan ethtool -K lan0 gro on
+	expect_check "the LAN's GRO back" "egress lan0" ok 0 ""
+	out=$(xdpfwd --pin-dir "$LAB_TMP/pins" check)
+	[ $? = 2 ] || fail "a pin directory off bpffs: check did not exit 2"
+	grep -q "^error   bpffs: .*$LAB_TMP/pins" <<<"$out" || fail "a pin directory off bpffs: $out"
+}
+
+# The state file made wrong in turn (damaged, behind the maps), and an
+# nftables masquerade.
+test_check_reports_wrong_state_and_masquerade() {
+	local f out
+	check_lab_ready
+	f=$(state_file)
+	cp "$f" "$LAB_TMP/state.bak"
+	echo "udp 7103 10.8.0.2:7103" >>"$f"
+	expect_check "a damaged state file" state error 2 "repaired or moved away"
+	cp "$LAB_TMP/state.bak" "$f"
+	expect_check "the state file back" state ok 0 "records the 2 mappings"
+	# A mapping the maps hold but the state file does not.
+	xdpfwd --state-dir "$LAB_TMP/other" add udp 7104 10.8.0.2 >/dev/null || fail "add elsewhere"
+	expect_check "the state file behind the maps" state error 2 "records 2 mappings \\(0 pending\\), the maps hold 3"
+	xdpfwd --state-dir "$LAB_TMP/other" del udp 7104 >/dev/null || fail "del elsewhere"
+	expect_check "in agreement again" state ok 0 "records the 2 mappings"
+	in_vpn nft -f - <<-NFT || fail "nft"
+		table ip xfcheck {
+			chain post { type nat hook postrouting priority srcnat; oifname "pub0" masquerade; }
+		}
+	NFT
+	if [ "$FAST_PATH" = off ]; then
+		expect_check "masquerade, fast path off" masquerade warning 1 "exclude the mapped client ports"
+	else
+		expect_check "masquerade, fast path on" masquerade ok 0 "leave before netfilter"
+	fi
+	in_vpn nft delete table ip xfcheck
+	expect_check "no masquerade" masquerade ok 0 "no nftables masquerade"
+}
+
 test_stats_watch_shows_rates_busiest_first() {
 	local watch_pid frames
 	xdpfwd add udp 6400 10.8.0.2 >/dev/null && xdpfwd add udp 6500 10.8.0.2 >/dev/null || fail "add"

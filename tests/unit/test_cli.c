@@ -118,3 +118,77 @@ UNIT_TEST(test_cli, 5)
 	free(completion);
 	return 4;
 }
+
+/* The completion made from a table with an interface argument, del's mapped
+ * ports and a global option with a value: each offers what the table says
+ * (the interfaces of /sys/class/net; the mappings of the protocol given,
+ * from `PROG [--pin-dir DIR] list --json`, as bash's word after a ':'). */
+static const struct cli_option small_options[] = {
+    {"pin-dir", 0, CLI_GLOBAL, CLI_GLOBAL_PIN_DIR, "DIR", .help = "Where.",
+     .complete = CLI_COMPLETE_DIR},
+    {"json", 0, CLI_FLAG, .help = "JSON."},
+};
+static const struct cli_arg iface_args[] = {{"IFACE", CLI_COMPLETE_IFACE, NULL}};
+static const struct cli_arg mapped_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp both"},
+					     {"PORT", CLI_COMPLETE_MAPPED, NULL}};
+static const struct cli_bind small_binds[] = {{.option = 1}};
+static const struct cli_command small_commands[] = {
+    {.name = "up",
+     .args = iface_args,
+     .nargs = 1,
+     .options = small_binds,
+     .noptions = 1,
+     .help = "Up."},
+    {.name = "rm",
+     .args = mapped_args,
+     .nargs = 2,
+     .options = small_binds,
+     .noptions = 1,
+     .help = "Remove."},
+};
+static const struct cli_program small = {
+    .name = "prog",
+    .version = "0",
+    .options = small_options,
+    .noptions = 2,
+    .commands = small_commands,
+    .ncommands = 2,
+    .footer = "",
+};
+
+UNIT_TEST(test_cli_completion, 5)
+{
+	static const char *const want[] = {
+	    /* up IFACE */
+	    "\tup)\n\t\tif [[ $cur == -* ]]; then\n\t\t\tCOMPREPLY=($(compgen -W \"--json "
+	    "--pin-dir\" -- \"$cur\"))\n\t\t\treturn\n\t\tfi\n\t\tcase $nargs in\n\t\t0) "
+	    "COMPREPLY=($(compgen -W \"$(command ls /sys/class/net 2>/dev/null)\" -- \"$cur\")) ;;",
+	    /* rm PROTO PORT */
+	    "\t\t0) COMPREPLY=($(compgen -W \"tcp udp both\" -- \"$cur\")) ;;\n\t\t1) "
+	    "COMPREPLY=($(compgen -W \"$(_prog_mapped \"${args[0]}\" \"${w[0]}\" "
+	    "\"${gopts[@]}\")\" -- \"$cur\"))\n\t\t\t[[ $cur != *:* ]] || "
+	    "COMPREPLY=(\"${COMPREPLY[@]#\"${cur%:*}:\"}\") ;;",
+	    /* the global options' values kept for list --json, the others skipped */
+	    "\t\t--pin-dir) gopts+=(\"${w[i]}\" \"${w[i + 1]}\"); ((i++)) ;;\n",
+	    "else args+=(\"${w[i]}\"); ((nargs++)); fi ;;",
+	    /* the mappings, from list --json */
+	    "_prog_mapped() {\n\t\"$2\" \"${@:3}\" list --json 2>/dev/null | jq -r --arg p \"$1\" "
+	    "'.[]\n\t\t| select($p == \"both\" or .proto == $p)\n",
+	    "\t\t| if .public_addr == null then $ports\n\t\t  elif .family == \"ipv6\" then "
+	    "\"[\\(.public_addr)]:\\($ports)\"\n\t\t  else \"\\(.public_addr):\\($ports)\" end'",
+	};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int n = 0;
+
+	if (out) {
+		cli_bash_completion(&small, out);
+		fclose(out);
+	}
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++, n++)
+		CHECK(text && strstr(text, want[i]), "completion lacks:\n%s\nin:\n%s", want[i],
+		      text ?: "(null)");
+	free(text);
+	return n;
+}
