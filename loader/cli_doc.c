@@ -176,14 +176,16 @@ void cli_command_help(const struct cli_program *prog, const struct cli_command *
 static void roff_words(FILE *out, const char *s)
 {
 	static const char lower[] = "abcdefghijklmnopqrstuvwxyz-",
-			  upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+			  upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_",
+			  /* an option's name may hold digits: --pcp-internal-port-0 */
+	    option[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
 
 	while (*s) {
 		size_t n = 0;
 		const char *font = NULL;
 
 		if (s[0] == '-' && s[1] == '-')
-			n = 2 + strspn(s + 2, lower), font = "B";
+			n = 2 + strspn(s + 2, option), font = "B";
 		else if (s[0] == '-' && islower((unsigned char)s[1]))
 			n = 1 + strspn(s + 1, lower), font = "B";
 		else if (isupper((unsigned char)*s))
