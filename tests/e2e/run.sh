@@ -1658,7 +1658,8 @@ reboot_lab() {
 # fail in turn: nothing changes, not the maps, pins, state file or programs.
 # Once, with the fast path on (its steps are a superset of those with it off):
 # about 90 runs load the BPF programs, a few seconds each on a busy machine;
-# the steps after a reboot are the next test, run in the other lab meanwhile.
+# attach --replace, detach and attach over kept maps are the next test, and
+# the steps after a reboot the one after: each runs in another lab meanwhile.
 test_a_failed_step_changes_nothing() {
 	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS")
 	[ "$FAST_PATH" = on ] || { echo "runs with the fast path on only: the same steps, fewer hooks off"; return $SKIP; }
@@ -1668,6 +1669,17 @@ test_a_failed_step_changes_nothing() {
 	printf 'tcp 7990 10.8.0.2 rate=10\nudp 7992-7993 10.8.0.3\nudp 7994 [fd00:8::2]\n' >"$conf"
 	fail_each_step "load (change, add, remove)" xdpfwd load "$conf"
 	fail_each_step "del" xdpfwd del udp 7992-7993
+}
+
+# The same for attach --replace, detach and an attach over kept maps: in the
+# fast-path-off lab, with the fast path on of its own, so that the labs
+# share the BPF loads (each step after the load loads the programs again).
+test_a_failed_attach_step_changes_nothing() {
+	local attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path on --clients "$LAB_CLIENTS")
+	[ "$FAST_PATH" = off ] || { echo "runs in the fast-path-off lab, with the fast path on of its own: the halves at the same time"; return $SKIP; }
+	xdpfwd detach pub0 >/dev/null && xdpfwd "${attach[@]}" >/dev/null || fail "attach with the fast path on"
+	xdpfwd add tcp 7990 10.8.0.2 >/dev/null && xdpfwd add udp 7991 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600 >/dev/null ||
+		fail "setup add"
 	fail_each_step "attach --replace" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace
 	fail_each_step "detach" xdpfwd detach pub0
 	fail_each_step "attach over kept maps" xdpfwd "${attach[@]}"
@@ -1675,11 +1687,10 @@ test_a_failed_step_changes_nothing() {
 
 # The rest of the failure paths, after a reboot: serve's rebuild, detach
 # --purge, an attach restoring the state file's table, --purge-state and an
-# attach afresh. In the fast-path-off lab, with the fast path on of its own
-# (its steps are a superset), so that the two halves run at the same time.
+# attach afresh. In the third lab (mode pcp, fast path on: its steps are a
+# superset), so that the three parts run at the same time.
 test_a_failed_step_after_a_reboot_changes_nothing() {
 	local conf="$LAB_TMP/fail.conf" attach=(attach pub0 --tunnel "$LAB_WG_VPN" --fast-path on --clients "$LAB_CLIENTS")
-	[ "$FAST_PATH" = off ] || { echo "runs in the fast-path-off lab, with the fast path on of its own: the two halves at the same time"; return $SKIP; }
 	xdpfwd detach pub0 >/dev/null && xdpfwd "${attach[@]}" >/dev/null || fail "attach with the fast path on"
 	printf 'tcp 7990 10.8.0.2 rate=10\nudp 7994 [fd00:8::2]\n' >"$conf"
 	xdpfwd load "$conf" >/dev/null || fail "setup load"
@@ -3025,9 +3036,14 @@ all_tests=() tests=() pcp_tests=()
 while read -r t; do
 	all_tests+=("$t")
 	selected "$t" || continue
-	# test_pcp_* (the NAT-PMP/PCP server's) and test_package_* (a package
-	# build and an upgrade, long, mostly waiting): a lab of their own (mode pcp).
-	if [[ $t == test_pcp_* || $t == test_package_* ]]; then pcp_tests+=("$t"); else tests+=("$t"); fi
+	# test_pcp_* (the NAT-PMP/PCP server's), test_package_* (a package build
+	# and an upgrade, mostly waiting) and, so that the three labs take about
+	# as long, the failure paths after a reboot: a lab of their own (mode pcp).
+	if [[ $t == test_pcp_* || $t == test_package_* || $t == test_a_failed_step_after_a_reboot_changes_nothing ]]; then
+		pcp_tests+=("$t")
+	else
+		tests+=("$t")
+	fi
 done < <(
 	shopt -s extdebug
 	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
