@@ -398,6 +398,21 @@ test_detach_removes_programs_keeps_table() {
 }
 
 # A real Prometheus scrapes `xdpfwd serve` and finds exactly what was sent.
+# A real Prometheus in the VPN namespace on 127.0.0.1:9090, scraping serve's
+# 127.0.0.1:9977 every second, with the alert RULES file if one is given;
+# stopped with the test (lab_spawn).
+prometheus_up() { # [RULES]
+	cat >"$LAB_TMP/prometheus.yml" <<-YML
+		global: { scrape_interval: 1s, evaluation_interval: 1s }
+		${1:+rule_files: [\"$1\"]}
+		scrape_configs:
+		  - job_name: xdpfwd
+		    static_configs: [ { targets: ["127.0.0.1:9977"] } ]
+	YML
+	lab_spawn "$NS_VPN" prometheus --config.file="$LAB_TMP/prometheus.yml" \
+		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
+}
+
 test_prometheus_scrapes_exact_counts() {
 	local metrics=http://127.0.0.1:9977/metrics prom=http://127.0.0.1:9090 serve_pid q i
 	needs prometheus promtool curl || return
@@ -416,14 +431,7 @@ test_prometheus_scrapes_exact_counts() {
 	promtool check metrics <"$LAB_TMP/metrics.txt" || fail "promtool rejects /metrics"
 	grep -q '10\.8\.0\.2' "$LAB_TMP/metrics.txt" && fail "a client address is in /metrics"
 
-	cat >"$LAB_TMP/prometheus.yml" <<-YML
-		global: { scrape_interval: 1s }
-		scrape_configs:
-		  - job_name: xdpfwd
-		    static_configs: [ { targets: ["127.0.0.1:9977"] } ]
-	YML
-	lab_spawn "$NS_VPN" prometheus --config.file="$LAB_TMP/prometheus.yml" \
-		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
+	prometheus_up
 	query() { in_vpn curl -sf "$prom/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
 	q='xdpfwd_mapping_packets_total{port="6200",direction="in"}'
 	wait_for "$LAB_WAIT" sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf $prom/api/v1/query --data-urlencode 'query=$q' | jq -r '.data.result[0].value[1] // empty')\" = 7 ]" ||
@@ -464,15 +472,7 @@ test_dashboard_queries() {
 		xdpfwd add udp "[2001:db8:1::10]:6400" "[fd00:8::2]" >/dev/null || fail "add"
 	sink_udp 6200 "$LAB_TMP/s6200"
 	cp dist/prometheus/xdpfwd-alerts.yml "$LAB_TMP/alerts.yml"
-	cat >"$LAB_TMP/prometheus.yml" <<-YML
-		global: { scrape_interval: 1s, evaluation_interval: 1s }
-		rule_files: ["$LAB_TMP/alerts.yml"]
-		scrape_configs:
-		  - job_name: xdpfwd
-		    static_configs: [ { targets: ["127.0.0.1:9977"] } ]
-	YML
-	lab_spawn "$NS_VPN" prometheus --config.file="$LAB_TMP/prometheus.yml" \
-		--storage.tsdb.path="$LAB_TMP/tsdb" --web.listen-address=127.0.0.1:9090 --log.level=warn
+	prometheus_up "$LAB_TMP/alerts.yml"
 	wait_for "$LAB_WAIT" in_vpn curl -sf "$prom/-/ready" || fail "Prometheus is not ready"
 	echo "$SECONDS s: Prometheus ready"
 	# Traffic spread over a few scrapes, so that rates have two samples.
