@@ -464,7 +464,9 @@ test_prometheus_scrapes_exact_counts() {
 test_dashboard_queries() {
 	local prom=http://127.0.0.1:9090 exprs="$LAB_TMP/exprs" where expr names name out with_data=0 total=0 i
 	needs prometheus curl python3 || return
-	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977
+	# With the NAT-PMP/PCP server on, so its metrics (the dashboard's
+	# dynamic-ports panels) are exported too.
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9977 --pcp 10.8.0.1 --pcp-pool 40000-40999
 	wait_for "$LAB_WAIT" in_vpn curl -sf http://127.0.0.1:9977/metrics || fail "serve does not answer"
 	# Every kind of series: policy (allow, rate), a lease, a range, IPv6.
 	xdpfwd add udp 6200 10.8.0.2 --allow 203.0.113.0/24 --rate 1000 --ttl 3600 >/dev/null &&
