@@ -336,8 +336,11 @@ static int touched_read(const struct xdpfwd_maps *maps, const struct batch *b, s
 }
 
 /* Validates B's new rules with the mappings they meet (TOUCHED), and pairs
- * each with the live mapping it repeats (same public side and target: its
- * renewal or new policy), into OLD. Messages as apply()'s. */
+ * each with the live mapping it repeats (same public side and target, and
+ * the same kind of owner: its renewal or new policy), into OLD. A put over
+ * a mapping of another kind of owner (the operator's add over a client's
+ * lease, or the reverse) is no repeat: validation refuses the pair as a
+ * duplicate, naming the lease, as load does. Messages as apply()'s. */
 static int batch_validate(const struct local_addrs *local, const struct batch *b,
 			  struct rule *touched, size_t ntouched, const struct rule **old, char *err)
 {
@@ -352,7 +355,8 @@ static int batch_validate(const struct local_addrs *local, const struct batch *b
 	for (size_t i = 0; i < b->nput; i++) {
 		old[i] = NULL;
 		for (size_t k = 0; k < ntouched && !old[i]; k++)
-			if (same_target(&touched[k].m, &b->put[i].m))
+			if (same_target(&touched[k].m, &b->put[i].m) &&
+			    touched[k].owner.kind == b->put[i].owner.kind)
 				old[i] = &touched[k];
 		if (b->renewed)
 			b->renewed[i] = old[i] != NULL;

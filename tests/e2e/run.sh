@@ -2014,6 +2014,13 @@ test_dynamic_mapping_survives_reboot_and_load() {
 		fail "load over a lease said: $out"
 	out=$(xdpfwd add udp 7961 10.8.0.3 2>&1) && fail "add over a lease succeeded"
 	grep -q "which a PCP client's lease holds" <<<"$out" || fail "add over a lease said: $out"
+	# The same public side and target is no renewal of the client's lease:
+	# the operator cannot take it over (nor strip its owner) by repeating it.
+	out=$(xdpfwd add udp 7961 10.8.0.2:5000 2>&1) && fail "add repeating a lease succeeded: $out"
+	[ "$(wc -l <<<"$out")" = 1 ] && grep -q "which a PCP client's lease holds" <<<"$out" ||
+		fail "add repeating a lease said: $out"
+	xdpfwd list --json | jq -e '.[] | select(.public_port == 7961) | .owner == "pcp"' >/dev/null ||
+		fail "the lease lost its owner: $(xdpfwd list)"
 	: >"$LAB_TMP/none.conf"
 	xdpfwd del udp 7960 >/dev/null && xdpfwd del udp 7962 >/dev/null || fail "del"
 	out=$(xdpfwd load "$LAB_TMP/none.conf" 2>&1) || fail "an empty file over dynamic mappings only wants --force: $out"
