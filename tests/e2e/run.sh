@@ -125,6 +125,9 @@ cleanup_after_test() {
 			while read -r proto pub; do xdpfwd del "$proto" "$pub" >/dev/null; done
 		[ "$(xdpfwd list --json | jq length)" = 0 ] || { lab_rebuild "cannot empty the table"; return 1; }
 	fi
+	# The NAT-PMP/PCP server's own state (epoch, ports in their reuse delay)
+	# is the test's: the next serve --pcp starts a new epoch with none.
+	rm -f "$(state_file).pcp"
 }
 # The last resort, so that one test's failure never fails the next: the lab
 # (namespaces, pins, state file) built anew and attached as the mode wants.
@@ -2948,8 +2951,9 @@ test_pcp_daemon_natpmp_core() {
 	grep -qx 'xdpfwd_pcp_requests_total{version="0",opcode="map_udp",result="success"} 3' <<<"$m" ||
 		fail "requests not counted: $(grep pcp_requests <<<"$m")"
 	grep -qx 'xdpfwd_pcp_dynamic_mappings 1' <<<"$m" || fail "dynamic mappings: $(grep dynamic <<<"$m")"
-	# Not checked: xdpfwd_pcp_quarantined_ports once read 1 here (the UDP delete
-	# while TCP keeps the number), once 0; open, in the session note.
+	# The UDP delete while TCP keeps the number: the number is still held, so
+	# nothing waits out the reuse delay.
+	grep -qx 'xdpfwd_pcp_quarantined_ports 0' <<<"$m" || fail "quarantine: $(grep quarantined <<<"$m")"
 	grep -q '^xdpfwd_pcp_epoch_seconds [0-9]' <<<"$m" || fail "no epoch"
 	! grep -q '10\.8\.0\.2' <<<"$m" "$LAB_TMP/serve.log" || fail "a client's address in /metrics or the log"
 	stop_serve

@@ -591,6 +591,33 @@ static void scale(struct env *e)
 	env_free(&r);
 }
 
+static uint32_t quarantined(const struct env *e)
+{
+	struct pcp_lease_stats s;
+
+	pcp_lease_stats(e->srv.leases, &s);
+	return s.quarantined;
+}
+
+/* A port number is free again only when neither protocol holds it: a UDP
+ * delete while TCP keeps the number quarantines nothing; the TCP delete
+ * after it does (RFC 6886 §3.3: the number is the client's for both). */
+static void half_delete(struct env *e)
+{
+	struct reply u = pmp(e, 2, UDP, 7300, 0, 120, 0);
+	struct reply t = pmp(e, 2, TCP, 7300, 0, 120, 1);
+
+	CHECK(u.rc == 0 && t.rc == 0 && t.eport == u.eport, "both: %u %u", u.eport, t.eport);
+	CHECK(pmp(e, 2, UDP, 7300, 0, 0, 2).rc == 0, "UDP delete");
+	CHECK(count_leases(e) == 1 && quarantined(e) == 0,
+	      "after the UDP delete: %zu leases, %u quarantined, want 1 and 0", count_leases(e),
+	      quarantined(e));
+	CHECK(pmp(e, 2, TCP, 7300, 0, 0, 3).rc == 0, "TCP delete");
+	CHECK(count_leases(e) == 0 && quarantined(e) == 1,
+	      "after the TCP delete: %zu leases, %u quarantined, want 0 and 1", count_leases(e),
+	      quarantined(e));
+}
+
 struct lease_case {
 	const char *name;
 	void (*run)(struct env *e);
@@ -605,6 +632,7 @@ static const struct lease_case lease_cases[] = {
     {"PREFER_FAILURE", prefer_failure},
     {"lifetime clamp", lifetime_clamp},
     {"delete twice", delete_twice},
+    {"half delete", half_delete},
     {"delete-all and operator mappings", delete_all_and_static},
     {"ports held by the operator or the host", held_ports_never_drawn},
     {"nonce ownership", nonce_ownership},
