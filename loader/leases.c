@@ -114,6 +114,20 @@ static void files_see(const char *state, struct file_seen *snap, struct file_see
 	file_see(jpath, journal);
 }
 
+void state_watch_take(struct state_watch *w, const char *state)
+{
+	files_see(state, &w->snap, &w->journal);
+	w->taken = true;
+}
+
+bool state_watch_changed(const struct state_watch *w, const char *state)
+{
+	struct file_seen snap, journal;
+
+	files_see(state, &snap, &journal);
+	return !w->taken || !file_same(&snap, &w->snap) || !file_same(&journal, &w->journal);
+}
+
 bool lease_index_stale(const struct lease_index *ix, const char *state)
 {
 	struct file_seen snap, journal;

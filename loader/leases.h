@@ -44,6 +44,17 @@ struct file_seen {
 	struct timespec mtime;
 };
 
+/* The state file and its journal as stat() last saw them: whether another
+ * process changed the table since, for two stat() calls and no lock. */
+struct state_watch {
+	struct file_seen snap, journal;
+	bool taken; /* false until state_watch_take(): changed until then */
+};
+/* Records STATE as it is now. */
+void state_watch_take(struct state_watch *w, const char *state);
+/* Whether STATE changed since state_watch_take() (true before the first). */
+bool state_watch_changed(const struct state_watch *w, const char *state);
+
 /* Zero-initialise; lease_index_free() at the end. */
 struct lease_index {
 	struct lease *heap; /* heap[0] ends first */

@@ -71,31 +71,48 @@ static bool parse_pair(const char *s, uint64_t min, uint64_t max, bool optional,
 int pcpd_parse_ports(const char *s, uint16_t **ports, size_t *n, char *err)
 {
 	uint8_t *seen = calloc(65536, 1);
-	char *copy = strdup(s ? s : ""), *save = NULL, *tok;
+	char *copy = strdup(s ? s : ""), *next = copy, *tok, why[ERR_LEN];
 	size_t k = 0;
 
 	*ports = NULL;
 	*n = 0;
-	if (!seen || !copy || !*copy)
+	if (!seen || !copy) {
+		snprintf(err, ERR_LEN, "--pcp-pool: out of memory");
 		goto bad;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *dash = strchr(tok, '-');
-		uint64_t a, b;
+	}
+	/* strsep, not strtok: an empty element (",," or a trailing comma) is
+	 * a mistake to name, not something to skip. */
+	while ((tok = strsep(&next, ","))) {
+		__u16 first, count;
 
-		if (dash)
-			*dash = 0;
-		if (!parse_num(tok, 1, 65535, &a) || (dash && !parse_num(dash + 1, 1, 65535, &b)))
+		if (!*tok) {
+			snprintf(err, ERR_LEN,
+				 "--pcp-pool '%s': an empty range between commas: want ranges like "
+				 "40000-49999,50100, ports 1-65535",
+				 s);
 			goto bad;
-		if (!dash)
-			b = a;
-		if (a > b)
+		}
+		/* The table's own parser of ports, with its messages. */
+		if (parse_port_range(tok, &first, &count, why)) {
+			snprintf(err, ERR_LEN, "--pcp-pool: %s", why);
 			goto bad;
-		for (uint64_t p = a; p <= b; p++)
-			k += !seen[p], seen[p] = 1;
+		}
+		for (uint32_t p = first; p < (uint32_t)first + count; p++) {
+			if (seen[p]) {
+				snprintf(
+				    err, ERR_LEN,
+				    "--pcp-pool '%s': port %u is in two ranges: give each once", s,
+				    p);
+				goto bad;
+			}
+			seen[p] = 1, k++;
+		}
 	}
 	*ports = malloc(k * sizeof(**ports));
-	if (!*ports)
+	if (!*ports) {
+		snprintf(err, ERR_LEN, "--pcp-pool: out of memory");
 		goto bad;
+	}
 	for (uint32_t p = 1; p < 65536; p++)
 		if (seen[p])
 			(*ports)[(*n)++] = (uint16_t)p;
@@ -103,10 +120,6 @@ int pcpd_parse_ports(const char *s, uint16_t **ports, size_t *n, char *err)
 	free(copy);
 	return 0;
 bad:
-	snprintf(err, ERR_LEN,
-		 "--pcp-pool '%s': want port ranges like 40000-49999,50100, ports 1-65535, "
-		 "each range FIRST-LAST with FIRST <= LAST",
-		 s ? s : "");
 	free(seen);
 	free(copy);
 	return -1;
@@ -114,15 +127,22 @@ bad:
 
 static int parse_addrs(const char *s, struct pcpd_config *c, char *err)
 {
-	char *copy = strdup(s), *save = NULL, *tok;
-	int ret = 0;
+	char *copy = strdup(s), *next = copy, *tok;
+	int ret = copy ? 0 : -1;
 
-	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !ret;
-	     tok = strtok_r(NULL, ",", &save)) {
+	if (!copy)
+		snprintf(err, ERR_LEN, "--pcp: out of memory");
+	while (!ret && (tok = strsep(&next, ","))) {
 		struct pcp_addr *a = &c->addr[c->naddrs];
 		struct in_addr v4;
 
-		if (c->naddrs == PCPD_MAX_ADDRS) {
+		if (!*tok) {
+			snprintf(err, ERR_LEN,
+				 "--pcp '%s': an empty address between commas: want 1-%d addresses "
+				 "of the tunnel interface, separated by commas",
+				 s, PCPD_MAX_ADDRS);
+			ret = -1;
+		} else if (c->naddrs == PCPD_MAX_ADDRS) {
 			snprintf(err, ERR_LEN, "--pcp: at most %d addresses", PCPD_MAX_ADDRS);
 			ret = -1;
 		} else if (inet_pton(AF_INET, tok, &v4) == 1) {
@@ -131,6 +151,16 @@ static int parse_addrs(const char *s, struct pcpd_config *c, char *err)
 		} else if (inet_pton(AF_INET6, tok, a->b) == 1 && !pcp_addr_is_v4(a)) {
 			c->naddrs++;
 		} else {
+			a = NULL;
+		}
+		for (size_t i = 0; !ret && a && i + 1 < c->naddrs; i++)
+			if (!memcmp(&c->addr[i], a, sizeof(*a))) {
+				snprintf(err, ERR_LEN,
+					 "--pcp: the address '%s' is given twice: give it once",
+					 tok);
+				ret = -1;
+			}
+		if (!ret && !a) {
 			snprintf(err, ERR_LEN,
 				 "--pcp '%s': want 1-%d IPv4 or IPv6 addresses of the tunnel "
 				 "interface, separated by commas",
@@ -492,7 +522,8 @@ int pcpd_batch_add(struct pcpd_batch *b, const struct pcp_change *ch, size_t n,
 {
 	size_t nput = b->nput, ndrop = b->ndrop, nrenew = b->nrenew, nadded = b->nadded;
 
-	if (nput + n > b->cap || ndrop + n > b->cap || nrenew + n > b->cap)
+	/* Renewals become puts at commit (renewals_to_puts()): they share room. */
+	if (nput + nrenew + n > b->cap || ndrop + n > b->cap)
 		return -ENOSPC;
 	for (size_t i = 0; i < n; i++) {
 		const struct pcp_addr *ext = pcp_addr_is_v4(&ch[i].client) ? ext4 : ext6;
@@ -545,7 +576,7 @@ struct pcpd {
 	struct pcp_change *ch;
 	size_t maxch;
 	struct pcpd_reply *reply;
-	struct lease_index seen; /* the state file as the index last followed it */
+	struct state_watch seen; /* the state file as the index last followed it */
 	uint64_t origin_unix, last_save;
 	char *saved_text; /* STATE.pcp as last written */
 	uint64_t commit_failures;
@@ -556,6 +587,7 @@ struct pcpd {
 	struct wg_peers *peers;	       /* the tunnel's WireGuard peers */
 	uint64_t peers_gen;	       /* wg_peers_generation() last acted on */
 	bool kept;		       /* the epoch was kept at start */
+	size_t unfit_said;	       /* table ports the index could not take, as last said */
 };
 
 static uint64_t mono_ms(void)
@@ -777,10 +809,13 @@ static void add_present(struct pcpd *d, const struct rule *rules, size_t n)
 		err = pcp_lease_restore(d->srv.leases, &info);
 		refused += err && err != -EEXIST;
 	}
-	if (refused)
-		pr_warn("serve: NAT-PMP/PCP: %zu mapping ports of the table do not fit the lease "
-			"index (pool, quota or capacity); clients cannot ask for them\n",
+	/* Said when it changes, not at every sync. */
+	if (refused && refused != d->unfit_said)
+		pr_warn("serve: NAT-PMP/PCP: %zu port(s) of the table's mappings do not fit the "
+			"lease index (outside --pcp-pool, over --pcp-quota, or no room): clients "
+			"cannot ask for them\n",
 			refused);
+	d->unfit_said = refused;
 }
 
 /* Makes the index follow the table (under the lock). */
@@ -802,7 +837,7 @@ static int sync_table(struct pcpd *d, uint64_t now)
 	add_present(d, rules, n);
 	free(h);
 	free(rules);
-	lease_index_seen(&d->seen, d->state);
+	state_watch_take(&d->seen, d->state);
 	return 0;
 }
 
@@ -990,12 +1025,13 @@ static void queue_events(struct pcpd *d, const struct pcp_change *ch, size_t n,
 	}
 }
 
-/* The plain renewals whose lifetime differs from the mapping's ttl become
- * puts: renew_batch() renews by the ttl the mapping has. */
+/* The renewals become puts of the live mapping with the lifetime granted,
+ * so that the whole batch is one apply_batch(): one journal record, all or
+ * nothing (a renewal still writes only the policy and mapping records). A
+ * renewal whose mapping is gone is dropped; the next sync tells the index. */
 static int renewals_to_puts(struct pcpd *d)
 {
 	struct pcpd_batch *b = &d->batch;
-	size_t k = 0;
 
 	for (size_t i = 0; i < b->nrenew; i++) {
 		struct rule r;
@@ -1003,15 +1039,13 @@ static int renewals_to_puts(struct pcpd *d)
 
 		if (rc < 0)
 			return rc;
-		if (rc == 1 && r.m.ttl != b->renew[i].ttl && b->nput < b->cap) {
+		if (rc == 1 && b->nput < b->cap) {
 			r.m.ttl = b->renew[i].ttl;
 			b->put_is_add[b->nput] = false;
 			b->put[b->nput++] = r;
-		} else {
-			b->renew[k++] = b->renew[i];
 		}
 	}
-	b->nrenew = k;
+	b->nrenew = 0;
 	return 0;
 }
 
@@ -1034,16 +1068,18 @@ static int drops_found(struct pcpd *d, struct rule *out, size_t *n)
 	return 0;
 }
 
-/* Writes the batch (under the lock): one apply_batch() for the puts and
- * drops, one renew_batch() for the plain renewals. On failure, the ADDs are
- * forgotten so that the index and the table agree. 0 or -errno. */
+/* Writes the batch (under the lock) as one apply_batch(): adds, deletes
+ * and renewals in one journal record and one fdatasync, all or nothing.
+ * Hook events are posted only once it is written. On failure nothing was
+ * written, and the index is made to follow the table again (the grants it
+ * made are forgotten, the deletes put back). 0 or -errno. */
 static int commit(struct pcpd *d)
 {
 	struct pcpd_batch *b = &d->batch;
-	bool stale = lease_index_stale(&d->seen, d->state);
+	bool stale = state_watch_changed(&d->seen, d->state);
 	struct rule *drop = calloc(b->ndrop + 1, sizeof(*drop));
 	struct apply_summary sum;
-	size_t ndrop = 0, a = 0;
+	size_t ndrop = 0, nchanges = b->nput + b->ndrop + b->nrenew;
 	int err = drop ? renewals_to_puts(d) : -ENOMEM;
 
 	err = err ?: drops_found(d, drop, &ndrop);
@@ -1055,26 +1091,21 @@ static int commit(struct pcpd *d)
 		    &(struct change){
 			.what = "serve: NAT-PMP/PCP", .state = d->state, .daemon = true},
 		    &sum);
-	if (!err && b->nrenew)
-		err = renew_batch(d->maps, &d->att, d->state, b->renew, b->nrenew, &sum);
 	free(drop);
-	for (size_t i = 0; err && i < b->nput; i++)
-		if (b->put_is_add[i] && a < b->nadded)
-			pcp_lease_forget(d->srv.leases, &b->added[a++].client, b->put[i].m.proto,
-					 b->put[i].owner.key_port, pcpd_now());
 	for (size_t i = 0; !err && i < d->nev; i++)
 		pcp_hook_post(d->hook, &d->ev[i]);
 	d->nev = 0;
 	if (err) {
 		d->commit_failures++;
 		pr_warn("serve: NAT-PMP/PCP: writing %zu changes failed: %s; no reply was sent\n",
-			b->nput + b->ndrop + b->nrenew, strerror(-err));
+			nchanges, strerror(-err));
 	}
-	/* Another process changed the table since the index followed it. */
-	if (stale)
+	/* After a failure, or when another process changed the table since the
+	 * index followed it, the index follows the table; else it is the table. */
+	if (err || stale)
 		sync_table(d, pcpd_now());
 	else
-		lease_index_seen(&d->seen, d->state);
+		state_watch_take(&d->seen, d->state);
 	pcpd_batch_reset(b);
 	return err;
 }
@@ -1089,8 +1120,11 @@ static void commit_segment(struct pcpd *d, struct pindir *pd, bool *locked, size
 		if (!*locked)
 			*locked = !pindir_lock(pd);
 		ok = *locked && !commit(d);
-		if (!*locked)
+		if (!*locked) { /* nothing written: the index follows the table next tick */
 			pcpd_batch_reset(&d->batch);
+			d->nev = 0;
+			d->seen.taken = false;
+		}
 	}
 	for (size_t i = 0; i < nr; i++)
 		if (d->reply[i].segment == seg)
@@ -1134,9 +1168,11 @@ static bool handle_one(struct pcpd *d, struct pindir *pd, int fd, size_t nr, siz
 				    d->srv.has_v4 ? &d->srv.external_v4 : NULL,
 				    d->srv.has_v6 ? &d->srv.external_v6 : NULL);
 	}
-	if (rc)
-		r->len = 0; /* cannot be written: the client asks again */
-	else
+	if (rc) {
+		r->len = 0; /* cannot be written: the client asks again, and the
+			     * index follows the table next tick */
+		d->seen.taken = false;
+	} else
 		queue_events(d, d->ch, n, PCP_HOOK_DELETE);
 	return true;
 }
@@ -1216,7 +1252,7 @@ static void drop_lost_peers(struct pcpd *d, struct pindir *pd, bool *locked, uin
  * another process changed the table, in one commit under the lock. */
 static void expire(struct pcpd *d, struct pindir *pd, uint64_t now)
 {
-	bool stale = lease_index_stale(&d->seen, d->state), locked = false;
+	bool stale = state_watch_changed(&d->seen, d->state), locked = false;
 	size_t n;
 
 	do {
@@ -1436,7 +1472,6 @@ void pcpd_close(struct pcpd *d)
 	free(d->ev);
 	pcp_lease_free(d->srv.leases);
 	pcpd_batch_free(&d->batch);
-	lease_index_free(&d->seen);
 	free(d->ch);
 	free(d->reply);
 	free(d->saved_text);
