@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include "change.h"
+#include "conflict.h"
 #include "leases.h"
 #include "localaddr.h"
 #include "log.h"
@@ -28,6 +29,9 @@
 #include "state.h"
 #include "textfile.h"
 #include "wg_peers.h"
+
+/* The owner record keeps the MAP nonce whole (include/xdpfwd.h). */
+_Static_assert(sizeof(((struct xdpfwd_owner *)0)->nonce) == PCP_NONCE_LEN, "nonce length");
 
 /* --- options ------------------------------------------------------------- */
 
@@ -845,33 +849,41 @@ static int sync_table(struct pcpd *d, uint64_t now)
  * and the ephemeral range (net.ipv4.ip_local_port_range). */
 static void block_host_ports(struct pcpd *d)
 {
-	static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp",
-					    "/proc/net/udp6"};
-	unsigned int lo, hi;
-	FILE *f;
+	uint8_t *in_pool = calloc(65536, 1), *held = calloc(65536, 1);
+	struct host_ports host;
+	int err = host_ports_read(&host); /* what add's checks read too */
+	size_t lost = 0;
 
-	for (size_t i = 0; i < 4; i++) {
-		char line[512];
-		bool tcp = i < 2;
-
-		f = fopen(files[i], "r");
-		while (f && fgets(line, sizeof(line), f)) {
-			unsigned int port, st;
-
-			if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port,
-				   &st) == 2 &&
-			    port && port < 65536 && (!tcp || st == 0x0A))
-				pcp_lease_block(d->srv.leases, (uint16_t)port);
-		}
-		if (f)
-			fclose(f);
+	if (err || !in_pool || !held) {
+		pr_warn("serve: NAT-PMP/PCP: cannot read the host's ports: %s; none is blocked\n",
+			strerror(err ? -err : ENOMEM));
+		goto out;
 	}
-	f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	if (f && fscanf(f, "%u %u", &lo, &hi) == 2)
-		for (unsigned int p = lo; p && p <= hi && p < 65536; p++)
+	for (size_t i = 0; i < host.listener_count; i++)
+		held[host.listeners[i].port] = 1;
+	/* The kernel draws source ports from the ephemeral range, except the
+	 * reserved ones (ip_local_reserved_ports), as add's check has it. */
+	for (uint32_t p = host.ephemeral_first; p && p <= host.ephemeral_last && p < 65536; p++)
+		if (!(host.reserved[p / 8] & (1u << (p % 8))))
+			held[p] = 1;
+	for (size_t i = 0; i < d->cfg.npool; i++)
+		in_pool[d->cfg.pool[i]] = 1;
+	for (uint32_t p = 1; p < 65536; p++)
+		if (held[p]) {
 			pcp_lease_block(d->srv.leases, (uint16_t)p);
-	if (f)
-		fclose(f);
+			lost += in_pool[p];
+		}
+	/* Said once, at start: such ports are never handed out. */
+	if (lost)
+		pr_warn(
+		    "serve: --pcp-pool: %zu of its %zu ports are the host's (listening sockets, "
+		    "or net.ipv4.ip_local_port_range and not reserved): never handed out%s\n",
+		    lost, d->cfg.npool, lost == d->cfg.npool ? "; every request is refused" : "");
+out:
+	if (!err)
+		host_ports_free(&host);
+	free(in_pool);
+	free(held);
 }
 
 /* --- STATE.pcp: the epoch and the quarantine -------------------------------- */

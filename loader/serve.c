@@ -446,6 +446,10 @@ static int serve_loop(struct server *srv, const sigset_t *stop)
 	size_t n = pcpd_fds(srv->pcp, fds);
 	__s64 next = 0;
 
+	if (sfd < 0) { /* without it no signal would ever be read: stop now */
+		pr_warn("serve: signalfd: %s\n", strerror(errno));
+		return SIGTERM;
+	}
 	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
 	for (size_t i = 0; i < n; i++)
 		pfd[1 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
