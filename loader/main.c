@@ -852,11 +852,12 @@ static const struct cli_option options[O_COUNT] = {
 						 "the client that held it before another may get "
 						 "it (default 600).",
 			   PCP_OPT, .usage_break = true},
-    [O_PCP_RATE] =
-	{"pcp-rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
-	 .help = "Requests per second per client, each 1-" STR(
-	     PCPD_RATE_LIMIT) " (default 10:20; BURST default 2 x PPS); more are dropped.",
-	 PCP_OPT},
+    [O_PCP_RATE] = {"pcp-rate", 0, CLI_STRING, .metavar = "PPS[:BURST]",
+		    .help = "Requests per second per client, each 1-" STR(
+			PCPD_RATE_LIMIT) " (default 10:20; "
+					 "BURST default 2 x PPS, at most " STR(
+					     PCPD_RATE_LIMIT) "); more are dropped.",
+		    PCP_OPT},
     [O_PCP_PORT0] = {"pcp-internal-port-0", 0, CLI_ENUM, .values = port0_modes,
 		     .help = "A NAT-PMP map of internal port 0: public P to the client's port P "
 			     "(symmetric, the default) or refused (refuse).",
