@@ -98,7 +98,7 @@ int pcpd_parse_ports(const char *s, uint16_t **ports, size_t *n, char *err)
 		}
 		/* The table's own parser of ports, with its messages. */
 		if (parse_port_range(tok, &first, &count, why)) {
-			snprintf(err, ERR_LEN, "--pcp-pool: %s", why);
+			snprintf(err, ERR_LEN, "--pcp-pool '%s': %s", s, why);
 			goto bad;
 		}
 		for (uint32_t p = first; p < (uint32_t)first + count; p++) {

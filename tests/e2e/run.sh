@@ -3013,7 +3013,9 @@ test_pcp_daemon_bad_options_start_nothing() {
 	done <<CASES
 --pcp-pool: required with --pcp|--pcp 10.8.0.1
 --pcp-quota: only with --pcp|--pcp-quota 3
---pcp-pool '0-10': want port ranges|--pcp 10.8.0.1 --pcp-pool 0-10
+--pcp-pool '0-10': port '0' is out of range: allowed 1-65535|--pcp 10.8.0.1 --pcp-pool 0-10
+--pcp-pool '40100,': an empty range between commas|--pcp 10.8.0.1 --pcp-pool 40100,
+--pcp: the address '10.8.0.1' is given twice|--pcp 10.8.0.1,10.8.0.1 --pcp-pool 40100
 --pcp-quota '0': want 1-1024|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-quota 0
 --pcp-lifetime '9:3': want MIN:MAX seconds|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-lifetime 9:3
 --pcp-reuse-delay 'x': want 0-86400|--pcp 10.8.0.1 --pcp-pool 40100 --pcp-reuse-delay x
