@@ -29,7 +29,8 @@ static __always_inline int in_icmp_error(struct xdp_md *ctx, struct packet *pkt,
 	struct xdpfwd_nat *nat;
 	struct icmp_quote q;
 
-	if (parse_icmp_error(pkt, data_end, &q) || !(nat = icmp_lookup(pkt, &q, false)))
+	if (parse_icmp_error(pkt, (void *)(long)ctx->data, data_end, &q) ||
+	    !(nat = icmp_lookup(pkt, &q, false)))
 		return XDPFWD_GO_ON;
 	/* About a packet of a flow the stack owns: its owner's. */
 	if (stack_flow_in(ctx, nat->slot, STACK_OWNS_ICMP_QUOTE))
@@ -183,7 +184,8 @@ int xdpfwd_out(struct __sk_buff *skb)
 	if (res == PARSE_NOT_TCP_UDP && is_icmp(&pkt)) {
 		struct icmp_quote q;
 
-		if (!parse_icmp_error(&pkt, (void *)(long)skb->data_end, &q) &&
+		if (!parse_icmp_error(&pkt, (void *)(long)skb->data, (void *)(long)skb->data_end,
+				      &q) &&
 		    (nat = icmp_lookup(&pkt, &q, true))) {
 			translate_icmp_error(&pkt, &q, nat, true);
 			count_tx(nat->slot, pkt.ip_bytes);

@@ -52,6 +52,13 @@
  * fragment (frag.h) with its IP header further in is not ours. */
 #define XDPFWD_MAX_L3_OFF 22
 
+/* The furthest a header parse_ip() uses may start in a packet: past any
+ * real chain of headers, and small enough for the verifier to track the
+ * offset's sum with a header's length (MAX_PACKET_OFF, 65535, in
+ * include/linux/bpf_verifier.h). A transport header further in is counted as
+ * truncated. */
+#define XDPFWD_MAX_PARSE_OFF 16384
+
 /* IPv4 frag_off (RFC 791 section 3.1): "more fragments", and the offset in
  * 8-byte units; a packet with either is a fragment, one with an offset a
  * later fragment. Host order. */

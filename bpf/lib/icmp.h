@@ -50,7 +50,7 @@ static __always_inline bool icmp_is_error(const struct packet *pkt, __u8 type)
 }
 
 /* 0 and Q filled, or -1: not an error with a quoted TCP or UDP packet. */
-static __always_inline int parse_icmp_error(const struct packet *pkt, void *data_end,
+static __always_inline int parse_icmp_error(const struct packet *pkt, void *data, void *data_end,
 					    struct icmp_quote *q)
 {
 	struct icmp_error_hdr *icmp = pkt->l4;
@@ -95,7 +95,9 @@ static __always_inline int parse_icmp_error(const struct packet *pkt, void *data
 	}
 	if (q->proto != IPPROTO_TCP && q->proto != IPPROTO_UDP)
 		return -1;
-	if (l4 + ICMP_QUOTE_MIN_L4 > data_end)
+	/* One state for the verifier, whatever the quote's layout (parse.h). */
+	l4 = packet_rebase(data, data_end, l4, ICMP_QUOTE_MIN_L4);
+	if (!l4)
 		return -1;
 	q->sport = l4;
 	q->dport = l4 + 2;

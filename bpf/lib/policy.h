@@ -101,11 +101,8 @@ static __always_inline int connection_state(const struct packet *pkt, __u32 slot
 	asm volatile("" : "+r"(dport));
 	if (!dport)
 		return CONN_OLD;
-	if (pkt->proto == IPPROTO_TCP) {
-		const struct tcphdr *tcp = pkt->l4;
-
-		return tcp->syn && !tcp->ack ? CONN_NEW_TCP : CONN_OLD;
-	}
+	if (pkt->tcp)
+		return pkt->tcp->syn && !pkt->tcp->ack ? CONN_NEW_TCP : CONN_OLD;
 	__builtin_memset(flow, 0, sizeof(*flow));
 	flow->slot = slot;
 	flow->sport = *sport;

@@ -91,7 +91,7 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 	res = parse_packet(data, data_end, &pkt);
 	if (what == STACK_OWNS_ICMP_QUOTE) {
 		if (res != PARSE_NOT_TCP_UDP || !is_icmp(&pkt) ||
-		    parse_icmp_error(&pkt, data_end, &q))
+		    parse_icmp_error(&pkt, data, data_end, &q))
 			return 0;
 		stack_key_of(&key, &pkt, q.saddr, *q.sport, q.daddr, *q.dport);
 		key.proto = q.proto;
@@ -103,11 +103,8 @@ __noinline int stack_flow_in(struct xdp_md *ctx, __u32 slot, int what)
 		asm volatile("" : "+r"(dport)); /* tested on its own (see policy.h) */
 		if (!dport)
 			return 0;
-		if (pkt.proto == IPPROTO_TCP) {
-			const struct tcphdr *tcp = pkt.l4;
-
-			syn = tcp->syn && !tcp->ack;
-		}
+		if (pkt.tcp)
+			syn = pkt.tcp->syn && !pkt.tcp->ack;
 		stack_key_of(&key, &pkt, pkt.daddr, *dport, pkt.saddr, *sport);
 	}
 	if (what == STACK_FORGET_ON_SYN) {

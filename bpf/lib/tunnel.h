@@ -30,12 +30,12 @@ static __always_inline int parse_tunnel(struct __sk_buff *skb, struct packet *pk
 
 	if (!tunnel_ethernet) {
 		pkt->vlan_tagged = false;
-		return parse_ip(data, data_end, skb->protocol, pkt);
+		return parse_ip(data, data, data_end, skb->protocol, pkt);
 	}
 	if ((void *)(eth + 1) > data_end)
 		return PARSE_TRUNCATED;
 	pkt->vlan_tagged = skb->vlan_present;
-	return parse_ip(eth + 1, data_end, eth->h_proto, pkt);
+	return parse_ip(data, eth + 1, data_end, eth->h_proto, pkt);
 }
 
 /* After a store into the skb: the fields found again. 0, or -1 when the
@@ -80,8 +80,8 @@ static __always_inline __u16 wire_len(const struct __sk_buff *skb, const struct 
 	if (!seg || pkt->frag == FRAG_LATER || !pkt->l4_check)
 		return pkt->ip_bytes;
 	hdr = pkt->l4 - pkt->l3;
-	if (pkt->proto == IPPROTO_TCP)
-		hdr += ((struct tcphdr *)pkt->l4)->doff * 4;
+	if (pkt->tcp)
+		hdr += pkt->tcp->doff * 4;
 	else
 		hdr += sizeof(struct udphdr);
 	seg += hdr;
