@@ -1581,38 +1581,40 @@ CASES
 # --- failure paths --------------------------------------------------------------
 
 # What an operation may change: the table, the pins, the state file, and the
-# programs on the interfaces' hooks (XDP, our tc filters).
+# programs on the interfaces' hooks (XDP, our tc filters). Called about 400
+# times by the failure tests: the maps are read by two bpftool processes
+# (batch), the hooks with ip -n and tc -n, not a process (or a netns exec)
+# for each, which on a busy machine cost a second or more per snapshot.
 state_snapshot() {
 	xdpfwd list --json 2>&1 | jq -c 'map(del(.expires_in))' 2>&1 | sed 's|/proc/[0-9]*/root||g'
 	ls "$XDPFWD_PIN_DIR" 2>/dev/null
 	# The maps list does not show whole: what a half-written mapping left.
-	local m
+	local m dumps= maps= lookups= slot
 	for m in fwd rev mappings allow config; do
-		[ -e "$XDPFWD_PIN_DIR/xdpfwd_$m" ] &&
-			echo "$m $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_$m" | jq -c 'sort_by(.key)' | sha256sum)"
+		[ -e "$XDPFWD_PIN_DIR/xdpfwd_$m" ] && dumps+="map dump pinned $XDPFWD_PIN_DIR/xdpfwd_$m"$'\n'
 	done
+	[ -z "$dumps" ] || maps=$(bpftool -j batch file <(printf %s "$dumps"))
+	[ -z "$maps" ] || jq -c '.[] | [(.command[3] | sub(".*/xdpfwd_"; "")), (.output | sort_by(.key))]' <<<"$maps"
 	# An array of 131,072 entries: a whole dump takes 14 s, so the slots of
 	# the mappings only (a stray forward entry shows in xdpfwd_fwd's dump).
-	local slot
-	[ -e "$XDPFWD_PIN_DIR/xdpfwd_mappings" ] &&
-		for slot in $(bpftool -j map dump pinned "$XDPFWD_PIN_DIR/xdpfwd_mappings" | jq -r '.[].formatted.key' | sort -n); do
-			echo "policy $slot $(bpftool map lookup pinned "$XDPFWD_PIN_DIR/xdpfwd_policy" \
-				key $((slot & 255)) $((slot >> 8 & 255)) $((slot >> 16 & 255)) $((slot >> 24)) | sha256sum)"
-		done
+	for slot in $(jq -r '.[] | select(.command[3] | endswith("/xdpfwd_mappings")) | .output[].formatted.key' <<<"${maps:-[]}" | sort -n); do
+		lookups+="map lookup pinned $XDPFWD_PIN_DIR/xdpfwd_policy key $((slot & 255)) $((slot >> 8 & 255)) $((slot >> 16 & 255)) $((slot >> 24))"$'\n'
+	done
+	[ -z "$lookups" ] || bpftool -j batch file <(printf %s "$lookups") | jq -c '.[] | ["policy", .output]'
 	if [ -e "$(state_file)" ]; then sha256sum <"$(state_file)"; else echo "no state file"; fi
 	ls "$XDPFWD_STATE_DIR"
-	in_vpn ip -d link show pub0 | grep -o 'prog/xdp id [0-9]*'
+	ip -n "$NS_VPN" -d link show pub0 | grep -o 'prog/xdp id [0-9]*'
 	local d
 	for d in "pub0 egress" "pub0 ingress" "$LAB_WG_VPN ingress"; do
 		# shellcheck disable=SC2086
-		echo "$d: $(in_vpn tc filter show dev $d | grep -o ' id [0-9]*' | tr -d '\n')"
+		echo "$d: $(tc -n "$NS_VPN" filter show dev $d | grep -o ' id [0-9]*' | tr -d '\n')"
 	done
 }
 # Runs COMMAND... with its first step failing, then its second, and so on
 # (XDPFWD_FAIL_AT=N) until it succeeds: each failure must exit non-zero and
 # leave state_snapshot exactly as it was; the success must change it.
 fail_each_step() { # WHAT COMMAND...
-	local what=$1 n before after out
+	local what=$1 n before after out started=$SECONDS
 	shift
 	before=$(state_snapshot)
 	for ((n = 1; n < 200; n++)); do
@@ -1625,7 +1627,7 @@ fail_each_step() { # WHAT COMMAND...
 			fail "$what: with step $n failing ($(grep -o "step $n: [a-z-]*" <<<"$out")) the state changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
 	done
 	grep -q "fails, as XDPFWD_FAIL_AT asks" <<<"$out" && fail "$what: succeeded although step $n failed"
-	echo "$what: each of its $((n - 1)) steps failed in turn, and left everything as it was"
+	echo "$what: each of its $((n - 1)) steps failed in turn, and left everything as it was ($((SECONDS - started)) s)"
 	((n > 2)) || fail "$what: only $((n - 1)) steps"
 	[ "$(state_snapshot)" != "$before" ] || fail "$what: it succeeded but changed nothing"
 }
