@@ -228,6 +228,11 @@ $(BUILD)/ctlbench: bench/ctlbench.c $(LOADER_LIB) $(HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Iloader bench/ctlbench.c $(LOADER_LIB) -o $@ $(LDLIBS)
 
+# What loading the BPF object costs (bench/verifier.sh).
+$(BUILD)/verifier: bench/verifier.c | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf
+
 # NAT-PMP requests per second and their latency (bench/pcp.sh).
 $(BUILD)/pcpload: bench/pcpload.c | $(BUILD)
 	$(call msg,CC,$@)
