@@ -23,6 +23,9 @@ struct change {
 	/* The daemon's: a refused mapping is named at debug level only (-vv),
 	 * since its addresses are a client's and the daemon's log is kept. */
 	bool daemon;
+	/* A try (apply_batch() only): nothing is said, and a change refused,
+	 * or undone whole, returns -EAGAIN: the caller goes another way. */
+	bool quiet;
 };
 
 /* Validates WANT as a whole, checks its new mappings against the host when
@@ -40,7 +43,10 @@ struct batch {
 	size_t nput;
 	const struct rule *drop; /* live mappings to remove (table_find()) */
 	size_t ndrop;
-	bool renew;    /* a lease of PUT starts from now, else kept (set_expiry()) */
+	bool renew; /* a lease of PUT starts from now, else kept (set_expiry()) */
+	/* A put on the public side of a drop changes that mapping in place
+	 * (its slot and counters stay), as load's diff does. */
+	bool pair;
 	bool *renewed; /* NULL, or for each of PUT: it repeated a live mapping */
 };
 
@@ -76,8 +82,15 @@ size_t operator_count(const struct rule *rules, size_t n);
 /* Makes the table the config file PATH (load, and serve's reload: DAEMON,
  * see struct change): the operator's mappings, that is; the dynamic ones
  * (NAT-PMP/PCP leases) stay, and a line that would take one's ports is
- * refused. */
+ * refused. A file that differs from the last one loaded in a few lines
+ * costs those lines (loadindex.h): the rest is neither parsed nor read
+ * from the maps. */
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd, bool daemon);
+/* load_file() for the command line: a file with no mappings is refused
+ * (-ENOTEMPTY, said with the number of the operator's mappings it would
+ * remove) unless FORCE. */
+int load_file_cli(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		  const char *path, bool force, const char *state);
 
 #endif

@@ -225,6 +225,15 @@ static int host_conflict(const struct rule *r, const struct host_ports *host, ch
 	return 0;
 }
 
+bool conflicts_need_host(const struct rule *want, size_t count, const struct rule *have,
+			 size_t nhave)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!want[i].existing && !held(&want[i], have, nhave, false))
+			return true;
+	return false;
+}
+
 int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,
 		    const struct host_ports *host, const struct xdpfwd_config *config, char *err)
 {

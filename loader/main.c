@@ -493,33 +493,8 @@ static int cmd_del(const struct cli_context *ctx, const void *opts, char **argv)
 	return ret;
 }
 
-/* A FILE with no mappings empties the table: only with --force, said with
- * how many mappings would go. 0, or -1 after saying why (the file's own
- * faults are load_file()'s to say). */
-static int load_refuse_empty(const struct table *t, const char *path, bool force)
-{
-	struct rule *rules = NULL, *have = NULL;
-	size_t n = 1, nhave = 0;
-	char err[ERR_LEN], *text;
-	int ret = 0;
-
-	if (force ||
-	    read_text_file(path, 64 << 20 /* change.c reads at most as much */, &text, err))
-		return 0;
-	/* Dynamic mappings (NAT-PMP/PCP) stay: only the operator's count. */
-	if (!parse_config(text, &rules, &n, err) && !n && !live_rules(&t->maps, &have, &nhave, 0) &&
-	    (nhave = operator_count(have, nhave))) {
-		pr_warn("load: %s has no mappings: loading it would remove the table's %zu "
-			"mapping%s; give --force to empty it\n",
-			path, nhave, nhave == 1 ? "" : "s");
-		ret = -1;
-	}
-	free(text);
-	free(rules);
-	free(have);
-	return ret;
-}
-
+/* A FILE with no mappings empties the table: only with --force (refused
+ * with exit status 2, as bad input, by load_file_cli()). */
 static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv)
 {
 	const struct load_opts *opt = opts;
@@ -528,11 +503,9 @@ static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv
 
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = load_refuse_empty(&t, argv[0], opt->force)				   ? 2
-	      : load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load", false) ? 1
-											   : 0;
+	ret = load_file_cli(&t.maps, &t.config, argv[0], opt->force, t.state);
 	table_close(&t);
-	return ret;
+	return ret == -ENOTEMPTY ? 2 : ret ? 1 : 0;
 }
 
 static int cmd_list(const struct cli_context *ctx, const void *opts, char **argv)
