@@ -154,6 +154,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	if (!t) {
 		t = &own;
 		txn_begin(t);
+		own.fds_stable = true;
 	}
 	marked = c->state ? state_changing_begin(c->state) : 0;
 	ret = table_apply(maps, have, nhave, want, count, sum, t, &changes, &k);
@@ -511,7 +512,8 @@ static int load_indexed(const struct load_req *lr, const char *text, size_t len)
 
 	if (ret)
 		return 1;
-	ret = config_lines(text, len, &lines, &nlines) || !nlines || pos.count < ix.n;
+	ret = config_lines(text, len, &lines, &nlines) || !nlines || pos.count < ix.n ||
+	      !few(nlines > ix.n ? nlines - ix.n : 0, ix.n);
 	ret = ret ?: lidx_plan(&ix, lines, nlines, &plan) ? 1 : 0;
 	if (!ret && few(plan.nfresh + plan.ngone, ix.n))
 		ret = indexed_apply(lr, text, len, &plan, pos.count - ix.n);
@@ -759,7 +761,7 @@ static int batch_host_check(const struct xdpfwd_config *config, const struct bat
 	free(have);
 	if (ret)
 		refused(c, err);
-	return ret ? -EINVAL : 0;
+	return !ret ? 0 : c->quiet ? -EAGAIN : -EINVAL;
 }
 
 /* Writes the changes (less the drops PAIRED with a put), and the state
@@ -782,29 +784,28 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 	if (!t) {
 		t = &own;
 		txn_begin(t);
+		own.fds_stable = true;
 	}
 	marked = c->state ? state_changing_begin(c->state) : 0;
 	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
-	if (ret && !c->quiet)
+	if (ret)
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    c->what, sum->added, sum->changed + sum->renewed, sum->removed, strerror(-ret));
 	if (!ret && c->state &&
 	    state_record(t, c->state, maps, config, changes, k, c->pending, err)) {
-		if (!c->quiet)
-			pr_warn("%s: %s\n", c->what, err);
+		pr_warn("%s: %s\n", c->what, err);
 		ret = -EIO;
 	}
 	if (t == &own && ret) {
 		undo = txn_rollback(t);
-		if (!c->quiet || undo < 0)
-			report_undo(c->what, undo);
+		report_undo(c->what, undo);
 	} else if (t == &own) {
 		txn_commit(t);
 	}
 	changed(c, marked, ret, t == &own ? undo : -1);
 	free(changes);
-	return ret && c->quiet && t == &own && undo >= 0 ? -EAGAIN : ret;
+	return ret;
 }
 
 int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, struct batch *b,
@@ -816,7 +817,7 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 	struct local_addrs local;
 	char err[ERR_LEN];
 	size_t ntouched = 0;
-	int ret = 0;
+	int ret = 0, refusal = c->quiet ? -EAGAIN : -EINVAL;
 
 	memset(sum, 0, sizeof(*sum));
 	if (!old || !paired) {
@@ -830,14 +831,15 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 	 * answers from, by which its forward entries are found. */
 	if (validate_table(b->put, b->nput, &local, err)) {
 		refused(c, err);
-		ret = -EINVAL;
+		ret = refusal;
 	}
-	ret = ret ?: touched_read(maps, b, &touched, &ntouched);
-	if (ret && ret != -EINVAL)
+	if (!ret)
+		ret = touched_read(maps, b, &touched, &ntouched);
+	if (ret && ret != refusal)
 		pr_warn("%s: cannot read the mappings: %s\n", c->what, strerror(-ret));
 	if (!ret && batch_validate(&local, b, touched, ntouched, old, paired, err)) {
 		refused(c, err);
-		ret = -EINVAL;
+		ret = refusal;
 	}
 	if (!ret && c->check_host)
 		ret = batch_host_check(config, b, touched, ntouched, paired, c);
@@ -846,7 +848,7 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 	free(touched);
 	free(old);
 	free(paired);
-	return ret == -EINVAL && c->quiet ? -EAGAIN : ret;
+	return ret;
 }
 
 int renew_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,

@@ -23,8 +23,10 @@ struct change {
 	/* The daemon's: a refused mapping is named at debug level only (-vv),
 	 * since its addresses are a client's and the daemon's log is kept. */
 	bool daemon;
-	/* A try (apply_batch() only): nothing is said, and a change refused,
-	 * or undone whole, returns -EAGAIN: the caller goes another way. */
+	/* A try (apply_batch() only): a change refused before anything was
+	 * written (validation, the host's ports) is not said and returns
+	 * -EAGAIN, for the caller to go another way that says why. A write
+	 * that fails is said and undone as always. */
 	bool quiet;
 };
 
