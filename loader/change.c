@@ -477,7 +477,8 @@ static int indexed_apply(const struct load_req *lr, const char *text, size_t len
 						  .check_host = !lr->force,
 						  .state = lr->state,
 						  .daemon = lr->daemon,
-						  .quiet = true},
+						  .quiet = true,
+						  .local = &lr->local},
 				 &sum);
 	if (ret == -EAGAIN)
 		ret = 1;
@@ -825,7 +826,9 @@ int apply_batch(const struct xdpfwd_maps *maps, const struct xdpfwd_config *conf
 		free(paired);
 		return -ENOMEM;
 	}
-	if (local_addrs_read(config->public_ifindex, &local))
+	if (c->local)
+		local = *c->local;
+	else if (local_addrs_read(config->public_ifindex, &local))
 		memset(&local, 0, sizeof(local));
 	/* The new rules alone first: each wildcard gets the address it
 	 * answers from, by which its forward entries are found. */

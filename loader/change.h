@@ -28,6 +28,9 @@ struct change {
 	 * -EAGAIN, for the caller to go another way that says why. A write
 	 * that fails is said and undone as always. */
 	bool quiet;
+	/* The public interface's addresses when the caller read them for
+	 * this change (apply_batch() only); NULL: read there. */
+	const struct local_addrs *local;
 };
 
 /* Validates WANT as a whole, checks its new mappings against the host when
