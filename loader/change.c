@@ -497,6 +497,8 @@ static int indexed_apply(const struct load_req *lr, const char *text, size_t len
 	return ret;
 }
 
+unsigned long load_short_ways;
+
 /* The short way: the lines the index of the last load does not know are
  * parsed and put, the mappings of those it knows and the file lacks
  * removed, as one batch (apply_batch(): validated against the mappings
@@ -520,6 +522,7 @@ static int load_indexed(const struct load_req *lr, const char *text, size_t len)
 		ret = indexed_apply(lr, text, len, &plan, pos.count - ix.n);
 	else if (!ret)
 		ret = 1;
+	load_short_ways += !ret;
 	lidx_plan_free(&plan);
 	lidx_free(&ix);
 	free(lines);

@@ -92,6 +92,8 @@ size_t operator_count(const struct rule *rules, size_t n);
  * from the maps. */
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd, bool daemon);
+/* Loads this process made the short way (for tests). */
+extern unsigned long load_short_ways;
 /* load_file() for the command line: a file with no mappings is refused
  * (-ENOTEMPTY, said with the number of the operator's mappings it would
  * remove) unless FORCE. */

@@ -29,9 +29,9 @@ struct on_disk {
 /* The identity of the snapshot at PATH and its count of records, read from
  * its first and last lines alone. */
 static int snapshot_now(const char *path, struct journal_head *snap, size_t *records,
-			int *version_out)
+			int *version_out, bool *attached)
 {
-	char tail[96], first[32];
+	char tail[96], first[48];
 	unsigned int n;
 	struct stat st;
 	ssize_t got, got_first;
@@ -56,6 +56,8 @@ static int snapshot_now(const char *path, struct journal_head *snap, size_t *rec
 		goto out;
 	*records = n;
 	*version_out = version;
+	/* The attach record, when there is one, is the second line. */
+	*attached = strstr(first, "\nattach ") != NULL;
 	snap->size = st.st_size;
 	snap->ino = st.st_ino;
 	snap->mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
@@ -70,13 +72,14 @@ static int on_disk_read(const char *path, struct on_disk *d)
 	char jpath[PATH_MAX + 16], line[256], err[ERR_LEN];
 	struct strbuf head = STRBUF_INIT;
 	struct stat st;
+	bool attached;
 	ssize_t got;
 
 	memset(d, 0, sizeof(*d));
 	d->jfd = -1;
-	if (snapshot_now(path, &d->snap, &d->snap_count, &d->snap_version))
+	if (snapshot_now(path, &d->snap, &d->snap_count, &d->snap_version, &attached))
 		return -1;
-	d->snap_count -= d->snap_count > 0; /* the attach record */
+	d->snap_count -= attached && d->snap_count > 0; /* the attach record */
 	d->count = d->snap_count;
 	journal_path(jpath, sizeof(jpath), path);
 	d->jfd = open(jpath, O_RDWR | O_APPEND | O_CLOEXEC);
