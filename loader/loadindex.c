@@ -293,7 +293,9 @@ int lidx_write(const char *state, const struct load_index *ix)
 	h.local_digest = ix->local_digest;
 	h.sum = lidx_sum(&h, ix->e, ix->n);
 	index_path(path, sizeof(path), state);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	/* Named as the state file's temporaries are: one a kill leaves is
+	 * removed by the next write of the state file (file_write_atomic()). */
+	snprintf(tmp, sizeof(tmp), "%s.tmp.index.%d", state, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	ok = fd >= 0 && write(fd, &h, sizeof(h)) == sizeof(h) &&
 	     write(fd, ix->e, ix->n * sizeof(*ix->e)) == (ssize_t)(ix->n * sizeof(*ix->e));
