@@ -972,6 +972,10 @@ static int purge_state(const char *state)
 	}
 	state_rebuild_marker(marker, sizeof(marker), state);
 	unlink(marker);
+	/* The caches beside it (persist.h): nothing of the table. */
+	snprintf(marker, sizeof(marker), "%s%s", state, STATE_INDEX_SUFFIX);
+	unlink(marker);
+	state_changing_end(state);
 	return 0;
 }
 
