@@ -43,7 +43,8 @@
 #include "table.h"
 
 #define PCPD_MAX_ADDRS	  8	    /* --pcp addresses */
-#define PCPD_ROUND_MAX	  64	    /* datagrams read per round: bounds a round's latency */
+#define PCPD_ROUND_MAX	  1024	    /* datagrams read per round: bounds a round's latency */
+#define PCPD_BATCH_MIN	  4096	    /* changes a batch holds besides one request's most */
 #define PCPD_CLOCK_BIAS	  315576000 /* ten years of seconds, see above */
 #define PCPD_SAVE_EVERY_S 1	    /* the state file at most this often */
 #define PCPD_LIFE_LIMIT	  31536000  /* --pcp-lifetime's MAX, a year (the TTL limit) */
@@ -113,6 +114,10 @@ struct pcpd_batch {
 	size_t ndrop, nrenew, cap;    /* each array holds CAP */
 	struct pcp_change *added;     /* the ADDs' changes, to forget on failure */
 	size_t nadded;
+	/* The public ports the batch touches, a bit per (family, protocol,
+	 * port): a request's changes are checked against them in constant
+	 * time (a batch holds thousands). Bit (v6 * 2 + udp) * 65536 + port. */
+	uint8_t *touched;
 };
 int pcpd_batch_init(struct pcpd_batch *b, size_t cap);
 void pcpd_batch_reset(struct pcpd_batch *b);
