@@ -10,7 +10,9 @@
 #    behind WireGuard (wireguard-go), and Debian's miniupnpd 2.3.1
 #    (nftables backend) from a client on a veth: the same generator
 #    (build/pcpload) and the same requests.
-# Latency: one request outstanding (WINDOW 1); rate: 32 outstanding. xdpfwd's
+# Latency: one request outstanding (WINDOW 1); rate: RATE_WINDOW (256)
+# outstanding, at most one per port renewed (two renewals of one mapping in
+# one round are two commits, not a measure of the server's rate). xdpfwd's
 # table is filled by NAT-PMP requests of 32 clients (quota 1,024 ports each,
 # UDP and TCP on each); miniupnpd's by its own NAT-PMP requests up to 1,000
 # leases, and past that by the same nftables rules written with nft -f
@@ -22,6 +24,8 @@ LOAD=$PWD/build/pcpload
 XDPFWD=${XDPFWD:-$PWD/build/xdpfwd}
 OUT=${OUT:-bench/results/pcp.md}
 SIZES=${SIZES:-1 1000 65536}
+RW=${RATE_WINDOW:-256}
+RENEWALS=${RENEWALS:-20000}
 [ -x "$LOAD" ] && [ -x "$XDPFWD" ] || { echo "pcp: make build/xdpfwd build/pcpload first" >&2; exit 1; }
 for c in miniupnpd stund wireguard-go jq; do
 	command -v $c >/dev/null || { echo "pcp: needs $c (tools/install-deps.sh)" >&2; exit 1; }
@@ -86,21 +90,22 @@ ref_leases() { in_rgw nft list chain inet filter prerouting_miniupnpd | grep -c 
 # ports it deleted wait for it (the reuse delay) and count against its quota.
 measure() { # SIZE INDEX
 	local s=$1 nr=$(($1 < 500 ? $1 : 500)) c=10.8.0.$((127 - $2))
+	local rw=$((nr < RW ? nr : RW))
 	# xdpfwd, from client c.
 	run "x map lat $s" "$NS_CLI" 10.8.0.1 30000 250 250 udp 600 1 1000 $c
-	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 32 1000 $c
-	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 32 1000 $c >/dev/null
+	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 $RW 1000 $c
+	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 $RW 1000 $c >/dev/null
 	run "x renew lat $s" "$NS_CLI" 10.8.0.1 20000 $nr 500 udp 7200 1 1000 10.8.0.64
-	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr 5000 udp 7200 32 1000 10.8.0.64
+	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr $((rw * 500 < RENEWALS ? rw * 500 : RENEWALS)) udp 7200 $rw 1000 10.8.0.64
 	# miniupnpd, from 192.0.2.130: fewer requests where each takes long.
 	local m=250 mr=500 r=2000
 	((s >= 65536)) && m=5 mr=8 r=8
 	run "m map lat $s" "$NS_RCL" 192.0.2.129 30000 $m $m udp 600 1 60000
-	run "m map rate $s" "$NS_RCL" 192.0.2.129 30250 $mr $mr udp 600 32 60000
+	run "m map rate $s" "$NS_RCL" 192.0.2.129 30250 $mr $mr udp 600 $RW 60000
 	in_rcl "$LOAD" 192.0.2.129 30000 $m $m udp 0 1 60000 >/dev/null
 	in_rcl "$LOAD" 192.0.2.129 30250 $mr $mr udp 0 1 60000 >/dev/null
 	run "m renew lat $s" "$NS_RCL" 192.0.2.129 20000 $nr $((r / 4)) udp 7200 1 60000
-	run "m renew rate $s" "$NS_RCL" 192.0.2.129 20000 $nr $r udp 7200 32 60000
+	run "m renew rate $s" "$NS_RCL" 192.0.2.129 20000 $nr $r udp 7200 $rw 60000
 }
 
 declare -A LEASES=()
@@ -126,7 +131,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 	echo "Load average before / after the run: $load_before / $load_after (other engineers' builds and"
 	echo "labs shared the machine: the figures are of a loaded machine)."
 	echo
-	echo "Requests answered per second (32 outstanding; NAT-PMP map requests of 12 bytes):"
+	echo "Requests answered per second ($RW outstanding, at most one per port renewed; NAT-PMP map requests of 12 bytes):"
 	echo
 	echo "| leases (xdpfwd / miniupnpd) | map/s xdpfwd | map/s miniupnpd | ratio | renewal/s xdpfwd | renewal/s miniupnpd | ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|"

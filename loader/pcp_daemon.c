@@ -635,10 +635,24 @@ uint64_t pcpd_now(void)
 	return boot_clock_ns() / 1000000000ULL + PCPD_CLOCK_BIAS;
 }
 
+int64_t pcpd_unix_offset_at(uint64_t real_ns, uint64_t boot_ns)
+{
+	int64_t diff = (int64_t)(real_ns - boot_ns);
+
+	/* Rounded, not the difference of two truncated second counts: those
+	 * differ by one or not as the two clocks' fractions fall, which moved
+	 * every Unix time written and rewrote STATE.pcp once a second. */
+	return (diff >= 0 ? diff + 500000000 : diff - 500000000) / 1000000000 - PCPD_CLOCK_BIAS;
+}
+
 /* Unix time minus pcpd_now(): converts between the two. */
 static int64_t unix_offset(void)
 {
-	return (int64_t)time(NULL) - (int64_t)pcpd_now();
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return pcpd_unix_offset_at((uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec,
+				   boot_clock_ns());
 }
 
 static void from_xaddr(__u8 family, const union xdpfwd_addr *x, struct pcp_addr *a)
@@ -1601,6 +1615,15 @@ void pcpd_publish(struct pcpd *d, struct pcpd_metrics *m)
 	m->leases = ls;
 	m->epoch = pcp_epoch(&d->srv, pcpd_now());
 	m->commit_failures = d->commit_failures;
+	m->has_hook = d->hook != NULL;
+	m->has_peers = d->peers != NULL;
+	m->has_announce = d->announce != NULL;
+	if (d->hook)
+		pcp_hook_get_stats(d->hook, &m->hook);
+	if (d->peers)
+		wg_peers_get_stats(d->peers, &m->peers);
+	if (d->announce)
+		pcp_announce_get_stats(d->announce, &m->announce);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1618,6 +1641,67 @@ static void gauge(struct strbuf *b, const char *name, const char *help, unsigned
 {
 	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
 		       counter ? "counter" : "gauge", name, v);
+}
+
+/* A counter of one label with N values. */
+static void labelled(struct strbuf *b, const char *name, const char *help, const char *label,
+		     const char *const *values, const uint64_t *v, size_t n)
+{
+	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendf(b, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+			       (unsigned long long)v[i]);
+}
+
+/* The side modules' counters: --pcp-hook's runs, the WireGuard peer polls,
+ * the epoch announcements (each only when the module runs). */
+static void render_modules(const struct pcpd_metrics *c, struct strbuf *out)
+{
+	static const char *const runs[] = {"ok", "failed", "killed", "spawn_failed"};
+	static const char *const polls[] = {"ok", "failed", "killed"};
+	static const char *const sent[] = {"sent", "error"};
+
+	if (c->has_hook) {
+		/* failed counts spawn_failed too (pcp_hook.h): apart here. */
+		const uint64_t v[] = {c->hook.ok, c->hook.failed - c->hook.spawn_failed,
+				      c->hook.killed, c->hook.spawn_failed};
+
+		gauge(out, "xdpfwd_pcp_hook_events_total",
+		      "Events queued for --pcp-hook (grant, change, expire, delete).",
+		      c->hook.queued, true);
+		gauge(out, "xdpfwd_pcp_hook_dropped_total",
+		      "Events dropped: --pcp-hook's queue was full.", c->hook.dropped, true);
+		labelled(out, "xdpfwd_pcp_hook_runs_total",
+			 "--pcp-hook runs ended: exit 0, another exit or a signal, killed at the "
+			 "timeout, or the shell could not start.",
+			 "result", runs, v, 4);
+	}
+	if (c->has_peers) {
+		const uint64_t v[] = {c->peers.polls, c->peers.failures - c->peers.killed,
+				      c->peers.killed};
+
+		labelled(
+		    out, "xdpfwd_pcp_wg_polls_total",
+		    "Polls of the tunnel's WireGuard peers (wg show IFACE dump): read, failed, "
+		    "killed at the timeout.",
+		    "result", polls, v, 3);
+		gauge(out, "xdpfwd_pcp_wg_peers", "WireGuard peers in the last good poll.",
+		      c->peers.peers, false);
+		gauge(out, "xdpfwd_pcp_wg_peer_removals_total",
+		      "Polls that found a peer removed or an allowed IP moved (its clients' "
+		      "mappings end).",
+		      c->peers.removals, true);
+	}
+	if (c->has_announce) {
+		const uint64_t v[] = {c->announce.sent, c->announce.send_errors};
+
+		gauge(out, "xdpfwd_pcp_announcements_total",
+		      "Epoch announcements begun (a new epoch: RFC 6886 3.2.1, RFC 6887 14.1.3).",
+		      c->announce.starts, true);
+		labelled(out, "xdpfwd_pcp_announce_datagrams_total",
+			 "Announcement datagrams sent, or skipped on a send error.", "result", sent,
+			 v, 2);
+	}
 }
 
 void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out)
@@ -1664,4 +1748,5 @@ void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out)
 	      c.leases.quarantined, false);
 	gauge(out, "xdpfwd_pcp_epoch_seconds", "The epoch the server answers with.", c.epoch,
 	      false);
+	render_modules(&c, out);
 }

@@ -37,10 +37,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "pcp_announce.h"
+#include "pcp_hook.h"
 #include "pcp_server.h"
 #include "spec.h"
 #include "strbuf.h"
 #include "table.h"
+#include "wg_peers.h"
 
 #define PCPD_MAX_ADDRS	  8	    /* --pcp addresses */
 #define PCPD_ROUND_MAX	  1024	    /* datagrams read per round: bounds a round's latency */
@@ -145,6 +148,11 @@ struct pcpd_metrics {
 	struct pcp_lease_stats leases;
 	uint64_t epoch;		  /* seconds */
 	uint64_t commit_failures; /* rounds whose changes could not be written */
+	/* The side modules' counters (none is an address or a port). */
+	bool has_hook, has_peers, has_announce;
+	struct pcp_hook_stats hook;	    /* --pcp-hook */
+	struct wg_peers_stats peers;	    /* the tunnel's WireGuard peers */
+	struct pcp_announce_stats announce; /* epoch announcements */
 };
 
 struct pcpd;
@@ -176,5 +184,11 @@ void pcpd_publish(struct pcpd *d, struct pcpd_metrics *m);
 void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out);
 /* The clock of the server: CLOCK_BOOTTIME seconds + PCPD_CLOCK_BIAS. */
 uint64_t pcpd_now(void);
+/* Seconds to add to a time of the server's clock for Unix seconds, from
+ * CLOCK_REALTIME and CLOCK_BOOTTIME read together (REAL_NS, BOOT_NS): their
+ * difference rounded to the second, so that it stays the same from one call
+ * to the next while neither clock is stepped (STATE.pcp's Unix times then
+ * change only with what they record, and the file is written only then). */
+int64_t pcpd_unix_offset_at(uint64_t real_ns, uint64_t boot_ns);
 
 #endif

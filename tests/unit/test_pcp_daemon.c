@@ -286,3 +286,81 @@ UNIT_TEST(test_pcp_daemon_state_file, 40)
 	strbuf_free(&text);
 	return n;
 }
+
+/* STATE.pcp's Unix times (the epoch origin, the quarantine's ends) come
+ * from the server's clock plus pcpd_unix_offset_at(): the offset must not
+ * move while neither clock is stepped, whatever the two clocks' fractions of
+ * a second, or the file is rewritten with new numbers once a second while
+ * the quarantine is non-empty. A step of the wall clock moves it. */
+UNIT_TEST(test_pcp_daemon_unix_offset, 40)
+{
+	/* Boot 3 days ago; the wall clock 0.7 s past a second at boot. */
+	const uint64_t boot0 = 3ULL * 86400 * 1000000000ULL;
+	const uint64_t diff = 1796000000ULL * 1000000000ULL + 700000000ULL;
+	const int64_t want = 1796000001LL - PCPD_CLOCK_BIAS;
+
+	for (unsigned int ms = 0; ms < 3000; ms += 50) {
+		uint64_t boot = boot0 + ms * 1000000ULL;
+		int64_t off = pcpd_unix_offset_at(boot + diff, boot);
+
+		CHECK(off == want, "the offset at boot + %u ms: %lld, want %lld", ms,
+		      (long long)off, (long long)want);
+	}
+	CHECK(pcpd_unix_offset_at(boot0 + diff + 5000000000ULL, boot0) == want + 5,
+	      "a step of the wall clock by 5 s moves it by 5");
+	CHECK(pcpd_unix_offset_at(boot0 + 1000000000ULL * 2 + 400000000ULL, boot0) ==
+		  2 - PCPD_CLOCK_BIAS,
+	      "rounded to the nearest second");
+	return 1;
+}
+
+/* /metrics shows the side modules' counters (--pcp-hook's runs by result,
+ * spawn_failed apart; the WireGuard peer polls; the announcements), each
+ * only when its module runs, and never an address. */
+UNIT_TEST(test_pcp_daemon_module_metrics, 40)
+{
+	static const char *const want[] = {
+	    "xdpfwd_pcp_hook_events_total 7\n",
+	    "xdpfwd_pcp_hook_dropped_total 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"ok\"} 3\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"failed\"} 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"killed\"} 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"spawn_failed\"} 1\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"ok\"} 40\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"failed\"} 1\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"killed\"} 1\n",
+	    "xdpfwd_pcp_wg_peers 3\n",
+	    "xdpfwd_pcp_wg_peer_removals_total 2\n",
+	    "xdpfwd_pcp_announcements_total 1\n",
+	    "xdpfwd_pcp_announce_datagrams_total{result=\"sent\"} 20\n",
+	    "xdpfwd_pcp_announce_datagrams_total{result=\"error\"} 2\n",
+	};
+	struct pcpd_metrics m = {
+	    .enabled = true, .has_hook = true, .has_peers = true, .has_announce = true};
+	struct strbuf out = STRBUF_INIT;
+
+	pthread_mutex_init(&m.lock, NULL);
+	m.hook = (struct pcp_hook_stats){.queued = 7,
+					 .run = 5,
+					 .ok = 3,
+					 .failed = 2,
+					 .killed = 1,
+					 .dropped = 1,
+					 .spawn_failed = 1};
+	m.peers = (struct wg_peers_stats){
+	    .polls = 40, .failures = 2, .killed = 1, .peers = 3, .removals = 2};
+	m.announce = (struct pcp_announce_stats){.starts = 1, .sent = 20, .send_errors = 2};
+	pcpd_metrics_render(&m, &out);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK(strstr(strbuf_str(&out), want[i]), "no line %s", want[i]);
+	strbuf_free(&out);
+	/* No module running: none of their lines. */
+	m.has_hook = m.has_peers = m.has_announce = false;
+	pcpd_metrics_render(&m, &out);
+	CHECK(!strstr(strbuf_str(&out), "_hook_") && !strstr(strbuf_str(&out), "_wg_") &&
+		  !strstr(strbuf_str(&out), "_announce"),
+	      "a module that does not run has no lines");
+	strbuf_free(&out);
+	pthread_mutex_destroy(&m.lock);
+	return 1;
+}
