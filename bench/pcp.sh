@@ -77,9 +77,10 @@ ref_fill() { # LEASES
 	in_rcl "$LOAD" 192.0.2.129 20000 $(((n + 1) / 2)) $(((n + 1) / 2)) udp 7200 1 60000 >/dev/null
 	((n / 2 > 0)) && in_rcl "$LOAD" 192.0.2.129 20000 $((n / 2)) $((n / 2)) tcp 7200 1 60000 >/dev/null
 	((want > n)) || return 0
-	seq 1 $((want - n)) | awk '{ p = 1024 + int(($1 - 1) / 2); proto = ($1 % 2) ? "0x11" : "0x6"
-		printf "add rule inet filter prerouting_miniupnpd iif \"rgw1\" @nh,72,8 %s th dport %d dnat ip to 192.0.2.131:%d\n", proto, p, p
-		printf "add rule inet filter miniupnpd iif \"rgw1\" th dport %d @nh,128,32 0xc0000283 @nh,72,8 %s accept\n", p, proto }' |
+	# (dnat needs a transport protocol match first: meta l4proto.)
+	seq 1 $((want - n)) | awk '{ p = 1024 + int(($1 - 1) / 2); proto = ($1 % 2) ? "udp" : "tcp"
+		printf "add rule inet filter prerouting_miniupnpd iif \"rgw1\" meta l4proto %s th dport %d dnat ip to 192.0.2.131:%d\n", proto, p, p
+		printf "add rule inet filter miniupnpd iif \"rgw1\" th dport %d @nh,128,32 0xc0000283 meta l4proto %s accept\n", p, proto }' |
 		in_rgw nft -f -
 }
 ref_leases() { in_rgw nft list chain inet filter prerouting_miniupnpd | grep -c dnat || true; }

@@ -8,13 +8,17 @@
  * One thread (serve's main one) runs it. Per round (pcpd_round()):
  *   read at most PCPD_ROUND_MAX datagrams from the UDP 5351 sockets (bound
  *   to the tunnel addresses ADDR and SO_BINDTODEVICE the tunnel, so a
- *   datagram to the public address finds no socket); pcp_handle() each;
+ *   datagram to the public address finds no socket), with one recvmmsg() per
+ *   socket and pass (a share of the round each); pcp_handle() each;
  *   gather their changes into one batch; under the pin directory's lock,
- *   ADDs, DELs and RENEWs that change the allowlist or the lifetime go
- *   through ONE apply_batch(), plain RENEWs through ONE renew_batch() (one
- *   journal record and one fdatasync each); then the replies are sent, from
- *   the address the request was sent to. When the commit fails nothing is
- *   sent (the client retries) and the ADDs are pcp_lease_forget()-ten.
+ *   ADDs, DELs, RENEWs that change the allowlist, and plain RENEWs (as
+ *   puts of the live mapping with the new lifetime) go through ONE
+ *   apply_batch() (one journal record and one fdatasync); then the replies
+ *   are sent, from the address the request was sent to, with one sendmmsg()
+ *   per socket. A batch holds PCPD_BATCH_MIN changes besides the largest
+ *   request's: a fuller round commits in more than one part. When the
+ *   commit fails nothing is sent (the client retries) and the ADDs are
+ *   pcp_lease_forget()-ten.
  *   Every tick (serve's 250 ms), pcpd_tick(): expiry (pcp_lease_expire(),
  *   DELs through apply_batch()), re-sync after another process changed the
  *   table, the state file at most once a second.
