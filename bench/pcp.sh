@@ -40,7 +40,7 @@ xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --clients "$LAB_CLIENTS" >/dev/null
 ip netns exec "$NS_VPN" wg set "$LAB_WG_VPN" peer "$(cat "$LAB_TMP/cli.pub")" \
 	allowed-ips 10.8.0.2/32,fd00:8::2/128,10.8.0.64/26
 for i in $(seq 64 127); do ip -n "$NS_CLI" addr add 10.8.0.$i/32 dev "$LAB_WG_CLI"; done
-lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --pcp 10.8.0.1 --pcp-pool 10000-43999 \
+lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --pcp 10.8.0.1 --pcp-pool 10000-65000 \
 	--pcp-quota 1024 --pcp-rate 100000:100000 --pcp-lifetime 60:7200 --pcp-reuse-delay 600 \
 	>"$LAB_TMP/serve.log" 2>&1
 wait_for 120 in_cli "$LAB_PROBE" -t 0.5 natpmp addr || { echo "pcp: serve does not answer" >&2; exit 1; }
