@@ -8,7 +8,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 #include "harness.h"
+#include "journal.h"
+#include "leases.h"
 #include "pcp_daemon.h"
 
 static struct pcp_addr v4(const char *s)
@@ -362,5 +366,46 @@ UNIT_TEST(test_pcp_daemon_module_metrics, 40)
 	      "a module that does not run has no lines");
 	strbuf_free(&out);
 	pthread_mutex_destroy(&m.lock);
+	return 1;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* serve reads its state file's pending mappings again only when the
+ * snapshot changed (or some were pending): a journal growing under a NAT-PMP
+ * client's renewals is no reason to (state_watch_snapshot_same()). */
+UNIT_TEST(test_pcp_daemon_pending_watch, 40)
+{
+	char dir[] = "/tmp/xdpfwd-unit-watch.XXXXXX", state[64], jpath[128], tmp[80];
+	struct state_watch w = {0};
+
+	if (!CHECK(mkdtemp(dir), "mkdtemp: %m"))
+		return 0;
+	snprintf(state, sizeof(state), "%s/s.state", dir);
+	snprintf(tmp, sizeof(tmp), "%s/s.tmp", dir);
+	journal_path(jpath, sizeof(jpath), state);
+	write_text(state, "snapshot 1\n");
+	write_text(jpath, "journal\n");
+	CHECK(!state_watch_snapshot_same(&w, state), "not taken: not the same");
+	state_watch_take(&w, state);
+	CHECK(state_watch_snapshot_same(&w, state), "taken: the same");
+	write_text(jpath, "journal\nand a record\n");
+	CHECK(state_watch_snapshot_same(&w, state), "a journal appended to: the same snapshot");
+	CHECK(state_watch_changed(&w, state), "but the pair changed");
+	/* A rewrite (rename over it, as the state file is written). */
+	write_text(tmp, "snapshot 2, longer\n");
+	CHECK(!rename(tmp, state) && !state_watch_snapshot_same(&w, state),
+	      "a rewritten snapshot: not the same");
+	unlink(state);
+	unlink(jpath);
+	rmdir(dir);
 	return 1;
 }
