@@ -10,7 +10,9 @@
 #    behind WireGuard (wireguard-go), and Debian's miniupnpd 2.3.1
 #    (nftables backend) from a client on a veth: the same generator
 #    (build/pcpload) and the same requests.
-# Latency: one request outstanding (WINDOW 1); rate: 32 outstanding. xdpfwd's
+# Latency: one request outstanding (WINDOW 1); rate: RATE_WINDOW (256)
+# outstanding, at most one per port renewed (two renewals of one mapping in
+# one round are two commits, not a measure of the server's rate). xdpfwd's
 # table is filled by NAT-PMP requests of 32 clients (quota 1,024 ports each,
 # UDP and TCP on each); miniupnpd's by its own NAT-PMP requests up to 1,000
 # leases, and past that by the same nftables rules written with nft -f
@@ -22,6 +24,8 @@ LOAD=$PWD/build/pcpload
 XDPFWD=${XDPFWD:-$PWD/build/xdpfwd}
 OUT=${OUT:-bench/results/pcp.md}
 SIZES=${SIZES:-1 1000 65536}
+RW=${RATE_WINDOW:-256}
+RENEWALS=${RENEWALS:-20000}
 [ -x "$LOAD" ] && [ -x "$XDPFWD" ] || { echo "pcp: make build/xdpfwd build/pcpload first" >&2; exit 1; }
 for c in miniupnpd stund wireguard-go jq; do
 	command -v $c >/dev/null || { echo "pcp: needs $c (tools/install-deps.sh)" >&2; exit 1; }
@@ -36,7 +40,7 @@ xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --clients "$LAB_CLIENTS" >/dev/null
 ip netns exec "$NS_VPN" wg set "$LAB_WG_VPN" peer "$(cat "$LAB_TMP/cli.pub")" \
 	allowed-ips 10.8.0.2/32,fd00:8::2/128,10.8.0.64/26
 for i in $(seq 64 127); do ip -n "$NS_CLI" addr add 10.8.0.$i/32 dev "$LAB_WG_CLI"; done
-lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --pcp 10.8.0.1 --pcp-pool 10000-43999 \
+lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --pcp 10.8.0.1 --pcp-pool 10000-65000 \
 	--pcp-quota 1024 --pcp-rate 100000:100000 --pcp-lifetime 60:7200 --pcp-reuse-delay 600 \
 	>"$LAB_TMP/serve.log" 2>&1
 wait_for 120 in_cli "$LAB_PROBE" -t 0.5 natpmp addr || { echo "pcp: serve does not answer" >&2; exit 1; }
@@ -73,9 +77,10 @@ ref_fill() { # LEASES
 	in_rcl "$LOAD" 192.0.2.129 20000 $(((n + 1) / 2)) $(((n + 1) / 2)) udp 7200 1 60000 >/dev/null
 	((n / 2 > 0)) && in_rcl "$LOAD" 192.0.2.129 20000 $((n / 2)) $((n / 2)) tcp 7200 1 60000 >/dev/null
 	((want > n)) || return 0
-	seq 1 $((want - n)) | awk '{ p = 1024 + int(($1 - 1) / 2); proto = ($1 % 2) ? "0x11" : "0x6"
-		printf "add rule inet filter prerouting_miniupnpd iif \"rgw1\" @nh,72,8 %s th dport %d dnat ip to 192.0.2.131:%d\n", proto, p, p
-		printf "add rule inet filter miniupnpd iif \"rgw1\" th dport %d @nh,128,32 0xc0000283 @nh,72,8 %s accept\n", p, proto }' |
+	# (dnat needs a transport protocol match first: meta l4proto.)
+	seq 1 $((want - n)) | awk '{ p = 1024 + int(($1 - 1) / 2); proto = ($1 % 2) ? "udp" : "tcp"
+		printf "add rule inet filter prerouting_miniupnpd iif \"rgw1\" meta l4proto %s th dport %d dnat ip to 192.0.2.131:%d\n", proto, p, p
+		printf "add rule inet filter miniupnpd iif \"rgw1\" th dport %d @nh,128,32 0xc0000283 meta l4proto %s accept\n", p, proto }' |
 		in_rgw nft -f -
 }
 ref_leases() { in_rgw nft list chain inet filter prerouting_miniupnpd | grep -c dnat || true; }
@@ -86,21 +91,22 @@ ref_leases() { in_rgw nft list chain inet filter prerouting_miniupnpd | grep -c 
 # ports it deleted wait for it (the reuse delay) and count against its quota.
 measure() { # SIZE INDEX
 	local s=$1 nr=$(($1 < 500 ? $1 : 500)) c=10.8.0.$((127 - $2))
+	local rw=$((nr < RW ? nr : RW))
 	# xdpfwd, from client c.
 	run "x map lat $s" "$NS_CLI" 10.8.0.1 30000 250 250 udp 600 1 1000 $c
-	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 32 1000 $c
-	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 32 1000 $c >/dev/null
+	run "x map rate $s" "$NS_CLI" 10.8.0.1 30250 500 500 udp 600 $RW 1000 $c
+	in_cli "$LOAD" 10.8.0.1 30000 750 750 udp 0 $RW 1000 $c >/dev/null
 	run "x renew lat $s" "$NS_CLI" 10.8.0.1 20000 $nr 500 udp 7200 1 1000 10.8.0.64
-	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr 5000 udp 7200 32 1000 10.8.0.64
+	run "x renew rate $s" "$NS_CLI" 10.8.0.1 20000 $nr $((rw * 500 < RENEWALS ? rw * 500 : RENEWALS)) udp 7200 $rw 1000 10.8.0.64
 	# miniupnpd, from 192.0.2.130: fewer requests where each takes long.
 	local m=250 mr=500 r=2000
 	((s >= 65536)) && m=5 mr=8 r=8
 	run "m map lat $s" "$NS_RCL" 192.0.2.129 30000 $m $m udp 600 1 60000
-	run "m map rate $s" "$NS_RCL" 192.0.2.129 30250 $mr $mr udp 600 32 60000
+	run "m map rate $s" "$NS_RCL" 192.0.2.129 30250 $mr $mr udp 600 $RW 60000
 	in_rcl "$LOAD" 192.0.2.129 30000 $m $m udp 0 1 60000 >/dev/null
 	in_rcl "$LOAD" 192.0.2.129 30250 $mr $mr udp 0 1 60000 >/dev/null
 	run "m renew lat $s" "$NS_RCL" 192.0.2.129 20000 $nr $((r / 4)) udp 7200 1 60000
-	run "m renew rate $s" "$NS_RCL" 192.0.2.129 20000 $nr $r udp 7200 32 60000
+	run "m renew rate $s" "$NS_RCL" 192.0.2.129 20000 $nr $r udp 7200 $rw 60000
 }
 
 declare -A LEASES=()
@@ -126,7 +132,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 	echo "Load average before / after the run: $load_before / $load_after (other engineers' builds and"
 	echo "labs shared the machine: the figures are of a loaded machine)."
 	echo
-	echo "Requests answered per second (32 outstanding; NAT-PMP map requests of 12 bytes):"
+	echo "Requests answered per second ($RW outstanding, at most one per port renewed; NAT-PMP map requests of 12 bytes):"
 	echo
 	echo "| leases (xdpfwd / miniupnpd) | map/s xdpfwd | map/s miniupnpd | ratio | renewal/s xdpfwd | renewal/s miniupnpd | ratio |"
 	echo "|---|---:|---:|---:|---:|---:|---:|"

@@ -16,6 +16,8 @@
  * must be 16 bytes with opcode 128 + the request's and the same internal
  * port; a request without one in TIMEOUT_MS (1000) is sent again, twice at
  * most, then counted lost. Latency is from the last send to the reply, in microseconds.
+ * SOURCE (an IPv4 address of this host) is the client the requests come
+ * from (each socket is bound to it); without it, the kernel's choice.
  *
  * Prints one line: answered=N lost=N retries=N seconds=S rate=R p50_us=U
  * p99_us=U success=N refused=N (refused: a reply with result != 0)
@@ -185,6 +187,7 @@ int main(int argc, char **argv)
 {
 	struct slot slots[MAX_WINDOW];
 	struct load l = {.server.sin_family = AF_INET, .server.sin_port = htons(5351)};
+	struct sockaddr_in src = {.sin_family = AF_INET};
 	uint64_t t0, t1;
 	double secs;
 	int i;
@@ -211,6 +214,10 @@ int main(int argc, char **argv)
 	l.lifetime = number("lifetime", argv[6], 0, 4294967295L);
 	l.window = (int)number("window", argv[7], 1, MAX_WINDOW);
 	l.timeout_us = 1000ULL * (argc >= 9 ? number("timeout", argv[8], 1, 3600000) : 1000);
+	if (argc == 10 && inet_pton(AF_INET, argv[9], &src.sin_addr) != 1) {
+		fprintf(stderr, "pcpload: source '%s' is not an IPv4 address\n", argv[9]);
+		return 2;
+	}
 	l.lat_us = calloc(l.total, sizeof(*l.lat_us));
 	if (!l.lat_us)
 		return 1;
@@ -219,6 +226,11 @@ int main(int argc, char **argv)
 		slots[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 		if (slots[i].fd < 0) {
 			perror("pcpload: socket");
+			return 1;
+		}
+		/* SOURCE: the client address the server keys the leases on. */
+		if (argc == 10 && bind(slots[i].fd, (const struct sockaddr *)&src, sizeof(src))) {
+			perror("pcpload: bind SOURCE");
 			return 1;
 		}
 	}

@@ -128,6 +128,14 @@ bool state_watch_changed(const struct state_watch *w, const char *state)
 	return !w->taken || !file_same(&snap, &w->snap) || !file_same(&journal, &w->journal);
 }
 
+bool state_watch_snapshot_same(const struct state_watch *w, const char *state)
+{
+	struct file_seen snap;
+
+	file_see(state, &snap);
+	return w->taken && file_same(&snap, &w->snap);
+}
+
 bool lease_index_stale(const struct lease_index *ix, const char *state)
 {
 	struct file_seen snap, journal;

@@ -54,6 +54,11 @@ struct state_watch {
 void state_watch_take(struct state_watch *w, const char *state);
 /* Whether STATE changed since state_watch_take() (true before the first). */
 bool state_watch_changed(const struct state_watch *w, const char *state);
+/* Whether STATE's snapshot (not its journal) is the one of state_watch_take()
+ * (false before the first): a journal appended to since changes nothing a
+ * snapshot alone holds, like the pending lines (journal records only
+ * replace them, loader/journal.c journal_replay()). */
+bool state_watch_snapshot_same(const struct state_watch *w, const char *state);
 
 /* Zero-initialise; lease_index_free() at the end. */
 struct lease_index {

@@ -3,6 +3,7 @@
  * pcp_daemon.c - the NAT-PMP/PCP server in serve: options, STATE.pcp and the
  * batch of a round (pure), then sockets, rounds and ticks; see pcp_daemon.h.
  */
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -424,8 +425,9 @@ int pcpd_batch_init(struct pcpd_batch *b, size_t cap)
 	b->drop = calloc(cap, sizeof(*b->drop));
 	b->renew = calloc(cap, sizeof(*b->renew));
 	b->added = calloc(cap, sizeof(*b->added));
+	b->touched = calloc(4 * 65536 / 8, 1);
 	b->cap = cap;
-	if (!b->put || !b->put_is_add || !b->drop || !b->renew || !b->added) {
+	if (!b->put || !b->put_is_add || !b->drop || !b->renew || !b->added || !b->touched) {
 		pcpd_batch_free(b);
 		return -ENOMEM;
 	}
@@ -435,6 +437,8 @@ int pcpd_batch_init(struct pcpd_batch *b, size_t cap)
 void pcpd_batch_reset(struct pcpd_batch *b)
 {
 	b->nput = b->ndrop = b->nrenew = b->nadded = 0;
+	if (b->touched)
+		memset(b->touched, 0, 4 * 65536 / 8);
 }
 
 void pcpd_batch_free(struct pcpd_batch *b)
@@ -444,6 +448,7 @@ void pcpd_batch_free(struct pcpd_batch *b)
 	free(b->drop);
 	free(b->renew);
 	free(b->added);
+	free(b->touched);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -505,41 +510,63 @@ void pcpd_change_rule(const struct pcp_change *ch, const struct pcp_addr *ext,
 	r->owner = *owner;
 }
 
-/* Whether the public side of M is one the batch touches already. */
-static bool batch_touches(const struct pcpd_batch *b, const struct xdpfwd_mapping *m)
+/* The bit of M's public side in B->touched (one public address per family:
+ * the daemon's external one). */
+static size_t touched_bit(const struct xdpfwd_mapping *m)
 {
-	for (size_t i = 0; i < b->nput; i++)
-		if (same_public(&b->put[i].m, m))
-			return true;
-	for (size_t i = 0; i < b->ndrop; i++)
-		if (same_public(&b->drop[i], m))
-			return true;
-	for (size_t i = 0; i < b->nrenew; i++)
-		if (same_public(&b->renew[i], m))
-			return true;
-	return false;
+	return ((size_t)(m->family == AF_INET6) * 2 + (m->proto == IPPROTO_UDP)) * 65536 +
+	       m->public_port;
+}
+
+static bool bit_test(const uint8_t *bits, size_t i)
+{
+	return bits[i / 8] & (1u << (i % 8));
+}
+
+static void bit_put(uint8_t *bits, size_t i, bool on)
+{
+	if (on)
+		bits[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		bits[i / 8] &= (uint8_t) ~(1u << (i % 8));
+}
+
+/* Undoes the first K changes of CH a failed pcpd_batch_add() took. */
+static void batch_undo(struct pcpd_batch *b, const struct pcp_change *ch, size_t k,
+		       const struct pcp_addr *ext4, const struct pcp_addr *ext6, const size_t *was)
+{
+	for (size_t i = 0; i < k; i++) {
+		struct xdpfwd_mapping key;
+
+		public_key(&ch[i], pcp_addr_is_v4(&ch[i].client) ? ext4 : ext6, &key);
+		bit_put(b->touched, touched_bit(&key), false);
+	}
+	b->nput = was[0], b->ndrop = was[1], b->nrenew = was[2], b->nadded = was[3];
 }
 
 int pcpd_batch_add(struct pcpd_batch *b, const struct pcp_change *ch, size_t n,
 		   const struct xdpfwd_owner *owner, const struct pcp_addr *ext4,
 		   const struct pcp_addr *ext6)
 {
-	size_t nput = b->nput, ndrop = b->ndrop, nrenew = b->nrenew, nadded = b->nadded;
+	const size_t was[4] = {b->nput, b->ndrop, b->nrenew, b->nadded};
 
 	/* Renewals become puts at commit (renewals_to_puts()): they share room. */
-	if (nput + nrenew + n > b->cap || ndrop + n > b->cap)
+	if (b->nput + b->nrenew + n > b->cap || b->ndrop + n > b->cap)
 		return -ENOSPC;
 	for (size_t i = 0; i < n; i++) {
 		const struct pcp_addr *ext = pcp_addr_is_v4(&ch[i].client) ? ext4 : ext6;
 		struct xdpfwd_mapping key;
 
-		if (!ext)
-			goto undo_inval;
+		if (!ext) {
+			batch_undo(b, ch, i, ext4, ext6, was);
+			return -EINVAL;
+		}
 		public_key(&ch[i], ext, &key);
-		if (batch_touches(b, &key)) {
-			b->nput = nput, b->ndrop = ndrop, b->nrenew = nrenew, b->nadded = nadded;
+		if (bit_test(b->touched, touched_bit(&key))) {
+			batch_undo(b, ch, i, ext4, ext6, was);
 			return -EAGAIN;
 		}
+		bit_put(b->touched, touched_bit(&key), true);
 		if (ch[i].op == PCP_CH_DEL) {
 			b->drop[b->ndrop++] = key;
 		} else if (ch[i].op == PCP_CH_RENEW && !ch[i].filter_set) {
@@ -552,20 +579,19 @@ int pcpd_batch_add(struct pcpd_batch *b, const struct pcp_change *ch, size_t n,
 		}
 	}
 	return 0;
-undo_inval:
-	b->nput = nput, b->ndrop = ndrop, b->nrenew = nrenew, b->nadded = nadded;
-	return -EINVAL;
 }
 
 /* --- the server ----------------------------------------------------------- */
 
+/* One datagram of a round: the request as read, then its reply. */
 struct pcpd_reply {
 	int fd;
 	bool segment_ok; /* its changes were written (or it had none) */
 	size_t segment;
 	struct sockaddr_storage to;
 	socklen_t tolen;
-	size_t len;
+	size_t inlen, len;
+	uint8_t in[PCP_MAX_MSG + 4]; /* longer than any request: one too long is seen so */
 	uint8_t buf[PCP_MAX_MSG];
 };
 
@@ -580,6 +606,8 @@ struct pcpd {
 	struct pcp_change *ch;
 	size_t maxch;
 	struct pcpd_reply *reply;
+	struct mmsghdr *mm;	 /* PCPD_ROUND_MAX, for recvmmsg() and sendmmsg() */
+	struct iovec *iov;	 /* PCPD_ROUND_MAX */
 	struct state_watch seen; /* the state file as the index last followed it */
 	uint64_t origin_unix, last_save;
 	char *saved_text; /* STATE.pcp as last written */
@@ -607,10 +635,24 @@ uint64_t pcpd_now(void)
 	return boot_clock_ns() / 1000000000ULL + PCPD_CLOCK_BIAS;
 }
 
+int64_t pcpd_unix_offset_at(uint64_t real_ns, uint64_t boot_ns)
+{
+	int64_t diff = (int64_t)(real_ns - boot_ns);
+
+	/* Rounded, not the difference of two truncated second counts: those
+	 * differ by one or not as the two clocks' fractions fall, which moved
+	 * every Unix time written and rewrote STATE.pcp once a second. */
+	return (diff >= 0 ? diff + 500000000 : diff - 500000000) / 1000000000 - PCPD_CLOCK_BIAS;
+}
+
 /* Unix time minus pcpd_now(): converts between the two. */
 static int64_t unix_offset(void)
 {
-	return (int64_t)time(NULL) - (int64_t)pcpd_now();
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return pcpd_unix_offset_at((uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec,
+				   boot_clock_ns());
 }
 
 static void from_xaddr(__u8 family, const union xdpfwd_addr *x, struct pcp_addr *a)
@@ -1143,42 +1185,63 @@ static void commit_segment(struct pcpd *d, struct pindir *pd, bool *locked, size
 			d->reply[i].segment_ok = ok;
 }
 
-/* One datagram from FD, handled; its reply in d->reply[NR]. */
-static bool handle_one(struct pcpd *d, struct pindir *pd, int fd, size_t nr, size_t *seg,
-		       bool *locked)
+/* Reads up to MAX datagrams waiting on FD into d->reply[NR..] with one
+ * recvmmsg() (a syscall per socket and round, not per datagram): their
+ * number. */
+static size_t read_batch(struct pcpd *d, int fd, size_t nr, size_t max)
+{
+	int got;
+
+	for (size_t i = 0; i < max; i++) {
+		struct pcpd_reply *r = &d->reply[nr + i];
+
+		d->iov[i] = (struct iovec){.iov_base = r->in, .iov_len = sizeof(r->in)};
+		d->mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &r->to,
+							.msg_namelen = sizeof(r->to),
+							.msg_iov = &d->iov[i],
+							.msg_iovlen = 1}};
+	}
+	got = recvmmsg(fd, d->mm, (unsigned int)max, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < got; i++) {
+		struct pcpd_reply *r = &d->reply[nr + (size_t)i];
+
+		r->fd = fd;
+		r->tolen = d->mm[i].msg_hdr.msg_namelen;
+		/* A datagram longer than the buffer: MSG_TRUNC, and too long. */
+		r->inlen =
+		    d->mm[i].msg_hdr.msg_flags & MSG_TRUNC ? sizeof(r->in) : d->mm[i].msg_len;
+	}
+	return got > 0 ? (size_t)got : 0;
+}
+
+/* The datagram d->reply[NR], handled: its reply in place, its changes in
+ * the batch (the batch committed first when it cannot take them). */
+static void handle_one(struct pcpd *d, struct pindir *pd, size_t nr, size_t *seg, bool *locked)
 {
 	struct pcpd_reply *r = &d->reply[nr];
-	uint8_t buf[PCP_MAX_MSG + 4];
+	const struct pcp_addr *e4 = d->srv.has_v4 ? &d->srv.external_v4 : NULL;
+	const struct pcp_addr *e6 = d->srv.has_v6 ? &d->srv.external_v6 : NULL;
 	struct xdpfwd_owner owner;
 	struct pcp_addr src;
-	ssize_t len;
 	size_t n;
 	int rc;
 
-	r->tolen = sizeof(r->to);
-	len = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&r->to, &r->tolen);
-	if (len < 0)
-		return false;
 	if (r->to.ss_family == AF_INET)
 		pcp_addr_from_v4(&src, ((struct sockaddr_in *)&r->to)->sin_addr.s_addr);
 	else
 		memcpy(src.b, &((struct sockaddr_in6 *)&r->to)->sin6_addr, 16);
-	r->fd = fd;
-	n = pcp_handle(&d->srv, buf, (size_t)len, &src, authorized(d, &src), pcpd_now(), r->buf,
+	n = pcp_handle(&d->srv, r->in, r->inlen, &src, authorized(d, &src), pcpd_now(), r->buf,
 		       &r->len, d->ch);
 	r->segment = *seg;
 	r->segment_ok = true;
 	if (!n)
-		return true;
-	request_owner(buf, (size_t)len, &src, &owner);
-	rc = pcpd_batch_add(&d->batch, d->ch, n, &owner, d->srv.has_v4 ? &d->srv.external_v4 : NULL,
-			    d->srv.has_v6 ? &d->srv.external_v6 : NULL);
+		return;
+	request_owner(r->in, r->inlen, &src, &owner);
+	rc = pcpd_batch_add(&d->batch, d->ch, n, &owner, e4, e6);
 	if (rc == -EAGAIN || rc == -ENOSPC) {
 		commit_segment(d, pd, locked, (*seg)++, nr);
 		r->segment = *seg;
-		rc = pcpd_batch_add(&d->batch, d->ch, n, &owner,
-				    d->srv.has_v4 ? &d->srv.external_v4 : NULL,
-				    d->srv.has_v6 ? &d->srv.external_v6 : NULL);
+		rc = pcpd_batch_add(&d->batch, d->ch, n, &owner, e4, e6);
 	}
 	if (rc) {
 		r->len = 0; /* cannot be written: the client asks again, and the
@@ -1186,27 +1249,61 @@ static bool handle_one(struct pcpd *d, struct pindir *pd, int fd, size_t nr, siz
 		d->seen.taken = false;
 	} else
 		queue_events(d, d->ch, n, PCP_HOOK_DELETE);
-	return true;
+}
+
+/* The replies of the round (NR datagrams) that are to go, each from the
+ * socket its request came to: one sendmmsg() per socket. */
+static void send_replies(struct pcpd *d, size_t nr)
+{
+	for (size_t a = 0; a < d->cfg.naddrs; a++) {
+		unsigned int k = 0;
+
+		for (size_t i = 0; i < nr; i++) {
+			struct pcpd_reply *r = &d->reply[i];
+
+			if (r->fd != d->fd[a] || !r->len || !r->segment_ok)
+				continue;
+			d->iov[k] = (struct iovec){.iov_base = r->buf, .iov_len = r->len};
+			d->mm[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &r->to,
+								.msg_namelen = r->tolen,
+								.msg_iov = &d->iov[k],
+								.msg_iovlen = 1}};
+			k++;
+		}
+		/* A reply the socket cannot take now is dropped, as a lost one
+		 * would be: the client asks again. */
+		for (unsigned int sent = 0; sent < k;) {
+			int rc = sendmmsg(d->fd[a], d->mm + sent, k - sent, MSG_DONTWAIT);
+
+			sent += rc > 0 ? (unsigned int)rc : 1;
+		}
+	}
 }
 
 size_t pcpd_round(struct pcpd *d, struct pindir *pd)
 {
-	size_t nr = 0, seg = 0;
-	bool locked = false, more = true;
+	size_t nr = 0, seg = 0, got = 1;
+	bool locked = false;
 
-	while (more && nr < PCPD_ROUND_MAX) {
-		more = false;
-		for (size_t i = 0; i < d->cfg.naddrs && nr < PCPD_ROUND_MAX; i++)
-			if (handle_one(d, pd, d->fd[i], nr, &seg, &locked))
-				nr++, more = true;
+	/* Each socket in turn, a share of the round each, until none has more. */
+	while (got && nr < PCPD_ROUND_MAX) {
+		size_t share = (PCPD_ROUND_MAX - nr + d->cfg.naddrs - 1) / d->cfg.naddrs;
+
+		got = 0;
+		for (size_t i = 0; i < d->cfg.naddrs && nr < PCPD_ROUND_MAX; i++) {
+			size_t k =
+			    read_batch(d, d->fd[i], nr,
+				       share < PCPD_ROUND_MAX - nr ? share : PCPD_ROUND_MAX - nr);
+
+			for (size_t j = 0; j < k; j++)
+				handle_one(d, pd, nr + j, &seg, &locked);
+			nr += k, got += k;
+		}
 	}
 	commit_segment(d, pd, &locked, seg, nr);
 	if (locked)
 		pindir_unlock(pd);
-	for (size_t i = 0; i < nr; i++)
-		if (d->reply[i].len && d->reply[i].segment_ok)
-			sendto(d->reply[i].fd, d->reply[i].buf, d->reply[i].len, MSG_DONTWAIT,
-			       (struct sockaddr *)&d->reply[i].to, d->reply[i].tolen);
+	send_replies(d, nr);
 	return nr;
 }
 
@@ -1375,9 +1472,12 @@ static int pcpd_alloc(struct pcpd *d)
 		d->maxch = 64;
 	d->ch = calloc(d->maxch, sizeof(*d->ch));
 	d->reply = calloc(PCPD_ROUND_MAX, sizeof(*d->reply));
-	if (!d->ch || !d->reply ||
-	    pcpd_batch_init(&d->batch,
-			    PCPD_ROUND_MAX * pcp_lease_max_changes(d->srv.leases) + d->maxch))
+	d->mm = calloc(PCPD_ROUND_MAX, sizeof(*d->mm));
+	d->iov = calloc(PCPD_ROUND_MAX, sizeof(*d->iov));
+	/* Room for the largest request's changes (a delete-all of a full
+	 * quota) besides a round's worth of ordinary ones. */
+	if (!d->ch || !d->reply || !d->mm || !d->iov ||
+	    pcpd_batch_init(&d->batch, PCPD_BATCH_MIN + d->maxch))
 		return -ENOMEM;
 	d->ev = calloc(d->batch.cap, sizeof(*d->ev));
 	return d->ev ? 0 : -ENOMEM;
@@ -1486,6 +1586,8 @@ void pcpd_close(struct pcpd *d)
 	pcpd_batch_free(&d->batch);
 	free(d->ch);
 	free(d->reply);
+	free(d->mm);
+	free(d->iov);
 	free(d->saved_text);
 	free(d);
 }
@@ -1513,6 +1615,15 @@ void pcpd_publish(struct pcpd *d, struct pcpd_metrics *m)
 	m->leases = ls;
 	m->epoch = pcp_epoch(&d->srv, pcpd_now());
 	m->commit_failures = d->commit_failures;
+	m->has_hook = d->hook != NULL;
+	m->has_peers = d->peers != NULL;
+	m->has_announce = d->announce != NULL;
+	if (d->hook)
+		pcp_hook_get_stats(d->hook, &m->hook);
+	if (d->peers)
+		wg_peers_get_stats(d->peers, &m->peers);
+	if (d->announce)
+		pcp_announce_get_stats(d->announce, &m->announce);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1530,6 +1641,67 @@ static void gauge(struct strbuf *b, const char *name, const char *help, unsigned
 {
 	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
 		       counter ? "counter" : "gauge", name, v);
+}
+
+/* A counter of one label with N values. */
+static void labelled(struct strbuf *b, const char *name, const char *help, const char *label,
+		     const char *const *values, const uint64_t *v, size_t n)
+{
+	strbuf_appendf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendf(b, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+			       (unsigned long long)v[i]);
+}
+
+/* The side modules' counters: --pcp-hook's runs, the WireGuard peer polls,
+ * the epoch announcements (each only when the module runs). */
+static void render_modules(const struct pcpd_metrics *c, struct strbuf *out)
+{
+	static const char *const runs[] = {"ok", "failed", "killed", "spawn_failed"};
+	static const char *const polls[] = {"ok", "failed", "killed"};
+	static const char *const sent[] = {"sent", "error"};
+
+	if (c->has_hook) {
+		/* failed counts spawn_failed too (pcp_hook.h): apart here. */
+		const uint64_t v[] = {c->hook.ok, c->hook.failed - c->hook.spawn_failed,
+				      c->hook.killed, c->hook.spawn_failed};
+
+		gauge(out, "xdpfwd_pcp_hook_events_total",
+		      "Events queued for --pcp-hook (grant, change, expire, delete).",
+		      c->hook.queued, true);
+		gauge(out, "xdpfwd_pcp_hook_dropped_total",
+		      "Events dropped: --pcp-hook's queue was full.", c->hook.dropped, true);
+		labelled(out, "xdpfwd_pcp_hook_runs_total",
+			 "--pcp-hook runs ended: exit 0, another exit or a signal, killed at the "
+			 "timeout, or the shell could not start.",
+			 "result", runs, v, 4);
+	}
+	if (c->has_peers) {
+		const uint64_t v[] = {c->peers.polls, c->peers.failures - c->peers.killed,
+				      c->peers.killed};
+
+		labelled(
+		    out, "xdpfwd_pcp_wg_polls_total",
+		    "Polls of the tunnel's WireGuard peers (wg show IFACE dump): read, failed, "
+		    "killed at the timeout.",
+		    "result", polls, v, 3);
+		gauge(out, "xdpfwd_pcp_wg_peers", "WireGuard peers in the last good poll.",
+		      c->peers.peers, false);
+		gauge(out, "xdpfwd_pcp_wg_peer_removals_total",
+		      "Polls that found a peer removed or an allowed IP moved (its clients' "
+		      "mappings end).",
+		      c->peers.removals, true);
+	}
+	if (c->has_announce) {
+		const uint64_t v[] = {c->announce.sent, c->announce.send_errors};
+
+		gauge(out, "xdpfwd_pcp_announcements_total",
+		      "Epoch announcements begun (a new epoch: RFC 6886 3.2.1, RFC 6887 14.1.3).",
+		      c->announce.starts, true);
+		labelled(out, "xdpfwd_pcp_announce_datagrams_total",
+			 "Announcement datagrams sent, or skipped on a send error.", "result", sent,
+			 v, 2);
+	}
 }
 
 void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out)
@@ -1576,4 +1748,5 @@ void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out)
 	      c.leases.quarantined, false);
 	gauge(out, "xdpfwd_pcp_epoch_seconds", "The epoch the server answers with.", c.epoch,
 	      false);
+	render_modules(&c, out);
 }

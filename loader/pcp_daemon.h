@@ -8,13 +8,17 @@
  * One thread (serve's main one) runs it. Per round (pcpd_round()):
  *   read at most PCPD_ROUND_MAX datagrams from the UDP 5351 sockets (bound
  *   to the tunnel addresses ADDR and SO_BINDTODEVICE the tunnel, so a
- *   datagram to the public address finds no socket); pcp_handle() each;
+ *   datagram to the public address finds no socket), with one recvmmsg() per
+ *   socket and pass (a share of the round each); pcp_handle() each;
  *   gather their changes into one batch; under the pin directory's lock,
- *   ADDs, DELs and RENEWs that change the allowlist or the lifetime go
- *   through ONE apply_batch(), plain RENEWs through ONE renew_batch() (one
- *   journal record and one fdatasync each); then the replies are sent, from
- *   the address the request was sent to. When the commit fails nothing is
- *   sent (the client retries) and the ADDs are pcp_lease_forget()-ten.
+ *   ADDs, DELs, RENEWs that change the allowlist, and plain RENEWs (as
+ *   puts of the live mapping with the new lifetime) go through ONE
+ *   apply_batch() (one journal record and one fdatasync); then the replies
+ *   are sent, from the address the request was sent to, with one sendmmsg()
+ *   per socket. A batch holds PCPD_BATCH_MIN changes besides the largest
+ *   request's: a fuller round commits in more than one part. When the
+ *   commit fails nothing is sent (the client retries) and the ADDs are
+ *   pcp_lease_forget()-ten.
  *   Every tick (serve's 250 ms), pcpd_tick(): expiry (pcp_lease_expire(),
  *   DELs through apply_batch()), re-sync after another process changed the
  *   table, the state file at most once a second.
@@ -37,13 +41,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "pcp_announce.h"
+#include "pcp_hook.h"
 #include "pcp_server.h"
 #include "spec.h"
 #include "strbuf.h"
 #include "table.h"
+#include "wg_peers.h"
 
 #define PCPD_MAX_ADDRS	  8	    /* --pcp addresses */
-#define PCPD_ROUND_MAX	  64	    /* datagrams read per round: bounds a round's latency */
+#define PCPD_ROUND_MAX	  1024	    /* datagrams read per round: bounds a round's latency */
+#define PCPD_BATCH_MIN	  4096	    /* changes a batch holds besides one request's most */
 #define PCPD_CLOCK_BIAS	  315576000 /* ten years of seconds, see above */
 #define PCPD_SAVE_EVERY_S 1	    /* the state file at most this often */
 #define PCPD_LIFE_LIMIT	  31536000  /* --pcp-lifetime's MAX, a year (the TTL limit) */
@@ -113,6 +121,10 @@ struct pcpd_batch {
 	size_t ndrop, nrenew, cap;    /* each array holds CAP */
 	struct pcp_change *added;     /* the ADDs' changes, to forget on failure */
 	size_t nadded;
+	/* The public ports the batch touches, a bit per (family, protocol,
+	 * port): a request's changes are checked against them in constant
+	 * time (a batch holds thousands). Bit (v6 * 2 + udp) * 65536 + port. */
+	uint8_t *touched;
 };
 int pcpd_batch_init(struct pcpd_batch *b, size_t cap);
 void pcpd_batch_reset(struct pcpd_batch *b);
@@ -140,6 +152,11 @@ struct pcpd_metrics {
 	struct pcp_lease_stats leases;
 	uint64_t epoch;		  /* seconds */
 	uint64_t commit_failures; /* rounds whose changes could not be written */
+	/* The side modules' counters (none is an address or a port). */
+	bool has_hook, has_peers, has_announce;
+	struct pcp_hook_stats hook;	    /* --pcp-hook */
+	struct wg_peers_stats peers;	    /* the tunnel's WireGuard peers */
+	struct pcp_announce_stats announce; /* epoch announcements */
 };
 
 struct pcpd;
@@ -171,5 +188,11 @@ void pcpd_publish(struct pcpd *d, struct pcpd_metrics *m);
 void pcpd_metrics_render(struct pcpd_metrics *m, struct strbuf *out);
 /* The clock of the server: CLOCK_BOOTTIME seconds + PCPD_CLOCK_BIAS. */
 uint64_t pcpd_now(void);
+/* Seconds to add to a time of the server's clock for Unix seconds, from
+ * CLOCK_REALTIME and CLOCK_BOOTTIME read together (REAL_NS, BOOT_NS): their
+ * difference rounded to the second, so that it stays the same from one call
+ * to the next while neither clock is stepped (STATE.pcp's Unix times then
+ * change only with what they record, and the file is written only then). */
+int64_t pcpd_unix_offset_at(uint64_t real_ns, uint64_t boot_ns);
 
 #endif

@@ -3002,6 +3002,85 @@ test_pcp_daemon_restart_keeps_port_and_epoch() {
 	stop_serve
 }
 
+# The side modules, end to end: --pcp-hook's expire event (a lease not
+# renewed) and the delete of a removed WireGuard peer's mappings (within a
+# second or two: wg show IFACE dump is polled), and their counters on
+# /metrics (hook runs, peer polls and removals, announcements).
+test_pcp_daemon_expiry_and_peer_removal() {
+	local out p1 p2 m cl2
+	needs jq curl python3 || return
+	printf '#!/bin/sh\necho "$XDPFWD_EVENT $XDPFWD_PROTO $XDPFWD_PUBLIC_PORT $XDPFWD_INTERNAL_ADDR $XDPFWD_INTERNAL_PORT" >>%s\n' \
+		"$LAB_TMP/hook.out" >"$LAB_TMP/hook.sh" && chmod +x "$LAB_TMP/hook.sh"
+	pcpd_serve --pcp-hook "$LAB_TMP/hook.sh" --pcp-lifetime 2:600 ||
+		{ fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+	# Client 1: a lease of 2 s, not renewed, ends by itself.
+	out=$(pcpd_probe natpmp map udp 7320 0 2)
+	[ "$(pcpd_field result "$out")" = 0 ] || { fail "map: $out"; return 1; }
+	p1=$(pcpd_field external_port "$out")
+	# Client 2: a lease of 600 s, then its peer is removed from the server.
+	out=$(pcpd_probe -n "$NS_CL2" -s 10.8.0.1 natpmp map tcp 7321 0 600)
+	[ "$(pcpd_field result "$out")" = 0 ] || { fail "map from the second client: $out"; return 1; }
+	p2=$(pcpd_field external_port "$out")
+	cl2=$(in_vpn wg show "$LAB_WG_VPN" allowed-ips | awk '$2 == "10.8.0.3/32" { print $1 }')
+	in_vpn wg set "$LAB_WG_VPN" peer "$cl2" remove
+	wait_for "$LAB_WAIT" grep -q "^delete tcp $p2 10.8.0.3 7321$" "$LAB_TMP/hook.out" ||
+		fail "no delete event for the removed peer's mapping: $(cat "$LAB_TMP/hook.out" 2>&1)"
+	xdpfwd list --json | jq -e 'all(.target_addr != "10.8.0.3")' >/dev/null ||
+		fail "the removed peer's mapping is still listed: $(xdpfwd list)"
+	wait_for "$LAB_WAIT" grep -q "^expire udp $p1 10.8.0.2 7320$" "$LAB_TMP/hook.out" ||
+		fail "no expire event: $(cat "$LAB_TMP/hook.out" 2>&1)"
+	xdpfwd list --json | jq -e 'all(.target_addr != "10.8.0.2" or .target_port != 7320)' >/dev/null || fail "a lease outlived its end: $(xdpfwd list)"
+	[ "$(sort "$LAB_TMP/hook.out")" = "$(printf '%s\n' "delete tcp $p2 10.8.0.3 7321" "expire udp $p1 10.8.0.2 7320" \
+		"grant tcp $p2 10.8.0.3 7321" "grant udp $p1 10.8.0.2 7320")" ] || fail "hook events: $(cat "$LAB_TMP/hook.out")"
+	m=$(in_vpn curl -sf http://127.0.0.1:9979/metrics)
+	grep -qx 'xdpfwd_pcp_hook_events_total 4' <<<"$m" || fail "hook events not counted: $(grep pcp_hook <<<"$m")"
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN curl -sf http://127.0.0.1:9979/metrics | grep -qx 'xdpfwd_pcp_hook_runs_total{result=\"ok\"} 4'" ||
+		fail "hook runs: $(in_vpn curl -sf http://127.0.0.1:9979/metrics | grep pcp_hook_runs)"
+	grep -qx 'xdpfwd_pcp_hook_runs_total{result="spawn_failed"} 0' <<<"$m" || fail "spawn_failed: $(grep spawn <<<"$m")"
+	grep -q '^xdpfwd_pcp_wg_polls_total{result="ok"} [1-9]' <<<"$m" || fail "no peer polls: $(grep wg_polls <<<"$m")"
+	grep -qx 'xdpfwd_pcp_wg_peers 1' <<<"$m" || fail "peers: $(grep wg_peers <<<"$m")"
+	grep -q '^xdpfwd_pcp_wg_peer_removals_total [1-9]' <<<"$m" || fail "removals: $(grep removals <<<"$m")"
+	grep -q '^xdpfwd_pcp_announcements_total [0-9]' <<<"$m" || fail "no announcements counter"
+	stop_serve
+	# The second client's peer back, as the lab had it.
+	in_vpn wg set "$LAB_WG_VPN" peer "$cl2" allowed-ips 10.8.0.3/32,fd00:8::3/128 endpoint 192.0.2.66:51822
+	wait_for "$LAB_WAIT" in_cl2 ping -c1 -W1 10.8.0.1 || fail "the second client's tunnel does not come back"
+}
+
+# A commit of the daemon that fails (a failpoint in the state file's write,
+# after the maps were written) sends no reply and leaves the table and the
+# state file as they were; the client's retry is answered.
+test_pcp_daemon_failed_commit_answers_nothing() {
+	local out sum0 list0 m step k from
+	needs jq curl python3 || return
+	# map-update: the commit's first map write; state-rename: the state
+	# file's rewrite (a small table's record), after the maps were written.
+	for step in map-update state-rename; do
+		# The steps of that name serve takes to start, from its trace: the
+		# commit's is the next one.
+		from=$(wc -l <"$LAB_TMP/serve.log" 2>/dev/null || echo 0)
+		XDPFWD_FAIL_TRACE=1 pcpd_serve || { fail "serve --pcp does not answer"; return 1; }
+		stop_serve
+		k=$(tail -n +$((from + 1)) "$LAB_TMP/serve.log" | grep -c "step [0-9]*: $step\$")
+		XDPFWD_FAIL_AT=$step:$((k + 1)) pcpd_serve ||
+			{ fail "serve --pcp does not answer: $(tail -3 "$LAB_TMP/serve.log")"; return 1; }
+		sum0=$(cat "$(state_file)" "$(state_file).journal" 2>/dev/null | md5sum)
+		list0=$(xdpfwd list --json)
+		out=$(pcpd_probe -t 1 natpmp map udp 7330 0 120)
+		[ "$(pcpd_field reply "$out")" = null ] || fail "$step: a failed commit was answered: $out"
+		[ "$(xdpfwd list --json)" = "$list0" ] || fail "$step: the table changed: $(xdpfwd list)"
+		[ "$(cat "$(state_file)" "$(state_file).journal" 2>/dev/null | md5sum)" = "$sum0" ] ||
+			fail "$step: the state file changed"
+		m=$(in_vpn curl -sf http://127.0.0.1:9979/metrics)
+		grep -qx 'xdpfwd_pcp_commit_failures_total 1' <<<"$m" || fail "$step: $(grep commit_fail <<<"$m")"
+		grep -q 'writing 1 changes failed' "$LAB_TMP/serve.log" || fail "$step: not said: $(tail -3 "$LAB_TMP/serve.log")"
+		out=$(pcpd_probe natpmp map udp 7330 0 120)
+		[ "$(pcpd_field result "$out")" = 0 ] || fail "$step: the retry: $out"
+		out=$(pcpd_probe natpmp map udp 7330 0 0)
+		stop_serve
+	done
+}
+
 # Bad serve --pcp options: one line naming the option and its range, exit 2,
 # nothing started (no socket on 5351, no change to the table).
 test_pcp_daemon_bad_options_start_nothing() {

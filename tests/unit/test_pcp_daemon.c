@@ -8,7 +8,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <unistd.h>
 #include "harness.h"
+#include "journal.h"
+#include "leases.h"
 #include "pcp_daemon.h"
 
 static struct pcp_addr v4(const char *s)
@@ -285,4 +289,123 @@ UNIT_TEST(test_pcp_daemon_state_file, 40)
 	pcpd_saved_free(&s);
 	strbuf_free(&text);
 	return n;
+}
+
+/* STATE.pcp's Unix times (the epoch origin, the quarantine's ends) come
+ * from the server's clock plus pcpd_unix_offset_at(): the offset must not
+ * move while neither clock is stepped, whatever the two clocks' fractions of
+ * a second, or the file is rewritten with new numbers once a second while
+ * the quarantine is non-empty. A step of the wall clock moves it. */
+UNIT_TEST(test_pcp_daemon_unix_offset, 40)
+{
+	/* Boot 3 days ago; the wall clock 0.7 s past a second at boot. */
+	const uint64_t boot0 = 3ULL * 86400 * 1000000000ULL;
+	const uint64_t diff = 1796000000ULL * 1000000000ULL + 700000000ULL;
+	const int64_t want = 1796000001LL - PCPD_CLOCK_BIAS;
+
+	for (unsigned int ms = 0; ms < 3000; ms += 50) {
+		uint64_t boot = boot0 + ms * 1000000ULL;
+		int64_t off = pcpd_unix_offset_at(boot + diff, boot);
+
+		CHECK(off == want, "the offset at boot + %u ms: %lld, want %lld", ms,
+		      (long long)off, (long long)want);
+	}
+	CHECK(pcpd_unix_offset_at(boot0 + diff + 5000000000ULL, boot0) == want + 5,
+	      "a step of the wall clock by 5 s moves it by 5");
+	CHECK(pcpd_unix_offset_at(boot0 + 1000000000ULL * 2 + 400000000ULL, boot0) ==
+		  2 - PCPD_CLOCK_BIAS,
+	      "rounded to the nearest second");
+	return 1;
+}
+
+/* /metrics shows the side modules' counters (--pcp-hook's runs by result,
+ * spawn_failed apart; the WireGuard peer polls; the announcements), each
+ * only when its module runs, and never an address. */
+UNIT_TEST(test_pcp_daemon_module_metrics, 40)
+{
+	static const char *const want[] = {
+	    "xdpfwd_pcp_hook_events_total 7\n",
+	    "xdpfwd_pcp_hook_dropped_total 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"ok\"} 3\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"failed\"} 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"killed\"} 1\n",
+	    "xdpfwd_pcp_hook_runs_total{result=\"spawn_failed\"} 1\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"ok\"} 40\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"failed\"} 1\n",
+	    "xdpfwd_pcp_wg_polls_total{result=\"killed\"} 1\n",
+	    "xdpfwd_pcp_wg_peers 3\n",
+	    "xdpfwd_pcp_wg_peer_removals_total 2\n",
+	    "xdpfwd_pcp_announcements_total 1\n",
+	    "xdpfwd_pcp_announce_datagrams_total{result=\"sent\"} 20\n",
+	    "xdpfwd_pcp_announce_datagrams_total{result=\"error\"} 2\n",
+	};
+	struct pcpd_metrics m = {
+	    .enabled = true, .has_hook = true, .has_peers = true, .has_announce = true};
+	struct strbuf out = STRBUF_INIT;
+
+	pthread_mutex_init(&m.lock, NULL);
+	m.hook = (struct pcp_hook_stats){.queued = 7,
+					 .run = 5,
+					 .ok = 3,
+					 .failed = 2,
+					 .killed = 1,
+					 .dropped = 1,
+					 .spawn_failed = 1};
+	m.peers = (struct wg_peers_stats){
+	    .polls = 40, .failures = 2, .killed = 1, .peers = 3, .removals = 2};
+	m.announce = (struct pcp_announce_stats){.starts = 1, .sent = 20, .send_errors = 2};
+	pcpd_metrics_render(&m, &out);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK(strstr(strbuf_str(&out), want[i]), "no line %s", want[i]);
+	strbuf_free(&out);
+	/* No module running: none of their lines. */
+	m.has_hook = m.has_peers = m.has_announce = false;
+	pcpd_metrics_render(&m, &out);
+	CHECK(!strstr(strbuf_str(&out), "_hook_") && !strstr(strbuf_str(&out), "_wg_") &&
+		  !strstr(strbuf_str(&out), "_announce"),
+	      "a module that does not run has no lines");
+	strbuf_free(&out);
+	pthread_mutex_destroy(&m.lock);
+	return 1;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* serve reads its state file's pending mappings again only when the
+ * snapshot changed (or some were pending): a journal growing under a NAT-PMP
+ * client's renewals is no reason to (state_watch_snapshot_same()). */
+UNIT_TEST(test_pcp_daemon_pending_watch, 40)
+{
+	char dir[] = "/tmp/xdpfwd-unit-watch.XXXXXX", state[64], jpath[128], tmp[80];
+	struct state_watch w = {0};
+
+	if (!CHECK(mkdtemp(dir), "mkdtemp: %m"))
+		return 0;
+	snprintf(state, sizeof(state), "%s/s.state", dir);
+	snprintf(tmp, sizeof(tmp), "%s/s.tmp", dir);
+	journal_path(jpath, sizeof(jpath), state);
+	write_text(state, "snapshot 1\n");
+	write_text(jpath, "journal\n");
+	CHECK(!state_watch_snapshot_same(&w, state), "not taken: not the same");
+	state_watch_take(&w, state);
+	CHECK(state_watch_snapshot_same(&w, state), "taken: the same");
+	write_text(jpath, "journal\nand a record\n");
+	CHECK(state_watch_snapshot_same(&w, state), "a journal appended to: the same snapshot");
+	CHECK(state_watch_changed(&w, state), "but the pair changed");
+	/* A rewrite (rename over it, as the state file is written). */
+	write_text(tmp, "snapshot 2, longer\n");
+	CHECK(!rename(tmp, state) && !state_watch_snapshot_same(&w, state),
+	      "a rewritten snapshot: not the same");
+	unlink(state);
+	unlink(jpath);
+	rmdir(dir);
+	return 1;
 }
