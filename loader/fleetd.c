@@ -756,13 +756,19 @@ static void list_done(struct fleetd *d, struct pindir *pd)
 
 /* --- the watch stream ----------------------------------------------------- */
 
+/* The events of M not applied yet: a resumed stream replays from the
+ * revision asked, and the events of one revision (a txn) come together,
+ * in one message, so what is below the revision next at its start was
+ * applied. */
 static int keep_events(struct fleetd *d, struct etcd_watch_msg *m)
 {
+	int64_t from = d->next_rev;
+
 	for (size_t i = 0; i < m->nev; i++) {
 		struct etcd_event *e = &m->ev[i];
 
-		if (e->kv.mod_revision < d->next_rev)
-			continue; /* applied already (a resumed stream's replay) */
+		if (e->kv.mod_revision < from)
+			continue;
 		if (d->nev == d->evcap) {
 			size_t cap = d->evcap ? 2 * d->evcap : 64;
 			struct etcd_event *grown = realloc(d->ev, cap * sizeof(*grown));

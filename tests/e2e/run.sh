@@ -3060,6 +3060,18 @@ within() { # SECONDS CMD...
 	done
 	TOOK=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
 }
+# Puts KEY VALUE pairs in one etcd transaction: one revision, so one watch
+# message and one batch for the gateway.
+fleet_put_txn() { # KEY VALUE [KEY VALUE...]
+	local ops=() b64k b64v
+	while (($#)); do
+		b64k=$(printf %s "$1" | base64 -w0) b64v=$(printf %s "$2" | base64 -w0)
+		ops+=("{\"request_put\":{\"key\":\"$b64k\",\"value\":\"$b64v\"}}")
+		shift 2
+	done
+	in_vpn curl -sf -m 5 "$FLEET_URL/v3/kv/txn" -d "{\"success\":[$(IFS=,; echo "${ops[*]}")]}" |
+		jq -e .succeeded >/dev/null
+}
 fleet_status_is() { # JQ: whether fleet status --json's gw1 entry passes the filter
 	fleet status --json 2>/dev/null | jq -e ".gateways[] | select(.gateway == \"gw1\") | $1" >/dev/null
 }
@@ -3080,6 +3092,10 @@ test_fleet_single_member_add_del_status() {
 fleet_single_member_checks() {
 	local file="$LAB_TMP/sink6100" had serve_pid out
 	: >"$file"
+	# Keys there before serve starts: its list is one batch, a bad line in it
+	# (a target outside --clients) is rejected alone.
+	fleet_put_txn /xdpfwd/v1/gw/gw1/map/udp/any/6005 'udp 6005 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6001 'udp 6001 192.0.2.99' || fail "the keys before serve"
 	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --fleet "$FLEET_URL" --gateway gw1
 	serve_pid=${LAB_PIDS[-1]}
 	wait_for "$LAB_WAIT" sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf http://127.0.0.1:9979/metrics | grep '^xdpfwd_fleet_connected{')\" = 'xdpfwd_fleet_connected{gateway=\"gw1\"} 1' ]" ||
@@ -3092,17 +3108,21 @@ fleet_single_member_checks() {
 	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
 	wait_for "$LAB_WAIT" test -s "$file" || fail "udp 6000 does not forward"
 
-	# Two bad lines between two good ones.
+	fleet_has udp 6005 || fail "the good line listed with a bad one is not applied"
+	fleet_has udp 6001 && fail "a target outside --clients was applied"
 	fleet add gw1 udp 6001 192.0.2.99 >/dev/null || fail "fleet add of a line only the gateway can refuse"
-	in_vpn etcdctl --endpoints "$FLEET_URL" put /xdpfwd/v1/gw/gw1/map/udp/any/6002 'udp 6003 10.8.0.2' >/dev/null ||
-		fail "etcdctl put"
-	fleet add gw1 tcp 203.0.113.10:40000 10.8.0.2 >/dev/null || fail "fleet add tcp"
-	wait_for "$LAB_WAIT" fleet_has tcp 40000 || fail "the line after two bad ones is not applied"
+	# In one watch message (one batch): a line that does not parse (its key
+	# names another port) between two good ones.
+	fleet_put_txn /xdpfwd/v1/gw/gw1/map/tcp/203.0.113.10/40000 'tcp 203.0.113.10:40000 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6002 'udp 6003 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6006 'udp 6006 10.8.0.2' || fail "the keys in one transaction"
+	wait_for "$LAB_WAIT" fleet_has tcp 40000 || fail "a good line in a batch with a bad one is not applied"
+	fleet_has udp 6006 || fail "the other good line in a batch with a bad one is not applied"
 	fleet_has udp 6001 && fail "a target outside --clients was applied"
 	fleet_has udp 6003 && fail "a line under another port's key was applied"
 	fleet_has udp 6000 || fail "udp 6000 went with the bad lines"
 	[ "$(fleet_metric_of xdpfwd_fleet_rejected_keys)" = 2 ] || fail "rejected keys: '$(fleet_metric_of xdpfwd_fleet_rejected_keys)', want 2"
-	wait_for "$LAB_WAIT" fleet_status_is '.alive and .rejected_count == 2 and .keys == 4 and .mappings == 2' ||
+	wait_for "$LAB_WAIT" fleet_status_is '.alive and .rejected_count == 2 and .keys == 6 and .mappings == 4' ||
 		fail "fleet status --json: $(fleet status --json 2>&1)"
 	out=$(fleet status --json) || fail "fleet status"
 	jq -e '.gateways[0].rejected | map(.key) | sort == ["/xdpfwd/v1/gw/gw1/map/udp/any/6001", "/xdpfwd/v1/gw/gw1/map/udp/any/6002"]' <<<"$out" >/dev/null ||
