@@ -329,7 +329,8 @@ static int fleet_status(struct etcd_conf *c, bool json)
 	ret = scan(c, FLEET_ROOT "gw/", count_key, &t, &rev) ||
 	      scan(c, FLEET_ROOT "status/", read_status, &t, &rev2);
 	if (!ret) {
-		qsort(t.rows, t.n, sizeof(*t.rows), compare_rows);
+		if (t.n)
+			qsort(t.rows, t.n, sizeof(*t.rows), compare_rows);
 		print_rows(&t, rev2, json);
 	}
 	for (size_t i = 0; i < t.n; i++)
@@ -367,6 +368,8 @@ int fleet_cli(const struct fleet_cli_options *o, char **argv)
 
 	while (argv[argc])
 		argc++;
+	if (!argc) /* cli_main() asks for the action; a caller that did not */
+		return 2;
 	ret = prepare(argv, argc, &line, &key, keys, &nkeys);
 	if (!ret && fleet_conf(o, &c))
 		ret = 2;
