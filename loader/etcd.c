@@ -472,6 +472,25 @@ void etcd_body_txn(struct strbuf *out, const char *const *keys, const char *cons
 	finish(out, o);
 }
 
+void etcd_body_delete_if(struct strbuf *out, const char *const *keys, size_t n, const char *guard,
+			 int64_t mod_revision)
+{
+	json_object *o = json_object_new_object(), *cmp = json_object_new_array(),
+		    *ok = json_object_new_array(), *c = json_object_new_object();
+
+	add_b64(c, "key", guard);
+	json_object_object_add(c, "target", json_object_new_string("MOD"));
+	json_object_object_add(c, "result", json_object_new_string("EQUAL"));
+	add_i64(c, "mod_revision", mod_revision);
+	json_object_array_add(cmp, c);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(
+		    ok, request("request_delete_range", delete_object(keys[i], NULL)));
+	json_object_object_add(o, "compare", cmp);
+	json_object_object_add(o, "success", ok);
+	finish(out, o);
+}
+
 void etcd_body_watch(struct strbuf *out, const char *key, const char *end, int64_t start)
 {
 	json_object *c = json_object_new_object();

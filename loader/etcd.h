@@ -150,6 +150,10 @@ void etcd_body_create(struct strbuf *out, const char *const *keys, const char *c
  * compare: all or nothing, one revision. */
 void etcd_body_txn(struct strbuf *out, const char *const *keys, const char *const *values,
 		   size_t n);
+/* A txn that deletes the N KEYS only if GUARD's mod_revision is still
+ * MOD_REVISION (a concurrent renewal wins). */
+void etcd_body_delete_if(struct strbuf *out, const char *const *keys, size_t n, const char *guard,
+			 int64_t mod_revision);
 /* {"create_request":{"key":K,"range_end":E,"start_revision":"R",
  *  "progress_notify":true}} */
 void etcd_body_watch(struct strbuf *out, const char *key, const char *end, int64_t start);

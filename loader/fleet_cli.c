@@ -339,18 +339,35 @@ static int fleet_status(struct etcd_conf *c, bool json)
 	return ret ? 1 : 0;
 }
 
-/* The action's words checked: 0, or 2 after a message. */
-static int prepare(char **argv, int argc, struct strbuf *line, struct strbuf *key,
-		   struct strbuf keys[2], int *nkeys)
+/* The words of every action and the options only reserve takes, checked:
+ * 0, or 2 after a message. */
+static int prepare(char **argv, int argc, const struct fleet_cli_options *o, struct strbuf *line,
+		   struct strbuf *key, struct strbuf keys[2], int *nkeys,
+		   struct fleet_reservation *res)
 {
+	bool pool = !strcmp(argv[0], "reserve") || !strcmp(argv[0], "release");
+	char err[ERR_LEN];
+
+	if ((o->port || o->days) && strcmp(argv[0], "reserve")) {
+		pr_warn("fleet %s: --port and --days go with reserve only\n", argv[0]);
+		return 2;
+	}
 	if (!strcmp(argv[0], "add"))
 		return add_prepare(argv + 1, argc - 1, line, key);
 	if (!strcmp(argv[0], "del")) {
 		*nkeys = del_prepare(argv + 1, argc - 1, keys);
 		return *nkeys < 0 ? 2 : 0;
 	}
+	if (pool && fleet_pool_parse(argv + 1, argc - 1, o, res, err)) {
+		pr_warn("fleet %s: %s\n", argv[0], err);
+		return 2;
+	}
+	if (pool)
+		return 0;
 	if (strcmp(argv[0], "status")) {
-		pr_warn("fleet: action '%s' is unknown: allowed add, del, status\n", argv[0]);
+		pr_warn(
+		    "fleet: action '%s' is unknown: allowed add, del, reserve, release, status\n",
+		    argv[0]);
 		return 2;
 	}
 	if (argc > 1) {
@@ -360,9 +377,25 @@ static int prepare(char **argv, int argc, struct strbuf *line, struct strbuf *ke
 	return 0;
 }
 
+static int run(struct etcd_conf *c, char **argv, const struct fleet_cli_options *o,
+	       const struct strbuf *line, const struct strbuf *key, struct strbuf keys[2],
+	       int nkeys, const struct fleet_reservation *res)
+{
+	if (!strcmp(argv[0], "add"))
+		return fleet_add(c, o->json, line, key);
+	if (!strcmp(argv[0], "del"))
+		return fleet_del(c, o->json, argv + 1, keys, nkeys);
+	if (!strcmp(argv[0], "reserve"))
+		return fleet_reserve(c, res, o->json);
+	if (!strcmp(argv[0], "release"))
+		return fleet_release(c, res, o->json);
+	return fleet_status(c, o->json);
+}
+
 int fleet_cli(const struct fleet_cli_options *o, char **argv)
 {
 	struct strbuf line = STRBUF_INIT, key = STRBUF_INIT, keys[2] = {STRBUF_INIT, STRBUF_INIT};
+	struct fleet_reservation res;
 	struct etcd_conf c;
 	int argc = 0, nkeys = 0, ret;
 
@@ -370,16 +403,11 @@ int fleet_cli(const struct fleet_cli_options *o, char **argv)
 		argc++;
 	if (!argc) /* cli_main() asks for the action; a caller that did not */
 		return 2;
-	ret = prepare(argv, argc, &line, &key, keys, &nkeys);
+	ret = prepare(argv, argc, o, &line, &key, keys, &nkeys, &res);
 	if (!ret && fleet_conf(o, &c))
 		ret = 2;
 	else if (!ret) {
-		if (!strcmp(argv[0], "add"))
-			ret = fleet_add(&c, o->json, &line, &key);
-		else if (!strcmp(argv[0], "del"))
-			ret = fleet_del(&c, o->json, argv + 1, keys, nkeys);
-		else
-			ret = fleet_status(&c, o->json);
+		ret = run(&c, argv, o, &line, &key, keys, nkeys, &res);
 		etcd_conf_free(&c);
 	}
 	strbuf_free(&line);

@@ -739,6 +739,8 @@ enum {
 	O_FLEET_KEY,
 	O_FLEET_CA,
 	O_FLEET_USER,
+	O_PORT,
+	O_DAYS,
 	O_COUNT
 };
 
@@ -917,6 +919,13 @@ static const struct cli_option options[O_COUNT] = {
 		      .help = "An etcd user to authenticate as; its password from "
 			      "$XDPFWD_FLEET_PASSWORD.",
 		      .refuse_group = R_FLEET, .modifier = true},
+    [O_PORT] = {"port", 0, CLI_STRING, .metavar = "N",
+		.help =
+		    "fleet reserve: this port, 1-65535 (default: a random free one of 1024-65535).",
+		.refuse_group = R_FLEET, .modifier = true},
+    [O_DAYS] = {"days", 0, CLI_STRING, .metavar = "D",
+		.help = "fleet reserve: the reservation lasts 1-3650 days (default 60).",
+		.refuse_group = R_FLEET, .modifier = true},
 };
 
 static const struct cli_arg iface_arg[] = {{"IFACE", CLI_COMPLETE_IFACE, NULL}};
@@ -981,6 +990,8 @@ static const struct cli_bind fleet_options[] = {
     DEFINE_OPTION(O_FLEET_KEY, struct fleet_cli_options, key),
     DEFINE_OPTION(O_FLEET_CA, struct fleet_cli_options, ca),
     DEFINE_OPTION(O_FLEET_USER, struct fleet_cli_options, user),
+    DEFINE_OPTION(O_PORT, struct fleet_cli_options, port),
+    DEFINE_OPTION(O_DAYS, struct fleet_cli_options, days),
 };
 
 static const struct cli_bind check_options[] = {

@@ -102,12 +102,18 @@ _xdpfwd() {
 	--fleet-user)
 		:
 		return ;;
+	--port)
+		:
+		return ;;
+	--days)
+		:
+		return ;;
 	esac
 	local -a args=() gopts=()
 	for ((i = 1; i < ${#w[@]} - 1; i++)); do
 		case ${w[i]} in
 		--pin-dir|--state-dir) gopts+=("${w[i]}" "${w[i + 1]}"); ((i++)) ;;
-		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook|--fleet|--gateway|--fleet-cert|--fleet-key|--fleet-ca|--fleet-user) ((i++)) ;;
+		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook|--fleet|--gateway|--fleet-cert|--fleet-key|--fleet-ca|--fleet-user|--port|--days) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else args+=("${w[i]}"); ((nargs++)); fi ;;
 		esac
@@ -191,7 +197,7 @@ _xdpfwd() {
 		esac ;;
 	fleet)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--fleet --json --fleet-cert --fleet-key --fleet-ca --fleet-user --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "--fleet --json --fleet-cert --fleet-key --fleet-ca --fleet-user --port --days --pin-dir --state-dir --verbose --version --help" -- "$cur"))
 			return
 		fi
 		case $nargs in

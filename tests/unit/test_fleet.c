@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "etcd.h"
 #include "fleet.h"
+#include "fleet_cli.h"
 #include "harness.h"
 
 static void test_base64(void)
@@ -497,6 +498,36 @@ static void real_watch(struct etcd_conf *c, int64_t first)
 	free(resp);
 }
 
+/* Reservations: one port a peer, a port one peer, idempotent, released. */
+static void real_pool(struct etcd_conf *c)
+{
+	char *a[] = {"eu", "ZYf77n+VBtsuergdcBvQdusU+2VqgAouXfk5RQfpfcs="},
+	     *b[] = {"eu", "iKm9DAraHw4tIOAdI+JTVahQN5oW6pMVQB5WXgIPOgA="}, err[ERR_LEN];
+	struct fleet_cli_options o = {.port = "41234"}, any = {0};
+	struct fleet_reservation ra, rb, rb_any;
+
+	if (!CHECK(!fleet_pool_parse(a, 2, &o, &ra, err) && !fleet_pool_parse(b, 2, &o, &rb, err) &&
+		       !fleet_pool_parse(b, 2, &any, &rb_any, err),
+		   "reserve's words: %s", err))
+		return;
+	CHECK(!strcmp(ra.peer_url, "ZYf77n-VBtsuergdcBvQdusU-2VqgAouXfk5RQfpfcs"), "base64url: %s",
+	      ra.peer_url);
+	CHECK(fleet_reserve(c, &ra, true) == 0, "peer A reserves 41234");
+	CHECK(fleet_reserve(c, &ra, true) == 0, "peer A again: the same port, no error");
+	CHECK(fleet_reserve(c, &rb, true) == 1, "peer B cannot have 41234");
+	CHECK(fleet_reserve(c, &rb_any, true) == 0, "peer B gets a random port");
+	CHECK(fleet_release(c, &ra, true) == 0 && fleet_release(c, &ra, true) == 1,
+	      "released once, then nothing to release");
+	CHECK(fleet_reserve(c, &rb, true) == 1, "peer B holds another port: not 41234");
+	o.port = "0";
+	CHECK(fleet_pool_parse(a, 2, &o, &ra, err) && strstr(err, "--port '0'") &&
+		  strstr(err, "1-65535"),
+	      "--port 0: '%s'", err);
+	o = (struct fleet_cli_options){.days = "4000"};
+	CHECK(fleet_pool_parse(a, 2, &o, &ra, err) && strstr(err, "1-3650"), "--days 4000: '%s'",
+	      err);
+}
+
 static pid_t start_etcd(const char *dir, int port)
 {
 	char data[128], client[64], peer[64], cluster[96];
@@ -542,6 +573,7 @@ static void test_real_etcd(void)
 			real_kv(&c, &first);
 			real_txn_lease(&c);
 			real_watch(&c, first);
+			real_pool(&c);
 		}
 		free(resp);
 		etcd_conf_free(&c);
