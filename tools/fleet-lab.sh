@@ -24,10 +24,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/etcd-cluster.sh"
 FLEET_GWS=3
 NS_FINET=xf-finet-$LAB_ID
 NS_FROAM=xf-froam-$LAB_ID
-FLEET_WG_ROAM=xfr$LAB_ID
+# Interface names have 15 characters: the runner's LAB_ID (a pid and the
+# mode's name) made shorter, still one per lab.
+FLEET_IFID=${LAB_ID//fleet/F}
+((${#FLEET_IFID} <= 10)) || FLEET_IFID=$(cksum <<<"$LAB_ID" | cut -c1-10)
+FLEET_WG_ROAM=xfr$FLEET_IFID
 fleet_ns() { echo "xf-fgw$1-$LAB_ID"; }   # N: gateway N's namespace
 fleet_cl() { echo "xf-fcl$1-$LAB_ID"; }   # N: gateway N's own client
-fleet_wg() { echo "xfg$1$LAB_ID"; }       # N: gateway N's WireGuard interface
+fleet_wg() { echo "xfg$1$FLEET_IFID"; }       # N: gateway N's WireGuard interface
 fleet_pub() { echo "203.0.113.1$1"; }     # N: gateway N's public address
 fleet_mgmt() { echo "10.77.0.1$1"; }      # N: gateway N's address on the fleet network
 fleet_pin() { echo "/sys/fs/bpf/xdpfwd-fleet-$LAB_ID-$1"; }
@@ -78,10 +82,10 @@ fleet_gateway_up() { # N
 	wg pubkey <"$FLEET_STATE/cl$n.key" >"$FLEET_STATE/cl$n.pub"
 	lab_wireguard "$ns" "$wg" "10.8.$n.1/24" "fd00:8:$n::1/64" "$FLEET_STATE/gw$n.key" 51820 \
 		"$(cat "$FLEET_STATE/cl$n.pub")" "10.8.$n.2/32,fd00:8:$n::2/128" || return 1
-	lab_wireguard "$cl" "xfc$n$LAB_ID" "10.8.$n.2/24" "fd00:8:$n::2/64" "$FLEET_STATE/cl$n.key" 51821 \
+	lab_wireguard "$cl" "xfc$n$FLEET_IFID" "10.8.$n.2/24" "fd00:8:$n::2/64" "$FLEET_STATE/cl$n.key" 51821 \
 		"$(cat "$FLEET_STATE/gw$n.pub")" 0.0.0.0/0,::/0 "192.0.2.$((8 * n + 1)):51820" || return 1
-	ip -n "$cl" route add 203.0.113.0/24 dev "xfc$n$LAB_ID"
-	ip -n "$cl" -6 route add 2001:db8:1::/64 dev "xfc$n$LAB_ID"
+	ip -n "$cl" route add 203.0.113.0/24 dev "xfc$n$FLEET_IFID"
+	ip -n "$cl" -6 route add 2001:db8:1::/64 dev "xfc$n$FLEET_IFID"
 	mkdir -p "$FLEET_STATE/gw$n"
 	fleet_gw "$n" attach pub0 --tunnel "$wg" --fast-path on --clients "$(fleet_clients "$n")" >/dev/null ||
 		{ echo "lab: attach on gateway $n failed" >&2; return 1; }
