@@ -40,7 +40,7 @@ endif
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -Iinclude -I$(BUILD) -Iloader \
 	      -DXDPFWD_VERSION='"$(VERSION)"' $(if $(XDPFWD_COMMIT),-DXDPFWD_COMMIT='"$(XDPFWD_COMMIT)"')
-LDLIBS     := -lxdp -lbpf -ljson-c -lpthread -lelf -lz
+LDLIBS     := -lxdp -lbpf -ljson-c -lcurl -lpthread -lelf -lz
 # clang 14 finds asm/types.h only in the multiarch directory when targeting BPF.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Wshadow -Werror -Iinclude \
 	      -I/usr/include/$(shell gcc -dumpmachine)
@@ -65,6 +65,8 @@ LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c loader/pcp_daemon.c
 LOADER_LIB += loader/pcp_hook.c loader/pcp_announce.c loader/wg_peers.c
+# The fleet (issue 16): etcd's v3 JSON gateway, the keys, serve --fleet, xdpfwd fleet.
+LOADER_LIB += loader/etcd.c loader/fleet.c loader/fleetd.c loader/fleet_cli.c
 LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h

@@ -547,7 +547,7 @@ static int run_command(const struct cli_program *prog, const struct cli_command 
 				cmd->name);
 			ret = 2;
 		}
-	if (!ret && argc != cmd->nargs)
+	if (!ret && (cmd->variadic ? argc < cmd->nargs - 1 : argc != cmd->nargs))
 		ret = usage_error(prog, cmd);
 	for (int i = 0; !ret && i < cmd->noptions; i++)
 		if (cmd->options[i].required && !p->raw[cmd->options[i].option].set)

@@ -140,6 +140,7 @@ struct cli_command {
 	const char *help;	/* what it does: CMD --help and the man page */
 	const char *note;	/* after the synopsis in the usage text */
 	const char *label_note; /* after the explanation of the label */
+	bool variadic;		/* the last argument repeats, 0 or more times */
 };
 
 #define DEFINE_COMMAND(_name, _args, _opts_type, _defaults, ...)                              \

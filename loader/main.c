@@ -14,6 +14,8 @@
 #include "change.h"
 #include "check.h"
 #include "cli.h"
+#include "fleet_cli.h"
+#include "fleetd.h"
 #include "txn.h"
 #include "persist.h"
 #include "restore.h"
@@ -80,7 +82,8 @@ struct no_opts {
 
 struct serve_opts {
 	const char *metrics, *config;
-	struct pcpd_options pcp; /* NAT-PMP/PCP, checked by pcpd_parse() */
+	struct pcpd_options pcp;     /* NAT-PMP/PCP, checked by pcpd_parse() */
+	struct fleetd_options fleet; /* etcd as the table, checked by fleetd_parse() */
 };
 
 struct check_opts {
@@ -638,23 +641,40 @@ static int cmd_serve(const struct cli_context *ctx, const void *opts, char **arg
 	int ret = 1;
 
 	struct pcpd_config pcp;
+	struct fleetd_config fleet;
 
 	(void)argv;
 	if (parse_listen(opt->metrics, &listen, err)) { /* the command line first */
 		pr_warn("serve: --metrics: %s\n", err);
 		return 2;
 	}
-	if (pcpd_parse(&opt->pcp, &pcp, err)) {
+	if (opt->config && opt->fleet.urls) {
+		pr_warn("serve: --config and --fleet both make the table: give one\n");
+		return 2;
+	}
+	if (fleetd_parse(&opt->fleet, &fleet, err)) {
 		pr_warn("serve: %s\n", err);
 		return 2;
 	}
+	if (pcpd_parse(&opt->pcp, &pcp, err)) {
+		pr_warn("serve: %s\n", err);
+		fleetd_config_free(&fleet);
+		return 2;
+	}
 	if (!pindir_open(&pd, ctx->pin_dir, PINDIR_CREATE)) {
-		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config, &pcp);
+		ret = serve_cmd(&pd, opt->metrics, ctx->state_dir, opt->config, &pcp, &fleet);
 		ret = ret == -EINVAL ? 2 : ret ? 1 : 0;
 	}
 	pindir_close(&pd);
 	pcpd_config_free(&pcp);
+	fleetd_config_free(&fleet);
 	return ret;
+}
+
+static int cmd_fleet(const struct cli_context *ctx, const void *opts, char **argv)
+{
+	(void)ctx;
+	return fleet_cli(opts, argv);
 }
 
 static int cmd_check(const struct cli_context *ctx, const void *opts, char **argv)
@@ -713,6 +733,12 @@ enum {
 	O_PCP_RATE,
 	O_PCP_PORT0,
 	O_PCP_HOOK,
+	O_FLEET,
+	O_GATEWAY,
+	O_FLEET_CERT,
+	O_FLEET_KEY,
+	O_FLEET_CA,
+	O_FLEET_USER,
 	O_COUNT
 };
 
@@ -728,7 +754,8 @@ enum {
 	R_ATTACH_MORE,
 	R_CONFIG,
 	R_PURGE,
-	R_PCP
+	R_PCP,
+	R_FLEET
 };
 
 static const struct cli_value modes[] = {
@@ -866,6 +893,30 @@ static const struct cli_option options[O_COUNT] = {
 		    .help = "Run COMMAND with /bin/sh on every grant, port change, expiry and "
 			    "delete of a dynamic mapping, never waiting for it.",
 		    PCP_OPT},
+    [O_FLEET] =
+	{"fleet", 0, CLI_STRING, .metavar = "URL[,URL]",
+	 .help = "etcd's client URLs, 1-" STR(
+	     ETCD_MAX_ENDPOINTS) " of http:// or https:// "
+				 "(fleet: default $XDPFWD_FLEET); with serve, the keys of --gateway in etcd are the "
+				 "table, as a config file is with --config.",
+	 .refuse_group = R_FLEET, .usage_break = true},
+    [O_GATEWAY] = {"gateway", 0, CLI_STRING, .metavar = "NAME",
+		   .help = "This gateway's name in etcd, 1-63 of A-Z a-z 0-9 . _ -; required with "
+			   "--fleet.",
+		   .refuse_group = R_FLEET},
+    [O_FLEET_CERT] = {"fleet-cert", 0, CLI_STRING, .metavar = "FILE",
+		      .help = "A TLS client certificate for etcd (PEM), with --fleet-key.",
+		      .refuse_group = R_FLEET, .modifier = true, .complete = CLI_COMPLETE_FILE},
+    [O_FLEET_KEY] = {"fleet-key", 0, CLI_STRING, .metavar = "FILE",
+		     .help = "The key of --fleet-cert (PEM).", .refuse_group = R_FLEET,
+		     .modifier = true, .complete = CLI_COMPLETE_FILE},
+    [O_FLEET_CA] = {"fleet-ca", 0, CLI_STRING, .metavar = "FILE",
+		    .help = "The CA that signed etcd's certificate (PEM; default the system's).",
+		    .refuse_group = R_FLEET, .modifier = true, .complete = CLI_COMPLETE_FILE},
+    [O_FLEET_USER] = {"fleet-user", 0, CLI_STRING, .metavar = "NAME",
+		      .help = "An etcd user to authenticate as; its password from "
+			      "$XDPFWD_FLEET_PASSWORD.",
+		      .refuse_group = R_FLEET, .modifier = true},
 };
 
 static const struct cli_arg iface_arg[] = {{"IFACE", CLI_COMPLETE_IFACE, NULL}};
@@ -876,6 +927,9 @@ static const struct cli_arg del_args[] = {{"PROTO", CLI_COMPLETE_WORDS, "tcp udp
 					  {"[ADDR:]PORT[-PORT]", CLI_COMPLETE_MAPPED, NULL}};
 static const struct cli_arg file_arg[] = {{"FILE", CLI_COMPLETE_FILE, NULL}};
 static const struct cli_arg no_args[] = {};
+static const struct cli_arg fleet_args[] = {
+    {"add|del|status", CLI_COMPLETE_WORDS, "add del status"},
+    {"[ARG...]", CLI_COMPLETE_NONE, NULL}};
 
 static const struct cli_bind attach_options[] = {
     DEFINE_OPTION(O_TUNNEL, struct attach_opts, tunnel, .required = true),
@@ -913,6 +967,20 @@ static const struct cli_bind serve_options[] = {
     DEFINE_OPTION(O_PCP_RATE, struct serve_opts, pcp.rate),
     DEFINE_OPTION(O_PCP_PORT0, struct serve_opts, pcp.port0),
     DEFINE_OPTION(O_PCP_HOOK, struct serve_opts, pcp.hook),
+    DEFINE_OPTION(O_FLEET, struct serve_opts, fleet.urls),
+    DEFINE_OPTION(O_GATEWAY, struct serve_opts, fleet.gateway),
+    DEFINE_OPTION(O_FLEET_CERT, struct serve_opts, fleet.cert),
+    DEFINE_OPTION(O_FLEET_KEY, struct serve_opts, fleet.key),
+    DEFINE_OPTION(O_FLEET_CA, struct serve_opts, fleet.ca),
+    DEFINE_OPTION(O_FLEET_USER, struct serve_opts, fleet.user),
+};
+static const struct cli_bind fleet_options[] = {
+    DEFINE_OPTION(O_FLEET, struct fleet_cli_options, urls),
+    DEFINE_OPTION(O_JSON, struct fleet_cli_options, json),
+    DEFINE_OPTION(O_FLEET_CERT, struct fleet_cli_options, cert),
+    DEFINE_OPTION(O_FLEET_KEY, struct fleet_cli_options, key),
+    DEFINE_OPTION(O_FLEET_CA, struct fleet_cli_options, ca),
+    DEFINE_OPTION(O_FLEET_USER, struct fleet_cli_options, user),
 };
 
 static const struct cli_bind check_options[] = {
@@ -976,6 +1044,16 @@ static const struct cli_command commands[] = {
 		"or error with why and what to do. Changes nothing. Exit status 0: all ok, 1: "
 		"warnings, 2: errors.",
 	.note = "(exit 0 ok, 1 warnings, 2 errors)"),
+    DEFINE_COMMAND(
+	fleet, fleet_args, struct fleet_cli_options, NULL,
+	.help = "Write and read the fleet's keys in etcd (the gateways' tables): add GATEWAY PROTO "
+		"[ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] [FIELD=VALUE...] puts a mapping line "
+		"(FIELDs as in a config file, a lease as expires=UNIX_SECONDS or ttl=SECONDS); del "
+		"GATEWAY PROTO [ADDR:]PORT[-PORT] deletes one; status shows every gateway: alive, "
+		"the revision it applied, its mappings and keys, and its rejected keys with why.",
+	.note =
+	    "(add GATEWAY PROTO PUBLIC TARGET [FIELD=VALUE...],\ndel GATEWAY PROTO PUBLIC, status)",
+	.variadic = true),
 };
 
 static const struct cli_program xdpfwd_cli = {

@@ -24,6 +24,7 @@
 #include "hugeheap.h"
 #include "mhd.h"
 #include "pcp_daemon.h"
+#include "fleetd.h"
 #include "journal.h"
 #include "leases.h"
 #include "persist.h"
@@ -57,6 +58,8 @@ struct server {
 	bool pending_refused;	  /* writing them failed: not again until the file changes */
 	struct pcpd *pcp;	  /* the NAT-PMP/PCP server, or NULL (pcp_daemon.h) */
 	struct pcpd_metrics pcpm; /* its counters, for the polling thread */
+	struct fleetd *fleet;	  /* etcd as the table (fleetd.h), or NULL */
+	struct fleetd_metrics fleetm;
 };
 
 /* The state file from what the maps hold, its pending mappings kept. The
@@ -195,8 +198,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 	err = metrics_render(srv->pd, &srv->maps, &srv->view,
 			     __atomic_load_n(&srv->expired, __ATOMIC_RELAXED), &srv->text);
-	if (!err)
+	if (!err) {
 		pcpd_metrics_render(&srv->pcpm, &srv->text);
+		fleetd_metrics_render(&srv->fleetm, &srv->text);
+	}
 	if (err) {
 		pr_warn("serve: reading the maps failed: %s\n", strerror(-err));
 		return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reading the maps failed\n",
@@ -436,12 +441,28 @@ static __s64 mono_ns(void)
 	return (__s64)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* A ppoll over the signals (a signalfd of STOP) and the NAT-PMP/PCP
- * sockets, with a tick every EXPIRY_CHECK_NS; SIGHUP reloads the config
- * file. Returns the signal (SIGTERM or SIGINT) that ended it. */
+/* The fleet's sockets after the N fixed ones of PFD, and how long to wait:
+ * until the tick at NEXT, or sooner when the fleet asks. The count. */
+static size_t serve_poll_set(struct server *srv, struct pollfd *pfd, size_t n, __s64 now,
+			     __s64 next, struct timespec *ts)
+{
+	int64_t wait = next - now;
+
+	if (srv->fleet)
+		n += fleetd_pollfds(srv->fleet, pfd + n, FLEETD_MAX_FDS, &wait);
+	if (wait < 0)
+		wait = 0;
+	*ts = (struct timespec){wait / 1000000000LL, wait % 1000000000LL};
+	return n;
+}
+
+/* A ppoll over the signals (a signalfd of STOP), the NAT-PMP/PCP sockets
+ * and the fleet's transfers, with a tick every EXPIRY_CHECK_NS; SIGHUP
+ * reloads the config file. Returns the signal (SIGTERM or SIGINT) that
+ * ended it. */
 static int serve_loop(struct server *srv, const sigset_t *stop)
 {
-	struct pollfd pfd[1 + PCPD_MAX_ADDRS];
+	struct pollfd pfd[1 + PCPD_MAX_ADDRS + FLEETD_MAX_FDS];
 	int fds[PCPD_MAX_ADDRS], sfd = signalfd(-1, stop, SFD_CLOEXEC | SFD_NONBLOCK);
 	size_t n = pcpd_fds(srv->pcp, fds);
 	__s64 next = 0;
@@ -455,16 +476,22 @@ static int serve_loop(struct server *srv, const sigset_t *stop)
 		pfd[1 + i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 	for (;;) {
 		struct signalfd_siginfo si;
-		__s64 now = mono_ns(), wait;
+		__s64 now = mono_ns();
 		struct timespec ts;
+		size_t all;
+		int ready;
 
 		if (now >= next) {
 			serve_tick(srv);
 			next = now + EXPIRY_CHECK_NS;
 		}
-		wait = next - now;
-		ts = (struct timespec){wait / 1000000000LL, wait % 1000000000LL};
-		if (ppoll(pfd, 1 + n, &ts, NULL) <= 0)
+		all = serve_poll_set(srv, pfd, 1 + n, now, next, &ts);
+		ready = ppoll(pfd, all, &ts, NULL);
+		if (srv->fleet) {
+			fleetd_round(srv->fleet, srv->pd);
+			fleetd_publish(srv->fleet, &srv->fleetm);
+		}
+		if (ready <= 0)
 			continue;
 		if (srv->pcp && pcpd_round(srv->pcp, srv->pd))
 			pcpd_publish(srv->pcp, &srv->pcpm);
@@ -482,7 +509,9 @@ static int serve_loop(struct server *srv, const sigset_t *stop)
 static void serve_free(struct server *srv, int stats_fd)
 {
 	pcpd_close(srv->pcp);
+	fleetd_close(srv->fleet);
 	pthread_mutex_destroy(&srv->pcpm.lock);
+	pthread_mutex_destroy(&srv->fleetm.lock);
 	maps_close(&srv->maps);
 	strbuf_free(&srv->text);
 	free(srv->pending);
@@ -517,8 +546,20 @@ static int serve_pcp(struct server *srv, const struct pcpd_config *pcp)
 	return rc;
 }
 
+/* The fleet loop of FLEET (fleetd.h) over the adopted table: 0, or -ENOMEM. */
+static int serve_fleet(struct server *srv, struct fleetd_config *fleet)
+{
+	if (!fleet || !fleet->enabled)
+		return 0;
+	srv->fleet = fleetd_open(fleet, &srv->maps, srv->state);
+	if (!srv->fleet)
+		return -ENOMEM;
+	fleetd_publish(srv->fleet, &srv->fleetm);
+	return 0;
+}
+
 int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config_file,
-	      const struct pcpd_config *pcp)
+	      const struct pcpd_config *pcp, struct fleetd_config *fleet)
 {
 	struct server srv = {.pd = pd, .config_file = config_file};
 	struct sockaddr_storage addr;
@@ -539,7 +580,9 @@ int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, cons
 	if (serve_adopt(&srv, state_dir, &rebuilt))
 		return -ENOENT;
 	pthread_mutex_init(&srv.pcpm.lock, NULL);
+	pthread_mutex_init(&srv.fleetm.lock, NULL);
 	sig = serve_pcp(&srv, pcp);
+	sig = sig ?: serve_fleet(&srv, fleet);
 	if (sig) {
 		serve_free(&srv, -1);
 		return sig;

@@ -2,6 +2,7 @@
 #ifndef XDPFWD_SERVE_H
 #define XDPFWD_SERVE_H
 
+#include "fleetd.h"
 #include "pcp_daemon.h"
 #include "pindir.h"
 
@@ -16,8 +17,10 @@
  * as it records. With CONFIG, the file is applied on start and on SIGHUP.
  * With PCP enabled (pcp_daemon.h), it also answers NAT-PMP and PCP on the
  * tunnel addresses PCP names: -EINVAL when one is not the tunnel's.
+ * With FLEET enabled (fleetd.h), etcd is the table instead of CONFIG (the
+ * caller refuses both); FLEET's etcd settings are moved into the daemon.
  */
 int serve_cmd(struct pindir *pd, const char *listen, const char *state_dir, const char *config,
-	      const struct pcpd_config *pcp);
+	      const struct pcpd_config *pcp, struct fleetd_config *fleet);
 
 #endif
