@@ -9,6 +9,13 @@ bench/fleet.sh.
   etcd-push.py URL GATEWAY FILE       put each line of FILE (a config-file
                                       mapping line: "udp 27015 10.8.1.2")
   etcd-push.py URL GATEWAY --delete   delete every mapping of GATEWAY
+  etcd-push.py URL GATEWAY --stream RATE SECONDS
+                                      RATE changes a second for SECONDS: puts
+                                      of udp 20000-21999 -> 10.8.1.2, each
+                                      round another target port, 10 a
+                                      transaction (one committed write a
+                                      millisecond is more than one
+                                      connection gets from etcd here)
 
 The key of a line is FLEET_MAP_KEY below (the layout of issue 16:
 /xdpfwd/v1/gw/<gateway>/map/<proto>/<address or any>/<port>), its value the
@@ -50,7 +57,39 @@ def post(conn, path, body):
     return data
 
 
+def stream(conn, gw, rate, seconds):
+    """Puts at RATE a second for SECONDS, paced; returns (count, txns, revs)."""
+    per_txn, count, txns, revs = 10, 0, 0, []
+    start = time.monotonic()
+    total = int(rate * seconds)
+    while count < total:
+        due = start + count / rate
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        puts = []
+        for i in range(count, min(count + per_txn, total)):
+            port, rnd = 20000 + i % 2000, i // 2000
+            line = f"udp {port} 10.8.1.2:{5000 + rnd % 2}"
+            puts.append({"request_put": {"key": b64(map_key(gw, line)), "value": b64(line)}})
+        data = post(conn, "/v3/kv/txn", {"success": puts})
+        revs.append(int(data["header"]["revision"]))
+        count += len(puts)
+        txns += 1
+    return count, txns, revs
+
+
 def main():
+    if len(sys.argv) == 6 and sys.argv[3] == "--stream":
+        url, gw = sys.argv[1:3]
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port or 2379, timeout=30)
+        start = time.monotonic()
+        count, txns, revs = stream(conn, gw, float(sys.argv[4]), float(sys.argv[5]))
+        print(json.dumps({"keys": count, "transactions": txns,
+                          "seconds": round(time.monotonic() - start, 3),
+                          "first_revision": revs[0], "last_revision": revs[-1]}))
+        return
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     url, gw, what = sys.argv[1:]
