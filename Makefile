@@ -66,8 +66,8 @@ LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c loader/pcp_daemon.c
 LOADER_LIB += loader/pcp_hook.c loader/pcp_announce.c loader/wg_peers.c
 # The fleet (issue 16): etcd's v3 JSON gateway, the keys, serve --fleet, xdpfwd fleet.
-LOADER_LIB += loader/etcd.c loader/fleet.c loader/fleetd.c loader/fleet_cli.c
-LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c)
+LOADER_LIB += loader/etcd.c loader/fleet.c loader/fleet_cli.c
+LOADER_SRC := $(LOADER_LIB) $(addprefix loader/,main.c hugeheap.c mhd.c attach.c restore.c migrate.c show.c serve.c metrics.c fleetd.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) include/xdpfwd.h
 HDRS       := $(wildcard loader/*.h) include/xdpfwd.h $(BUILD)/xdpfwd.skel.h

@@ -71,7 +71,9 @@ int fleet_key_public(const char *gw, const char *key, struct xdpfwd_mapping out[
 		if (!strncmp(addr, "any/", 4) || !strncmp(addr, "any6/", 5))
 			strbuf_append(&pub, ports + 1);
 		else
-			strbuf_appendf(&pub, strchr(addr, ':') < ports ? "[%.*s]:%s" : "%.*s:%s",
+			strbuf_appendf(&pub,
+				       memchr(addr, ':', (size_t)(ports - addr)) ? "[%.*s]:%s"
+										 : "%.*s:%s",
 				       (int)(ports - addr), addr, ports + 1);
 		if (!parse_public(strbuf_str(&pub), &m, err)) {
 			if (!m.family)

@@ -56,11 +56,10 @@ static char *call(struct etcd_conf *c, const char *what, const char *path, const
 	return resp;
 }
 
-static int fleet_add(struct etcd_conf *c, bool json, char **argv, int argc)
+/* fleet add's words checked into its LINE and KEY: 0, or 2 after a message. */
+static int add_prepare(char **argv, int argc, struct strbuf *line, struct strbuf *key)
 {
-	struct strbuf line = STRBUF_INIT, key = STRBUF_INIT, body = STRBUF_INIT;
-	char err[ERR_LEN], *resp = NULL;
-	struct etcd_range r = {0};
+	char err[ERR_LEN];
 
 	if (argc < 4) {
 		pr_warn("fleet add: expected GATEWAY PROTO [ADDR:]PORT[-PORT] TARGET[:PORT[-PORT]] "
@@ -68,25 +67,31 @@ static int fleet_add(struct etcd_conf *c, bool json, char **argv, int argc)
 		return 2;
 	}
 	if (fleet_name_check(argv[0], "gateway", err) ||
-	    fleet_add_line(argv[0], argv + 1, argc - 1, (uint64_t)time(NULL), &line, &key, err)) {
+	    fleet_add_line(argv[0], argv + 1, argc - 1, (uint64_t)time(NULL), line, key, err)) {
 		pr_warn("fleet add: %s\n", err);
-		strbuf_free(&line);
-		strbuf_free(&key);
 		return 2;
 	}
-	etcd_body_put(&body, strbuf_str(&key), strbuf_str(&line), 0);
+	return 0;
+}
+
+static int fleet_add(struct etcd_conf *c, bool json, const struct strbuf *line,
+		     const struct strbuf *key)
+{
+	struct strbuf body = STRBUF_INIT;
+	char err[ERR_LEN], *resp = NULL;
+	struct etcd_range r = {0};
+
+	etcd_body_put(&body, strbuf_str(key), strbuf_str(line), 0);
 	resp = call(c, "add", "/v3/kv/put", strbuf_str(&body));
 	if (resp && !etcd_parse_range(resp, &r, err)) {
 		if (json)
 			printf("{\"key\":\"%s\",\"value\":\"%s\",\"revision\":%" PRId64 "}\n",
-			       strbuf_str(&key), strbuf_str(&line), r.h.revision);
+			       strbuf_str(key), strbuf_str(line), r.h.revision);
 		else
-			printf("put %s = %s (revision %" PRId64 ")\n", strbuf_str(&key),
-			       strbuf_str(&line), r.h.revision);
+			printf("put %s = %s (revision %" PRId64 ")\n", strbuf_str(key),
+			       strbuf_str(line), r.h.revision);
 	}
 	etcd_range_free(&r);
-	strbuf_free(&line);
-	strbuf_free(&key);
 	strbuf_free(&body);
 	free(resp);
 	return resp ? 0 : 1;
@@ -115,22 +120,27 @@ static int del_keys(const char *gw, char **argv, struct strbuf keys[2], char *er
 	return n;
 }
 
-static int fleet_del(struct etcd_conf *c, bool json, char **argv, int argc)
+/* fleet del's words checked into its KEYS: how many, or -1 after a message. */
+static int del_prepare(char **argv, int argc, struct strbuf keys[2])
 {
-	struct strbuf keys[2] = {STRBUF_INIT, STRBUF_INIT};
 	char err[ERR_LEN];
-	int64_t deleted = 0, rev = 0;
-	int n, ret = 0;
+	int n;
 
 	if (argc != 3) {
 		pr_warn("fleet del: expected GATEWAY PROTO [ADDR:]PORT[-PORT]\n");
-		return 2;
+		return -1;
 	}
 	n = fleet_name_check(argv[0], "gateway", err) ? -1 : del_keys(argv[0], argv + 1, keys, err);
-	if (n < 0) {
+	if (n < 0)
 		pr_warn("fleet del: %s\n", err);
-		return 2;
-	}
+	return n;
+}
+
+static int fleet_del(struct etcd_conf *c, bool json, char **argv, struct strbuf keys[2], int n)
+{
+	int64_t deleted = 0, rev = 0;
+	int ret = 0;
+
 	for (int i = 0; i < n && !ret; i++) {
 		struct strbuf body = STRBUF_INIT;
 		json_object *o;
@@ -162,8 +172,6 @@ static int fleet_del(struct etcd_conf *c, bool json, char **argv, int argc)
 	}
 	if (!ret && json)
 		printf("{\"deleted\":%" PRId64 ",\"revision\":%" PRId64 "}\n", deleted, rev);
-	strbuf_free(&keys[0]);
-	strbuf_free(&keys[1]);
 	return ret;
 }
 
@@ -311,21 +319,18 @@ static void print_rows(const struct rows *t, int64_t rev, bool json)
 	json_object_put(all);
 }
 
-static int fleet_status(struct etcd_conf *c, bool json, int argc)
+static int fleet_status(struct etcd_conf *c, bool json)
 {
 	struct rows t = {0};
 	int64_t rev, rev2;
 	int ret;
 
-	if (argc) {
-		pr_warn("fleet status: expected no arguments\n");
-		return 2;
-	}
 	/* Which gateways have keys, then which report: two reads. */
 	ret = scan(c, FLEET_ROOT "gw/", count_key, &t, &rev) ||
 	      scan(c, FLEET_ROOT "status/", read_status, &t, &rev2);
 	if (!ret) {
-		qsort(t.rows, t.n, sizeof(*t.rows), compare_rows);
+		if (t.n)
+			qsort(t.rows, t.n, sizeof(*t.rows), compare_rows);
 		print_rows(&t, rev2, json);
 	}
 	for (size_t i = 0; i < t.n; i++)
@@ -334,25 +339,52 @@ static int fleet_status(struct etcd_conf *c, bool json, int argc)
 	return ret ? 1 : 0;
 }
 
-int fleet_cli(const struct fleet_cli_options *o, char **argv)
+/* The action's words checked: 0, or 2 after a message. */
+static int prepare(char **argv, int argc, struct strbuf *line, struct strbuf *key,
+		   struct strbuf keys[2], int *nkeys)
 {
-	struct etcd_conf c;
-	int argc = 0, ret;
-
-	while (argv[argc])
-		argc++;
-	if (strcmp(argv[0], "add") && strcmp(argv[0], "del") && strcmp(argv[0], "status")) {
+	if (!strcmp(argv[0], "add"))
+		return add_prepare(argv + 1, argc - 1, line, key);
+	if (!strcmp(argv[0], "del")) {
+		*nkeys = del_prepare(argv + 1, argc - 1, keys);
+		return *nkeys < 0 ? 2 : 0;
+	}
+	if (strcmp(argv[0], "status")) {
 		pr_warn("fleet: action '%s' is unknown: allowed add, del, status\n", argv[0]);
 		return 2;
 	}
-	if (fleet_conf(o, &c))
+	if (argc > 1) {
+		pr_warn("fleet status: expected no arguments\n");
 		return 2;
-	if (!strcmp(argv[0], "add"))
-		ret = fleet_add(&c, o->json, argv + 1, argc - 1);
-	else if (!strcmp(argv[0], "del"))
-		ret = fleet_del(&c, o->json, argv + 1, argc - 1);
-	else
-		ret = fleet_status(&c, o->json, argc - 1);
-	etcd_conf_free(&c);
+	}
+	return 0;
+}
+
+int fleet_cli(const struct fleet_cli_options *o, char **argv)
+{
+	struct strbuf line = STRBUF_INIT, key = STRBUF_INIT, keys[2] = {STRBUF_INIT, STRBUF_INIT};
+	struct etcd_conf c;
+	int argc = 0, nkeys = 0, ret;
+
+	while (argv[argc])
+		argc++;
+	if (!argc) /* cli_main() asks for the action; a caller that did not */
+		return 2;
+	ret = prepare(argv, argc, &line, &key, keys, &nkeys);
+	if (!ret && fleet_conf(o, &c))
+		ret = 2;
+	else if (!ret) {
+		if (!strcmp(argv[0], "add"))
+			ret = fleet_add(&c, o->json, &line, &key);
+		else if (!strcmp(argv[0], "del"))
+			ret = fleet_del(&c, o->json, argv + 1, keys, nkeys);
+		else
+			ret = fleet_status(&c, o->json);
+		etcd_conf_free(&c);
+	}
+	strbuf_free(&line);
+	strbuf_free(&key);
+	strbuf_free(&keys[0]);
+	strbuf_free(&keys[1]);
 	return ret;
 }

@@ -50,6 +50,7 @@ struct fleetd {
 	/* the watch */
 	struct etcd_call watch;
 	bool watch_on, relist, created;
+	char watch_why[ETCD_ERR_LEN]; /* why the stream ended, from its last message */
 	int64_t next_rev, applied_rev, watch_end;
 	uint64_t cluster_id;
 	struct etcd_event *ev;
@@ -343,29 +344,54 @@ static int apply_ops(struct fleetd *d, const struct xdpfwd_config *att, struct k
 	return ret;
 }
 
+/* A refusal's message as the reason of a key: its first line, without
+ * "fleet: " and "line 1: ". */
+static const char *refusal(struct strbuf *said)
+{
+	char *text, *nl;
+
+	strbuf_append(said, "");
+	text = said->data ? said->data : (char *)"refused (out of memory)";
+	nl = strchr(text, '\n');
+	if (nl)
+		*nl = '\0';
+	if (!strncmp(text, "fleet: ", 7))
+		text += 7;
+	if (!strncmp(text, "line 1: ", 8))
+		text += 8;
+	return text;
+}
+
+/* apply_ops() with what it says captured into SAID: a refusal names a
+ * client's address, which the daemon's log must not (said at -vv). */
+static int apply_quiet(struct fleetd *d, const struct xdpfwd_config *att, struct keyop *ops,
+		       size_t n, const struct rule *extra, size_t nextra, struct strbuf *said)
+{
+	struct strbuf *was = log_capture;
+	int ret;
+
+	strbuf_reset(said);
+	log_capture = said;
+	ret = apply_ops(d, att, ops, n, extra, nextra, true);
+	log_capture = was;
+	if (said->len)
+		pr_debug("serve: %s", strbuf_str(said));
+	return ret;
+}
+
 /* After a refused batch: each key alone, its refusal its reason. */
 static int apply_one_by_one(struct fleetd *d, const struct xdpfwd_config *att, struct keyop *ops,
 			    size_t n, const struct rule *extra, size_t nextra)
 {
-	struct strbuf said = STRBUF_INIT, *was = log_capture;
-	int ret = apply_ops(d, att, NULL, 0, extra, nextra, false);
+	struct strbuf said = STRBUF_INIT;
+	int ret = apply_quiet(d, att, NULL, 0, extra, nextra, &said);
 
 	for (size_t i = 0; i < n && ret != -EIO && ret != -ENOMEM; i++) {
 		if (ops[i].bad || (!ops[i].nput && !ops[i].ndrop))
 			continue;
-		strbuf_reset(&said);
-		log_capture = &said;
-		ret = apply_ops(d, att, &ops[i], 1, NULL, 0, true);
-		log_capture = was;
+		ret = apply_quiet(d, att, &ops[i], 1, NULL, 0, &said);
 		if (ret == -EINVAL) {
-			char *nl;
-
-			strbuf_append(&said, "");
-			nl = strchr(said.data, '\n');
-			if (nl)
-				*nl = '\0';
-			reject(d, ops[i].key,
-			       strncmp(said.data, "fleet: ", 7) ? said.data : said.data + 7);
+			reject(d, ops[i].key, refusal(&said));
 			ret = 0;
 		} else if (!ret) {
 			reject_forget(d, ops[i].key);
@@ -377,9 +403,10 @@ static int apply_one_by_one(struct fleetd *d, const struct xdpfwd_config *att, s
 
 /* Applies OPS and EXTRA drops under the lock: one batch, or key by key
  * when the batch is refused. 0 or -errno (not written: re-list later). */
-static int apply_all(struct fleetd *d, struct pindir *pd, struct keyop *ops, size_t n,
-		     const struct rule *extra, size_t nextra)
+static int apply_all(struct fleetd *d, struct keyop *ops, size_t n, const struct rule *extra,
+		     size_t nextra)
 {
+	struct strbuf said = STRBUF_INIT;
 	struct xdpfwd_config att;
 	struct timespec t0, t1;
 	__u32 zero = 0;
@@ -388,18 +415,18 @@ static int apply_all(struct fleetd *d, struct pindir *pd, struct keyop *ops, siz
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (bpf_map_lookup_elem(d->maps->config, &zero, &att))
 		return -errno;
-	ret = apply_ops(d, &att, ops, n, extra, nextra, false);
+	ret = apply_quiet(d, &att, ops, n, extra, nextra, &said);
 	if (ret == -EINVAL)
 		ret = apply_one_by_one(d, &att, ops, n, extra, nextra);
 	else if (!ret)
 		for (size_t i = 0; i < n; i++)
 			if (!ops[i].bad)
 				reject_forget(d, ops[i].key);
+	strbuf_free(&said);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	d->m.apply_seconds += (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	d->m.applies++;
 	d->status_dirty = true;
-	(void)pd;
 	return ret;
 }
 
@@ -428,7 +455,7 @@ static struct xdpfwd_mapping *named_sides(struct fleetd *d, size_t *n)
 
 /* The complete list in ACC made the table: its keys written as needed, and
  * the operator's mappings no key names removed. */
-static int apply_full(struct fleetd *d, struct pindir *pd)
+static int apply_full(struct fleetd *d)
 {
 	struct keyop *ops = calloc(d->nacc + 1, sizeof(*ops));
 	struct rule *gone = NULL;
@@ -458,7 +485,7 @@ static int apply_full(struct fleetd *d, struct pindir *pd)
 			reject_forget(d, d->rej[i].key);
 	}
 	if (!ret)
-		ret = apply_all(d, pd, ops, d->nacc, gone, ngone);
+		ret = apply_all(d, ops, d->nacc, gone, ngone);
 	free(d->live);
 	d->live = NULL;
 	free(named);
@@ -480,7 +507,7 @@ static int compare_events(const void *a, const void *b)
 						       : x->kv.mod_revision > y->kv.mod_revision;
 }
 
-static int apply_events(struct fleetd *d, struct pindir *pd)
+static int apply_events(struct fleetd *d)
 {
 	struct etcd_event **e = calloc(d->nev + 1, sizeof(*e));
 	struct keyop *ops = calloc(d->nev + 1, sizeof(*ops));
@@ -506,7 +533,7 @@ static int apply_events(struct fleetd *d, struct pindir *pd)
 				  e[i]->del ? NULL : (e[i]->kv.value ? e[i]->kv.value : ""));
 	}
 	if (!ret)
-		ret = apply_all(d, pd, ops, n, NULL, 0);
+		ret = apply_all(d, ops, n, NULL, 0);
 	free(e);
 	free(ops);
 	return ret;
@@ -584,6 +611,7 @@ static void watch_begin(struct fleetd *d)
 	etcd_body_watch(&body, d->prefix, d->end, d->next_rev);
 	d->created = false;
 	d->relist = false;
+	d->watch_why[0] = '\0';
 	if (call_start(d, &d->watch, &d->watch_on, "/v3/watch", strbuf_str(&body), true)) {
 		d->phase = PH_WAIT_WATCH;
 		d->due = mono_now() + backoff_ns(d);
@@ -703,7 +731,7 @@ static void list_done(struct fleetd *d, struct pindir *pd)
 {
 	int ret = pindir_lock(pd);
 
-	ret = ret ?: apply_full(d, pd);
+	ret = ret ?: apply_full(d);
 	pindir_unlock(pd);
 	if (ret) {
 		pr_warn("serve: fleet: applying the list failed: %s; listing again\n",
@@ -728,13 +756,19 @@ static void list_done(struct fleetd *d, struct pindir *pd)
 
 /* --- the watch stream ----------------------------------------------------- */
 
+/* The events of M not applied yet: a resumed stream replays from the
+ * revision asked, and the events of one revision (a txn) come together,
+ * in one message, so what is below the revision next at its start was
+ * applied. */
 static int keep_events(struct fleetd *d, struct etcd_watch_msg *m)
 {
+	int64_t from = d->next_rev;
+
 	for (size_t i = 0; i < m->nev; i++) {
 		struct etcd_event *e = &m->ev[i];
 
-		if (e->kv.mod_revision < d->next_rev)
-			continue; /* applied already (a resumed stream's replay) */
+		if (e->kv.mod_revision < from)
+			continue;
 		if (d->nev == d->evcap) {
 			size_t cap = d->evcap ? 2 * d->evcap : 64;
 			struct etcd_event *grown = realloc(d->ev, cap * sizeof(*grown));
@@ -764,7 +798,7 @@ static bool on_watch(void *ctx, json_object *o)
 		return false;
 	}
 	if (m.error) {
-		pr_info("serve: fleet: the watch on %s ended: %s\n", endpoint(d), m.reason);
+		snprintf(d->watch_why, sizeof(d->watch_why), "%s: %s", endpoint(d), m.reason);
 		go_on = false;
 	} else if (m.canceled) {
 		pr_warn("serve: fleet: the watch was canceled%s%s; listing again\n",
@@ -801,7 +835,11 @@ static void watch_answer(struct fleetd *d, CURLcode rc)
 		return;
 	}
 	d->m.resumes++;
-	failed(d, "the watch stream", ok ? "closed" : err, PH_WAIT_WATCH);
+	failed(d, "the watch stream",
+	       d->watch_why[0] ? d->watch_why
+	       : ok	       ? "closed by the member"
+			       : err,
+	       PH_WAIT_WATCH);
 }
 
 /* --- the status key ------------------------------------------------------- */
@@ -1020,7 +1058,7 @@ static void round_events(struct fleetd *d, struct pindir *pd)
 	int64_t last = d->next_rev - 1;
 	int ret = pindir_lock(pd);
 
-	ret = ret ?: apply_events(d, pd);
+	ret = ret ?: apply_events(d);
 	pindir_unlock(pd);
 	for (size_t i = 0; i < d->nev; i++) {
 		d->nkeys += !d->ev[i].del && d->ev[i].kv.version == 1;
@@ -1091,8 +1129,8 @@ static void metric(struct strbuf *out, const char *name, const char *help, const
 void fleetd_metrics_render(struct fleetd_metrics *m, struct strbuf *out)
 {
 	static const char *const why[FLEETD_RELIST_REASONS] = {
-	    "start", "compacted", "cluster_changed", "revision_backwards", "apply_failed"};
-	const char *rl = "xdpfwd_fleet_relists_total";
+	    "start", "compacted", "cluster_changed", "revision_backwards", "error"};
+	const char *rl = "xdpfwd_fleet_resyncs_total";
 	struct fleetd_stats c;
 
 	pthread_mutex_lock(&m->lock);

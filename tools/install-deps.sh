@@ -15,10 +15,13 @@ packages=(
 	# The NAT-PMP/PCP server's tests with real clients and the reference server
 	# (tests/e2e, bench/pcp.sh). Each ships a service: none is started (below).
 	natpmpc transmission-daemon miniupnpd-nftables stun-server
+	# The fleet (issue 16): libcurl for etcd's v3 JSON gateway; etcd itself
+	# for its tests (on tmpfs, in namespaces; Debian's own unit never runs).
+	libcurl4-openssl-dev etcd-server etcd-client
 )
 # Packages whose maintainer scripts start a system service on install
 # (invoke-rc.d in their postinst); the tests run them in namespaces only.
-services=(transmission-daemon miniupnpd-nftables stun-server)
+services=(transmission-daemon miniupnpd-nftables stun-server etcd-server)
 
 # The benchmark's plot and the conntrack flush between its runs.
 [ "${1:-}" = --bench ] && packages+=(gnuplot-nox conntrack python3)

@@ -84,12 +84,30 @@ _xdpfwd() {
 	--pcp-hook)
 		:
 		return ;;
+	--fleet)
+		:
+		return ;;
+	--gateway)
+		:
+		return ;;
+	--fleet-cert)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	--fleet-key)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	--fleet-ca)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return ;;
+	--fleet-user)
+		:
+		return ;;
 	esac
 	local -a args=() gopts=()
 	for ((i = 1; i < ${#w[@]} - 1; i++)); do
 		case ${w[i]} in
 		--pin-dir|--state-dir) gopts+=("${w[i]}" "${w[i + 1]}"); ((i++)) ;;
-		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook) ((i++)) ;;
+		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook|--fleet|--gateway|--fleet-cert|--fleet-key|--fleet-ca|--fleet-user) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else args+=("${w[i]}"); ((nargs++)); fi ;;
 		esac
@@ -99,7 +117,7 @@ _xdpfwd() {
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--pin-dir --state-dir --verbose --version --help" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "attach detach add del list stats load serve check help" -- "$cur"))
+			COMPREPLY=($(compgen -W "attach detach add del list stats load serve check fleet help" -- "$cur"))
 		fi ;;
 	attach)
 		if [[ $cur == -* ]]; then
@@ -159,7 +177,7 @@ _xdpfwd() {
 		esac ;;
 	serve)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--metrics --config --pcp --pcp-pool --pcp-quota --pcp-lifetime --pcp-reuse-delay --pcp-rate --pcp-internal-port-0 --pcp-hook --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "--metrics --config --pcp --pcp-pool --pcp-quota --pcp-lifetime --pcp-reuse-delay --pcp-rate --pcp-internal-port-0 --pcp-hook --fleet --gateway --fleet-cert --fleet-key --fleet-ca --fleet-user --pin-dir --state-dir --verbose --version --help" -- "$cur"))
 			return
 		fi
 		case $nargs in
@@ -171,8 +189,16 @@ _xdpfwd() {
 		fi
 		case $nargs in
 		esac ;;
+	fleet)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--fleet --json --fleet-cert --fleet-key --fleet-ca --fleet-user --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			return
+		fi
+		case $nargs in
+		0) COMPREPLY=($(compgen -W "add del status" -- "$cur")) ;;
+		esac ;;
 	help)
-		[ "$nargs" != 0 ] || COMPREPLY=($(compgen -W "attach detach add del list stats load serve check help" -- "$cur")) ;;
+		[ "$nargs" != 0 ] || COMPREPLY=($(compgen -W "attach detach add del list stats load serve check fleet help" -- "$cur")) ;;
 	esac
 }
 complete -F _xdpfwd xdpfwd

@@ -32,7 +32,7 @@ expect() { # LINE WANT: WANT is a regex over the whole sorted list
 	fi
 }
 
-expect 'xdpfwd ' 'add attach check del detach help list load serve stats'
+expect 'xdpfwd ' 'add attach check del detach fleet help list load serve stats'
 expect 'xdpfwd st' 'stats'
 expect 'xdpfwd --' '--help --pin-dir --state-dir --verbose --version'
 expect 'xdpfwd attach --' '--clients --fast-path --help --mode --pin-dir --replace --state-dir --tunnel --verbose --version'
@@ -81,7 +81,7 @@ expect 'xdpfwd stats --watch 2 --j' '--json'
 expect "xdpfwd load $work/fi" "$work/file.conf"
 expect "xdpfwd serve --config $work/f" "$work/file.conf"
 expect "xdpfwd --state-dir $work/" "$work/dir"
-expect 'xdpfwd help ' 'add attach check del detach help list load serve stats'
+expect 'xdpfwd help ' 'add attach check del detach fleet help list load serve stats'
 expect 'xdpfwd help list ' ''
 
 ((fails == 0)) || exit 1

@@ -3028,6 +3028,143 @@ CASES
 	return 0
 }
 
+# --- the fleet, one etcd member (issue 16) ----------------------------------
+# etcd in the VPN namespace on its own loopback, its data on tmpfs (etcd's
+# fsync on a shared disk takes seconds under load). FLEET_URL, FLEET_DATA,
+# FLEET_ETCD (its pid) for the test; fleet_etcd_down stops it by pid and
+# removes its data.
+FLEET_URL=http://127.0.0.1:23790
+fleet_etcd_up() { # [DATA]: a new member, or the one whose data DATA holds
+	FLEET_DATA=${1:-$(mktemp -d /dev/shm/xdpfwd-e2e-etcd.XXXXXX)}
+	lab_spawn "$NS_VPN" etcd --name e2e --data-dir "$FLEET_DATA/data" \
+		--listen-client-urls "$FLEET_URL" --advertise-client-urls "$FLEET_URL" \
+		--listen-peer-urls http://127.0.0.1:23791 --initial-advertise-peer-urls http://127.0.0.1:23791 \
+		--initial-cluster e2e=http://127.0.0.1:23791 --logger zap --log-level error
+	FLEET_ETCD=${LAB_PIDS[-1]}
+	wait_for "$LAB_WAIT" in_vpn curl -sf -m 2 "$FLEET_URL/version" >/dev/null
+}
+fleet_etcd_stop() { kill "$FLEET_ETCD" 2>/dev/null && wait "$FLEET_ETCD" 2>/dev/null; FLEET_ETCD=; }
+fleet_etcd_down() { [ -z "${FLEET_ETCD:-}" ] || fleet_etcd_stop; rm -rf "${FLEET_DATA:?}"; }
+fleet() { xdpfwd fleet --fleet "$FLEET_URL" "$@"; }
+fleet_metric_of() { # NAME: its value on serve's 127.0.0.1:9979 (the first series)
+	in_vpn curl -sf -m 2 http://127.0.0.1:9979/metrics | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { print $2; exit }'
+}
+fleet_has() { xdpfwd list --json | jq -e --arg p "$1" --argjson port "$2" 'any(.[]; .proto == $p and .public_port == $port)' >/dev/null; }
+fleet_lacks() { ! fleet_has "$@"; }
+# Whether CMD succeeds within SECONDS (polled every 20 ms); TOOK says after how long.
+within() { # SECONDS CMD...
+	local limit=$1 start=$EPOCHREALTIME
+	shift
+	until "$@"; do
+		TOOK=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+		awk -v t="$TOOK" -v l="$limit" 'BEGIN { exit !(t > l) }' && return 1
+		sleep 0.02
+	done
+	TOOK=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+}
+# Puts KEY VALUE pairs in one etcd transaction: one revision, so one watch
+# message and one batch for the gateway.
+fleet_put_txn() { # KEY VALUE [KEY VALUE...]
+	local ops=() b64k b64v
+	while (($#)); do
+		b64k=$(printf %s "$1" | base64 -w0) b64v=$(printf %s "$2" | base64 -w0)
+		ops+=("{\"request_put\":{\"key\":\"$b64k\",\"value\":\"$b64v\"}}")
+		shift 2
+	done
+	in_vpn curl -sf -m 5 "$FLEET_URL/v3/kv/txn" -d "{\"success\":[$(IFS=,; echo "${ops[*]}")]}" |
+		jq -e .succeeded >/dev/null
+}
+fleet_status_is() { # JQ: whether fleet status --json's gw1 entry passes the filter
+	fleet status --json 2>/dev/null | jq -e ".gateways[] | select(.gateway == \"gw1\") | $1" >/dev/null
+}
+
+# serve --fleet with one etcd member: `fleet add` forwards within 1 s and
+# `fleet del` stops it within 1 s; a line the gateway refuses (a target
+# outside --clients) and one that does not parse (its key names another
+# port) are rejected alone, counted and named by `fleet status` while the
+# lines around them apply; with etcd stopped nothing changes and traffic
+# flows; etcd back, the watch resumes without a second list; serve's stop
+# takes its status key with it.
+test_fleet_single_member_add_del_status() {
+	needs etcd curl jq || return
+	fleet_etcd_up || { fail "etcd does not start"; fleet_etcd_down; return 1; }
+	fleet_single_member_checks
+	fleet_etcd_down
+}
+fleet_single_member_checks() {
+	local file="$LAB_TMP/sink6100" had serve_pid out
+	: >"$file"
+	# Keys there before serve starts: its list is one batch, a bad line in it
+	# (a target outside --clients) is rejected alone.
+	fleet_put_txn /xdpfwd/v1/gw/gw1/map/udp/any/6005 'udp 6005 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6001 'udp 6001 192.0.2.99' || fail "the keys before serve"
+	lab_spawn "$NS_VPN" "$XDPFWD" serve --metrics 127.0.0.1:9979 --fleet "$FLEET_URL" --gateway gw1
+	serve_pid=${LAB_PIDS[-1]}
+	wait_for "$LAB_WAIT" sh -c "[ \"\$(ip netns exec $NS_VPN curl -sf http://127.0.0.1:9979/metrics | grep '^xdpfwd_fleet_connected{')\" = 'xdpfwd_fleet_connected{gateway=\"gw1\"} 1' ]" ||
+		{ fail "serve --fleet is not connected"; return 1; }
+	sink_udp 6100 "$file"
+
+	fleet add gw1 udp 6000 10.8.0.2:6100 >/dev/null || fail "fleet add"
+	within 1 fleet_has udp 6000 || fail "fleet add: udp 6000 not in the table after $TOOK s (want <= 1 s)"
+	echo "fleet add -> in the table: $TOOK s"
+	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
+	wait_for "$LAB_WAIT" test -s "$file" || fail "udp 6000 does not forward"
+
+	fleet_has udp 6005 || fail "the good line listed with a bad one is not applied"
+	fleet_has udp 6001 && fail "a target outside --clients was applied"
+	fleet add gw1 udp 6001 192.0.2.99 >/dev/null || fail "fleet add of a line only the gateway can refuse"
+	# In one watch message (one batch): a line that does not parse (its key
+	# names another port) between two good ones.
+	fleet_put_txn /xdpfwd/v1/gw/gw1/map/tcp/203.0.113.10/40000 'tcp 203.0.113.10:40000 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6002 'udp 6003 10.8.0.2' \
+		/xdpfwd/v1/gw/gw1/map/udp/any/6006 'udp 6006 10.8.0.2' || fail "the keys in one transaction"
+	wait_for "$LAB_WAIT" fleet_has tcp 40000 || fail "a good line in a batch with a bad one is not applied"
+	fleet_has udp 6006 || fail "the other good line in a batch with a bad one is not applied"
+	fleet_has udp 6001 && fail "a target outside --clients was applied"
+	fleet_has udp 6003 && fail "a line under another port's key was applied"
+	fleet_has udp 6000 || fail "udp 6000 went with the bad lines"
+	[ "$(fleet_metric_of xdpfwd_fleet_rejected_keys)" = 2 ] || fail "rejected keys: '$(fleet_metric_of xdpfwd_fleet_rejected_keys)', want 2"
+	wait_for "$LAB_WAIT" fleet_status_is '.alive and .rejected_count == 2 and .keys == 6 and .mappings == 4' ||
+		fail "fleet status --json: $(fleet status --json 2>&1)"
+	out=$(fleet status --json) || fail "fleet status"
+	jq -e '.gateways[0].rejected | map(.key) | sort == ["/xdpfwd/v1/gw/gw1/map/udp/any/6001", "/xdpfwd/v1/gw/gw1/map/udp/any/6002"]' <<<"$out" >/dev/null ||
+		fail "fleet status names: $out"
+	jq -e '.gateways[0].rejected[] | select(.key | endswith("6001")) | .reason | test("192.0.2.99.*outside")' <<<"$out" >/dev/null ||
+		fail "the reason for 6001 does not say the target is outside the client networks: $out"
+	fleet status | sed 's/^/  /'
+	grep -q '192\.0\.2\.99\|10\.8\.0\.2' <(in_vpn curl -sf http://127.0.0.1:9979/metrics) && fail "a client address in /metrics"
+
+	had=$(wc -l <"$file")
+	fleet del gw1 udp 6000 >/dev/null || fail "fleet del"
+	within 1 fleet_lacks udp 6000 || fail "fleet del: udp 6000 still in the table after $TOOK s (want <= 1 s)"
+	echo "fleet del -> out of the table: $TOOK s"
+	head -c 10 /dev/zero | in_inet socat -u - UDP:203.0.113.10:6000
+	sleep 1
+	[ "$(wc -l <"$file")" = "$had" ] || fail "udp 6000 still forwards after fleet del"
+	fleet del gw1 udp 6002 >/dev/null || fail "fleet del of the bad key"
+	wait_for "$LAB_WAIT" fleet_status_is '.rejected_count == 1' || fail "a deleted bad key is still rejected"
+	out=$(fleet del gw1 udp 6000 2>&1) && fail "fleet del of a key that is gone succeeded: $out"
+
+	# etcd gone: nothing changes, traffic flows; back: the watch resumes, no list.
+	fleet_etcd_stop
+	wait_for "$LAB_WAIT" sh -c "ip netns exec $NS_VPN curl -sf http://127.0.0.1:9979/metrics | grep -qx 'xdpfwd_fleet_connected{gateway=\"gw1\"} 0'" ||
+		fail "connected is not 0 with etcd stopped"
+	sleep 1
+	fleet_has tcp 40000 || fail "a mapping went while etcd was away"
+	out=$(fleet status 2>&1) && fail "fleet status succeeded with etcd stopped"
+	echo "fleet status without etcd: $out"
+	fleet_etcd_up "$FLEET_DATA" || fail "etcd does not start again"
+	fleet add gw1 udp 6004 10.8.0.2 >/dev/null || fail "fleet add after etcd came back"
+	wait_for "$LAB_WAIT" fleet_has udp 6004 || fail "the watch did not resume"
+	[ "$(in_vpn curl -sf http://127.0.0.1:9979/metrics | grep -c '^xdpfwd_fleet_resyncs_total{.*} [1-9]')" = 1 ] ||
+		fail "a second list: $(in_vpn curl -sf http://127.0.0.1:9979/metrics | grep resyncs_total)"
+	[ "$(fleet_metric_of xdpfwd_fleet_resyncs_total)" = 1 ] || fail "resyncs{start} is not 1"
+
+	kill "$serve_pid" && wait "$serve_pid" || fail "serve --fleet did not exit cleanly on SIGTERM"
+	fleet_status_is '.alive == false' || fail "the status key outlived serve: $(fleet status --json)"
+	return 0
+}
+
 # The fleet's tests (mode fleet, in the fleet lab).
 source tests/e2e/fleet.sh
 
@@ -3054,12 +3191,13 @@ selected() { # NAME: whether E2E_ONLY (empty: all) names or matches it
 	return 1
 }
 all_tests=() tests=() pcp_tests=() fleet_tests=()
-while read -r t; do
+while read -r t file; do
 	all_tests+=("$t")
 	selected "$t" || continue
-	# test_fleet_*: three gateways on an etcd cluster, a lab of their own
-	# (mode fleet), mostly waiting for etcd, the gateways and the clients.
-	[[ $t == test_fleet_* ]] && { fleet_tests+=("$t"); continue; }
+	# The tests of tests/e2e/fleet.sh: three gateways on an etcd cluster, a
+	# lab of their own (mode fleet), mostly waiting for etcd, the gateways
+	# and the clients.
+	[ "$file" = tests/e2e/fleet.sh ] && { fleet_tests+=("$t"); continue; }
 	# test_pcp_* (the NAT-PMP/PCP server's), test_package_* (a package build
 	# and an upgrade, mostly waiting) and, so that the three labs take about
 	# as long, the failure paths after a reboot: a lab of their own (mode pcp).
@@ -3070,7 +3208,8 @@ while read -r t; do
 	fi
 done < <(
 	shopt -s extdebug
-	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
+	# NAME LINE FILE: in the order each file defines them.
+	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k3,3 -k2,2n | cut -d' ' -f1,3
 )
 for pat in "${only[@]}"; do
 	found=
@@ -3085,7 +3224,8 @@ done
 # NAT-PMP/PCP server's) and test_package_* (and only those), beside the
 # others since they spend most of their time waiting for clients and leases.
 # Mode fleet is a fourth, the fleet lab (tools/fleet-lab.sh: an etcd cluster
-# of its own, started and stopped here, and three gateways), for test_fleet_*.
+# of its own, started and stopped here, and three gateways), for the tests of
+# tests/e2e/fleet.sh.
 # Each lab's output is printed whole when it ends.
 modes=(${E2E_MODES:-on off pcp fleet})
 if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
