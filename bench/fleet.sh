@@ -4,8 +4,8 @@
 # etcd members in namespaces on tmpfs, gateway gw1 the server of its own
 # WireGuard lab, xdpfwd serve --fleet on it):
 #  - the time from `xdpfwd fleet add` to forwarding, median and p99 over
-#    CHANGES (1,000) changes: each a new public port to the client's one
-#    UDP echo port, the time from the command's start until a datagram sent
+#    CHANGES (1,000) changes: each a new public port to a UDP echo port of
+#    its own on the client, the time from the command's start until a datagram sent
 #    every millisecond from the internet comes back (bench/fleetprobe.py);
 #  - the time to apply 65,536 mappings written into etcd (512 transactions
 #    of 128 puts, tools/etcd-push.py) to an empty gateway: from the first
@@ -28,7 +28,8 @@ done
 source tools/lab.sh
 source tools/fleet-lab.sh
 FLEET_GWS=1
-trap 'fleet_lab_down; lab_down' EXIT
+# Without errexit in the trap: a kill of a process already gone must not end it.
+trap 'set +e; fleet_lab_down; lab_down' EXIT
 trap 'exit 130' INT TERM
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 now_us() { echo "${EPOCHREALTIME/./}"; }
@@ -56,9 +57,9 @@ serve
 wait_for 120 in_fnet curl -sf "http://$(fleet_mgmt 1):9977/metrics" || { echo "fleet: serve --fleet does not start: $(tail -3 "$LAB_TMP/serve.log")" >&2; exit 1; }
 
 # 1. fleet add -> forwarding.
-lab_spawn "$(fleet_cl 1)" python3 bench/fleetprobe.py echo 10.8.1.2 5000
-wait_for 30 in_fcl 1 sh -c "ss -Huln | grep -q '10.8.1.2:5000 '"
-in_finet python3 bench/fleetprobe.py probe "$(fleet_pub 1)" 20000 "$CHANGES" 10.8.1.2:5000 -- \
+lab_spawn "$(fleet_cl 1)" python3 bench/fleetprobe.py echo 10.8.1.2 5000 "$CHANGES"
+wait_for 30 in_fcl 1 sh -c "ss -Huln | grep -q '10.8.1.2:$((5000 + CHANGES - 1)) '"
+in_finet python3 bench/fleetprobe.py probe "$(fleet_pub 1)" 20000 "$CHANGES" 10.8.1.2 5000 -- \
 	ip netns exec "$ETCD_NS_NET" env XDPFWD_FLEET="$(etcd_endpoints)" "$XDPFWD" fleet add gw1 >"$LAB_TMP/latency"
 timeouts=$(grep -c timeout "$LAB_TMP/latency" || true)
 lat_p50=$(grep -v timeout "$LAB_TMP/latency" | cut -d' ' -f1 | pct 50)
@@ -78,13 +79,14 @@ until_count 65536 120
 empty_first=$(since "$t0") empty_last=$(since "$t1")
 echo "fleet: 65,536 from empty: pushed in $push_s s; applied $empty_first s after the first write, $empty_last s after the last"
 serve_stop
-awk 'NR <= 1000 { $3 = $3 ":" ($2 + 20000) } { print }' "$LAB_TMP/65536.conf" >"$LAB_TMP/changed.conf"
-head -1000 "$LAB_TMP/changed.conf" >"$LAB_TMP/changed-1000.conf"
+# Another target port for the first 1,000, above every other mapping's
+# (a target is one mapping's only).
+awk 'NR <= 1000 { print $1, $2, $3 ":" ($2 + 32768) }' "$LAB_TMP/65536.conf" >"$LAB_TMP/changed-1000.conf"
 in_fnet python3 tools/etcd-push.py "$(etcd_url 1)" gw1 "$LAB_TMP/changed-1000.conf" >/dev/null
 etcd_compact
 t0=$(now_us)
 serve
-changed() { fleet_gw 1 list --json | jq '[.[] | select(.target_port >= 30000)] | length'; }
+changed() { fleet_gw 1 list --json | jq '[.[] | select(.target_port >= 42768)] | length'; }
 until [ "$(changed)" = 1000 ]; do
 	(($(now_us) - t0 < 120000000)) || { echo "fleet: the re-list does not converge" >&2; exit 1; }
 	sleep 0.5

@@ -11,8 +11,9 @@ bench/fleet.sh.
   etcd-push.py URL GATEWAY --delete   delete every mapping of GATEWAY
   etcd-push.py URL GATEWAY --stream RATE SECONDS
                                       RATE changes a second for SECONDS: puts
-                                      of udp 20000-21999 -> 10.8.1.2, each
-                                      round another target port, 10 a
+                                      of udp 43000-44999 -> 10.8.1.2, each
+                                      round another target port (45000-
+                                      48999, each a mapping's own), 10 a
                                       transaction (one committed write a
                                       millisecond is more than one
                                       connection gets from etcd here)
@@ -69,8 +70,8 @@ def stream(conn, gw, rate, seconds):
             time.sleep(due - now)
         puts = []
         for i in range(count, min(count + per_txn, total)):
-            port, rnd = 20000 + i % 2000, i // 2000
-            line = f"udp {port} 10.8.1.2:{5000 + rnd % 2}"
+            port, rnd = 43000 + i % 2000, i // 2000
+            line = f"udp {port} 10.8.1.2:{45000 + i % 2000 + 2000 * (rnd % 2)}"
             puts.append({"request_put": {"key": b64(map_key(gw, line)), "value": b64(line)}})
         data = post(conn, "/v3/kv/txn", {"success": puts})
         revs.append(int(data["header"]["revision"]))
