@@ -92,7 +92,7 @@ until [ "$(changed)" = 1000 ]; do
 	sleep 0.5
 done
 relist_s=$(since "$t0")
-relists=$(in_fnet curl -sf "http://$(fleet_mgmt 1):9977/metrics" | grep '^xdpfwd_fleet_relists_total' | awk '$2 > 0 { printf "%s%s", s, $0; s = ", " }')
+relists=$(in_fnet curl -sf "http://$(fleet_mgmt 1):9977/metrics" | awk '/^xdpfwd_fleet_resyncs_total/ && $2 > 0 { printf "%s%s", s, $0; s = ", " }')
 echo "fleet: after a compaction (1,000 of 65,536 changed): the daemon started to converged in $relist_s s ($relists)"
 [ "$(count)" = 65536 ] || echo "fleet: the table has $(count) mappings after the re-list" >&2
 

@@ -53,7 +53,8 @@ in_fnet() { ip netns exec "$ETCD_NS_NET" "$@"; }
 # etcdctl from the fleet network, on ENDPOINTS (every member unless told),
 # with short timeouts: a call without quorum fails in 5 s, never hangs.
 etcd_ctl() { # [--endpoints=URLS] ARGS...
-	local ep=--endpoints=$(etcd_endpoints)
+	local ep
+	ep=--endpoints=$(etcd_endpoints)
 	[[ ${1:-} == --endpoints=* ]] && ep=$1 && shift
 	in_fnet env ETCDCTL_API=3 etcdctl "$ep" --dial-timeout=2s --command-timeout=5s "$@"
 }
