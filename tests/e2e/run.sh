@@ -6,11 +6,12 @@
 set -u
 cd "$(dirname "$0")/../.."
 source tools/lab.sh
+source tools/fleet-lab.sh
 
 SKIP=77
 passed=0 failed=0 skipped=0 failures=() test_times=()
 TEST_PID=
-trap 'lab_down' EXIT
+trap 'fleet_lab_down; lab_down' EXIT
 # A signal ends the running test first (it stops what it started), then the lab.
 on_signal() {
 	[ -n "$TEST_PID" ] && kill -TERM "$TEST_PID" 2>/dev/null && wait "$TEST_PID" 2>/dev/null
@@ -100,6 +101,7 @@ attach_for_mode() {
 # left pub0 detached or attached otherwise, or left mappings, is put right,
 # and when that fails (an interrupted rebuild, say) the lab is built anew.
 cleanup_after_test() {
+	[ "${LAB_MODE:-}" = fleet ] && { fleet_cleanup_after_test; return; }
 	local want="attach pub0 tunnel=$LAB_WG_VPN mode=native fast-path=$FAST_PATH clients=$LAB_CLIENTS" now
 	# What the test started other than by lab_spawn, or left interrupted.
 	lab_sweep | sed 's/^/cleanup: /'
@@ -3246,6 +3248,9 @@ fleet_single_member_checks() {
 	return 0
 }
 
+# The fleet's tests (mode fleet, in the fleet lab).
+source tests/e2e/fleet.sh
+
 # --- run -------------------------------------------------------------------
 
 ((EUID == 0)) || { echo "e2e: skipped: needs root (network namespaces, XDP)"; exit $SKIP; }
@@ -3268,10 +3273,14 @@ selected() { # NAME: whether E2E_ONLY (empty: all) names or matches it
 	for pat in "${only[@]}"; do [[ $1 == $pat ]] && return 0; done
 	return 1
 }
-all_tests=() tests=() pcp_tests=()
-while read -r t; do
+all_tests=() tests=() pcp_tests=() fleet_tests=()
+while read -r t file; do
 	all_tests+=("$t")
 	selected "$t" || continue
+	# The tests of tests/e2e/fleet.sh: three gateways on an etcd cluster, a
+	# lab of their own (mode fleet), mostly waiting for etcd, the gateways
+	# and the clients.
+	[ "$file" = tests/e2e/fleet.sh ] && { fleet_tests+=("$t"); continue; }
 	# test_pcp_* (the NAT-PMP/PCP server's), test_package_* (a package build
 	# and an upgrade, mostly waiting) and, so that the three labs take about
 	# as long, the failure paths after a reboot: a lab of their own (mode pcp).
@@ -3282,7 +3291,8 @@ while read -r t; do
 	fi
 done < <(
 	shopt -s extdebug
-	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k2,2n | cut -d' ' -f1
+	# NAME LINE FILE: in the order each file defines them.
+	for f in $(compgen -A function test_); do declare -F "$f"; done | sort -k3,3 -k2,2n | cut -d' ' -f1,3
 )
 for pat in "${only[@]}"; do
 	found=
@@ -3296,8 +3306,11 @@ done
 # Mode pcp is a third lab, fast path on, that runs the test_pcp_* tests (the
 # NAT-PMP/PCP server's) and test_package_* (and only those), beside the
 # others since they spend most of their time waiting for clients and leases.
+# Mode fleet is a fourth, the fleet lab (tools/fleet-lab.sh: an etcd cluster
+# of its own, started and stopped here, and three gateways), for the tests of
+# tests/e2e/fleet.sh.
 # Each lab's output is printed whole when it ends.
-modes=(${E2E_MODES:-on off pcp})
+modes=(${E2E_MODES:-on off pcp fleet})
 if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
 	declare -A lab_of=()
 	out_dir=$(mktemp -d /tmp/xdpfwd-e2e.XXXXXX)
@@ -3322,15 +3335,26 @@ if ((${#modes[@]} > 1 && ${E2E_JOBS:-2} > 1)); then
 fi
 
 # A lab with nothing to run (E2E_ONLY named only the other lab's tests) is not built.
-lab_work=0
+lab_work=0 fleet_work=0
 for m in "${modes[@]}"; do
-	if [ "$m" = pcp ]; then lab_work=$((lab_work + ${#pcp_tests[@]})); else lab_work=$((lab_work + ${#tests[@]})); fi
+	case $m in
+	pcp) lab_work=$((lab_work + ${#pcp_tests[@]})) ;;
+	fleet) fleet_work=${#fleet_tests[@]} ;;
+	*) lab_work=$((lab_work + ${#tests[@]})) ;;
+	esac
 done
-((lab_work)) || { echo "e2e: nothing selected for mode ${modes[*]}"; exit 0; }
-echo "e2e: building the lab ($LAB_ID)"
-lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
-LAB_FINGERPRINT=$(lab_fingerprint)
+((lab_work + fleet_work)) || { echo "e2e: nothing selected for mode ${modes[*]}"; exit 0; }
+if ((lab_work)); then
+	echo "e2e: building the lab ($LAB_ID)"
+	lab_up || { echo "e2e: the lab could not be built" >&2; exit 1; }
+	LAB_FINGERPRINT=$(lab_fingerprint)
+fi
 for LAB_MODE in "${modes[@]}"; do
+	if [ "$LAB_MODE" = fleet ]; then
+		((fleet_work)) && run_fleet_lab
+		continue
+	fi
+	((lab_work)) || continue
 	run=("${tests[@]}") FAST_PATH=$LAB_MODE
 	run_pcp=
 	[ "$LAB_MODE" = pcp ] && run=("${pcp_tests[@]}") FAST_PATH=on run_pcp=1
@@ -3339,6 +3363,6 @@ for LAB_MODE in "${modes[@]}"; do
 	for t in "${run[@]}"; do run_test "$t"; done
 	xdpfwd detach pub0 --purge-state >/dev/null || { echo "e2e: detach failed" >&2; exit 1; }
 done
-echo "e2e: the slowest: $(printf '%s\n' "${test_times[@]}" | sort -rn | head -5 | awk '{ printf "%s%s %s s", s, $2, $1; s = ", " }')"
+((${#test_times[@]})) && echo "e2e: the slowest: $(printf '%s\n' "${test_times[@]}" | sort -rn | head -5 | awk '{ printf "%s%s %s s", s, $2, $1; s = ", " }')"
 echo "e2e: $passed passed, $failed failed, $skipped skipped${failures[*]:+ (${failures[*]})}"
 ((failed == 0))
