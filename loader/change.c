@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "capacity.h"
 #include "change.h"
 #include "conflict.h"
 #include "localaddr.h"
@@ -115,7 +116,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	memset(sum, 0, sizeof(*sum));
 	if (local_addrs_read(config->public_ifindex, &local))
 		memset(&local, 0, sizeof(local));
-	if (validate_table(want, count, &local, err)) {
+	if (validate_table(want, count, &local, err) || capacity_check(maps, want, count, err)) {
 		refused(c, err);
 		return -EINVAL;
 	}
@@ -416,7 +417,9 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 		txn_begin(t);
 	}
 	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
-	if (ret)
+	if (ret == -ENOSPC || ret == -E2BIG)
+		capacity_full(c->what, maps);
+	else if (ret)
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    c->what, sum->added, sum->changed + sum->renewed, sum->removed, strerror(-ret));

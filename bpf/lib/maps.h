@@ -14,7 +14,7 @@
 /* Public endpoint -> target: read by the XDP program for every packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_PORT_ENTRIES);
+	__uint(max_entries, XDPFWD_DEFAULT_PORT_ENTRIES);
 	__type(key, struct xdpfwd_endpoint);
 	__type(value, struct xdpfwd_nat);
 } xdpfwd_fwd SEC(".maps");
@@ -22,7 +22,7 @@ struct {
 /* Client endpoint -> public endpoint: read by the tc program on the way out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_PORT_ENTRIES);
+	__uint(max_entries, XDPFWD_DEFAULT_PORT_ENTRIES);
 	__type(key, struct xdpfwd_endpoint);
 	__type(value, struct xdpfwd_nat);
 } xdpfwd_rev SEC(".maps");
@@ -31,7 +31,7 @@ struct {
  * pinned with the rest and the tool needs no other state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_mapping);
@@ -45,7 +45,7 @@ struct {
  * path nothing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_owner);
@@ -54,7 +54,7 @@ struct {
 /* Slot -> traffic of that mapping; per-CPU so the hot path never contends. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_counters);
 } xdpfwd_counters SEC(".maps");
