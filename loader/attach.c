@@ -362,12 +362,14 @@ static int table_fits(const struct attach_run *a, __u32 cap)
 		top = have[i].slot > top ? have[i].slot : top;
 	}
 	if (!ret && capacity_fits(n, ports, cap, err)) {
-		pr_warn("%s --capacity %u: %s; nothing was changed\n", a->cmd, cap, err);
+		pr_warn("%s: the table does not fit --capacity %u: %s; nothing was changed\n",
+			a->cmd, cap, err);
 		ret = -ENOSPC;
 	} else if (!ret && n && top >= cap) {
-		pr_warn("%s --capacity %u: a mapping holds slot %u, and a resize keeps each in "
-			"its slot: give --capacity %u-%d, or detach --purge and attach --capacity "
-			"%u to renumber the slots (counters restart); nothing was changed\n",
+		pr_warn("%s: the table does not fit --capacity %u: a mapping holds slot %u, and "
+			"a resize keeps each in its slot: give --capacity %u-%d, or detach --purge "
+			"and attach --capacity %u to renumber the slots (counters restart); "
+			"nothing was changed\n",
 			a->cmd, cap, top, top + 1, XDPFWD_MAX_CAPACITY, cap);
 		ret = -ENOSPC;
 	}

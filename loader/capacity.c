@@ -68,17 +68,15 @@ int capacity_fits(size_t count, size_t ports, __u32 cap, char *err)
 	size_t room = (size_t)cap * XDPFWD_PORTS_PER_MAPPING;
 
 	if (count > cap) {
-		snprintf(err, ERR_LEN,
-			 "%zu mappings: the maps hold %u (attach --replace " RANGE
-			 ", changes the capacity)",
-			 count, cap);
+		snprintf(err, ERR_LEN, "%zu mappings, more than a capacity of %u holds", count,
+			 cap);
 		return -1;
 	}
 	if (ports > room) {
 		snprintf(err, ERR_LEN,
-			 "the mappings cover %zu ports: the maps hold %zu, %d for each of the "
-			 "capacity's %u mappings (attach --replace " RANGE ", changes it)",
-			 ports, room, XDPFWD_PORTS_PER_MAPPING, cap);
+			 "the mappings cover %zu ports, more than the %zu a capacity of %u holds "
+			 "(%d a mapping)",
+			 ports, room, cap, XDPFWD_PORTS_PER_MAPPING);
 		return -1;
 	}
 	return 0;
@@ -98,7 +96,7 @@ int capacity_check(const struct xdpfwd_maps *maps, const struct rule *rules, siz
 		   char *err)
 {
 	__u32 cap = table_capacity(maps);
-	size_t ports = 0;
+	size_t ports = 0, len;
 
 	if (!cap) {
 		snprintf(err, ERR_LEN, "cannot read the capacity of the maps: %s", strerror(errno));
@@ -106,7 +104,11 @@ int capacity_check(const struct xdpfwd_maps *maps, const struct rule *rules, siz
 	}
 	for (size_t i = 0; i < count; i++)
 		ports += rules[i].m.port_count;
-	return capacity_fits(count, ports, cap, err);
+	if (!capacity_fits(count, ports, cap, err))
+		return 0;
+	len = strlen(err);
+	snprintf(err + len, ERR_LEN - len, "; attach --replace " RANGE ", resizes the maps");
+	return -1;
 }
 
 void capacity_full(const char *what, const struct xdpfwd_maps *maps)

@@ -26,14 +26,15 @@ int capacity_pinned(const struct pindir *pd, __u32 *cap);
  * lists for CAP mappings. 0 or -errno (from bpf_map__set_max_entries()). */
 int capacity_set(struct bpf_object *obj, __u32 cap);
 /* Whether COUNT mappings covering PORTS ports fit a capacity of CAP: 0, or
- * -1 with ERR (ERR_LEN bytes) one sentence naming what exceeds it, the
- * capacity and --capacity's range. */
+ * -1 with ERR (ERR_LEN bytes) naming what exceeds it and the capacity:
+ * "N mappings, more than a capacity of CAP holds". */
 int capacity_fits(size_t count, size_t ports, __u32 cap, char *err);
 /* The smallest capacity that holds COUNT mappings covering PORTS ports, at
  * least XDPFWD_DEFAULT_CAPACITY (a rebuild from the state file). */
 __u32 capacity_needed(size_t count, size_t ports);
 
-/* capacity_fits() for the table RULES (COUNT of them) in the maps MAPS. */
+/* capacity_fits() for the table RULES (COUNT of them) in the maps MAPS,
+ * ERR ending with how to resize them (--capacity's range). */
 int capacity_check(const struct xdpfwd_maps *maps, const struct rule *rules, size_t count,
 		   char *err);
 /* The line for a change that found no free slot or port entry (-ENOSPC,

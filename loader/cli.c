@@ -177,8 +177,10 @@ static void allowed_form(const struct cli_option *o, struct strbuf *out)
 	if (o->type == CLI_ENUM) {
 		strbuf_append(out, "allowed ");
 		join_values(o->values, ", ", out);
-	} else if (o->type == CLI_SECONDS || o->type == CLI_COUNT) {
+	} else if (o->type == CLI_SECONDS) {
 		strbuf_appendf(out, "allowed %g-%g", o->min, o->max);
+	} else if (o->type == CLI_COUNT) {
+		strbuf_appendf(out, "allowed %.0f-%.0f", o->min, o->max);
 	} else {
 		strbuf_appendf(out, "give %s", o->metavar ?: "a value");
 	}
