@@ -18,11 +18,16 @@ OUT=bench/results/memory.md
 bench_up
 
 # One attach at capacity N: "WALL CPU" seconds on stdout, the maps'
-# "NAME MAX_ENTRIES BYTES" lines into FILE.
-attach_once() { # N FILE
+# "NAME MAX_ENTRIES BYTES" lines into FILE; with FULL, after a table of N
+# mappings of one port each is loaded.
+attach_once() { # N FILE [FULL]
 	local t
 	t=$( { /usr/bin/time -f '%e %U %S' ip netns exec "$BENCH_NS" "$XDPFWD" attach pub0 --tunnel tun0 \
 		--capacity "$1" >/dev/null; } 2>&1 | tail -1)
+	if [ -n "${3:-}" ]; then
+		bench_table "$1" >"$tmp/full.conf"
+		x load "$tmp/full.conf" --force >/dev/null
+	fi
 	for m in "$XDPFWD_PIN_DIR"/xdpfwd_*; do
 		bpftool -j map show pinned "$m" | jq -r '"\(.name) \(.max_entries) \(.bytes_memlock)"'
 	done >"$2"
@@ -31,6 +36,9 @@ attach_once() { # N FILE
 }
 
 declare -A total wall cpu
+# The maps at 65,536 with a full table: what the entries written take.
+attach_once 65536 "$tmp/maps.full" full >/dev/null
+full=$(awk '{ s += $3 } END { print s }' "$tmp/maps.full")
 for n in $CAPACITIES; do
 	: >"$tmp/times.$n"
 	for ((r = 0; r < RUNS; r++)); do attach_once "$n" "$tmp/maps.$n" >>"$tmp/times.$n"; done
@@ -75,5 +83,10 @@ done
 	printf '| attach, CPU s |'
 	for n in $CAPACITIES; do printf ' %s | |' "${cpu[$n]}"; done
 	echo
+	echo
+	awk -v s="$full" 'BEGIN { printf "With a full table of 65,536 mappings of one port each (`load`), the maps take %d bytes (%.1f MiB, %.1f bytes a mapping):\n\n", s, s / 1048576, s / 65536 }'
+	echo "| map | bytes | bytes/mapping |"
+	echo "|---|---:|---:|"
+	sort -k3,3nr "$tmp/maps.full" | awk '$3 >= 65536 { printf "| %s | %d | %.1f |\n", $1, $3, $3 / 65536 }'
 } >"$OUT"
 echo "wrote $OUT" >&2
