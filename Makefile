@@ -59,7 +59,7 @@ Q   := @
 msg  = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c textfile.c leases.c)
+LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c loadindex.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
 	      loader/bpfload.c loader/check.c loader/capacity.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.

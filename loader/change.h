@@ -23,6 +23,14 @@ struct change {
 	/* The daemon's: a refused mapping is named at debug level only (-vv),
 	 * since its addresses are a client's and the daemon's log is kept. */
 	bool daemon;
+	/* A try (apply_batch() only): a change refused before anything was
+	 * written (validation, the host's ports) is not said and returns
+	 * -EAGAIN, for the caller to go another way that says why. A write
+	 * that fails is said and undone as always. */
+	bool quiet;
+	/* The public interface's addresses when the caller read them for
+	 * this change (apply_batch() only); NULL: read there. */
+	const struct local_addrs *local;
 };
 
 /* Validates WANT as a whole, checks its new mappings against the host when
@@ -40,7 +48,10 @@ struct batch {
 	size_t nput;
 	const struct rule *drop; /* live mappings to remove (table_find()) */
 	size_t ndrop;
-	bool renew;    /* a lease of PUT starts from now, else kept (set_expiry()) */
+	bool renew; /* a lease of PUT starts from now, else kept (set_expiry()) */
+	/* A put on the public side of a drop changes that mapping in place
+	 * (its slot and counters stay), as load's diff does. */
+	bool pair;
 	bool *renewed; /* NULL, or for each of PUT: it repeated a live mapping */
 };
 
@@ -76,8 +87,17 @@ size_t operator_count(const struct rule *rules, size_t n);
 /* Makes the table the config file PATH (load, and serve's reload: DAEMON,
  * see struct change): the operator's mappings, that is; the dynamic ones
  * (NAT-PMP/PCP leases) stay, and a line that would take one's ports is
- * refused. */
+ * refused. A file that differs from the last one loaded in a few lines
+ * costs those lines (loadindex.h): the rest is neither parsed nor read
+ * from the maps. */
 int load_file(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config, const char *path,
 	      bool force, const char *state, const char *cmd, bool daemon);
+/* Loads this process made the short way (for tests). */
+extern unsigned long load_short_ways;
+/* load_file() for the command line: a file with no mappings is refused
+ * (-ENOTEMPTY, said with the number of the operator's mappings it would
+ * remove) unless FORCE. */
+int load_file_cli(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
+		  const char *path, bool force, const char *state);
 
 #endif

@@ -4,6 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include "conflict.h"
 
 #define fail(...)                                    \
@@ -54,6 +60,24 @@ static int read_text(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* Appends L to HOST's listeners. */
+static int add_listener(struct host_ports *host, const struct listener *l)
+{
+	/* Doubling: a host with many sockets costs one pass, not a copy per
+	 * socket. */
+	if (host->listener_count == host->listener_cap) {
+		size_t cap = host->listener_cap ? 2 * host->listener_cap : 64;
+		struct listener *grown = realloc(host->listeners, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		host->listeners = grown;
+		host->listener_cap = cap;
+	}
+	host->listeners[host->listener_count++] = *l;
+	return 0;
+}
+
 /* /proc/net/{tcp,udp}{,6}: "sl local rem st ...", addresses as the kernel
  * prints them: each 32-bit word in host order, in hex. */
 static int read_sockets(struct host_ports *host, const char *path, __u8 family, __u8 proto)
@@ -67,7 +91,6 @@ static int read_sockets(struct host_ports *host, const char *path, __u8 family, 
 		char local[33], remote[33];
 		unsigned int port, state, words = family == AF_INET ? 1 : 4;
 		struct listener l = {.family = family, .proto = proto};
-		struct listener *grown;
 
 		if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%*x %x", local, &port,
 			   remote, &state) != 4 ||
@@ -87,23 +110,68 @@ static int read_sockets(struct host_ports *host, const char *path, __u8 family, 
 			memcpy(&l.addr.v6_words[w], &v, 4);
 		}
 		l.port = port;
-		/* Doubling: a host with many sockets costs one pass, not a copy
-		 * per socket. */
-		if (host->listener_count == host->listener_cap) {
-			size_t cap = host->listener_cap ? 2 * host->listener_cap : 64;
-
-			grown = realloc(host->listeners, cap * sizeof(*grown));
-			if (!grown) {
-				fclose(f);
-				return -ENOMEM;
-			}
-			host->listeners = grown;
-			host->listener_cap = cap;
+		if (add_listener(host, &l)) {
+			fclose(f);
+			return -ENOMEM;
 		}
-		host->listeners[host->listener_count++] = l;
 	}
 	fclose(f);
 	return 0;
+}
+
+/* The messages of one reply of a sock_diag dump (LEN bytes at BUF) into
+ * HOST: 1 when the dump is done, 0 for more, -errno. */
+static int take_diag(struct host_ports *host, const char *buf, size_t len)
+{
+	for (const struct nlmsghdr *h = (const void *)buf; NLMSG_OK(h, len);
+	     h = NLMSG_NEXT(h, len)) {
+		const struct inet_diag_msg *d = NLMSG_DATA(h);
+		struct listener l = {.proto = IPPROTO_TCP};
+
+		if (h->nlmsg_type == NLMSG_DONE)
+			return 1;
+		if (h->nlmsg_type == NLMSG_ERROR)
+			return -EPROTO;
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*d)))
+			continue;
+		l.family = d->idiag_family;
+		l.port = ntohs(d->id.idiag_sport);
+		memcpy(&l.addr, d->id.idiag_src, d->idiag_family == AF_INET ? 4 : 16);
+		if (add_listener(host, &l))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The listening TCP sockets of FAMILY through sock_diag (the kernel's
+ * inet_diag, as ss(8) reads them): only the listening hash is walked,
+ * where /proc/net/tcp walks every bucket of the established one. -errno
+ * when sock_diag cannot answer (no inet_diag): /proc then. */
+static int read_tcp_listeners(struct host_ports *host, __u8 family)
+{
+	struct {
+		struct nlmsghdr h;
+		struct inet_diag_req_v2 r;
+	} req = {.h = {.nlmsg_len = sizeof(req),
+		       .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+		 .r = {.sdiag_family = family,
+		       .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1 << TCP_LISTEN}};
+	long buf[8192 / sizeof(long)];
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &req, sizeof(req), 0) != sizeof(req))
+		ret = -errno;
+	while (!ret) {
+		ssize_t got = recv(fd, buf, sizeof(buf), 0);
+
+		ret = got < 0 ? -errno : got == 0 ? -EPROTO : take_diag(host, (char *)buf, got);
+	}
+	close(fd);
+	return ret < 0 ? ret : 0;
 }
 
 int host_ports_read(struct host_ports *host)
@@ -117,8 +185,11 @@ int host_ports_read(struct host_ports *host)
 		err = -EINVAL;
 	if (!err && !read_text("/proc/sys/net/ipv4/ip_local_reserved_ports", buf, sizeof(buf)))
 		err = parse_port_set(buf, host->reserved);
-	err = err ?: read_sockets(host, "/proc/net/tcp", AF_INET, IPPROTO_TCP);
-	err = err ?: read_sockets(host, "/proc/net/tcp6", AF_INET6, IPPROTO_TCP);
+	if (!err && (read_tcp_listeners(host, AF_INET) || read_tcp_listeners(host, AF_INET6))) {
+		host->listener_count = 0;
+		err = read_sockets(host, "/proc/net/tcp", AF_INET, IPPROTO_TCP);
+		err = err ?: read_sockets(host, "/proc/net/tcp6", AF_INET6, IPPROTO_TCP);
+	}
 	err = err ?: read_sockets(host, "/proc/net/udp", AF_INET, IPPROTO_UDP);
 	err = err ?: read_sockets(host, "/proc/net/udp6", AF_INET6, IPPROTO_UDP);
 	if (err)
@@ -223,6 +294,15 @@ static int host_conflict(const struct rule *r, const struct host_ports *host, ch
 		    addr);
 	}
 	return 0;
+}
+
+bool conflicts_need_host(const struct rule *want, size_t count, const struct rule *have,
+			 size_t nhave)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!want[i].existing && !held(&want[i], have, nhave, false))
+			return true;
+	return false;
 }
 
 int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,

@@ -37,4 +37,10 @@ int parse_port_set(const char *text, __u8 reserved[65536 / 8]);
 int check_conflicts(const struct rule *want, size_t count, const struct rule *have, size_t nhave,
 		    const struct host_ports *host, const struct xdpfwd_config *config, char *err);
 
+/* Whether check_conflicts() of WANT against HAVE reads HOST at all: some
+ * new mapping takes a public side HAVE does not hold. When not, the caller
+ * may spare reading /proc (host_ports_read()) and pass a zeroed HOST. */
+bool conflicts_need_host(const struct rule *want, size_t count, const struct rule *have,
+			 size_t nhave);
+
 #endif

@@ -191,7 +191,7 @@ static int add_parse(char **argv, const struct add_opts *opt, struct rule parsed
 /* The new rules, or the renewal of the live mappings they repeat (with
  * their new policy): found through the maps' indexes, O(1) in the table. */
 static int add_rules(const struct table *t, const struct add_opts *opt, struct rule *parsed,
-		     int got)
+		     int got, const struct local_addrs *pub)
 {
 	struct apply_summary sum;
 	bool renewed[2] = {false, false};
@@ -200,26 +200,31 @@ static int add_rules(const struct table *t, const struct add_opts *opt, struct r
 
 	ret = apply_batch(
 	    &t->maps, &t->config, &b,
-	    &(struct change){.what = "add", .check_host = !opt->force, .state = t->state}, &sum);
+	    &(struct change){
+		.what = "add", .check_host = !opt->force, .state = t->state, .local = pub},
+	    &sum);
 	for (int i = 0; !ret && i < got; i++)
 		print_rule(renewed[i] ? "renewed" : "added", &parsed[i]);
 	return ret ? 1 : 0;
 }
 
 /* The checks of check_host_addrs() for the GOT new rules, against the
- * attached interfaces (the public address's only without --force). 0, or -1
- * after saying why. */
-static int add_check_host(const struct table *t, const struct rule *parsed, int got, bool force)
+ * attached interfaces (the public address's only without --force), the
+ * public interface's addresses read into PUB (*HAVE_PUB: they could be).
+ * 0, or -1 after saying why. */
+static int add_check_host(const struct table *t, const struct rule *parsed, int got, bool force,
+			  struct local_addrs *pub, bool *have_pub)
 {
-	struct local_addrs pub, tun;
+	struct local_addrs tun;
 	struct host_addrs h = {.clients = t->config.clients,
 			       .nclients = t->config.client_count < XDPFWD_MAX_CLIENT_NETS
 					       ? t->config.client_count
 					       : XDPFWD_MAX_CLIENT_NETS};
 	char err[ERR_LEN];
 
-	if (!force && !local_addrs_read(t->config.public_ifindex, &pub))
-		h.public = &pub;
+	*have_pub = !local_addrs_read(t->config.public_ifindex, pub);
+	if (!force && *have_pub)
+		h.public = pub;
 	if (!local_addrs_read(t->config.tunnel_ifindex, &tun))
 		h.tunnel = &tun;
 	for (int i = 0; i < got; i++)
@@ -233,7 +238,9 @@ static int add_check_host(const struct table *t, const struct rule *parsed, int 
 static int cmd_add(const struct cli_context *ctx, const void *opts, char **argv)
 {
 	const struct add_opts *opt = opts;
+	struct local_addrs pub;
 	struct rule parsed[2];
+	bool have_pub;
 	struct table t;
 	int got, ret;
 
@@ -243,7 +250,9 @@ static int cmd_add(const struct cli_context *ctx, const void *opts, char **argv)
 		return 2;
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = add_check_host(&t, parsed, got, opt->force) ? 2 : add_rules(&t, opt, parsed, got);
+	ret = add_check_host(&t, parsed, got, opt->force, &pub, &have_pub)
+		  ? 2
+		  : add_rules(&t, opt, parsed, got, have_pub ? &pub : NULL);
 	table_close(&t);
 	return ret;
 }
@@ -494,33 +503,8 @@ static int cmd_del(const struct cli_context *ctx, const void *opts, char **argv)
 	return ret;
 }
 
-/* A FILE with no mappings empties the table: only with --force, said with
- * how many mappings would go. 0, or -1 after saying why (the file's own
- * faults are load_file()'s to say). */
-static int load_refuse_empty(const struct table *t, const char *path, bool force)
-{
-	struct rule *rules = NULL, *have = NULL;
-	size_t n = 1, nhave = 0;
-	char err[ERR_LEN], *text;
-	int ret = 0;
-
-	if (force ||
-	    read_text_file(path, 64 << 20 /* change.c reads at most as much */, &text, err))
-		return 0;
-	/* Dynamic mappings (NAT-PMP/PCP) stay: only the operator's count. */
-	if (!parse_config(text, &rules, &n, err) && !n && !live_rules(&t->maps, &have, &nhave, 0) &&
-	    (nhave = operator_count(have, nhave))) {
-		pr_warn("load: %s has no mappings: loading it would remove the table's %zu "
-			"mapping%s; give --force to empty it\n",
-			path, nhave, nhave == 1 ? "" : "s");
-		ret = -1;
-	}
-	free(text);
-	free(rules);
-	free(have);
-	return ret;
-}
-
+/* A FILE with no mappings empties the table: only with --force (refused
+ * with exit status 2, as bad input, by load_file_cli()). */
 static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv)
 {
 	const struct load_opts *opt = opts;
@@ -529,11 +513,9 @@ static int cmd_load(const struct cli_context *ctx, const void *opts, char **argv
 
 	if (table_open(ctx, true, &t))
 		return 1;
-	ret = load_refuse_empty(&t, argv[0], opt->force)				   ? 2
-	      : load_file(&t.maps, &t.config, argv[0], opt->force, t.state, "load", false) ? 1
-											   : 0;
+	ret = load_file_cli(&t.maps, &t.config, argv[0], opt->force, t.state);
 	table_close(&t);
-	return ret;
+	return ret == -ENOTEMPTY ? 2 : ret ? 1 : 0;
 }
 
 static int cmd_list(const struct cli_context *ctx, const void *opts, char **argv)

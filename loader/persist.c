@@ -29,9 +29,9 @@ struct on_disk {
 /* The identity of the snapshot at PATH and its count of records, read from
  * its first and last lines alone. */
 static int snapshot_now(const char *path, struct journal_head *snap, size_t *records,
-			int *version_out)
+			int *version_out, bool *attached)
 {
-	char tail[96], first[32];
+	char tail[96], first[48];
 	unsigned int n;
 	struct stat st;
 	ssize_t got, got_first;
@@ -56,6 +56,8 @@ static int snapshot_now(const char *path, struct journal_head *snap, size_t *rec
 		goto out;
 	*records = n;
 	*version_out = version;
+	/* The attach record, when there is one, is the second line. */
+	*attached = strstr(first, "\nattach ") != NULL;
 	snap->size = st.st_size;
 	snap->ino = st.st_ino;
 	snap->mtime_ns = st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
@@ -70,13 +72,14 @@ static int on_disk_read(const char *path, struct on_disk *d)
 	char jpath[PATH_MAX + 16], line[256], err[ERR_LEN];
 	struct strbuf head = STRBUF_INIT;
 	struct stat st;
+	bool attached;
 	ssize_t got;
 
 	memset(d, 0, sizeof(*d));
 	d->jfd = -1;
-	if (snapshot_now(path, &d->snap, &d->snap_count, &d->snap_version))
+	if (snapshot_now(path, &d->snap, &d->snap_count, &d->snap_version, &attached))
 		return -1;
-	d->snap_count -= d->snap_count > 0; /* the attach record */
+	d->snap_count -= attached && d->snap_count > 0; /* the attach record */
 	d->count = d->snap_count;
 	journal_path(jpath, sizeof(jpath), path);
 	d->jfd = open(jpath, O_RDWR | O_APPEND | O_CLOEXEC);
@@ -401,4 +404,133 @@ int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps
 	on_disk_close(&d);
 	strbuf_free(&rec);
 	return ret;
+}
+
+/* CRC-32 of the (up to) 64 bytes of the journal at FD before JLEN. */
+static int tail_crc(int fd, size_t jlen, __u32 *crc)
+{
+	char buf[64];
+	size_t want = jlen < sizeof(buf) ? jlen : sizeof(buf);
+
+	if (pread(fd, buf, want, jlen - want) != (ssize_t)want)
+		return -1;
+	*crc = text_crc32(buf, want);
+	return 0;
+}
+
+int state_position(const char *path, struct state_pos *pos)
+{
+	struct on_disk d;
+	int ret = -1;
+
+	memset(pos, 0, sizeof(*pos));
+	if (tail_only(path, &d) && !tail_crc(d.jfd, d.jlen, &pos->tail_crc)) {
+		pos->snap = d.snap;
+		pos->jlen = d.jlen;
+		pos->count = d.count;
+		ret = 0;
+	}
+	on_disk_close(&d);
+	return ret;
+}
+
+static bool same_snapshot(const struct journal_head *a, const struct journal_head *b)
+{
+	return a->size == b->size && a->crc == b->crc && a->ino == b->ino &&
+	       a->mtime_ns == b->mtime_ns;
+}
+
+/* The journal's header and the bytes after FROM's length, as one text that
+ * journal_parse() reads: 0, 1 when the journal is not FROM's grown. */
+static int read_since(const struct on_disk *d, const struct state_pos *from, char **text,
+		      size_t *len)
+{
+	size_t tail = d->jlen - from->jlen;
+	__u32 crc;
+
+	*text = NULL;
+	if (!same_snapshot(&d->snap, &from->snap) || d->jlen < from->jlen ||
+	    from->jlen < d->head_len || tail_crc(d->jfd, from->jlen, &crc) || crc != from->tail_crc)
+		return 1;
+	*text = malloc(d->head_len + tail + 1);
+	if (!*text)
+		return -1;
+	if (pread(d->jfd, *text, d->head_len, 0) != (ssize_t)d->head_len ||
+	    pread(d->jfd, *text + d->head_len, tail, from->jlen) != (ssize_t)tail) {
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	*len = d->head_len + tail;
+	(*text)[*len] = '\0';
+	return 0;
+}
+
+int state_journal_since(const char *path, const struct state_pos *from, struct journal *j,
+			char *err)
+{
+	char sub[ERR_LEN], *text;
+	struct clocks now;
+	struct on_disk d;
+	size_t len;
+	int ret = tail_only(path, &d) ? read_since(&d, from, &text, &len) : 1;
+
+	memset(j, 0, sizeof(*j));
+	on_disk_close(&d);
+	if (ret < 0)
+		snprintf(err, ERR_LEN, "state journal of %s: cannot read it: %s", path,
+			 strerror(errno ?: EIO));
+	if (ret)
+		return ret;
+	clocks_now(&now);
+	ret = journal_parse(text, len, &now, j, sub);
+	free(text);
+	if (!ret && j->torn) {
+		journal_free(j);
+		return 1; /* a whole tail was checked: another writer, then */
+	}
+	if (ret)
+		snprintf(err, ERR_LEN, "state journal of %s: %s", path, sub);
+	return ret;
+}
+
+static void changing_path(char *buf, size_t len, const char *path)
+{
+	snprintf(buf, len, "%s.changing", path);
+}
+
+int state_changing_begin(const char *path)
+{
+	char marker[PATH_MAX + 16];
+	int fd;
+
+	changing_path(marker, sizeof(marker), path);
+	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	if (errno == EEXIST)
+		return 0;
+	/* No marker (no state directory yet, or one that cannot be
+	 * written): then no cache may be trusted after this change. */
+	snprintf(marker, sizeof(marker), "%s%s", path, STATE_INDEX_SUFFIX);
+	unlink(marker);
+	return 0;
+}
+
+void state_changing_end(const char *path)
+{
+	char marker[PATH_MAX + 16];
+
+	changing_path(marker, sizeof(marker), path);
+	unlink(marker);
+}
+
+bool state_changing(const char *path)
+{
+	char marker[PATH_MAX + 16];
+
+	changing_path(marker, sizeof(marker), path);
+	return !access(marker, F_OK);
 }

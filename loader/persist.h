@@ -14,6 +14,7 @@
 
 #include "pindir.h"
 #include "state.h"
+#include "journal.h"
 
 /* What waits, for a write (PENDING_CARRY: the file's, carried over). */
 struct pending_set {
@@ -57,5 +58,44 @@ struct table_change;
 int state_record(struct txn *t, const char *path, const struct xdpfwd_maps *maps,
 		 const struct xdpfwd_config *config, const struct table_change *changes, size_t k,
 		 const struct pending_set *pending, char *err);
+
+/* Where the state file's pair stands (state_position()): what a cache
+ * kept beside it (loadindex.h) checks that it still follows. */
+struct state_pos {
+	struct journal_head snap; /* the snapshot's size, end line's CRC, inode, mtime */
+	__u64 jlen;		  /* the journal's bytes */
+	__u64 count;		  /* live mappings after its last record */
+	__u32 tail_crc;		  /* CRC-32 of its last (up to 64) bytes */
+	__u32 pad;
+};
+/* The pair at PATH now, read from the ends of its files (O(1)): 0 with POS
+ * (zero-filled first, padding too) when the journal follows the snapshot
+ * as it was checked whole and ends in a whole record; -1 when not, or
+ * there is no such pair. */
+int state_position(const char *path, struct state_pos *pos);
+struct journal;
+/* The records appended to PATH's journal since FROM: 0 with J (journal.h;
+ * journal_free() it) holding their lines, when the pair is FROM's
+ * snapshot and its journal FROM's grown by whole records; 1 when it is
+ * not; -1 with err when they cannot be read. */
+int state_journal_since(const char *path, const struct state_pos *from, struct journal *j,
+			char *err);
+
+/*
+ * PATH.changing: a change of the maps is under way, or was killed half
+ * way. It exists from before a change's first map write until its record
+ * is durable (or the change was undone), so that a killed one leaves it:
+ * the maps may then hold what neither the state file nor a cache beside it
+ * (loadindex.h) knows, until a load that reads the maps whole removes it
+ * (state_changing_end()). No sync: a crash of the machine loses the maps
+ * too, and serve's start rebuilds them from the file.
+ */
+/* 1 when this created it, 0 when it was there (or it cannot be made:
+ * then the cache PATH STATE_INDEX_SUFFIX is removed instead). */
+int state_changing_begin(const char *path);
+/* The cache of the last load beside the state file (loadindex.h). */
+#define STATE_INDEX_SUFFIX ".index"
+void state_changing_end(const char *path);
+bool state_changing(const char *path);
 
 #endif

@@ -530,10 +530,10 @@ static int reserve_rules(struct rule **out, size_t *cap, size_t n, unsigned int 
 
 	if (n + 2 <= *cap)
 		return 0;
-	grown = realloc(*out, (*cap ? *cap * 2 : 64) * sizeof(**out));
+	grown = realloc(*out, *cap * 2 * sizeof(**out));
 	if (!grown)
 		fail("line %u: out of memory", line);
-	*cap = *cap ? *cap * 2 : 64;
+	*cap *= 2;
 	*out = grown;
 	return 0;
 }
@@ -622,12 +622,41 @@ static int parse_line(char **tok, int ntok, bool with_expiry, struct rule *out, 
 	return got;
 }
 
+int parse_rule_line(const char *text, size_t len, unsigned int line, struct rule out[2], char *err)
+{
+	char buf[1024], *tok[MAX_FIELDS + 1], *hash;
+	int ntok;
+
+	/* As parse_rules() reads it (next_line()): the comment cut, the
+	 * fields split. */
+	if (len >= sizeof(buf))
+		fail("line %u: longer than %zu characters", line, sizeof(buf) - 1);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+	ntok = split_fields(buf, tok, line, err);
+	if (ntok <= 0)
+		return ntok;
+	return parse_line(tok, ntok, false, out, line, err);
+}
+
 int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err)
 {
 	struct rule *out = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 2;
 	unsigned int line = 0;
 	const char *p = text;
+
+	/* A rule a line, counted first: one array, grown only for "both"
+	 * lines (a realloc copies what it grows, and the copy is fresh
+	 * memory: the dearest part of a big load). */
+	for (const char *q = text; (q = strchr(q, '\n')); q++)
+		cap++;
+	out = malloc(cap * sizeof(*out));
+	if (!out)
+		fail("out of memory");
 
 	while (*p) {
 		char buf[1024], *tok[MAX_FIELDS + 1];
@@ -907,7 +936,7 @@ static bool answers_from(__u8 family, const union xdpfwd_addr *a)
  * address only, so with two it must be told which. One read back from the
  * table (EXISTING) keeps the address it was written with.
  */
-static int wildcard_source(struct rule *r, const struct local_addrs *local, char *err)
+int wildcard_source(struct rule *r, const struct local_addrs *local, char *err)
 {
 	struct xdpfwd_mapping *m = &r->m;
 	char a[160];

@@ -88,6 +88,11 @@ int parse_config(const char *text, struct rule **rules, size_t *count, char *err
  * time) and an owner= field (parse_owner()), which only the state file
  * writes. */
 int parse_rules(const char *text, bool with_expiry, struct rule **rules, size_t *count, char *err);
+/* One line of a config file (LEN bytes of TEXT, no newline among them;
+ * LINE its number, for messages) as parse_config() reads it: the number of
+ * rules it makes (2 for "both", 0 for a blank or comment line) into OUT, or
+ * -1 and ERR as parse_config() says it. */
+int parse_rule_line(const char *text, size_t len, unsigned int line, struct rule out[2], char *err);
 /* Appends RULE as a config-file line, without a newline, to OUT:
  * "tcp 203.0.113.10:40000 10.8.0.2:40000 rate=...". */
 void format_rule_line(struct strbuf *out, const struct rule *r);
@@ -95,6 +100,12 @@ void format_rule_line(struct strbuf *out, const struct rule *r);
 /* Fills each wildcard rule's source address and checks the table as a whole:
  * targets, overlaps of public ranges and of target ranges, capacity. */
 int validate_table(struct rule *rules, size_t count, const struct local_addrs *local, char *err);
+
+/* The address wildcard rule R answers from (m.source_addr): the public
+ * interface's one global address of its family (LOCAL); a rule read back
+ * from the table (existing) keeps its own. 0, or -1 and ERR saying why
+ * (none, or more than one). */
+int wildcard_source(struct rule *r, const struct local_addrs *local, char *err);
 
 /* What `add` checks a new mapping's addresses against: the public
  * interface's (PUBLIC; NULL when they cannot be read: nothing is checked),

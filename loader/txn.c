@@ -53,9 +53,14 @@ struct txn_file {
  * up to 1,024 CPUs. */
 #define XDPFWD_TXN_MAX_VALUE (1024 * 256)
 
+/* The old values of N keys of one map, as one write or one batch found
+ * them: a batch of any size costs three allocations, not two a key. */
 struct txn_undo {
-	size_t map;	 /* index in txn->maps, which grows (and moves) */
-	void *key, *old; /* OLD NULL: there was no entry */
+	size_t map; /* index in txn->maps, which grows (and moves) */
+	void *key;  /* N keys */
+	void *old;  /* N values; NULL: no key had an entry */
+	bool *had;  /* which of OLD are values; NULL: all (OLD not NULL) */
+	__u32 n;
 };
 
 void txn_begin(struct txn *t)
@@ -300,6 +305,10 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	struct txn_map *grown, *m;
 	int ncpu;
 
+	/* One question to the kernel a map, not a write. */
+	for (size_t i = 0; t->fds_stable && i < t->nmaps; i++)
+		if (t->maps[i].fd == fd)
+			return &t->maps[i];
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return NULL;
@@ -330,10 +339,9 @@ static const struct txn_map *map_of(struct txn *t, int fd)
 	return m;
 }
 
-/* Keeps KEY's value in FD before a write changes it: OLD when the caller
- * read it (KNOWN), else looked up. */
-static int remember_value(struct txn *t, const struct txn_map *m, const void *key, bool known,
-			  const void *old)
+/* A new record of N keys of M, KEYS copied: NULL without memory (T then
+ * cannot be rolled back whole). */
+static struct txn_undo *undo_add(struct txn *t, const struct txn_map *m, const void *keys, __u32 n)
 {
 	struct txn_undo *u;
 
@@ -343,29 +351,56 @@ static int remember_value(struct txn *t, const struct txn_map *m, const void *ke
 
 		if (!grown) {
 			t->failed = true;
-			return -ENOMEM;
+			return NULL;
 		}
 		t->undo = grown;
 		t->undo_cap = cap;
 	}
 	u = &t->undo[t->nundo];
+	memset(u, 0, sizeof(*u));
 	u->map = (size_t)(m - t->maps);
-	u->key = malloc(m->key_size);
-	u->old = known && !old ? NULL : malloc(m->value_size);
-	if (!u->key || (!u->old && !(known && !old))) {
-		free(u->key);
-		free(u->old);
+	u->n = n;
+	u->key = malloc((size_t)n * m->key_size + 1);
+	if (!u->key) {
 		t->failed = true;
-		return -ENOMEM;
+		return NULL;
 	}
-	memcpy(u->key, key, m->key_size);
-	if (known && old) {
+	memcpy(u->key, keys, (size_t)n * m->key_size);
+	t->nundo++;
+	return u;
+}
+
+/* Room in U for the old values of its keys, and (WHICH) the marks of
+ * those that had one. */
+static int undo_values(struct txn *t, struct txn_undo *u, const struct txn_map *m, bool which)
+{
+	u->old = malloc((size_t)u->n * m->value_size + 1);
+	u->had = which ? calloc(u->n + 1, sizeof(*u->had)) : NULL;
+	if (u->old && (u->had || !which))
+		return 0;
+	t->failed = true;
+	return -ENOMEM;
+}
+
+/* Keeps KEY's value in FD before a write changes it: OLD when the caller
+ * read it (KNOWN), else looked up. */
+static int remember_value(struct txn *t, const struct txn_map *m, const void *key, bool known,
+			  const void *old)
+{
+	struct txn_undo *u = undo_add(t, m, key, 1);
+
+	if (!u)
+		return -ENOMEM;
+	if (known && !old)
+		return 0;
+	if (undo_values(t, u, m, false))
+		return -ENOMEM;
+	if (known) {
 		memcpy(u->old, old, m->value_size);
-	} else if (!known && bpf_map_lookup_elem(m->dup, key, u->old)) {
+	} else if (bpf_map_lookup_elem(m->dup, key, u->old)) {
 		free(u->old);
 		u->old = NULL;
 	}
-	t->nundo++;
 	return 0;
 }
 
@@ -446,36 +481,44 @@ static int map_dump(const struct txn_map *m, char **out, size_t *n)
  * of the map. */
 static int remember_from_dump(struct txn *t, const struct txn_map *m, const char *keys, __u32 n)
 {
-	char *dump;
+	struct txn_undo *u = undo_add(t, m, keys, n);
+	char *dump = NULL;
 	size_t count;
-	int err = map_dump(m, &dump, &count);
+	int err = u ? undo_values(t, u, m, true) : -ENOMEM;
 
+	err = err ?: map_dump(m, &dump, &count);
 	for (__u32 i = 0; !err && i < n; i++) {
-		const char *key = keys + (size_t)i * m->key_size;
 		const char *hit;
 
 		dump_key_size = m->key_size;
 		dump_pair_size = m->key_size + m->value_size;
-		hit = count ? bsearch(key, dump, count, dump_pair_size, compare_dump_keys) : NULL;
-		err = remember_value(t, m, key, true, hit ? hit + m->key_size : NULL);
+		hit = count ? bsearch(keys + (size_t)i * m->key_size, dump, count, dump_pair_size,
+				      compare_dump_keys)
+			    : NULL;
+		if (hit)
+			memcpy((char *)u->old + (size_t)i * m->value_size, hit + m->key_size,
+			       m->value_size);
+		u->had[i] = hit != NULL;
 	}
 	free(dump);
 	return err;
 }
 
-/* Remembers the N KEYS' values in M as HOW says, one at a time. */
+/* Remembers the N KEYS' values in M as HOW says, as one record. */
 static int remember_each(struct txn *t, const struct txn_map *m, const char *keys, const char *olds,
 			 __u32 n, enum txn_olds how)
 {
-	int err = 0;
+	struct txn_undo *u = n ? undo_add(t, m, keys, n) : NULL;
+	int err = n && !u ? -ENOMEM : 0;
 
-	for (__u32 i = 0; !err && i < n; i++) {
-		const char *key = keys + (size_t)i * m->key_size;
-
-		err = how == TXN_OLDS_GIVEN
-			  ? remember_value(t, m, key, true, olds + (size_t)i * m->value_size)
-			  : remember_value(t, m, key, how == TXN_OLDS_NONE, NULL);
-	}
+	if (err || !n || how == TXN_OLDS_NONE)
+		return err;
+	err = undo_values(t, u, m, how == TXN_OLDS_LOOKUP);
+	if (!err && how == TXN_OLDS_GIVEN)
+		memcpy(u->old, olds, (size_t)n * m->value_size);
+	for (__u32 i = 0; !err && how == TXN_OLDS_LOOKUP && i < n; i++)
+		u->had[i] = !bpf_map_lookup_elem(m->dup, keys + (size_t)i * m->key_size,
+						 (char *)u->old + (size_t)i * m->value_size);
 	return err;
 }
 
@@ -538,6 +581,7 @@ static void txn_free(struct txn *t)
 	for (size_t i = 0; i < t->nundo; i++) {
 		free(t->undo[i].key);
 		free(t->undo[i].old);
+		free(t->undo[i].had);
 	}
 	for (size_t i = 0; i < t->nmaps; i++)
 		close(t->maps[i].dup);
@@ -571,20 +615,27 @@ static int undo_maps(struct txn *t)
 	for (size_t i = t->nundo; i-- > 0;) {
 		const struct txn_undo *u = &t->undo[i];
 		const struct txn_map *m = &t->maps[u->map];
-		int err;
 
-		if (!u->old && m->array && !zero)
-			zero = calloc(1, XDPFWD_TXN_MAX_VALUE);
-		if (u->old)
-			err = bpf_map_update_elem(m->dup, u->key, u->old, BPF_ANY);
-		else if (m->array)
-			err = zero && m->value_size <= XDPFWD_TXN_MAX_VALUE
-				  ? bpf_map_update_elem(m->dup, u->key, zero, BPF_ANY)
-				  : (errno = ENOMEM, -1);
-		else
-			err = bpf_map_delete_elem(m->dup, u->key);
-		if (err && (u->old || m->array || errno != ENOENT) && ret >= 0)
-			ret = -errno;
+		for (__u32 k = u->n; k-- > 0;) {
+			const void *key = (const char *)u->key + (size_t)k * m->key_size;
+			const void *old = u->old && (!u->had || u->had[k])
+					      ? (const char *)u->old + (size_t)k * m->value_size
+					      : NULL;
+			int err;
+
+			if (!old && m->array && !zero)
+				zero = calloc(1, XDPFWD_TXN_MAX_VALUE);
+			if (old)
+				err = bpf_map_update_elem(m->dup, key, old, BPF_ANY);
+			else if (m->array)
+				err = zero && m->value_size <= XDPFWD_TXN_MAX_VALUE
+					  ? bpf_map_update_elem(m->dup, key, zero, BPF_ANY)
+					  : (errno = ENOMEM, -1);
+			else
+				err = bpf_map_delete_elem(m->dup, key);
+			if (err && (old || m->array || errno != ENOENT) && ret >= 0)
+				ret = -errno;
+		}
 	}
 	free(zero);
 	if (ret < 0)

@@ -44,6 +44,11 @@ struct txn {
 	size_t nfiles;
 	struct strbuf notes; /* stdout, once committed */
 	bool failed;	     /* something could not be taken: rolling back would not be whole */
+	/* Set by the caller after txn_begin() when the map fds it writes
+	 * through stay open, each the same map, for the whole operation (a
+	 * change of the table; not attach, which replaces maps): a map is then
+	 * known by its fd, without asking the kernel at each write. */
+	bool fds_stable;
 };
 
 void txn_begin(struct txn *t);
