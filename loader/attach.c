@@ -386,8 +386,12 @@ static int table_fits(const struct attach_run *a, __u32 cap)
 static int step_capacity(struct attach_run *a)
 {
 	__u32 pinned;
-	int err = capacity_pinned(a->pd, &pinned);
+	int err = a->skel ? capacity_pinned(a->pd, &pinned) : -ENOENT;
 
+	if (err == -ENOENT) {
+		pr_warn("%s: the BPF object is not open\n", a->cmd);
+		return err;
+	}
 	if (err) {
 		pr_warn("%s: cannot read the capacity of the maps in %s: %s\n", a->cmd,
 			a->pd->shown, strerror(-err));
