@@ -61,7 +61,7 @@ endif
 
 LOADER_LIB := $(addprefix loader/,log.c strbuf.c failpoint.c txn.c spec.c table.c pindir.c conflict.c state.c journal.c persist.c change.c loadindex.c textfile.c leases.c)
 LOADER_LIB += loader/ifkind.c loader/cli.c loader/cli_doc.c loader/pinned_maps.c loader/localaddr.c \
-	      loader/bpfload.c loader/check.c
+	      loader/bpfload.c loader/check.c loader/capacity.c
 # The NAT-PMP/PCP server's parts (pure: no maps, no I/O), for serve and the unit tests.
 LOADER_LIB += loader/pcp_wire.c loader/pcp_lease.c loader/pcp_server.c loader/pcp_daemon.c
 LOADER_LIB += loader/pcp_hook.c loader/pcp_announce.c loader/wg_peers.c

@@ -21,10 +21,35 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-/* Slots index the counter array; one mapping owns one slot. */
-#define XDPFWD_MAX_MAPPINGS 131072
-/* Forward and reverse entries: one per port of every mapping. */
-#define XDPFWD_MAX_PORT_ENTRIES 262144
+/*
+ * The capacity: how many mappings the maps hold, chosen at attach
+ * (--capacity N, XDPFWD_MIN_CAPACITY..XDPFWD_MAX_CAPACITY) and set on every
+ * map of XDPFWD_CAPACITY_MAPS before the load (bpf_map__set_max_entries()).
+ * The fact lives in one place: max_entries of the pinned xdpfwd_mappings,
+ * which every command reads back (loader/capacity.h). Slots index the
+ * counter and policy arrays; one mapping owns one slot, below the capacity.
+ * The BPF object's own sizes (maps.h) are the default's; unit tests load it
+ * as it is.
+ */
+#define XDPFWD_DEFAULT_CAPACITY 65536
+#define XDPFWD_MIN_CAPACITY	1
+#define XDPFWD_MAX_CAPACITY	1048576
+/* Forward and reverse entries, one per port of every mapping: a capacity of
+ * N mappings holds 2N of each, room for mappings of two ports on average
+ * (most forward one; a range takes several). */
+#define XDPFWD_PORTS_PER_MAPPING    2
+#define XDPFWD_DEFAULT_PORT_ENTRIES (XDPFWD_PORTS_PER_MAPPING * XDPFWD_DEFAULT_CAPACITY)
+/* The maps sized by the capacity: X(name, entries per mapping). Per-flow
+ * maps (LRU) and the fragment maps keep their own fixed sizes. */
+#define XDPFWD_CAPACITY_MAPS(X)                   \
+	X("xdpfwd_fwd", XDPFWD_PORTS_PER_MAPPING) \
+	X("xdpfwd_rev", XDPFWD_PORTS_PER_MAPPING) \
+	X("xdpfwd_mappings", 1)                   \
+	X(XDPFWD_MAP_OWNER, 1)                    \
+	X("xdpfwd_counters", 1)                   \
+	X("xdpfwd_policy", 1)                     \
+	X("xdpfwd_allow", 1)                      \
+	X("xdpfwd_owned", 1)
 
 /*
  * The pinned maps the tool opens, once: X(field of struct xdpfwd_maps, pin

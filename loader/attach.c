@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "attach.h"
 #include "bpfload.h"
+#include "capacity.h"
 #include "change.h"
 #include "failpoint.h"
 #include "ifkind.h"
@@ -193,8 +194,9 @@ struct attach_run {
 	struct bpf_program *tc[TC_PROGRAMS];
 	struct bpf_load_log log;
 	struct migration mg;
-	bool legacy; /* XDP runs as a single program, not behind libxdp's dispatcher */
-	int egress;  /* devices XDP may redirect to */
+	bool legacy;	/* XDP runs as a single program, not behind libxdp's dispatcher */
+	int egress;	/* devices XDP may redirect to */
+	__u32 capacity; /* what the maps are sized for (capacity.h) */
 };
 
 /*
@@ -332,6 +334,78 @@ static int step_open(struct attach_run *a)
 	err = bpf_load_log_attach(&a->log, a->skel->obj) ?: pin_maps_at(a->skel, a->pd);
 	if (err)
 		pr_warn("%s: cannot prepare the BPF object: %s\n", a->cmd, strerror(-err));
+	return err;
+}
+
+/*
+ * Whether the table pinned in A's pin directory fits CAP mappings: their
+ * number, the ports they cover and the highest slot (slots index the arrays
+ * sized by the capacity, and a resize keeps every mapping in its slot, so
+ * its counters and policy move with it). 0, or -ENOSPC after one line.
+ */
+static int table_fits(const struct attach_run *a, __u32 cap)
+{
+	struct xdpfwd_config config;
+	struct xdpfwd_maps maps;
+	struct rule *have = NULL;
+	size_t n = 0, ports = 0;
+	__u32 top = 0;
+	char err[ERR_LEN];
+	int ret = maps_open(a->pd, &maps, &config);
+
+	if (ret)
+		return ret;
+	ret = live_rules(&maps, &have, &n, 0) ? -EIO : 0;
+	maps_close(&maps);
+	for (size_t i = 0; !ret && i < n; i++) {
+		ports += have[i].m.port_count;
+		top = have[i].slot > top ? have[i].slot : top;
+	}
+	if (!ret && capacity_fits(n, ports, cap, err)) {
+		pr_warn("%s: the table does not fit --capacity %u: %s; nothing was changed\n",
+			a->cmd, cap, err);
+		ret = -ENOSPC;
+	} else if (!ret && n && top >= cap) {
+		pr_warn("%s: the table does not fit --capacity %u: a mapping holds slot %u, and "
+			"a resize keeps each in its slot: give --capacity %u-%d, or detach --purge "
+			"and attach --capacity %u to renumber the slots (counters restart); "
+			"nothing was changed\n",
+			a->cmd, cap, top, top + 1, XDPFWD_MAX_CAPACITY, cap);
+		ret = -ENOSPC;
+	}
+	if (ret == -EIO)
+		pr_warn("%s: cannot read the mappings: %s\n", a->cmd, strerror(errno));
+	free(have);
+	return ret;
+}
+
+/* Capacity: as asked (--capacity), else as the maps pinned here are, else the
+ * default. Another than the pinned maps' is a resize, which the migration
+ * makes (migrate.h: every map of the capacity is created anew and copied),
+ * when the table fits. */
+static int step_capacity(struct attach_run *a)
+{
+	__u32 pinned;
+	int err = a->skel ? capacity_pinned(a->pd, &pinned) : -ENOENT;
+
+	if (err == -ENOENT) {
+		pr_warn("%s: the BPF object is not open\n", a->cmd);
+		return err;
+	}
+	if (err) {
+		pr_warn("%s: cannot read the capacity of the maps in %s: %s\n", a->cmd,
+			a->pd->shown, strerror(-err));
+		return err;
+	}
+	a->capacity = a->req.capacity ?: pinned ?: XDPFWD_DEFAULT_CAPACITY;
+	if (pinned && a->capacity != pinned)
+		err = table_fits(a, a->capacity);
+	err = err ?: capacity_set(a->skel->obj, a->capacity);
+	if (err && err != -ENOSPC)
+		pr_warn("%s: cannot size the maps for %u mappings: %s\n", a->cmd, a->capacity,
+			strerror(-err));
+	if (!err && pinned && a->capacity != pinned)
+		txn_note(a->t, "capacity: %u mappings, was %u\n", a->capacity, pinned);
 	return err;
 }
 
@@ -616,7 +690,8 @@ int attach_new(struct pindir *pd, const struct attach_req *req, struct txn *t)
 	if (err)
 		return err;
 	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
-	err = err ?: step_open(&a) ?: step_rodata(&a) ?: step_load(&a) ?: step_egress(&a);
+	err = err ?: step_open(&a) ?: step_capacity(&a) ?: step_rodata(&a) ?: step_load(&a);
+	err = err ?: step_egress(&a);
 	err = err ?: step_attach_xdp(&a) ?: step_tc(&a, false) ?: step_pin(&a) ?: step_record(&a);
 	if (!err)
 		note_done(&a, "attached to");
@@ -707,7 +782,8 @@ int attach_replace(struct pindir *pd, const struct attach_req *req, struct txn *
 	err = take_hooks(t, pd, a.ifindex, a.tunnel_ifindex);
 	if (!err)
 		rekey_wildcards(pd, false); /* the old programs still run */
-	err = err ?: step_open(&a) ?: step_rodata(&a) ?: step_load(&a) ?: step_egress(&a);
+	err = err ?: step_open(&a) ?: step_capacity(&a) ?: step_rodata(&a) ?: step_load(&a);
+	err = err ?: step_egress(&a);
 	err = err ?: step_replace_xdp(&a) ?: step_tc(&a, true) ?: step_pin(&a) ?: step_record(&a);
 	if (!err)
 		note_done(&a, "replaced the programs on");

@@ -28,6 +28,9 @@ struct attach_req {
 	int fast_path; /* 1 on, 0 off, -1 not given: on (with --replace, as attached) */
 	const struct xdpfwd_prefix *clients;
 	__u32 nclients; /* 0: any address (with --replace: as attached) */
+	/* Mappings the maps hold (capacity.h), 1..XDPFWD_MAX_CAPACITY; 0: not
+	 * given: as pinned, else XDPFWD_DEFAULT_CAPACITY. */
+	__u32 capacity;
 };
 
 /* Loads the programs (reusing, or migrating, maps already pinned, so

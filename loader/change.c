@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include "capacity.h"
 #include "change.h"
 #include "conflict.h"
 #include "loadindex.h"
@@ -132,7 +133,7 @@ int apply(const struct xdpfwd_maps *maps, const struct xdpfwd_config *config,
 	memset(sum, 0, sizeof(*sum));
 	if (local_addrs_read(config->public_ifindex, &local))
 		memset(&local, 0, sizeof(local));
-	if (validate_table(want, count, &local, err)) {
+	if (validate_table(want, count, &local, err) || capacity_check(maps, want, count, err)) {
 		refused(c, err);
 		return -EINVAL;
 	}
@@ -792,7 +793,9 @@ static int batch_write(const struct xdpfwd_maps *maps, const struct xdpfwd_confi
 	}
 	marked = c->state ? state_changing_begin(c->state) : 0;
 	ret = ret ?: table_apply_changes(maps, changes, k, hint, sum, t);
-	if (ret)
+	if (ret == -ENOSPC || ret == -E2BIG)
+		capacity_full(c->what, maps);
+	else if (ret)
 		pr_warn(
 		    "%s: writing the maps failed after %zu added, %zu changed, %zu removed: %s\n",
 		    c->what, sum->added, sum->changed + sum->renewed, sum->removed, strerror(-ret));

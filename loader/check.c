@@ -26,6 +26,7 @@
 #include <sys/time.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
+#include "capacity.h"
 #include "change.h"
 #include "check.h"
 #include "conflict.h"
@@ -169,6 +170,28 @@ struct check_ctx {
 	bool opened; /* maps_open() succeeded: maps and live hold the table */
 };
 
+/* "capacity": how full the maps are; a warning from 90% of the mappings or
+ * of the ports on, when the next adds may be refused. */
+static void check_capacity(struct check_ctx *c)
+{
+	__u32 cap = table_capacity(&c->maps);
+	size_t ports = 0, room = (size_t)cap * XDPFWD_PORTS_PER_MAPPING;
+	bool full;
+
+	for (size_t i = 0; i < c->nlive; i++)
+		ports += c->live[i].m.port_count;
+	full = c->nlive * 10 >= (size_t)cap * 9 || ports * 10 >= room * 9;
+	check_add(c->r, "capacity",
+		  !cap	 ? CHECK_ERROR
+		  : full ? CHECK_WARNING
+			 : CHECK_OK,
+		  !cap	 ? "cannot read the capacity of the maps"
+		  : full ? "%zu of %u mappings, %zu of %zu ports: nearly full; attach --replace "
+			   "--capacity N (1-1048576) makes room"
+			 : "%zu of %u mappings, %zu of %zu ports",
+		  c->nlive, cap, ports, room);
+}
+
 /* The pin directory and its maps: "bpffs" and "table". False when there is
  * no table to check further (said). */
 static bool check_table(struct check_ctx *c)
@@ -200,6 +223,7 @@ static bool check_table(struct check_ctx *c)
 			"nothing is forwarded: run 'xdpfwd attach IFACE --tunnel IFACE'",
 		  c->nlive, c->nlive == 1 ? "" : "s", c->ifname, c->tunnel,
 		  c->config.fast_path ? "on" : "off");
+	check_capacity(c);
 	ok = c->config.attached;
 out:
 	log_capture = NULL;

@@ -179,6 +179,8 @@ static void allowed_form(const struct cli_option *o, struct strbuf *out)
 		join_values(o->values, ", ", out);
 	} else if (o->type == CLI_SECONDS) {
 		strbuf_appendf(out, "allowed %g-%g", o->min, o->max);
+	} else if (o->type == CLI_COUNT) {
+		strbuf_appendf(out, "allowed %.0f-%.0f", o->min, o->max);
 	} else {
 		strbuf_appendf(out, "give %s", o->metavar ?: "a value");
 	}
@@ -207,6 +209,25 @@ static int parse_seconds(const char *cmd, const struct cli_option *o, const char
 	if (!ok || !(*out >= o->min && *out <= o->max))
 		return line_error(cmd, NULL, "--%s %s must be a number from %g to %g, got '%s'",
 				  o->name, o->metavar, o->min, o->max, text);
+	return 0;
+}
+
+/*
+ * A CLI_COUNT's value, strictly: decimal digits only, no sign, blank or
+ * leading zero ("65536", not "+1", "010", "1e3", "0x10"), in .min-.max.
+ * 0, or 2 after one line naming the option and its range.
+ */
+static int parse_count(const char *cmd, const struct cli_option *o, const char *text, __u32 *out)
+{
+	size_t digits = strspn(text, "0123456789");
+	bool ok = digits && !text[digits] && text[0] != '0' && digits <= 10;
+	unsigned long long v = ok ? strtoull(text, NULL, 10) : 0;
+
+	if (!ok || v < o->min || v > o->max)
+		return line_error(cmd, NULL,
+				  "--%s %s must be a whole number from %.0f to %.0f, got '%s'",
+				  o->name, o->metavar, o->min, o->max, text);
+	*out = (__u32)v;
 	return 0;
 }
 
@@ -512,6 +533,8 @@ static int convert(const struct cli_command *cmd, const struct cli_option *o,
 		return 0;
 	case CLI_PREFIXES:
 		return parse_prefixes(cmd->name, o, r->value, field);
+	case CLI_COUNT:
+		return parse_count(cmd->name, o, r->value, field) ? -1 : 0;
 	case CLI_ENUM:
 		for (int i = 0; o->values[i].name; i++)
 			if (!strcmp(o->values[i].name, r->value)) {

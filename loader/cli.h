@@ -37,6 +37,7 @@ enum cli_type {
 		       * follows is taken (--watch 2), none means .bare */
 	CLI_STRINGS,  /* struct cli_strings: repeatable, at most .max times */
 	CLI_PREFIXES, /* struct cli_prefixes: CIDR[,CIDR], 1-.max networks */
+	CLI_COUNT,    /* __u32: a whole number in .min-.max (decimal, no sign) */
 	CLI_GLOBAL,   /* handled by cli_main itself (--pin-dir, -v, --help, ...) */
 };
 

@@ -53,6 +53,7 @@ struct attach_opts {
 	int fast_path; /* 1 on, 0 off, -1 not given */
 	struct cli_prefixes clients;
 	bool replace;
+	__u32 capacity; /* 0: not given */
 };
 
 struct detach_opts {
@@ -588,7 +589,7 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 		ret = attach_cmd(&pd,
 				 &(struct attach_req){iface, aopt->tunnel, aopt->mode,
 						      aopt->fast_path, aopt->clients.net,
-						      aopt->clients.count},
+						      aopt->clients.count, aopt->capacity},
 				 aopt->replace, state, &t);
 	else
 		ret = detach_cmd(&pd, iface, purge, state, &t);
@@ -706,6 +707,7 @@ enum {
 	O_CLIENTS,
 	O_STATE_DIR,
 	O_REPLACE,
+	O_CAPACITY,
 	O_CONFIG,
 	O_PCP,
 	O_PCP_POOL,
@@ -795,6 +797,16 @@ static const struct cli_option options[O_COUNT] = {
 		   .help = "Swap the running programs for this build's, keeping the maps: "
 			   "mappings and counters stay.",
 		   .refuse_group = R_ATTACH_MORE, .modifier = true},
+    [O_CAPACITY] =
+	{"capacity", 0, CLI_COUNT, .metavar = "N", .min = XDPFWD_MIN_CAPACITY,
+	 .max = XDPFWD_MAX_CAPACITY,
+	 .help =
+	     "The mappings the maps hold, " STR(XDPFWD_MIN_CAPACITY) "-" STR(XDPFWD_MAX_CAPACITY) " (default " STR(
+		 XDPFWD_DEFAULT_CAPACITY) "; with "
+					  "maps pinned: as they are), and twice as many "
+					  "ports. With --replace, another N resizes the maps, "
+					  "the table kept.",
+	 .refuse_group = R_ATTACH_MORE},
     [O_PURGE] = {"purge", 0, CLI_FLAG,
 		 .help = "Remove the maps and counters too. The state file keeps the table (detach "
 			 "says where), and a later attach writes it back.",
@@ -927,6 +939,7 @@ static const struct cli_bind attach_options[] = {
     DEFINE_OPTION(O_MODE, struct attach_opts, mode),
     DEFINE_OPTION(O_FAST_PATH, struct attach_opts, fast_path),
     DEFINE_OPTION(O_CLIENTS, struct attach_opts, clients),
+    DEFINE_OPTION(O_CAPACITY, struct attach_opts, capacity),
     DEFINE_OPTION(O_REPLACE, struct attach_opts, replace),
 };
 static const struct cli_bind detach_options[] = {

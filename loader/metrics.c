@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "capacity.h"
 #include "metrics.h"
 
 /* metrics_state_error()'s count, since serve started. */
@@ -320,6 +321,9 @@ int metrics_render(const struct pindir *pd, const struct xdpfwd_maps *maps, stru
 		return err;
 	header(out, "xdpfwd_mappings", "gauge", "Mappings in the table.");
 	strbuf_appendf(out, "xdpfwd_mappings %zu\n", view->count);
+	header(out, "xdpfwd_capacity_mappings", "gauge",
+	       "Mappings the maps hold (attach --capacity); twice as many ports.");
+	strbuf_appendf(out, "xdpfwd_capacity_mappings %u\n", table_capacity(maps));
 	header(out, "xdpfwd_mappings_expired_total", "counter",
 	       "Mappings this daemon removed because their lease (--ttl) ended.");
 	strbuf_appendf(out, "xdpfwd_mappings_expired_total %llu\n", (unsigned long long)expired);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "failpoint.h"
 #include "log.h"
 #include "migrate.h"
 
@@ -201,7 +202,7 @@ int migrate_copy(struct migration *mg, char *err, size_t err_len)
 		return ncpu;
 	for (size_t i = 0; i < mg->count; i++) {
 		struct migrated_map *m = &mg->m[i];
-		int ret = copy_map(m, ncpu);
+		int ret = failpoint("migrate-copy") ?: copy_map(m, ncpu);
 
 		if (ret) {
 			snprintf(err, err_len, "copying map %s into this build's layout: %s",
@@ -210,7 +211,7 @@ int migrate_copy(struct migration *mg, char *err, size_t err_len)
 		}
 		new_path(m, path, sizeof(path));
 		unlink(path); /* left by an attempt that was killed */
-		if (bpf_obj_pin(bpf_map__fd(m->map), path)) {
+		if (failpoint("migrate-pin") || bpf_obj_pin(bpf_map__fd(m->map), path)) {
 			ret = -errno;
 			snprintf(err, err_len, "cannot pin %s: %s", path, strerror(-ret));
 			return ret;
@@ -259,7 +260,7 @@ int migrate_commit(struct migration *mg, char *err, size_t err_len)
 				"%s\n",
 				bpf_map__name(m->map), strerror(-ret));
 		new_path(m, path, sizeof(path));
-		if (rename(path, m->path)) {
+		if (failpoint("migrate-rename") || rename(path, m->path)) {
 			ret = -errno;
 			snprintf(err, err_len, "cannot move %s over %s: %s", path, m->path,
 				 strerror(-ret));

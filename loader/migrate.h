@@ -13,6 +13,9 @@
  * maps are counters: what the old programs counted between the copy and the
  * swap is added on, so no mapping, lease or counter is lost. A failure at
  * any step before the renames leaves the old maps and pins as they were.
+ * Failpoints (failpoint.h): migrate-copy and migrate-pin for each map before
+ * its copy and its NAME__migrating pin, migrate-rename before each rename.
+ * attach --replace --capacity N resizes the maps this way (capacity.h).
  */
 #ifndef XDPFWD_MIGRATE_H
 #define XDPFWD_MIGRATE_H

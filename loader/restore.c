@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "capacity.h"
 #include "change.h"
 #include "localaddr.h"
 #include "log.h"
@@ -126,14 +127,24 @@ static int restore_table(const struct pindir *pd, const struct saved_state *save
 int restore_attach(struct pindir *pd, const struct attach_req *req, const struct saved_state *saved,
 		   const char *state, const char *cmd, struct txn *t)
 {
+	struct attach_req sized = *req;
 	char marker[PATH_MAX + 80];
+	size_t ports = 0;
 	int fd;
 
+	/* The file does not record the capacity: without --capacity, the
+	 * default, or what the table and its pending mappings need if more. */
+	for (size_t i = 0; i < saved->count; i++)
+		ports += saved->rules[i].m.port_count;
+	for (size_t i = 0; i < saved->npending; i++)
+		ports += saved->pending[i].m.port_count;
+	if (!sized.capacity)
+		sized.capacity = capacity_needed(saved->count + saved->npending, ports);
 	state_rebuild_marker(marker, sizeof(marker), state);
 	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-	return attach_new(pd, req, t) ?: restore_table(pd, saved, state, cmd, t);
+	return attach_new(pd, &sized, t) ?: restore_table(pd, saved, state, cmd, t);
 }
 
 void restore_finish(const char *state, int undo)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <json-c/json.h>
+#include "capacity.h"
 #include "log.h"
 #include "show.h"
 
@@ -186,6 +187,24 @@ static void json_add_counters(json_object *o, const struct xdpfwd_counters *c)
 	json_object_object_add(o, "rate_limited", json_object_new_uint64(c->rate_limited));
 }
 
+/* {"mappings": capacity, "used": mappings, "ports": capacity in ports,
+ * "ports_used": ports the mappings cover}: how full the maps are. */
+static json_object *json_capacity(const struct xdpfwd_maps *maps, const struct table_view *v)
+{
+	json_object *o = json_object_new_object();
+	__u32 cap = table_capacity(maps);
+	size_t ports = 0;
+
+	for (size_t i = 0; i < v->count; i++)
+		ports += v->list[i].m.port_count;
+	json_object_object_add(o, "mappings", json_object_new_int64(cap));
+	json_object_object_add(o, "used", json_object_new_int64((int64_t)v->count));
+	json_object_object_add(o, "ports",
+			       json_object_new_int64((int64_t)cap * XDPFWD_PORTS_PER_MAPPING));
+	json_object_object_add(o, "ports_used", json_object_new_int64((int64_t)ports));
+	return o;
+}
+
 int show_stats(const struct xdpfwd_maps *maps, bool json)
 {
 	struct table_view v = {0};
@@ -235,6 +254,7 @@ int show_stats(const struct xdpfwd_maps *maps, bool json)
 					       json_object_new_uint64(v.stats[s]));
 		json_object_object_add(top, "mappings", arr);
 		json_object_object_add(top, "global", global);
+		json_object_object_add(top, "capacity", json_capacity(maps, &v));
 		print_json(top);
 	} else {
 		printf("\n");

@@ -976,8 +976,8 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 {
 	size_t ports = 0;
 
-	if (count > XDPFWD_MAX_MAPPINGS)
-		fail("%zu mappings: at most %d are allowed", count, XDPFWD_MAX_MAPPINGS);
+	if (count > XDPFWD_MAX_CAPACITY)
+		fail("%zu mappings: at most %d are allowed", count, XDPFWD_MAX_CAPACITY);
 	for (size_t i = 0; i < count; i++) {
 		struct xdpfwd_mapping *m = &rules[i].m;
 		const char *why = NULL;
@@ -1003,9 +1003,9 @@ int validate_table(struct rule *rules, size_t count, const struct local_addrs *l
 			fail("%s: %s", a, why);
 		}
 	}
-	if (ports > XDPFWD_MAX_PORT_ENTRIES)
+	if (ports > XDPFWD_PORTS_PER_MAPPING * XDPFWD_MAX_CAPACITY)
 		fail("the mappings cover %zu ports: at most %d are allowed", ports,
-		     XDPFWD_MAX_PORT_ENTRIES);
+		     XDPFWD_PORTS_PER_MAPPING * XDPFWD_MAX_CAPACITY);
 	if (find_overlap(rules, count, false, err) || find_overlap(rules, count, true, err))
 		return -1;
 	return 0;

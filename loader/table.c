@@ -7,6 +7,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "capacity.h"
 #include "log.h"
 #include "table.h"
 #include "txn.h"
@@ -734,12 +735,13 @@ static int diff_write(const struct xdpfwd_maps *maps, const struct rule *have, s
 {
 	struct bulk b = {.rules = calloc(k + 1, sizeof(*b.rules)),
 			 .slots = calloc(k + 1, sizeof(*b.slots))};
-	__u8 *slot_used = calloc(XDPFWD_MAX_MAPPINGS, 1);
-	__u32 next_free = 0;
+	__u32 next_free = 0, cap = table_capacity(maps);
+	__u8 *slot_used = calloc(cap + 1, 1);
 	int err = b.rules && b.slots && slot_used ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !err && i < nhave; i++)
-		slot_used[have[i].slot] = 1;
+		if (have[i].slot < cap)
+			slot_used[have[i].slot] = 1;
 	for (size_t i = 0; !err && i < k; i++) {
 		const struct table_change *c = &changes[i];
 
@@ -748,9 +750,9 @@ static int diff_write(const struct xdpfwd_maps *maps, const struct rule *have, s
 			err = err ?: erase_mapping(t, maps, c->old->slot, c->old, c->new);
 			sum->changed += !err;
 		} else if (c->new) {
-			while (next_free < XDPFWD_MAX_MAPPINGS && slot_used[next_free])
+			while (next_free < cap && slot_used[next_free])
 				next_free++;
-			if (next_free == XDPFWD_MAX_MAPPINGS)
+			if (next_free >= cap)
 				err = -ENOSPC;
 			else
 				bulk_add(&b, c->new, next_free++);
@@ -846,17 +848,17 @@ static int slot_free(const struct xdpfwd_maps *maps, __u32 slot)
  */
 int slot_alloc(const struct xdpfwd_maps *maps, size_t hint, __u32 *slot)
 {
-	size_t span = 2 * hint + 64;
+	size_t span = 2 * hint + 64, cap = table_capacity(maps);
 	int ret;
 
-	if (span > XDPFWD_MAX_MAPPINGS)
-		span = XDPFWD_MAX_MAPPINGS;
-	for (__u32 s = hint; s < hint + 4 && s < XDPFWD_MAX_MAPPINGS; s++)
+	if (span > cap)
+		span = cap;
+	for (__u32 s = hint; s < hint + 4 && s < cap; s++)
 		if ((ret = slot_free(maps, s)) != 0) {
 			*slot = s;
 			return ret < 0 ? ret : 0;
 		}
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; span && i < 64; i++) {
 		__u32 s = arc4random_uniform(span); /* getrandom()-seeded (glibc 2.36) */
 
 		if ((ret = slot_free(maps, s)) != 0) {
@@ -864,7 +866,7 @@ int slot_alloc(const struct xdpfwd_maps *maps, size_t hint, __u32 *slot)
 			return ret < 0 ? ret : 0;
 		}
 	}
-	for (__u32 s = 0; s < XDPFWD_MAX_MAPPINGS; s++)
+	for (__u32 s = 0; s < cap; s++)
 		if ((ret = slot_free(maps, s)) != 0) {
 			*slot = s;
 			return ret < 0 ? ret : 0;

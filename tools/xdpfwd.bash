@@ -57,6 +57,9 @@ _xdpfwd() {
 	--state-dir)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
 		return ;;
+	--capacity)
+		:
+		return ;;
 	--config)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
@@ -113,7 +116,7 @@ _xdpfwd() {
 	for ((i = 1; i < ${#w[@]} - 1; i++)); do
 		case ${w[i]} in
 		--pin-dir|--state-dir) gopts+=("${w[i]}" "${w[i + 1]}"); ((i++)) ;;
-		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook|--fleet|--gateway|--fleet-cert|--fleet-key|--fleet-ca|--fleet-user|--port|--days) ((i++)) ;;
+		--tunnel|--mode|--metrics|--fast-path|--allow|--rate|--new-rate|--ttl|--clients|--capacity|--config|--pcp|--pcp-pool|--pcp-quota|--pcp-lifetime|--pcp-reuse-delay|--pcp-rate|--pcp-internal-port-0|--pcp-hook|--fleet|--gateway|--fleet-cert|--fleet-key|--fleet-ca|--fleet-user|--port|--days) ((i++)) ;;
 		-*) ;;
 		*) if [ -z "$cmd" ]; then cmd=${w[i]}; else args+=("${w[i]}"); ((nargs++)); fi ;;
 		esac
@@ -127,7 +130,7 @@ _xdpfwd() {
 		fi ;;
 	attach)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--tunnel --mode --fast-path --clients --replace --pin-dir --state-dir --verbose --version --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "--tunnel --mode --fast-path --clients --capacity --replace --pin-dir --state-dir --verbose --version --help" -- "$cur"))
 			return
 		fi
 		case $nargs in

@@ -11,10 +11,17 @@
 #include <bpf/bpf_helpers.h>
 #include "xdpfwd.h"
 
-/* Public endpoint -> target: read by the XDP program for every packet. */
+/* Public endpoint -> target: read by the XDP program for every packet.
+ * Not preallocated (like xdpfwd_rev): only user space writes it, and a
+ * lookup costs the same either way (htab_map_lookup_elem() in
+ * kernel/bpf/hashtab.c), but a capacity of N then reserves only the bucket
+ * array (16 bytes a bucket, N rounded up to a power of two) instead of N
+ * preallocated entries of 112 bytes: an entry's memory is taken when a
+ * mapping is written (bench/results/memory.md). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_PORT_ENTRIES);
+	__uint(max_entries, XDPFWD_DEFAULT_PORT_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct xdpfwd_endpoint);
 	__type(value, struct xdpfwd_nat);
 } xdpfwd_fwd SEC(".maps");
@@ -22,7 +29,8 @@ struct {
 /* Client endpoint -> public endpoint: read by the tc program on the way out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_PORT_ENTRIES);
+	__uint(max_entries, XDPFWD_DEFAULT_PORT_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct xdpfwd_endpoint);
 	__type(value, struct xdpfwd_nat);
 } xdpfwd_rev SEC(".maps");
@@ -31,7 +39,7 @@ struct {
  * pinned with the rest and the tool needs no other state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_mapping);
@@ -45,7 +53,7 @@ struct {
  * path nothing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_owner);
@@ -54,7 +62,7 @@ struct {
 /* Slot -> traffic of that mapping; per-CPU so the hot path never contends. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_counters);
 } xdpfwd_counters SEC(".maps");

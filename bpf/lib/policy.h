@@ -18,7 +18,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* most mappings have no allowlist */
 	__type(key, __u32);
 	__type(value, struct xdpfwd_allowlist);
@@ -26,7 +26,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__type(key, __u32);
 	__type(value, struct xdpfwd_policy);
 } xdpfwd_policy SEC(".maps");

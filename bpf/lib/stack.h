@@ -38,7 +38,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XDPFWD_MAX_MAPPINGS);
+	__uint(max_entries, XDPFWD_DEFAULT_CAPACITY);
 	__type(key, __u32);
 	__type(value, __u64);
 } xdpfwd_owned SEC(".maps");

@@ -35,7 +35,7 @@ expect() { # LINE WANT: WANT is a regex over the whole sorted list
 expect 'xdpfwd ' 'add attach check del detach fleet help list load serve stats'
 expect 'xdpfwd st' 'stats'
 expect 'xdpfwd --' '--help --pin-dir --state-dir --verbose --version'
-expect 'xdpfwd attach --' '--clients --fast-path --help --mode --pin-dir --replace --state-dir --tunnel --verbose --version'
+expect 'xdpfwd attach --' '--capacity --clients --fast-path --help --mode --pin-dir --replace --state-dir --tunnel --verbose --version'
 expect 'xdpfwd attach ' '(.* )?lo( .*)?'
 expect 'xdpfwd attach l' 'lo'
 expect 'xdpfwd attach lo --tunnel l' 'lo'

@@ -89,9 +89,13 @@ run_test() {
 	[ -z "${E2E_LOG_DIR:-}" ] || cp "$log" "$E2E_LOG_DIR/$name.fast-path-$FAST_PATH.log"
 }
 
+# The labs' capacity: the tests load at most 10,000 mappings, and smaller
+# maps are made faster at every fresh attach (bench/results/memory.md).
+LAB_CAPACITY=16384
 # Attaches pub0 to the WireGuard tunnel as the mode wants.
 attach_for_mode() {
-	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" \
+		--capacity "$LAB_CAPACITY" >/dev/null
 }
 
 # After each test: the lab as the mode wants it, whatever the test did or
@@ -1595,9 +1599,11 @@ state_snapshot() {
 	for f in fwd rev mappings allow config; do
 		[ -e "$XDPFWD_PIN_DIR/xdpfwd_$f" ] && maps+="map dump pinned $XDPFWD_PIN_DIR/xdpfwd_$f"$'\n'
 	done
-	# xdpfwd_policy is an array of 131,072 entries (a whole dump takes 14
-	# s): the slots of the mappings only, which jq names after the maps (a
-	# stray forward entry shows in xdpfwd_fwd's dump).
+	# The capacity (attach --capacity, which a resize changes): xdpfwd_mappings' size.
+	[ -e "$XDPFWD_PIN_DIR/xdpfwd_mappings" ] && maps+="map show pinned $XDPFWD_PIN_DIR/xdpfwd_mappings"$'\n'
+	# xdpfwd_policy is an array as long as the capacity (a whole dump of
+	# 131,072 took 14 s): the slots of the mappings only, which jq names
+	# after the maps (a stray forward entry shows in xdpfwd_fwd's dump).
 	[ -z "$maps" ] || while IFS= read -r line; do
 		if [[ $line == "lookup "* ]]; then
 			lookups+="map lookup pinned $XDPFWD_PIN_DIR/xdpfwd_policy key ${line#lookup }"$'\n'
@@ -1605,9 +1611,10 @@ state_snapshot() {
 			echo "$line"
 		fi
 	done < <(bpftool -j batch file <(printf %s "$maps") | jq -r '.[] |
-		(.command[3] | sub(".*/xdpfwd_"; "")) as $m | ($m + " " + (.output | sort_by(.key) | tostring)),
+		(.command[3] | sub(".*/xdpfwd_"; "")) as $m | if .command[1] == "show" then
+		"capacity \(.output.max_entries)" else ($m + " " + (.output | sort_by(.key) | tostring)),
 		(select($m == "mappings") | [.output[].formatted.key] | sort[] |
-		 "lookup \(. % 256) \(. / 256 | floor % 256) \(. / 65536 | floor % 256) \(. / 16777216 | floor)")')
+		 "lookup \(. % 256) \(. / 256 | floor % 256) \(. / 65536 | floor % 256) \(. / 16777216 | floor)") end')
 	[ -z "$lookups" ] || bpftool -j batch file <(printf %s "$lookups")
 	echo
 	if [ -e "$(state_file)" ]; then sha256sum <"$(state_file)"; else echo "no state file"; fi
@@ -1692,8 +1699,71 @@ test_a_failed_attach_step_changes_nothing() {
 	xdpfwd add tcp 7990 10.8.0.2 >/dev/null && xdpfwd add udp 7991 10.8.0.2 --allow 203.0.113.0/24 --rate 100:10 --ttl 600 >/dev/null ||
 		fail "setup add"
 	fail_each_step "attach --replace" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace
+	fail_each_step "attach --replace --capacity (a resize)" xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace --capacity 4096
+	xdpfwd stats --json | jq -e '.capacity.mappings == 4096' >/dev/null || fail "the resize did not take"
 	fail_each_step "detach" xdpfwd detach pub0
 	fail_each_step "attach over kept maps" xdpfwd "${attach[@]}"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace --capacity "$LAB_CAPACITY" >/dev/null || fail "back to the lab's capacity"
+}
+
+# The capacity chosen at attach (--capacity): a table larger than it is
+# refused in one line naming --capacity, whether loaded or added, with
+# nothing changed; attach --replace keeps it unless told; --replace
+# --capacity resizes with the table, its counters and its forwarding kept,
+# and refuses a capacity the table does not fit.
+capacity_of() { xdpfwd stats --json | jq -r .capacity.mappings; }
+# What a refused command must leave as it was: the table, the capacity, the
+# pins, the state file and the programs (state_snapshot without the dumps,
+# which take long at 1,000 mappings).
+table_snapshot() {
+	xdpfwd list --json | jq -c 'map(del(.expires_in))'
+	capacity_of
+	ls -i "$XDPFWD_PIN_DIR"
+	sha256sum <"$(state_file)"
+	ip -n "$NS_VPN" -d link show pub0 | grep -o 'prog/xdp id [0-9]*'
+}
+refused_alone() { # WHAT WORD COMMAND...: one line with WORD, exit 1, nothing changed
+	local what=$1 word=$2 before out
+	shift 2
+	before=$(table_snapshot)
+	out=$("$@" 2>&1) && fail "$what: accepted"
+	[ "$(wc -l <<<"$out")" = 1 ] || fail "$what: not one line: $out"
+	grep -qF -- "$word" <<<"$out" || fail "$what: said '$out', want '$word'"
+	[ "$(table_snapshot)" = "$before" ] || fail "$what: changed something"
+	echo "$what: $out"
+}
+test_capacity_is_chosen_at_attach() {
+	local conf="$LAB_TMP/cap.conf" out rx
+	xdpfwd detach pub0 --purge >/dev/null || fail "detach --purge"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" --capacity 1000 >/dev/null ||
+		fail "attach --capacity 1000"
+	[ "$(capacity_of)" = 1000 ] || fail "capacity $(capacity_of), want 1000"
+	{ echo "udp 7900 10.8.0.2"; seq 20001 20999 | awk '{ print "tcp", $1, "10.8.0.2" }'; } >"$conf"
+	xdpfwd load "$conf" >/dev/null || fail "loading 1,000 mappings"
+	echo "tcp 21000 10.8.0.2" >>"$conf"
+	refused_alone "load of 1,001" "attach --replace --capacity N, 1-1048576" xdpfwd load "$conf"
+	refused_alone "add of the 1,001st" "--capacity N, 1-1048576" xdpfwd add tcp 21000 10.8.0.2
+	serve_udp 10.8.0.2 7900 || fail "no UDP listener"
+	[ "$(udp_ask "$NS_INET" 203.0.113.10 7900)" = "got ping from 203.0.113.20" ] || fail "not forwarded at capacity 1000"
+	xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace >/dev/null || fail "attach --replace"
+	[ "$(capacity_of)" = 1000 ] || fail "attach --replace made the capacity $(capacity_of)"
+	refused_alone "a resize the table does not fit" "does not fit --capacity 999" \
+		xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace --capacity 999
+	rx=$(stats_of udp 7900 rx_packets)
+	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace --capacity 2000) || fail "resize to 2000"
+	grep -q "capacity: 2000 mappings, was 1000" <<<"$out" || fail "the resize said: $out"
+	[ "$(capacity_of)" = 2000 ] || fail "capacity $(capacity_of) after the resize, want 2000"
+	[ "$(xdpfwd list --json | jq length)" = 1000 ] || fail "the resize kept $(xdpfwd list --json | jq length) of 1000 mappings"
+	[ "$(stats_of udp 7900 rx_packets)" -ge "$rx" ] && [ "$rx" -gt 0 ] || fail "counters lost in the resize: $rx, now $(stats_of udp 7900 rx_packets)"
+	[ "$(udp_ask "$NS_INET" 203.0.113.10 7900)" = "got ping from 203.0.113.20" ] || fail "not forwarded after the resize"
+	xdpfwd load "$conf" >/dev/null || fail "1,001 mappings refused at capacity 2000"
+	xdpfwd detach pub0 >/dev/null &&
+		xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" >/dev/null ||
+		fail "attach over kept maps"
+	[ "$(capacity_of)" = 2000 ] || fail "attach over kept maps made the capacity $(capacity_of)"
+	: >"$conf"
+	xdpfwd load "$conf" --force >/dev/null && xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace --capacity "$LAB_CAPACITY" >/dev/null ||
+		fail "back to the lab's capacity"
 }
 
 # The rest of the failure paths, after a reboot: serve's rebuild, detach

@@ -190,7 +190,7 @@ static void test_rounds(struct env *e)
 	}
 	expect_round(e, "udp 7001 renewed", t + 25 * S, 0, 0, 0);
 	/* Pairs of a free slot and of a mapping without a lease. */
-	lease_push(&e->ix, t, XDPFWD_MAX_MAPPINGS - 1);
+	lease_push(&e->ix, t, XDPFWD_DEFAULT_CAPACITY - 1);
 	if (CHECK(find_udp(e, 7003, &slot), "udp 7003 is gone"))
 		lease_push(&e->ix, t, slot);
 	expect_round(e, "udp 7002 ended, stale pairs skipped", t + 35 * S, 1, 7002, 1);

@@ -162,7 +162,7 @@ static int maximal_records(const struct clocks *now)
 		struct saved_state full = s;
 		char want[32];
 
-		full.count = XDPFWD_MAX_MAPPINGS;
+		full.count = (2 * XDPFWD_DEFAULT_CAPACITY);
 		full.rules = calloc(full.count, sizeof(*full.rules));
 		for (size_t i = 0; full.rules && i < full.count; i++) {
 			full.rules[i].m = r[0].m;
@@ -171,10 +171,10 @@ static int maximal_records(const struct clocks *now)
 			full.rules[i].m.port_count = 1;
 		}
 		text = full.rules ? state_format(&full, now, NULL) : NULL;
-		snprintf(want, sizeof(want), "\nend %d crc32=", XDPFWD_MAX_MAPPINGS + 1);
+		snprintf(want, sizeof(want), "\nend %d crc32=", (2 * XDPFWD_DEFAULT_CAPACITY) + 1);
 		CHECK(text && strstr(text, want) && !state_parse(text, now, &back, err) &&
 			  back.count == full.count,
-		      "a full table of %d mappings: %s", XDPFWD_MAX_MAPPINGS, err);
+		      "a full table of %d mappings: %s", (2 * XDPFWD_DEFAULT_CAPACITY), err);
 		state_free(&back);
 		free(text);
 		free(full.rules);
