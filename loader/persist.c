@@ -494,7 +494,7 @@ int state_journal_since(const char *path, const struct state_pos *from, struct j
 	return ret;
 }
 
-static void changing_path(char *buf, size_t len, const char *path)
+void state_changing_path(char *buf, size_t len, const char *path)
 {
 	snprintf(buf, len, "%s.changing", path);
 }
@@ -504,7 +504,7 @@ int state_changing_begin(const char *path)
 	char marker[PATH_MAX + 16];
 	int fd;
 
-	changing_path(marker, sizeof(marker), path);
+	state_changing_path(marker, sizeof(marker), path);
 	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		close(fd);
@@ -523,7 +523,7 @@ void state_changing_end(const char *path)
 {
 	char marker[PATH_MAX + 16];
 
-	changing_path(marker, sizeof(marker), path);
+	state_changing_path(marker, sizeof(marker), path);
 	unlink(marker);
 }
 
@@ -531,6 +531,6 @@ bool state_changing(const char *path)
 {
 	char marker[PATH_MAX + 16];
 
-	changing_path(marker, sizeof(marker), path);
+	state_changing_path(marker, sizeof(marker), path);
 	return !access(marker, F_OK);
 }

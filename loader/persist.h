@@ -97,5 +97,7 @@ int state_changing_begin(const char *path);
 #define STATE_INDEX_SUFFIX ".index"
 void state_changing_end(const char *path);
 bool state_changing(const char *path);
+/* The marker's own path, PATH.changing, in BUF of LEN bytes. */
+void state_changing_path(char *buf, size_t len, const char *path);
 
 #endif

@@ -166,11 +166,16 @@ int attach_rebuild(struct pindir *pd, const struct saved_state *saved, const cha
 	    .clients = saved->clients,
 	    .nclients = saved->client_count,
 	};
+	char marker[PATH_MAX + 16];
 	int err, undo = 0;
 	struct txn t;
 
+	/* The changes inside write with this transaction, which undoes them:
+	 * the marker they make (persist.h) is its to put back too. */
+	state_changing_path(marker, sizeof(marker), state);
 	txn_begin(&t);
 	err = txn_take_file(&t, state);
+	err = err ?: txn_take_file(&t, marker);
 	err = err ?: restore_attach(pd, &req, saved, state, "serve", &t);
 	if (err) {
 		undo = txn_rollback(&t);
