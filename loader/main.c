@@ -567,6 +567,7 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 	struct pindir pd;
 	bool nothing_pinned;
 	struct txn t;
+	char marker[PATH_MAX + 16];
 	int ret, undo = 0;
 
 	if (pindir_open(&pd, ctx->pin_dir, aopt ? PINDIR_CREATE : PINDIR_EXISTING))
@@ -581,7 +582,11 @@ static int attachment_run(const struct cli_context *ctx, const struct attach_opt
 		return 1;
 	}
 	txn_begin(&t);
+	/* With the state file, the change marker (persist.h) that the table's
+	 * changes inside this transaction make: a rollback puts it back too. */
+	state_changing_path(marker, sizeof(marker), state);
 	ret = txn_take_file(&t, state);
+	ret = ret ?: txn_take_file(&t, marker);
 	if (ret)
 		pr_warn("%s: cannot read the state file %s first: %s\n", cmd, state,
 			strerror(-ret));
