@@ -1987,7 +1987,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	[ "$rx0" = $n ] || fail "the previous release counted $rx0 of $n"
 	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --replace 2>&1) || fail "replace: $out"
 	echo "$out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "no migration reported: $out"
+	grep -q "^migrated 3 maps to this build's layout" <<<"$out" || fail "no migration reported: $out"
 	after=$(xdpfwd list --json | jq -c 'del(.[].expires_in)')
 	[ "$after" = "$before" ] || fail "the table changed: $before -> $after"
 	xdpfwd list --json | jq -e '.[] | select(.public_port == 8200) | .expires_in > 3500' >/dev/null ||
@@ -2013,7 +2013,7 @@ test_upgrade_from_previous_release_keeps_table() {
 	in_vpn "$old" detach pub0 >/dev/null || fail "detach by the previous release"
 	out=$(xdpfwd attach pub0 --tunnel "$LAB_WG_VPN" --fast-path "$FAST_PATH" --clients "$LAB_CLIENTS" 2>&1) ||
 		fail "attach over the previous release's maps: $out"
-	grep -q "^migrated 1 map to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
+	grep -q "^migrated 3 maps to this build's layout" <<<"$out" || fail "attach did not migrate: $out"
 	[ "$(xdpfwd list --json | jq -c 'del(.[].expires_in)')" = "$before" ] || fail "attach changed the table"
 	[ "$(stats_of udp 8200 rx_packets)" = $n ] || fail "attach lost the counter: $(stats_of udp 8200 rx_packets) of $n"
 	for ((i = 0; i < n; i++)); do echo x | in_inet socat -u - UDP:203.0.113.10:8200; done
